@@ -1,0 +1,58 @@
+# noreboot.xen: the two commands of README.md, and the steps they are made of.
+#   make test   set up, then run every test (CI runs exactly this through .ci/run)
+#   make demo   set up, bring up the lab fleet, run the main job on it, tear it down
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON ?= python3
+REPO := $(CURDIR)
+VENV := $(REPO)/.venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(REPO)/.cache/collections
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
+export PYTHONPATH := $(COLLECTIONS)
+export PATH := $(BIN):$(PATH)
+
+.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke changelog-lint clean
+
+test: setup unit sanity lint changelog-lint galaxy-smoke
+	@echo "make test: all steps passed"
+
+setup: apt venv collections-path
+
+# Debian packages the tests need, installed only where we are root and have apt.
+APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps
+apt:
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	else echo "setup: not root or no apt-get: Debian packages ($(APT_PACKAGES)) must already be installed"; fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements/test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements/test.txt
+	touch $@
+
+# Ansible finds noreboot.xen.* only under <path>/ansible_collections/noreboot/xen.
+collections-path:
+	@mkdir -p $(COLLECTIONS)/ansible_collections/noreboot
+	@ln -sfn $(REPO) $(COLLECTIONS)/ansible_collections/noreboot/xen
+
+unit: setup
+	$(BIN)/pytest -q tests/unit
+
+sanity: setup
+	tests/tools/run_sanity.sh
+
+lint: setup
+	$(BIN)/ansible-lint --offline --profile production
+
+changelog-lint: setup
+	$(BIN)/antsibull-changelog lint
+
+galaxy-smoke: setup
+	tests/tools/galaxy_build_install_smoke.sh
+
+clean:
+	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz

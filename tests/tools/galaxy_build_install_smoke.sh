@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Build the collection tarball, install it into a temporary path, and run a playbook that
+# uses the installed copy by FQCN (and nothing from the checkout).
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+venv=${VENV:-$repo/.venv}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$venv/bin/ansible-galaxy" collection build "$repo" --output-path "$work/dist" --force
+tarball=$(ls "$work"/dist/noreboot-xen-*.tar.gz)
+echo "built: $(basename "$tarball") ($(stat -c %s "$tarball") bytes)"
+"$venv/bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" --offline
+test -f "$work/collections/ansible_collections/noreboot/xen/plugins/modules/xen_facts.py"
+ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
+  "$venv/bin/ansible-playbook" -i localhost, -c local \
+  "$work/collections/ansible_collections/noreboot/xen/playbooks/inventory_report.yml" \
+  -e noreboot_xen_report_dir="$work/report"
+python3 - "$work/report/fleet_summary.json" <<'PY'
+import json, sys
+summary = json.load(open(sys.argv[1]))
+assert summary["hosts_total"] == 1, summary
+print("installed collection ran: fleet summary has", summary["hosts_total"], "host(s)")
+PY
