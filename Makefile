@@ -56,3 +56,7 @@ galaxy-smoke: setup
 
 clean:
 	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz
+
+# Step groups owned by their own parts of the tree.
+-include tests/testbed/testbed.mk
+-include tests/lab/lab.mk
