@@ -16,9 +16,11 @@ simulator (tests/lab/) can be tested without a Xen build:
   ``new_addr`` as a compiler would;
 * ``.livepatch.xen_depends``: a GNU build-id note (``NT_GNU_BUILD_ID``) holding the build-id
   of the hypervisor the payload fits (mandatory, pass ``xen_build_id``);
-* ``.livepatch.depends``: a GNU build-id note of the payload (or hypervisor) it stacks on,
-  only when ``depends`` is given (real Xen 4.17 payloads carry it: the first payload depends
-  on the hypervisor's build-id, each further one on the payload below it);
+* ``.livepatch.depends``: a GNU build-id note of what the payload stacks on. Xen 4.17 refuses
+  payloads without it; the first payload depends on the hypervisor's build-id, each further
+  one on the payload below it. ``depends=None`` (the default) writes the hypervisor's
+  build-id (``xen_build_id``), a hex string writes that id, ``depends=False`` leaves the
+  section out;
 * ``.note.gnu.build-id``: the payload's own build-id note (``build_id``; by default the SHA-1
   of the payload's defining inputs, so the same inputs give the same id);
 * ``.modinfo``: the metadata ``xen-livepatch list`` shows (e.g. ``LIVEPATCH_RULEZ``), only
@@ -33,7 +35,6 @@ API::
     from livepatch_payload_forge import forge_payload
     meta = forge_payload('/tmp/hello.livepatch',
                          xen_build_id='39a640e6f1412319235087391df9f1c5e13ae920',
-                         depends='39a640e6f1412319235087391df9f1c5e13ae920',
                          metadata='LIVEPATCH_RULEZ',
                          extra_sections={'.noreboot.lab_effect': {'xen_extra': 'Hello World'}})
     meta['build_id'], meta['sha256'], meta['sections']
@@ -47,7 +48,7 @@ CLI (prints the metadata as JSON)::
 
     python3 tests/support/livepatch_payload_forge.py \\
         --xen-build-id 39a640e6f1412319235087391df9f1c5e13ae920 \\
-        [--build-id HEX] [--depends HEX] [--metadata LIVEPATCH_RULEZ] [--func xen_extra_version] \\
+        [--build-id HEX] [--depends HEX | --no-depends] [--metadata LIVEPATCH_RULEZ] [--func xen_extra_version] \\
         [--extra-section .noreboot.lab_effect='{"xen_extra": "Hello World"}'] \\
         -o xen_hello_world.livepatch
 """
@@ -187,7 +188,12 @@ def forge_payload_bytes(xen_build_id, build_id=None, depends=None, extra_section
     if not funcs:
         raise ForgeError('a payload patches at least one function')
     xen_raw = _build_id_bytes(xen_build_id, 'xen_build_id') if xen_build_id is not None else None
-    dep_raw = _build_id_bytes(depends, 'depends') if depends is not None else None
+    if depends is None:
+        dep_raw = xen_raw
+    elif depends is False:
+        dep_raw = None
+    else:
+        dep_raw = _build_id_bytes(depends, 'depends')
     extra = []
     for name in sorted(extra_sections or {}):
         if not name or '\0' in name:
@@ -358,7 +364,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description='Forge a synthetic Xen livepatch payload (ELF ET_REL x86-64).')
     parser.add_argument('--xen-build-id', required=True, help='build-id of the hypervisor the payload fits (hex)')
     parser.add_argument('--build-id', help="the payload's own build-id (hex; default: derived from the inputs)")
-    parser.add_argument('--depends', help='build-id the payload stacks on (hex; .livepatch.depends)')
+    parser.add_argument('--depends', help='build-id the payload stacks on (hex; .livepatch.depends; '
+                                          'default: the hypervisor build-id)')
+    parser.add_argument('--no-depends', action='store_true', help='leave out .livepatch.depends')
     parser.add_argument('--no-xen-depends', action='store_true', help='leave out .livepatch.xen_depends')
     parser.add_argument('--metadata', help='.modinfo text shown by xen-livepatch list (e.g. LIVEPATCH_RULEZ)')
     parser.add_argument('--func', action='append', help='name of a patched function (repeatable)')
@@ -368,7 +376,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         meta = forge_payload(args.output, None if args.no_xen_depends else args.xen_build_id,
-                             build_id=args.build_id, depends=args.depends,
+                             build_id=args.build_id, depends=False if args.no_depends else args.depends,
                              extra_sections=_parse_extra(args.extra_section),
                              funcs=args.func or DEFAULT_FUNCS, metadata=args.metadata)
     except ForgeError as exc:
