@@ -21,7 +21,7 @@ test: setup unit sanity lint changelog-lint galaxy-smoke
 setup: apt venv collections-path
 
 # Debian packages the tests need, installed only where we are root and have apt.
-APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps
+APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps shellcheck
 apt:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
