@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Assemble the ``ansible_facts.xen`` dictionary of the ``noreboot.xen.xen_facts`` module.
+
+Everything the collector touches is injected: the ``xl`` and ``xen-livepatch`` runners
+(None when the tool is missing), a ``read_file(path) -> str or None`` function, and a
+``warn(msg)`` function. So it runs in unit tests without a host. It never raises for a
+missing or failing ``xl``: the host is then reported with ``present: false`` and a reason.
+
+How the hypervisor version is told (an operator's view):
+
+* ``xl info`` reports ``xen_extra`` through a hypervisor function that a live patch may
+  replace: with ``xen_hello_world`` applied it says ``xen_version : 4.17Hello World``.
+  ``xen_major``/``xen_minor`` and ``build_id`` are not touched by payloads.
+* So ``hypervisor.version`` is the version the hypervisor booted with:
+  from ``xl info`` when no payload is applied (``version_source: xl_info``); otherwise from
+  the ``Xen version ...`` banner at the head of ``xl dmesg``, when the console ring still
+  holds it and its build-id is the running one (``version_source: xl_dmesg``); otherwise
+  the value ``xl info`` reports now, which a payload may have altered
+  (``version_source: xl_info_live``). ``reported_version``/``reported_extra`` always carry
+  what ``xl info`` says now.
+* ``effective_version`` is ``version`` followed by ``+<name>`` for each APPLIED payload in
+  ``xen-livepatch list`` order, or ``version`` alone when none is applied. It is None when
+  the applied payloads cannot be known (tool missing, list failed, livepatch not gathered).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+from ansible_collections.noreboot.xen.plugins.module_utils.hardware_class import (
+    CPUINFO_PATH,
+    describe_hardware,
+    read_dmi,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser import (
+    UNSUPPORTED_HYPERVISOR,
+    LivepatchListError,
+    parse_livepatch_list,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
+    ToolNotFound,
+    XenToolError,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers import (
+    XlOutputError,
+    boot_banner,
+    info_int,
+    info_text,
+    info_words,
+    parse_xen_commandline,
+    parse_xl_dmesg,
+    parse_xl_info,
+    parse_xl_list,
+)
+
+SECTIONS = ('hypervisor', 'livepatch', 'hardware', 'domains')
+CAPABILITIES_PATH = '/proc/xen/capabilities'
+
+# livepatch.reason_kind values added to those of livepatch_list_parser.
+TOOL_MISSING = 'tool_missing'
+NOT_XEN_DOM0 = 'not_xen_dom0'
+
+VERSION_FROM_XL_INFO = 'xl_info'
+VERSION_FROM_DMESG = 'xl_dmesg'
+VERSION_FROM_XL_INFO_LIVE = 'xl_info_live'
+
+
+def read_text_file(path):
+    """Read a text file; None when it is missing or unreadable. Bytes that are not UTF-8
+    are replaced, never fatal."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read().decode('utf-8', 'replace')
+    except (IOError, OSError):
+        return None
+
+
+def runner_or_none(runner_class, run_function, binary):
+    """Build a runner for ``binary``; None when the tool is not installed."""
+    try:
+        return runner_class(run_function, binary)
+    except ToolNotFound:
+        return None
+
+
+def _first_line(*texts):
+    for text in texts:
+        for line in (text or '').splitlines():
+            if line.strip():
+                return line.strip()
+    return 'no output'
+
+
+def _run(method):
+    """Run one runner method; a tool that cannot even start counts as a failed run."""
+    try:
+        return method(), None
+    except (OSError, XenToolError) as exc:
+        return None, str(exc)
+
+
+def _absence_reason(xl, read_file):
+    if xl is None:
+        return 'xl not found on PATH: the Xen tools are not installed, this is not a Xen dom0'
+    capabilities = read_file(CAPABILITIES_PATH)
+    if capabilities is not None and 'control_d' not in capabilities:
+        return 'not the Xen control domain (dom0): %s does not list control_d' % CAPABILITIES_PATH
+    return None
+
+
+def _read_xl_info(xl):
+    """Return ``(info dict, None)`` or ``(None, reason)``."""
+    result, error = _run(xl.info)
+    if error:
+        return None, 'xl info could not run: %s' % error
+    if result.rc != 0:
+        return None, 'xl info failed (rc=%s): %s' % (result.rc, _first_line(result.stderr, result.stdout))
+    try:
+        info = parse_xl_info(result.stdout)
+    except XlOutputError as exc:
+        return None, 'xl info output could not be read: %s' % exc
+    if info_int(info, 'xen_major') is None or info_int(info, 'xen_minor') is None:
+        return None, 'xl info did not report xen_major and xen_minor'
+    return info, None
+
+
+def _livepatch_facts(livepatch, warn):
+    """Return the ``livepatch`` facts and the applied payload names (None when unknown)."""
+    if livepatch is None:
+        return dict(supported=False, reason='xen-livepatch not found on PATH', reason_kind=TOOL_MISSING,
+                    payloads=[]), None
+    result, error = _run(livepatch.list)
+    if error:
+        return dict(supported=False, reason='xen-livepatch list could not run: %s' % error,
+                    reason_kind=TOOL_MISSING, payloads=[]), None
+    try:
+        payloads = parse_livepatch_list(result.stdout, result.stderr, result.rc)
+    except LivepatchListError as exc:
+        if exc.kind == UNSUPPORTED_HYPERVISOR:
+            # Nothing can be applied on such a hypervisor: the applied set is known, empty.
+            return dict(supported=False, reason=exc.reason, reason_kind=exc.kind, payloads=[]), []
+        if exc.kind not in ('no_control_interface',):
+            warn('xen-livepatch list: %s' % exc.reason)
+        return dict(supported=False, reason=exc.reason, reason_kind=exc.kind, payloads=[]), None
+    applied = [p['name'] for p in payloads if p['state'] == 'APPLIED']
+    return dict(supported=True, reason=None, reason_kind=None, payloads=payloads), applied
+
+
+def _boot_version(xl, major_minor, build_id, warn):
+    """The version from the boot banner of ``xl dmesg``, or None when it cannot be trusted."""
+    result, error = _run(xl.dmesg)
+    if error or result.rc != 0:
+        warn('xl dmesg failed, the boot version cannot be read from it: %s'
+             % (error or _first_line(result.stderr, result.stdout)))
+        return None
+    banner = boot_banner(parse_xl_dmesg(result.stdout))
+    version = banner['version']
+    if not version or not re.match(re.escape(major_minor) + r'(?!\d)', version):
+        return None
+    if banner['build_id'] is not None and build_id is not None and banner['build_id'] != build_id.lower():
+        return None
+    return version
+
+
+def _hypervisor_facts(info, version, extra, source):
+    return dict(
+        version=version,
+        major=info_int(info, 'xen_major'),
+        minor=info_int(info, 'xen_minor'),
+        extra=extra,
+        version_source=source,
+        reported_version=info.get('xen_version'),
+        reported_extra=info.get('xen_extra'),
+        changeset=info_text(info, 'xen_changeset'),
+        build_id=info_text(info, 'build_id'),
+        compiler=info_text(info, 'cc_compiler'),
+        compile_date=info_text(info, 'cc_compile_date'),
+        commandline=parse_xen_commandline(info.get('xen_commandline')),
+        scheduler=info_text(info, 'xen_scheduler'),
+        nr_cpus=info_int(info, 'nr_cpus'),
+        hw_caps=info_text(info, 'hw_caps'),
+        virt_caps=info_words(info, 'virt_caps'),
+        xen_caps=info_words(info, 'xen_caps'),
+        total_memory_mib=info_int(info, 'total_memory'),
+        free_memory_mib=info_int(info, 'free_memory'),
+    )
+
+
+def _domains(xl, warn):
+    result, error = _run(xl.list_domains)
+    if error or result.rc != 0:
+        warn('xl list failed: %s' % (error or _first_line(result.stderr, result.stdout)))
+        return []
+    try:
+        return parse_xl_list(result.stdout)
+    except XlOutputError as exc:
+        warn('xl list output could not be read: %s' % exc)
+        return []
+
+
+def _ignore(msg):
+    return None
+
+
+def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None):
+    """Return the ``ansible_facts.xen`` dictionary.
+
+    ``xl``: an XlRunner or None; ``livepatch``: a LivepatchRunner or None; ``read_file``:
+    ``path -> str or None``; ``gather``: the sections to gather (see SECTIONS); a section
+    not gathered is None. Commands run in this order: ``xl info``, ``xen-livepatch list``,
+    ``xl dmesg`` (only when payloads are applied or unknown), ``xl list``.
+    """
+    warn = warn or _ignore
+    gather = set(gather)
+    facts = dict(present=False, reason=None, hypervisor=None, livepatch=None, effective_version=None,
+                 hardware=None, domains=None)
+    if 'hardware' in gather:
+        facts['hardware'] = describe_hardware(read_file(CPUINFO_PATH), read_dmi(read_file))
+
+    reason = _absence_reason(xl, read_file)
+    info = None
+    if reason is None:
+        info, reason = _read_xl_info(xl)
+    if info is None:
+        facts['reason'] = reason
+        if 'livepatch' in gather:
+            facts['livepatch'] = dict(supported=False, reason='not a Xen dom0: %s' % reason,
+                                      reason_kind=NOT_XEN_DOM0, payloads=[])
+        if 'domains' in gather:
+            facts['domains'] = []
+        return facts
+
+    facts['present'] = True
+    applied = None
+    if 'livepatch' in gather:
+        facts['livepatch'], applied = _livepatch_facts(livepatch, warn)
+
+    major_minor = '%d.%d' % (info_int(info, 'xen_major'), info_int(info, 'xen_minor'))
+    reported_extra = info.get('xen_extra', '')
+    version, source = major_minor + reported_extra, VERSION_FROM_XL_INFO
+    needs_version = 'hypervisor' in gather or applied is not None
+    if needs_version and (applied is None or applied):
+        booted = _boot_version(xl, major_minor, info_text(info, 'build_id'), warn)
+        if booted:
+            version, source = booted, VERSION_FROM_DMESG
+        else:
+            source = VERSION_FROM_XL_INFO_LIVE
+    if applied is not None:
+        facts['effective_version'] = '+'.join([version] + applied)
+    if 'hypervisor' in gather:
+        facts['hypervisor'] = _hypervisor_facts(info, version, version[len(major_minor):], source)
+    if 'domains' in gather:
+        facts['domains'] = _domains(xl, warn)
+    return facts
