@@ -1,0 +1,718 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate advisory manifests (schema 1) and answer questions about them.
+
+Pure Python: the caller parses the YAML (module_utils must not import yaml) and hands over
+the resulting dict together with the manifest's file name, so every problem can name the
+file, the path inside it (``livepatches[1].sha256``), what is wrong and how to fix it.
+
+The format is documented in docs/advisory_manifest.md. In short::
+
+    schema: 1
+    id: XSA-999
+    title: ...
+    affected:
+      hypervisors: {versions: [">=4.17.0,<4.17.8"], build_ids: [...]}
+      hardware: [{vendor: intel, family: 6, models: [85, "0x6a-0x6c"], hw_caps: ["0:28"], virt_caps: ["hap"]}]
+    livepatches:
+      - {xen_build_id: ..., file: payloads/x.livepatch, sha256: ..., name: xsa999, expect: {xl_info: {...}}}
+    fallback:
+      reboot: true
+      fixed_build_ids: [...]
+      packages: {debian: {package: xen-hypervisor-4.17-amd64, version: 4.17.7+13-g2445b30a44-0+deb12u1}}
+
+Payload files are read on the controller through ``inspect_payload(path)``, by default the
+ELF reader of plugins/module_utils/livepatch_payload_elf.py; tests may pass their own.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+import re
+
+SCHEMA_VERSION = 1
+
+_HEX_ID_RE = re.compile(r'^[0-9a-f]{8,128}$')
+_SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
+_VERSION_RE = re.compile(r'^(\d+)(?:\.(\d+))?(?:\.(\d+))?$')
+_CLAUSE_RE = re.compile(r'^(>=|<=|==|!=|>|<|=)?\s*(\S+)$')
+_CAP_RE = re.compile(r'^(!?)(\d+):(\d+)$')
+_VIRT_CAP_RE = re.compile(r'^(!?)([A-Za-z0-9_.-]+)$')
+_INT_RANGE_RE = re.compile(r'^\s*(0x[0-9a-fA-F]+|\d+)\s*(?:-\s*(0x[0-9a-fA-F]+|\d+)\s*)?$')
+# Payload names: xen-livepatch allows 127 bytes; keep to characters safe in file names and logs.
+_NAME_RE = re.compile(r'^[A-Za-z0-9_.-]{1,127}$')
+
+TOP_KEYS = ('schema', 'id', 'title', 'description', 'references', 'affected', 'livepatches', 'fallback')
+AFFECTED_KEYS = ('hypervisors', 'hardware')
+HYPERVISOR_KEYS = ('versions', 'build_ids')
+HARDWARE_KEYS = ('vendor', 'family', 'models', 'hw_caps', 'virt_caps')
+LIVEPATCH_KEYS = ('xen_build_id', 'file', 'sha256', 'name', 'payload_build_id', 'metadata', 'expect')
+EXPECT_KEYS = ('xl_info',)
+FALLBACK_KEYS = ('reboot', 'fixed_build_ids', 'packages')
+PACKAGE_KEYS = ('package', 'version')
+
+
+class ManifestProblem(object):
+    """One thing wrong with a manifest: where, what, and how to fix it."""
+
+    def __init__(self, file, path, problem, fix):
+        self.file = file
+        self.path = path
+        self.problem = problem
+        self.fix = fix
+
+    def __str__(self):
+        where = '%s: %s' % (self.file, self.path) if self.path else str(self.file)
+        return '%s: %s (fix: %s)' % (where, self.problem, self.fix)
+
+    def as_dict(self):
+        return dict(file=self.file, path=self.path, problem=self.problem, fix=self.fix)
+
+
+class AdvisoryManifestError(ValueError):
+    """One or more manifests are invalid; ``problems`` lists every ManifestProblem found."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        lines = [str(p) for p in self.problems]
+        super(AdvisoryManifestError, self).__init__(
+            '%d problem(s) in advisory manifest(s):\n  %s' % (len(lines), '\n  '.join(lines)))
+
+
+class PayloadInspectionError(Exception):
+    """Raised by an ``inspect_payload`` callable when a payload cannot be read."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Versions and ranges
+
+def parse_version(text):
+    """Return ``(major, minor, micro)`` for ``4.17`` / ``4.17.5``; ValueError otherwise.
+
+    Only the numeric dotted prefix Xen reports in ``xl info`` (xen_major.xen_minor plus the
+    number at the start of xen_extra) is understood; missing parts count as 0.
+    """
+    match = _VERSION_RE.match(str(text).strip())
+    if not match:
+        raise ValueError('%r is not a version like 4.17 or 4.17.5' % (text,))
+    return tuple(int(part or 0) for part in match.groups())
+
+
+def parse_version_range(text):
+    """Parse ``>=4.17.0,<4.17.8`` into a list of ``(operator, version_tuple)`` clauses (AND)."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError('a version range must be a non-empty string such as ">=4.17.0,<4.17.8"')
+    clauses = []
+    for raw in text.split(','):
+        raw = raw.strip()
+        match = _CLAUSE_RE.match(raw)
+        if not match:
+            raise ValueError('clause %r is not OPERATOR VERSION (operators: >= > <= < == !=)' % raw)
+        operator = match.group(1) or '=='
+        if operator == '=':
+            operator = '=='
+        clauses.append((operator, parse_version(match.group(2))))
+    return clauses
+
+
+_OPS = {
+    '>=': lambda a, b: a >= b,
+    '>': lambda a, b: a > b,
+    '<=': lambda a, b: a <= b,
+    '<': lambda a, b: a < b,
+    '==': lambda a, b: a == b,
+    '!=': lambda a, b: a != b,
+}
+
+
+def version_in_range(version, clauses):
+    """True when the version tuple satisfies every clause of a parsed range."""
+    return all(_OPS[op](version, bound) for op, bound in clauses)
+
+
+def _parse_int_set(value):
+    """``85`` / ``[85, "0x6a-0x6c"]`` -> list of inclusive ``(low, high)`` pairs."""
+    items = value if isinstance(value, list) else [value]
+    result = []
+    for item in items:
+        if isinstance(item, bool):
+            raise ValueError('%r is not a number' % (item,))
+        if isinstance(item, int):
+            result.append((item, item))
+            continue
+        match = _INT_RANGE_RE.match(str(item))
+        if not match:
+            raise ValueError('%r is neither a number nor a range like "0x55-0x6a"' % (item,))
+        low = int(match.group(1), 0)
+        high = int(match.group(2), 0) if match.group(2) else low
+        if high < low:
+            raise ValueError('range %r goes backwards' % (item,))
+        result.append((low, high))
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation
+
+class _Checker(object):
+    def __init__(self, file):
+        self.file = file
+        self.problems = []
+
+    def add(self, path, problem, fix):
+        self.problems.append(ManifestProblem(self.file, path, problem, fix))
+
+    def keys(self, data, allowed, path):
+        if not isinstance(data, dict):
+            self.add(path, 'expected a mapping, got %s' % type(data).__name__,
+                     'write it as a mapping with keys %s' % ', '.join(allowed))
+            return False
+        for key in sorted(data, key=str):
+            if key not in allowed:
+                self.add(_join(path, key), 'unknown key %r' % (key,),
+                         'remove it or correct the spelling; allowed here: %s' % ', '.join(allowed))
+        return True
+
+    def string_list(self, value, path, what):
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            self.add(path, '%s must be a list of non-empty strings' % what, 'write e.g. [%s]' % _EXAMPLES.get(what, '"..."'))
+            return []
+        return value
+
+    def build_id(self, value, path):
+        if not isinstance(value, str) or not _HEX_ID_RE.match(value.strip().lower()):
+            self.add(path, '%r is not a build-id (lower-case hex, as `xl info build_id` prints it)' % (value,),
+                     'copy the build_id line of `xl info` from a host running that build')
+            return None
+        return value.strip().lower()
+
+
+_EXAMPLES = {
+    'versions': '">=4.17.0,<4.17.8"',
+    'build_ids': '"39a640e6f1412319235087391df9f1c5e13ae920"',
+    'fixed_build_ids': '"39a640e6f1412319235087391df9f1c5e13ae920"',
+    'vendor': '"intel", "amd"',
+    'hw_caps': '"0:28", "!7:2" (WORD:BIT of `xl info hw_caps`, ! = bit clear)',
+    'virt_caps': '"hap", "!shadow"',
+}
+
+
+def _join(path, key):
+    if isinstance(key, int):
+        return '%s[%d]' % (path, key)
+    return '%s.%s' % (path, key) if path else str(key)
+
+
+def default_inspect_payload(path):
+    """Read a payload with the collection's ELF reader; return its identifying fields."""
+    try:
+        from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_payload_elf as elf
+    except ImportError:  # pragma: no cover - only when the collection is not on the path
+        elf = None
+    if elf is None:
+        raise PayloadInspectionError('the payload reader (module_utils/livepatch_payload_elf.py) is not available')
+    try:
+        info = elf.read_payload(path)
+    except elf.PayloadError as exc:
+        raise PayloadInspectionError(str(exc))
+    if not isinstance(info, dict):
+        info = dict((key, getattr(info, key, None)) for key in ('sha256', 'xen_depends', 'depends', 'build_id'))
+    return info
+
+
+def _sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as handle:
+        for block in iter(lambda: handle.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def validate_manifest(data, file, inspect_payload=None, check_payload_files=True):
+    """Validate one parsed manifest; return the normalized advisory dict or raise.
+
+    ``file`` is the manifest's path on the controller (used for messages and to resolve the
+    payload paths, which are relative to the manifest's directory). ``inspect_payload(path)``
+    returns a dict with ``xen_depends``, ``depends``, ``build_id`` (hex strings or None) and
+    may raise PayloadInspectionError. With ``check_payload_files=False`` the payload files are
+    not opened (documentation examples, unit tests of the pure parts).
+    """
+    problems = collect_problems(data, file, inspect_payload, check_payload_files)
+    if problems:
+        raise AdvisoryManifestError(problems)
+    return normalize(data, file)
+
+
+def collect_problems(data, file, inspect_payload=None, check_payload_files=True):
+    """Return the list of ManifestProblem for one parsed manifest (empty when it is valid)."""
+    check = _Checker(file)
+    if not isinstance(data, dict):
+        check.add('', 'the manifest is not a YAML mapping (got %s)' % type(data).__name__,
+                  'start from the example in docs/advisory_manifest.md')
+        return check.problems
+    schema = data.get('schema')
+    if schema != SCHEMA_VERSION:
+        if 'schema' not in data:
+            check.add('schema', 'missing schema version', 'add `schema: %d` at the top' % SCHEMA_VERSION)
+        else:
+            check.add('schema', 'schema %r is not supported (this collection reads schema %d)' % (schema, SCHEMA_VERSION),
+                      'write the manifest in schema %d (docs/advisory_manifest.md) or upgrade the collection' % SCHEMA_VERSION)
+        return check.problems
+    check.keys(data, TOP_KEYS, '')
+    for key in ('id', 'title'):
+        if not isinstance(data.get(key), str) or not data.get(key).strip():
+            check.add(key, 'missing or empty %s' % key, 'add `%s:` with a non-empty string, e.g. %s' % (
+                key, 'XSA-999' if key == 'id' else '"x86: ... (XSA-999)"'))
+    _check_affected(check, data.get('affected'))
+    _check_fallback(check, data.get('fallback'))
+    fixed = set()
+    fallback = data.get('fallback')
+    if isinstance(fallback, dict) and isinstance(fallback.get('fixed_build_ids'), list):
+        fixed = set(str(b).strip().lower() for b in fallback['fixed_build_ids'])
+    _check_livepatches(check, data.get('livepatches'), file, inspect_payload, check_payload_files, fixed)
+    return check.problems
+
+
+def _check_affected(check, affected):
+    if affected is None:
+        check.add('affected', 'missing affected section',
+                  'add `affected: {hypervisors: {versions: [">=4.17.0,<4.17.8"]}}`')
+        return
+    if not check.keys(affected, AFFECTED_KEYS, 'affected'):
+        return
+    hyp = affected.get('hypervisors')
+    if not isinstance(hyp, dict) or not (hyp.get('versions') or hyp.get('build_ids')):
+        check.add('affected.hypervisors', 'no affected hypervisors given',
+                  'add `versions:` (ranges like ">=4.17.0,<4.17.8") and/or `build_ids:`')
+    if isinstance(hyp, dict):
+        check.keys(hyp, HYPERVISOR_KEYS, 'affected.hypervisors')
+        if 'versions' in hyp:
+            for i, text in enumerate(check.string_list(hyp['versions'], 'affected.hypervisors.versions', 'versions')):
+                try:
+                    parse_version_range(text)
+                except ValueError as exc:
+                    check.add('affected.hypervisors.versions[%d]' % i, 'version range %r does not parse: %s' % (text, exc),
+                              'write comma-separated clauses like ">=4.17.0,<4.17.8"')
+        if 'build_ids' in hyp:
+            for i, value in enumerate(check.string_list(hyp['build_ids'], 'affected.hypervisors.build_ids', 'build_ids')):
+                check.build_id(value, 'affected.hypervisors.build_ids[%d]' % i)
+    hardware = affected.get('hardware')
+    if hardware is None:
+        return
+    if not isinstance(hardware, list) or not hardware:
+        check.add('affected.hardware', 'hardware must be a non-empty list of predicates',
+                  'write e.g. `hardware: [{vendor: intel, family: 6, models: [85]}]`, or leave it out for all hardware')
+        return
+    for i, predicate in enumerate(hardware):
+        path = 'affected.hardware[%d]' % i
+        if not check.keys(predicate, HARDWARE_KEYS, path):
+            continue
+        if not predicate:
+            check.add(path, 'empty predicate (it would match every host)', 'name at least a vendor, or leave out hardware')
+        if 'vendor' in predicate:
+            check.string_list(predicate['vendor'], path + '.vendor', 'vendor')
+        for key in ('family', 'models'):
+            if key in predicate:
+                try:
+                    _parse_int_set(predicate[key])
+                except ValueError as exc:
+                    check.add(path + '.' + key, str(exc), 'write a number, or a list of numbers and ranges like "0x55-0x6a"')
+        if 'hw_caps' in predicate:
+            for j, flag in enumerate(check.string_list(predicate['hw_caps'], path + '.hw_caps', 'hw_caps')):
+                match = _CAP_RE.match(flag.strip())
+                if not match or int(match.group(3)) > 31:
+                    check.add('%s.hw_caps[%d]' % (path, j), '%r is not WORD:BIT' % flag,
+                              'write the word index of `xl info hw_caps` and a bit 0-31, e.g. "0:28" or "!7:2"')
+        if 'virt_caps' in predicate:
+            for j, flag in enumerate(check.string_list(predicate['virt_caps'], path + '.virt_caps', 'virt_caps')):
+                if not _VIRT_CAP_RE.match(flag.strip()):
+                    check.add('%s.virt_caps[%d]' % (path, j), '%r is not a virt_caps flag' % flag,
+                              'write a word of `xl info virt_caps`, e.g. "hap", or "!hap" for absent')
+
+
+def _check_fallback(check, fallback):
+    if fallback is None:
+        check.add('fallback', 'missing fallback section',
+                  'add `fallback: {reboot: true, fixed_build_ids: [...], packages: {debian: {package: ..., version: ...}}}`')
+        return
+    if not check.keys(fallback, FALLBACK_KEYS, 'fallback'):
+        return
+    if fallback.get('reboot') is not True:
+        check.add('fallback.reboot', 'reboot must be true (installing a fixed hypervisor takes effect only after a reboot)',
+                  'write `reboot: true`')
+    if 'fixed_build_ids' in fallback:
+        for i, value in enumerate(check.string_list(fallback['fixed_build_ids'], 'fallback.fixed_build_ids', 'fixed_build_ids')):
+            check.build_id(value, 'fallback.fixed_build_ids[%d]' % i)
+    packages = fallback.get('packages')
+    if packages is None:
+        check.add('fallback.packages', 'no fixed package given',
+                  'add `packages: {debian: {package: xen-hypervisor-4.17-amd64, version: ...}}`')
+        return
+    if not isinstance(packages, dict) or not packages:
+        check.add('fallback.packages', 'packages must be a mapping of distribution to {package, version}',
+                  'write e.g. `packages: {debian: {package: xen-hypervisor-4.17-amd64, version: 4.17.7+13-g2445b30a44-0+deb12u1}}`')
+        return
+    for dist in sorted(packages, key=str):
+        path = 'fallback.packages.%s' % dist
+        entry = packages[dist]
+        if not check.keys(entry, PACKAGE_KEYS, path):
+            continue
+        for key in PACKAGE_KEYS:
+            if not isinstance(entry.get(key), str) or not entry.get(key).strip():
+                check.add(path + '.' + key, 'missing %s' % key, 'add `%s:` (a string; quote versions)' % key)
+
+
+def _check_livepatches(check, livepatches, file, inspect_payload, check_payload_files, fixed_build_ids):
+    if livepatches is None:
+        return
+    if not isinstance(livepatches, list):
+        check.add('livepatches', 'livepatches must be a list', 'write `livepatches: [{xen_build_id: ..., file: ..., sha256: ..., name: ...}]`')
+        return
+    seen_build = {}
+    seen_name = {}
+    base = os.path.dirname(os.path.abspath(file)) if file else os.getcwd()
+    for i, entry in enumerate(livepatches):
+        path = 'livepatches[%d]' % i
+        if not check.keys(entry, LIVEPATCH_KEYS, path):
+            continue
+        build_id = None
+        if 'xen_build_id' not in entry:
+            check.add(path + '.xen_build_id', 'missing xen_build_id (the hypervisor build the payload is for)',
+                      'add `xen_build_id:` with the `xl info build_id` of that build')
+        else:
+            build_id = check.build_id(entry['xen_build_id'], path + '.xen_build_id')
+        if build_id is not None:
+            if build_id in seen_build:
+                check.add(path + '.xen_build_id',
+                          'two payloads for build-id %s (also livepatches[%d])' % (build_id, seen_build[build_id]),
+                          'keep one payload per hypervisor build: merge the fixes into one payload or remove one entry')
+            else:
+                seen_build[build_id] = i
+            if build_id in fixed_build_ids:
+                check.add(path + '.xen_build_id', 'build-id %s is listed as fixed in fallback.fixed_build_ids' % build_id,
+                          'a fixed build needs no payload: remove the entry or correct the build-id')
+        name = entry.get('name')
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            check.add(path + '.name', 'missing or bad payload name %r' % (name,),
+                      'give the name `xen-livepatch list` will show: 1-127 characters of A-Z a-z 0-9 _ . -')
+        else:
+            if name in seen_name:
+                check.add(path + '.name', 'payload name %r also used by livepatches[%d]' % (name, seen_name[name]),
+                          'give each payload its own name (Xen refuses a second payload of the same name)')
+            seen_name.setdefault(name, i)
+        if 'metadata' in entry and (not isinstance(entry['metadata'], str) or not entry['metadata']):
+            check.add(path + '.metadata', 'metadata must be a non-empty string',
+                      'write the text `xen-livepatch list` shows in the metadata column, or leave it out')
+        declared_own = None
+        if 'payload_build_id' in entry:
+            declared_own = check.build_id(entry['payload_build_id'], path + '.payload_build_id')
+        _check_expect(check, entry.get('expect'), path + '.expect')
+        sha = entry.get('sha256')
+        if sha is None:
+            check.add(path + '.sha256', 'missing sha256 of the payload file', 'add `sha256:` with the output of `sha256sum FILE`')
+        elif not isinstance(sha, str) or not _SHA256_RE.match(sha.strip().lower()):
+            check.add(path + '.sha256', '%r is not a sha256 (64 hex digits)' % (sha,), 'paste the first field of `sha256sum FILE`')
+            sha = None
+        rel = entry.get('file')
+        if not isinstance(rel, str) or not rel.strip():
+            check.add(path + '.file', 'missing payload file', 'add `file:` with the payload path relative to the manifest')
+            continue
+        if os.path.isabs(rel):
+            check.add(path + '.file', 'payload path %r is absolute' % rel,
+                      'write it relative to the manifest so the advisory directory can be moved as a whole')
+            continue
+        if not check_payload_files:
+            continue
+        full = os.path.normpath(os.path.join(base, rel))
+        if not os.path.isfile(full):
+            check.add(path + '.file', 'payload file %s does not exist on the controller' % full,
+                      'put the payload next to the manifest or correct the relative path')
+            continue
+        actual = _sha256_of(full)
+        if sha is not None and actual != sha.strip().lower():
+            check.add(path + '.sha256', 'sha256 %s does not match %s (sha256 %s)' % (sha, rel, actual),
+                      'check that the right payload was copied; if it was, put the actual sha256 in the manifest')
+        declared_metadata = entry.get('metadata') if isinstance(entry.get('metadata'), str) and entry.get('metadata') else None
+        _check_payload_elf(check, path, full, rel, build_id, declared_own, declared_metadata,
+                           inspect_payload or default_inspect_payload)
+
+
+def _check_payload_elf(check, path, full, rel, build_id, declared_own, declared_metadata, inspect_payload):
+    try:
+        info = inspect_payload(full)
+    except PayloadInspectionError as exc:
+        check.add(path + '.file', '%s is not a usable livepatch payload: %s' % (rel, exc),
+                  'rebuild the payload with livepatch-build-tools for this hypervisor build')
+        return
+    xen_depends = (info.get('xen_depends') or '').lower() or None
+    if xen_depends is None:
+        check.add(path + '.file', '%s has no .livepatch.xen_depends section' % rel,
+                  'rebuild the payload with livepatch-build-tools (Xen 4.14 and later require the section)')
+    elif build_id is not None and xen_depends != build_id:
+        check.add(path + '.xen_build_id',
+                  'payload %s is built for hypervisor build-id %s (.livepatch.xen_depends), not %s' % (rel, xen_depends, build_id),
+                  'declare it under xen_build_id %s, or use the payload built for %s' % (xen_depends, build_id))
+    if declared_metadata is not None:
+        modinfo = info.get('metadata') or []
+        if isinstance(modinfo, str):
+            modinfo = [modinfo]
+        if not any(declared_metadata in text for text in modinfo):
+            check.add(path + '.metadata', 'payload %s has no .modinfo text containing %r (it has %r)' % (rel, declared_metadata, modinfo),
+                      'correct metadata to what the payload carries, or leave it out')
+    own = (info.get('build_id') or '').lower() or None
+    if declared_own is not None and own != declared_own:
+        check.add(path + '.payload_build_id',
+                  'payload %s has build-id %s (.note.gnu.build-id), not %s' % (rel, own, declared_own),
+                  'correct payload_build_id or use the payload it names')
+
+
+def _check_expect(check, expect, path):
+    if expect is None:
+        return
+    if not check.keys(expect, EXPECT_KEYS, path):
+        return
+    xl_info = expect.get('xl_info')
+    if xl_info is not None:
+        if not isinstance(xl_info, dict) or not xl_info:
+            check.add(path + '.xl_info', 'xl_info must map `xl info` field names to expected values',
+                      'write e.g. `xl_info: {xen_extra: "Hello World"}`')
+            return
+        for key in sorted(xl_info, key=str):
+            if not isinstance(xl_info[key], (str, int)) or isinstance(xl_info[key], bool):
+                check.add('%s.xl_info.%s' % (path, key), 'expected value must be a string or number',
+                          'quote the value as `xl info` prints it')
+
+
+# ---------------------------------------------------------------------------------------------
+# Normalized form
+
+def normalize(data, file):
+    """Return the validated manifest in the form plan_decision and the plan JSON use."""
+    affected = data.get('affected') or {}
+    hyp = affected.get('hypervisors') or {}
+    versions = hyp.get('versions') or []
+    if isinstance(versions, str):
+        versions = [versions]
+    build_ids = hyp.get('build_ids') or []
+    if isinstance(build_ids, str):
+        build_ids = [build_ids]
+    hardware = []
+    for predicate in affected.get('hardware') or []:
+        hardware.append(_normalize_predicate(predicate))
+    fallback = data.get('fallback') or {}
+    base = os.path.dirname(os.path.abspath(file)) if file else os.getcwd()
+    livepatches = []
+    for entry in data.get('livepatches') or []:
+        item = dict(
+            xen_build_id=entry['xen_build_id'].strip().lower(),
+            file=entry['file'],
+            path=os.path.normpath(os.path.join(base, entry['file'])),
+            sha256=entry['sha256'].strip().lower(),
+            name=entry['name'],
+            payload_build_id=(entry.get('payload_build_id') or '').strip().lower() or None,
+            metadata=entry.get('metadata'),
+            expect=entry.get('expect') or {},
+        )
+        livepatches.append(item)
+    fixed = fallback.get('fixed_build_ids') or []
+    if isinstance(fixed, str):
+        fixed = [fixed]
+    return dict(
+        schema=SCHEMA_VERSION,
+        manifest=file,
+        id=data['id'].strip(),
+        title=data['title'].strip(),
+        versions=[v.strip() for v in versions],
+        version_ranges=[parse_version_range(v) for v in versions],
+        build_ids=sorted(set(b.strip().lower() for b in build_ids)),
+        hardware=hardware,
+        livepatches=livepatches,
+        fallback=dict(
+            reboot=True,
+            fixed_build_ids=sorted(set(b.strip().lower() for b in fixed)),
+            packages=dict((str(k), dict(package=v['package'], version=str(v['version'])))
+                          for k, v in (fallback.get('packages') or {}).items()),
+        ),
+    )
+
+
+def _normalize_predicate(predicate):
+    result = {}
+    if 'vendor' in predicate:
+        vendors = predicate['vendor']
+        result['vendor'] = sorted(v.strip().lower() for v in ([vendors] if isinstance(vendors, str) else vendors))
+    for key in ('family', 'models'):
+        if key in predicate:
+            result[key] = _parse_int_set(predicate[key])
+    for key in ('hw_caps', 'virt_caps'):
+        if key in predicate:
+            flags = predicate[key]
+            result[key] = [f.strip() for f in ([flags] if isinstance(flags, str) else flags)]
+    return result
+
+
+def public_view(advisory):
+    """The advisory without parsed tuples, for JSON output."""
+    return dict((k, v) for k, v in advisory.items() if k != 'version_ranges')
+
+
+def check_advisory_set(advisories):
+    """Problems across several valid manifests (duplicate ids, payload names reused)."""
+    problems = []
+    ids = {}
+    names = {}
+    for advisory in advisories:
+        if advisory['id'] in ids:
+            problems.append(ManifestProblem(advisory['manifest'], 'id', 'advisory %s is also given by %s' % (
+                advisory['id'], ids[advisory['id']]), 'pass each advisory once'))
+        ids.setdefault(advisory['id'], advisory['manifest'])
+        for i, lp in enumerate(advisory['livepatches']):
+            key = lp['name']
+            if key in names and names[key][0] != advisory['id']:
+                problems.append(ManifestProblem(advisory['manifest'], 'livepatches[%d].name' % i,
+                                                'payload name %r is also used by advisory %s' % (key, names[key][0]),
+                                                'give payloads of different advisories different names'))
+            names.setdefault(key, (advisory['id'], i))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Questions the plan asks
+
+def hw_cap_bit_set(hw_caps, word, bit):
+    """True/False for bit ``bit`` of word ``word`` of an ``xl info hw_caps`` string; None if absent."""
+    if not isinstance(hw_caps, str):
+        return None
+    words = [w for w in re.split(r'[\s:]+', hw_caps.strip()) if w]
+    if word >= len(words):
+        return None
+    try:
+        value = int(words[word], 16)
+    except ValueError:
+        return None
+    return bool(value >> bit & 1)
+
+
+def match_hardware(predicates, hypervisor, hardware):
+    """Decide whether a host's hardware is affected.
+
+    Returns ``(True|False, reason)``, or ``(None, reason)`` when the facts lack what a
+    predicate needs. No predicates means every host is affected.
+    """
+    if not predicates:
+        return True, 'advisory covers all hardware'
+    hardware = hardware if isinstance(hardware, dict) else {}
+    hypervisor = hypervisor if isinstance(hypervisor, dict) else {}
+    unknown = []
+    for index, predicate in enumerate(predicates):
+        result, detail = _match_predicate(predicate, hypervisor, hardware)
+        if result:
+            return True, 'hardware matches affected.hardware[%d]' % index
+        if result is None:
+            unknown.append(detail)
+    if unknown:
+        return None, 'hardware facts incomplete: ' + '; '.join(sorted(set(unknown)))
+    return False, 'hardware %s matches no affected.hardware predicate' % (
+        hardware.get('class') or _describe_cpu(hardware))
+
+
+def _describe_cpu(hardware):
+    return '%s-%s-%s' % (hardware.get('vendor', '?'), hardware.get('family', '?'), hardware.get('model', '?'))
+
+
+def _match_predicate(predicate, hypervisor, hardware):
+    if 'vendor' in predicate:
+        vendor = hardware.get('vendor')
+        if not isinstance(vendor, str):
+            return None, 'no hardware.vendor'
+        if vendor.strip().lower() not in predicate['vendor']:
+            return False, None
+    for key, fact in (('family', 'family'), ('models', 'model')):
+        if key in predicate:
+            value = hardware.get(fact)
+            if isinstance(value, bool) or not isinstance(value, int):
+                return None, 'no hardware.%s' % fact
+            if not any(low <= value <= high for low, high in predicate[key]):
+                return False, None
+    if 'hw_caps' in predicate:
+        for flag in predicate['hw_caps']:
+            match = _CAP_RE.match(flag)
+            state = hw_cap_bit_set(hypervisor.get('hw_caps'), int(match.group(2)), int(match.group(3)))
+            if state is None:
+                return None, 'no hypervisor.hw_caps word %s' % match.group(2)
+            if state == bool(match.group(1)):
+                return False, None
+    if 'virt_caps' in predicate:
+        caps = hypervisor.get('virt_caps')
+        if isinstance(caps, str):
+            caps = caps.split()
+        if not isinstance(caps, list):
+            return None, 'no hypervisor.virt_caps'
+        for flag in predicate['virt_caps']:
+            negate = flag.startswith('!')
+            if (flag.lstrip('!') in caps) == negate:
+                return False, None
+    return True, None
+
+
+def match_hypervisor(advisory, hypervisor):
+    """Is this hypervisor build affected? ``(True|False|None, reason)``; None = cannot tell."""
+    hypervisor = hypervisor if isinstance(hypervisor, dict) else {}
+    build_id = hypervisor.get('build_id')
+    build_id = build_id.strip().lower() if isinstance(build_id, str) and build_id.strip() else None
+    if build_id is not None and build_id in advisory['fallback']['fixed_build_ids']:
+        return False, 'build-id %s is a fixed build' % build_id
+    if build_id is not None and build_id in advisory['build_ids']:
+        return True, 'build-id %s is listed as affected' % build_id
+    if not advisory['version_ranges']:
+        if build_id is None:
+            return None, 'hypervisor build-id unknown and the advisory lists affected build-ids only'
+        return False, 'build-id %s is not listed as affected' % build_id
+    version = host_version(hypervisor)
+    if version is None:
+        return None, 'hypervisor version unknown or altered: %r (version_source %s); listing the build-id %s under affected.hypervisors.build_ids decides it' % (
+            hypervisor.get('version'), hypervisor.get('version_source', '?'), build_id or '(unknown)')
+    text = '.'.join(str(v) for v in version)
+    for raw, clauses in zip(advisory['versions'], advisory['version_ranges']):
+        if version_in_range(version, clauses):
+            return True, 'version %s is in %s' % (text, raw)
+    return False, 'version %s is outside %s' % (text, ' or '.join(advisory['versions']))
+
+
+_HOST_VERSION_RE = re.compile(r'^\s*(\d+)\.(\d+)(?:\.(\d+))?(?=$|[-+~_\s])')
+
+
+def host_version(hypervisor):
+    """``(major, minor, micro)`` from the facts, or None when it cannot be trusted.
+
+    ``version`` is ``major.minor`` plus ``xen_extra`` (``4.17.5``, ``4.17.5-pre``). A payload
+    may replace what ``xl info`` reports as xen_extra (``4.17Hello World``), so a version that
+    is not a plain dotted number followed by nothing or by ``-``, ``+``, ``~``, ``_`` counts
+    as unknown, and so does one whose major.minor disagree with ``major``/``minor``.
+    """
+    version = hypervisor.get('version')
+    if not isinstance(version, str):
+        return None
+    match = _HOST_VERSION_RE.match(version)
+    if not match:
+        return None
+    parsed = tuple(int(part or 0) for part in match.groups())
+    for index, key in ((0, 'major'), (1, 'minor')):
+        value = hypervisor.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value != parsed[index]:
+            return None
+    return parsed
+
+
+def livepatch_for(advisory, build_id):
+    """The advisory's payload for this hypervisor build-id, or None."""
+    for entry in advisory['livepatches']:
+        if entry['xen_build_id'] == build_id:
+            return entry
+    return None

@@ -1,0 +1,243 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Decide, per host, what a set of advisories asks for (pure Python, no AnsibleModule).
+
+Input per host (``hosts`` option of noreboot.xen.fleet_plan)::
+
+    {'xen': <ansible_facts.xen from noreboot.xen.xen_facts>,   # may be partial or absent
+     'unreachable': bool, 'error': str or None,                # detection outcome
+     'failure_domain': str or None, 'force_reboot': bool}      # host vars
+
+Decisions (one per host, with a reason in words, plus one per host and advisory):
+
+* ``unreachable``: detection could not reach the host;
+* ``not_xen``: the host runs no Xen hypervisor (``xen.present`` false);
+* ``not_affected``: the version/build-id or the hardware is outside the advisory, or the host
+  runs a fixed build;
+* ``already_patched``: the advisory's payload for this build is applied (see below);
+* ``livepatch``: apply the named payload(s);
+* ``reboot``: install the fixed package and reboot: no payload for this build-id, the
+  hypervisor cannot live patch (``livepatch.reason_kind`` is
+  ``hypervisor_without_livepatch``), or the operator forced it (host var
+  ``noreboot_xen_force_reboot``; it turns ``livepatch`` into ``reboot`` and leaves
+  ``already_patched`` alone);
+* ``undecided``: the facts lack what the decision needs (detection failed, partial facts, a
+  version a payload may have altered, live patch state unknown because ``xen-livepatch`` is
+  missing or failed); the host is in no wave, and the reason says what is missing.
+
+How ``already_patched`` is matched. ``xen-livepatch list`` shows names, states and metadata,
+not build-ids, so the payload's own build-id cannot be read back from the host. A payload
+counts as applied when (1) a payload of the manifest's ``name`` is ``APPLIED``, (2) the host's
+hypervisor build-id is the payload's ``.livepatch.xen_depends`` (checked on the controller
+when the manifest was validated; Xen refuses to load a payload whose xen_depends differs, so
+an applied payload of that name on this build was built for this build), and (3) when the
+manifest declares ``metadata``, the payload's metadata column contains it. Limit: two
+different payloads with the same name for the same build (say a first and a corrected
+revision) cannot be told apart unless their metadata differs; give revisions different
+names or metadata. A payload of that name that is only ``CHECKED`` (uploaded, not applied)
+is not a match: the host is planned for ``livepatch``.
+
+With several advisories, the host's decision is the most demanding of its per-advisory
+decisions in this order: undecided, reboot, livepatch, already_patched, not_affected.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import (
+    livepatch_for,
+    match_hardware,
+    match_hypervisor,
+)
+
+UNREACHABLE = 'unreachable'
+NOT_XEN = 'not_xen'
+NOT_AFFECTED = 'not_affected'
+ALREADY_PATCHED = 'already_patched'
+LIVEPATCH = 'livepatch'
+REBOOT = 'reboot'
+UNDECIDED = 'undecided'
+
+DECISIONS = (UNREACHABLE, NOT_XEN, UNDECIDED, REBOOT, LIVEPATCH, ALREADY_PATCHED, NOT_AFFECTED)
+# Most demanding first: how per-advisory decisions combine into the host's decision.
+_PRIORITY = (UNDECIDED, REBOOT, LIVEPATCH, ALREADY_PATCHED, NOT_AFFECTED)
+
+UNKNOWN_CLASS = 'unknown'
+
+# xen.livepatch.reason_kind of a hypervisor built without live patching (livepatch_list_parser).
+HYPERVISOR_WITHOUT_LIVEPATCH = 'hypervisor_without_livepatch'
+
+
+def _build_id(hypervisor):
+    value = hypervisor.get('build_id') if isinstance(hypervisor, dict) else None
+    if isinstance(value, str) and value.strip():
+        return value.strip().lower()
+    return None
+
+
+def hardware_class(xen):
+    """The host's hardware class (``intel-6-85``), or ``unknown``."""
+    hardware = xen.get('hardware') if isinstance(xen, dict) else None
+    if isinstance(hardware, dict):
+        value = hardware.get('class')
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+        if all(hardware.get(k) is not None for k in ('vendor', 'family', 'model')):
+            return '%s-%s-%s' % (hardware['vendor'], hardware['family'], hardware['model'])
+    return UNKNOWN_CLASS
+
+
+def find_applied(payloads, livepatch):
+    """``(applied, detail)``: is the manifest's payload applied among the host's payloads?"""
+    for payload in payloads:
+        if not isinstance(payload, dict) or payload.get('name') != livepatch['name']:
+            continue
+        state = payload.get('state')
+        if state != 'APPLIED':
+            return False, 'payload %s is loaded but %s, not APPLIED' % (livepatch['name'], state)
+        marker = livepatch.get('metadata')
+        if marker and marker not in (payload.get('metadata') or ''):
+            return False, ('payload %s is APPLIED but its metadata %r lacks %r: another revision of that name'
+                           % (livepatch['name'], payload.get('metadata'), marker))
+        return True, 'payload %s is APPLIED on its build-id %s%s' % (
+            livepatch['name'], livepatch['xen_build_id'], ' with metadata %r' % marker if marker else '')
+    return False, 'payload %s is not loaded' % livepatch['name']
+
+
+def decide_advisory(advisory, xen, force_reboot=False):
+    """Decision of one advisory for one present Xen host: dict(advisory, decision, reason, ...)."""
+    result = dict(advisory=advisory['id'])
+    hypervisor = xen.get('hypervisor')
+    if not isinstance(hypervisor, dict) or not hypervisor:
+        return dict(result, decision=UNDECIDED, reason='facts lack xen.hypervisor')
+    affected, why = match_hypervisor(advisory, hypervisor)
+    if affected is None:
+        return dict(result, decision=UNDECIDED, reason=why)
+    if not affected:
+        return dict(result, decision=NOT_AFFECTED, reason=why)
+    hw_affected, hw_why = match_hardware(advisory['hardware'], hypervisor, xen.get('hardware'))
+    if hw_affected is None:
+        return dict(result, decision=UNDECIDED, reason='%s; %s' % (why, hw_why))
+    if not hw_affected:
+        return dict(result, decision=NOT_AFFECTED, reason='%s but %s' % (why, hw_why))
+    why = '%s, %s' % (why, hw_why)
+    build_id = _build_id(hypervisor)
+    if build_id is None:
+        return dict(result, decision=UNDECIDED, reason='%s; build-id unknown, so no payload can be chosen' % why)
+    livepatch = livepatch_for(advisory, build_id)
+    if livepatch is None:
+        return dict(result, decision=REBOOT, reason='%s; no payload for build-id %s' % (why, build_id),
+                    fallback=advisory['fallback'])
+    lp_facts = xen.get('livepatch')
+    payloads = lp_facts.get('payloads') if isinstance(lp_facts, dict) else None
+    applied, applied_why = find_applied(payloads if isinstance(payloads, list) else [], livepatch)
+    if applied:
+        return dict(result, decision=ALREADY_PATCHED, reason='%s; %s' % (why, applied_why), payload=_payload_view(livepatch))
+    if force_reboot:
+        return dict(result, decision=REBOOT, reason='%s; operator forced a reboot (noreboot_xen_force_reboot)' % why,
+                    fallback=advisory['fallback'])
+    if not isinstance(lp_facts, dict) or not isinstance(lp_facts.get('supported'), bool):
+        return dict(result, decision=UNDECIDED, reason='%s; facts lack xen.livepatch.supported' % why)
+    if not lp_facts['supported']:
+        detail = lp_facts.get('reason') or 'no reason given'
+        if lp_facts.get('reason_kind') == HYPERVISOR_WITHOUT_LIVEPATCH:
+            return dict(result, decision=REBOOT, reason='%s; hypervisor cannot live patch (%s)' % (why, detail),
+                        fallback=advisory['fallback'])
+        # Tool missing, control interface unreachable, list failed: the payload state is unknown
+        # and the hypervisor may well live patch once the tooling works.
+        return dict(result, decision=UNDECIDED, reason='%s; live patch state unknown (%s: %s): fix the tooling and detect again' % (
+            why, lp_facts.get('reason_kind') or 'no reason_kind', detail))
+    if payloads is None:
+        return dict(result, decision=UNDECIDED, reason='%s; facts lack xen.livepatch.payloads' % why)
+    return dict(result, decision=LIVEPATCH, reason='%s; %s: apply payload %s' % (why, applied_why, livepatch['name']),
+                payload=_payload_view(livepatch))
+
+
+def _payload_view(livepatch):
+    return dict((k, livepatch[k]) for k in ('name', 'xen_build_id', 'file', 'path', 'sha256', 'payload_build_id',
+                                            'metadata', 'expect'))
+
+
+def _base(host, entry):
+    xen = entry.get('xen') if isinstance(entry, dict) else None
+    xen = xen if isinstance(xen, dict) else {}
+    hypervisor = xen.get('hypervisor') if isinstance(xen.get('hypervisor'), dict) else {}
+    return dict(
+        host=host,
+        build_id=_build_id(hypervisor),
+        version=hypervisor.get('version'),
+        effective_version=xen.get('effective_version'),
+        hardware_class=hardware_class(xen),
+        failure_domain=failure_domain(entry),
+        force_reboot=bool(entry.get('force_reboot')) if isinstance(entry, dict) else False,
+        payloads=[],
+        advisories=[],
+    )
+
+
+def failure_domain(entry):
+    value = entry.get('failure_domain') if isinstance(entry, dict) else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return str(value).strip()
+
+
+def decide_host(host, entry, advisories):
+    """The decision for one host over all advisories (a dict; see the module docstring)."""
+    result = _base(host, entry)
+    if not isinstance(entry, dict):
+        return dict(result, decision=UNDECIDED, reason='no input for this host (expected a mapping with xen facts)')
+    if entry.get('unreachable'):
+        detail = entry.get('error')
+        return dict(result, decision=UNREACHABLE, reason='detection could not reach the host%s' % (
+            ': %s' % detail if detail else ''))
+    if entry.get('error'):
+        return dict(result, decision=UNDECIDED, reason='detection failed: %s' % entry['error'])
+    xen = entry.get('xen')
+    if not isinstance(xen, dict) or not xen:
+        return dict(result, decision=UNDECIDED, reason='no xen facts for this host (did noreboot.xen.xen_facts run?)')
+    present = xen.get('present')
+    if present is False:
+        return dict(result, decision=NOT_XEN, reason='no Xen hypervisor: %s' % (xen.get('reason') or 'xen.present is false'))
+    if present is not True:
+        return dict(result, decision=UNDECIDED, reason='facts lack xen.present')
+    force = bool(entry.get('force_reboot'))
+    per_advisory = [decide_advisory(advisory, xen, force) for advisory in advisories]
+    result['advisories'] = per_advisory
+    if not per_advisory:
+        return dict(result, decision=NOT_AFFECTED, reason='no advisories given')
+    decision = min((a['decision'] for a in per_advisory), key=_PRIORITY.index)
+    relevant = [a for a in per_advisory if a['decision'] == decision]
+    reason = '; '.join('%s: %s' % (a['advisory'], a['reason']) for a in relevant)
+    result.update(decision=decision, reason=reason)
+    if decision == LIVEPATCH:
+        # In the order the advisories were given: that is the order they are applied and stacked.
+        result['payloads'] = [dict(a['payload'], advisory=a['advisory']) for a in per_advisory if a['decision'] == LIVEPATCH]
+    if decision == REBOOT:
+        result['fallback'] = _merge_fallback([a for a in per_advisory if a['decision'] == REBOOT])
+    return result
+
+
+def _merge_fallback(decisions):
+    packages = {}
+    fixed = set()
+    for decision in decisions:
+        fallback = decision.get('fallback') or {}
+        fixed.update(fallback.get('fixed_build_ids') or [])
+        for dist, spec in (fallback.get('packages') or {}).items():
+            packages.setdefault(dist, []).append(dict(spec, advisory=decision['advisory']))
+    return dict(reboot=True, fixed_build_ids=sorted(fixed), packages=dict(sorted(packages.items())))
+
+
+def decide_fleet(hosts, advisories):
+    """Decisions for every host, sorted by host name."""
+    return [decide_host(host, hosts[host], advisories) for host in sorted(hosts)]
+
+
+def count_decisions(decisions):
+    counts = dict((name, 0) for name in DECISIONS)
+    for decision in decisions:
+        counts[decision['decision']] += 1
+    return counts

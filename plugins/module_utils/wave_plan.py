@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Turn per-host decisions into canaries and waves (pure Python, deterministic).
+
+* Groups: live-patch hosts grouped by (hypervisor build-id, hardware class).
+* Canary waves: one host per group, the first by host name whose failure domain still has
+  room in the wave; a group whose hosts all sit in full domains waits for the next canary wave.
+* Live-patch waves: the other live-patch hosts, taken round-robin over the groups (so early
+  waves sample every group), in waves sized by ``wave_sizes`` like Ansible's ``serial``: an
+  integer is a host count, ``"N%"`` a share of all live-patch hosts (rounded down, at least
+  1), the last size repeats; ``"100%"`` means the rest.
+* Reboot waves: the reboot hosts, after all live-patch waves, sized by ``reboot_wave_sizes``.
+* Every wave respects ``max_per_domain``: at most that many hosts (``"50%"``: that share of
+  the domain's hosts in the whole input, rounded down, at least 1) of one failure domain.
+  Hosts without a failure domain share the domain ``unassigned``. A host the cap keeps out
+  of a wave goes to the next wave of the same kind.
+
+Same input, same plan: everything is sorted by host name and group key; nothing is random.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import re
+
+DEFAULT_WAVE_SIZES = (1, '5%', '25%', '100%')
+DEFAULT_MAX_PER_DOMAIN = '50%'
+UNASSIGNED_DOMAIN = 'unassigned'
+
+CANARY = 'canary'
+LIVEPATCH = 'livepatch'
+REBOOT = 'reboot'
+
+_PCT_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*%\s*$')
+POLICY_KEYS = ('wave_sizes', 'reboot_wave_sizes', 'max_per_domain')
+
+
+class PolicyError(ValueError):
+    """The wave policy is malformed; the message says which key and how to fix it."""
+
+
+def _check_size(value, where):
+    if isinstance(value, bool):
+        raise PolicyError('%s: %r is not a wave size; use a host count like 1 or a share like "25%%"' % (where, value))
+    if isinstance(value, int):
+        if value < 1:
+            raise PolicyError('%s: %d hosts per wave cannot make progress; use 1 or more' % (where, value))
+        return value
+    if isinstance(value, str):
+        if value.strip().isdigit():
+            return _check_size(int(value), where)
+        match = _PCT_RE.match(value)
+        if match and 0 < float(match.group(1)) <= 100:
+            return '%s%%' % match.group(1)
+    raise PolicyError('%s: %r is not a wave size; use a host count like 1 or a share like "25%%" (0-100]' % (where, value))
+
+
+def normalize_policy(policy=None):
+    """Fill defaults and check the policy; return a new dict or raise PolicyError."""
+    policy = dict(policy or {})
+    unknown = sorted(set(policy) - set(POLICY_KEYS))
+    if unknown:
+        raise PolicyError('policy: unknown key(s) %s; allowed: %s' % (', '.join(unknown), ', '.join(POLICY_KEYS)))
+    sizes = policy.get('wave_sizes')
+    sizes = list(DEFAULT_WAVE_SIZES) if sizes is None else sizes
+    if not isinstance(sizes, (list, tuple)) or not sizes:
+        raise PolicyError('policy.wave_sizes must be a non-empty list such as [1, "5%%", "25%%", "100%%"]')
+    sizes = [_check_size(v, 'policy.wave_sizes[%d]' % i) for i, v in enumerate(sizes)]
+    reboot = policy.get('reboot_wave_sizes')
+    if reboot is None:
+        reboot = list(sizes)
+    elif not isinstance(reboot, (list, tuple)) or not reboot:
+        raise PolicyError('policy.reboot_wave_sizes must be a non-empty list such as [1, "10%%", "25%%"] or null')
+    reboot = [_check_size(v, 'policy.reboot_wave_sizes[%d]' % i) for i, v in enumerate(reboot)]
+    cap = policy.get('max_per_domain', DEFAULT_MAX_PER_DOMAIN)
+    if cap is not None:
+        cap = _check_size(cap, 'policy.max_per_domain')
+    return dict(wave_sizes=sizes, reboot_wave_sizes=reboot, max_per_domain=cap)
+
+
+def size_of(spec, total):
+    """Hosts in a wave of size ``spec`` out of ``total`` (Ansible ``serial`` rounding)."""
+    if isinstance(spec, int):
+        return spec
+    share = float(spec.rstrip('%')) / 100.0
+    return max(1, int(share * total))
+
+
+def domain_of(decision):
+    return decision.get('failure_domain') or UNASSIGNED_DOMAIN
+
+
+def domain_caps(decisions, max_per_domain):
+    """``{domain: max hosts per wave}`` (None when there is no cap)."""
+    sizes = {}
+    for decision in decisions:
+        domain = domain_of(decision)
+        sizes[domain] = sizes.get(domain, 0) + 1
+    caps = {}
+    for domain, size in sizes.items():
+        caps[domain] = None if max_per_domain is None else min(size, size_of(max_per_domain, size))
+    return caps, sizes
+
+
+def group_key(decision):
+    return (decision.get('build_id') or '', decision.get('hardware_class') or 'unknown')
+
+
+def _fits(domain, used, caps):
+    cap = caps.get(domain)
+    return cap is None or used.get(domain, 0) < cap
+
+
+def _canary_waves(groups, by_host, caps):
+    pending = sorted(groups)
+    waves = []
+    canaries = {}
+    while pending:
+        used = {}
+        wave = []
+        waiting = []
+        for key in pending:
+            chosen = None
+            for host in groups[key]:
+                if _fits(domain_of(by_host[host]), used, caps):
+                    chosen = host
+                    break
+            if chosen is None:
+                waiting.append(key)
+                continue
+            domain = domain_of(by_host[chosen])
+            used[domain] = used.get(domain, 0) + 1
+            wave.append(chosen)
+            canaries[key] = chosen
+        waves.append(wave)
+        pending = waiting
+    return waves, canaries
+
+
+def _round_robin(groups, skip):
+    queues = [[h for h in groups[key] if h not in skip] for key in sorted(groups)]
+    longest = max([len(q) for q in queues] or [0])
+    return [queue[index] for index in range(longest) for queue in queues if index < len(queue)]
+
+
+def _sized_waves(order, sizes, total, by_host, caps):
+    remaining = list(order)
+    waves = []
+    while remaining:
+        target = size_of(sizes[min(len(waves), len(sizes) - 1)], total)
+        used = {}
+        wave = []
+        rest = []
+        for host in remaining:
+            domain = domain_of(by_host[host])
+            if len(wave) < target and _fits(domain, used, caps):
+                wave.append(host)
+                used[domain] = used.get(domain, 0) + 1
+            else:
+                rest.append(host)
+        waves.append(wave)
+        remaining = rest
+    return waves
+
+
+def plan_waves(decisions, policy=None):
+    """Return ``dict(policy, groups, waves, domains)`` for a list of host decisions.
+
+    ``decisions`` are the dicts of plan_decision.decide_host (keys used: host, decision,
+    build_id, hardware_class, failure_domain). Waves are numbered from 1 in run order.
+    """
+    policy = normalize_policy(policy)
+    by_host = dict((d['host'], d) for d in decisions)
+    caps, domain_sizes = domain_caps(decisions, policy['max_per_domain'])
+    live = sorted(d['host'] for d in decisions if d['decision'] == LIVEPATCH)
+    reboot = sorted(d['host'] for d in decisions if d['decision'] == REBOOT)
+    groups = {}
+    for host in live:
+        groups.setdefault(group_key(by_host[host]), []).append(host)
+    canary_waves, canaries = _canary_waves(groups, by_host, caps)
+    rest = _round_robin(groups, set(canaries.values()))
+    live_waves = _sized_waves(rest, policy['wave_sizes'], len(live), by_host, caps)
+    reboot_waves = _sized_waves(reboot, policy['reboot_wave_sizes'], len(reboot), by_host, caps)
+
+    waves = []
+    for kind, hosts_lists in ((CANARY, canary_waves), (LIVEPATCH, live_waves), (REBOOT, reboot_waves)):
+        for hosts in hosts_lists:
+            per_domain = {}
+            for host in hosts:
+                domain = domain_of(by_host[host])
+                per_domain[domain] = per_domain.get(domain, 0) + 1
+            waves.append(dict(number=len(waves) + 1, kind=kind, hosts=sorted(hosts), size=len(hosts),
+                              per_domain=dict(sorted(per_domain.items()))))
+    wave_of = {}
+    for wave in waves:
+        for host in wave['hosts']:
+            wave_of[host] = wave['number']
+    group_list = []
+    for key in sorted(groups):
+        group_list.append(dict(build_id=key[0] or None, hardware_class=key[1], hosts=groups[key],
+                               size=len(groups[key]), canary=canaries[key], canary_wave=wave_of[canaries[key]]))
+    domains = []
+    for domain in sorted(domain_sizes):
+        domains.append(dict(name=domain, hosts=domain_sizes[domain], max_per_wave=caps[domain]))
+    return dict(policy=policy, groups=group_list, waves=waves, wave_of=wave_of, domains=domains)
