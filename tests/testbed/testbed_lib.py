@@ -1,0 +1,372 @@
+"""Shared pieces of the real Xen testbed: the two Debian Xen builds, the cache layout,
+running commands as argv lists, QEMU's command line and QMP, and SSH to a dom0.
+
+Nothing here builds a shell string: every command is an argv list.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+# The two real Xen 4.17 builds Debian bookworm ships (main and bookworm-security).
+# build_id is what `xl info` reports and what a payload's .livepatch.xen_depends must carry.
+
+
+@dataclass(frozen=True)
+class XenBuild:
+    version: str          # upstream version, as `xl info` reports xen_version
+    debian_version: str   # the Debian package version
+    build_id: str         # GNU build-id of the hypervisor (xen-syms)
+
+
+BUILDS = {
+    "4.17.5": XenBuild("4.17.5", "4.17.5+72-g01140da4e8-1",
+                       "39a640e6f1412319235087391df9f1c5e13ae920"),
+    "4.17.7": XenBuild("4.17.7", "4.17.7+13-g2445b30a44-0+deb12u1",
+                       "151b373fd64b321593bf987fd923cd10dabadac4"),
+}
+# The Debian source package the payloads are compiled from (4.17.7's source is not
+# downloadable from the archive; its payloads are built from this source against
+# the 4.17.7 xen-syms, which is what gives them the 4.17.7 build-id).
+SOURCE_VERSION = "4.17.5+72-g01140da4e8-1"
+
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+SUITE = "bookworm"
+
+# Packages of the dom0 image (debootstrap --variant=minbase --include=...).
+DOM0_PACKAGES = (
+    "systemd-sysv", "udev", "dbus", "openssh-server", "python3", "iproute2", "kmod",
+    "initramfs-tools", "linux-image-amd64", "xen-utils-4.17", "procps", "busybox",
+    "ca-certificates",
+)
+# Bump when the image recipe (packages or the configuration in build_testbed.py) changes.
+IMAGE_RECIPE_REVISION = "1"
+
+GUEST_RAM_MB = 2048
+DOM0_MEM = "1024M"
+XEN_CMDLINE = (f"console=com1 com1=115200,8n1 dom0_mem={DOM0_MEM},max:{DOM0_MEM} "
+               "loglvl=all guest_loglvl=all noreboot")
+DOM0_CMDLINE = "root=/dev/vda ro console=hvc0 quiet"
+
+
+class TestbedError(Exception):
+    """A testbed step failed; the message says what and how to look further."""
+
+
+def log(msg: str) -> None:
+    print(f"[testbed {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("NOREBOOT_XEN_TESTBED_CACHE", "/var/cache/noreboot-xen-testbed"))
+
+
+def image_key() -> str:
+    """Names the dom0 image by its recipe, so a changed recipe builds a new one."""
+    recipe = json.dumps({"suite": SUITE, "packages": DOM0_PACKAGES,
+                         "revision": IMAGE_RECIPE_REVISION}, sort_keys=True)
+    return f"{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+
+
+class Layout:
+    """Where everything lives in the cache. payloads/<version>/ is a contract other
+    developers rely on: keep it stable."""
+
+    def __init__(self, root: Path | None = None):
+        self.root = root or cache_dir()
+
+    def debs(self, build: XenBuild) -> Path:
+        return self.root / "debs" / build.debian_version
+
+    def xen(self, build: XenBuild) -> Path:
+        return self.root / "xen" / build.debian_version
+
+    def xen_elf(self, build: XenBuild) -> Path:
+        return self.xen(build) / "xen-4.17-amd64"
+
+    def xen_syms(self, build: XenBuild) -> Path:
+        return self.xen(build) / "xen-syms-4.17-amd64"
+
+    def source(self) -> Path:
+        return self.root / "source" / SOURCE_VERSION
+
+    def payloads(self, build: XenBuild) -> Path:
+        return self.root / "payloads" / build.version
+
+    def dom0(self) -> Path:
+        return self.root / "dom0" / image_key()
+
+    def dom0_disk(self) -> Path:
+        return self.dom0() / "dom0.qcow2"
+
+    def dom0_kernel(self) -> Path:
+        return self.dom0() / "vmlinuz"
+
+    def dom0_initrd(self) -> Path:
+        return self.dom0() / "initrd.img"
+
+    def ssh_key(self) -> Path:
+        return self.dom0() / "id_ed25519"
+
+    def golden(self, build: XenBuild) -> Path:
+        return self.root / "golden" / f"{build.debian_version}-{image_key()}"
+
+    def golden_disk(self, build: XenBuild) -> Path:
+        return self.golden(build) / "disk.qcow2"
+
+    def golden_state(self, build: XenBuild) -> Path:
+        return self.golden(build) / "vm.state"
+
+    def default_run_dir(self) -> Path:
+        return self.root / "run" / "default"
+
+
+def run(argv: list[str], *, cwd: Path | None = None, env: dict | None = None,
+        check: bool = True, capture: bool = False, timeout: float | None = None,
+        logfile: Path | None = None) -> subprocess.CompletedProcess:
+    """Runs argv (a list, never a shell string). With logfile, output is appended there
+    and the tail is shown if the command fails."""
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    if logfile is not None:
+        logfile.parent.mkdir(parents=True, exist_ok=True)
+        with open(logfile, "ab") as out:
+            out.write(("\n$ " + " ".join(argv) + "\n").encode())
+            out.flush()
+            proc = subprocess.run(argv, cwd=cwd, env=full_env, stdout=out,
+                                  stderr=subprocess.STDOUT, timeout=timeout, check=False)
+        if check and proc.returncode != 0:
+            raise TestbedError(f"command failed (rc={proc.returncode}): {' '.join(argv)}\n"
+                               f"--- last lines of {logfile} ---\n{tail(logfile, 30)}")
+        return proc
+    proc = subprocess.run(argv, cwd=cwd, env=full_env, timeout=timeout, check=False,
+                          capture_output=capture, text=capture)
+    if check and proc.returncode != 0:
+        detail = ""
+        if capture:
+            detail = f"\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
+        raise TestbedError(f"command failed (rc={proc.returncode}): {' '.join(argv)}{detail}")
+    return proc
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return f"(cannot read {path}: {exc})"
+    text = data.decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def require_root_and_apt() -> None:
+    if os.geteuid() != 0:
+        raise TestbedError("the Xen testbed needs root (debootstrap, apt-get, QEMU images)")
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        raise TestbedError("the Xen testbed needs a Debian machine with apt-get and dpkg")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return True
+    return False
+
+
+# ---------------------------------------------------------------- ELF notes
+
+def gnu_build_id_of_section(elf: Path, section: str, workdir: Path) -> str:
+    """The GNU build-id stored as a note in `section` of `elf` (objcopy extracts it)."""
+    out = workdir / (elf.name + section.replace("/", "_") + ".bin")
+    run(["objcopy", "-O", "binary", f"--only-section={section}", str(elf), str(out)])
+    data = out.read_bytes()
+    out.unlink()
+    if len(data) < 16:
+        raise TestbedError(f"{elf}: no {section} note found")
+    namesz = int.from_bytes(data[0:4], "little")
+    descsz = int.from_bytes(data[4:8], "little")
+    note_type = int.from_bytes(data[8:12], "little")
+    name_end = 12 + ((namesz + 3) & ~3)
+    name = data[12:12 + namesz].rstrip(b"\0")
+    if name != b"GNU" or note_type != 3:
+        raise TestbedError(f"{elf}: {section} is not a GNU build-id note")
+    return data[name_end:name_end + descsz].hex()
+
+
+# ---------------------------------------------------------------- QEMU
+
+def qemu_argv(*, xen_elf: Path, kernel: Path, initrd: Path, disk: Path, port: int,
+              serial_log: Path, qmp_socket: Path, incoming_state: Path | None = None,
+              pidfile: Path | None = None) -> list[str]:
+    for path in (xen_elf, kernel, initrd, disk, serial_log, qmp_socket):
+        if "," in str(path):
+            raise TestbedError(f"QEMU cannot take a path with a comma: {path}")
+    argv = [
+        "qemu-system-x86_64", "-M", "pc", "-cpu", "max,-smap,-smep", "-smp", "2",
+        "-m", str(GUEST_RAM_MB), "-accel", "tcg,thread=multi",
+        "-display", "none", "-vga", "none", "-no-reboot", "-nodefaults",
+        "-serial", f"file:{serial_log}",
+        "-qmp", f"unix:{qmp_socket},server=on,wait=off",
+        "-kernel", str(xen_elf), "-append", XEN_CMDLINE,
+        "-initrd", f"{kernel} {DOM0_CMDLINE},{initrd}",
+        "-drive", f"file={disk},if=virtio,format=qcow2,cache=unsafe",
+        "-netdev", f"user,id=n0,hostfwd=tcp:127.0.0.1:{port}-:22",
+        "-device", "virtio-net-pci,netdev=n0",
+    ]
+    if pidfile is not None:
+        argv += ["-pidfile", str(pidfile)]
+    if incoming_state is not None:
+        # QEMU runs `cat` itself; the path is one argument of that exec command line.
+        if " " in str(incoming_state):
+            raise TestbedError(f"state path must not contain spaces: {incoming_state}")
+        argv += ["-incoming", f"exec:cat < {incoming_state}"]
+    return argv
+
+
+class Qmp:
+    """A minimal QMP client on QEMU's UNIX socket."""
+
+    def __init__(self, path: Path, timeout: float = 30.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.settimeout(timeout)
+                self.sock.connect(str(path))
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise TestbedError(f"QMP socket {path} did not come up")
+                time.sleep(0.2)
+        self.buf = b""
+        self._read_message()  # greeting
+        self.command("qmp_capabilities")
+
+    def _read_message(self) -> dict:
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise TestbedError("QMP connection closed by QEMU")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def command(self, name: str, **arguments) -> object:
+        message = {"execute": name}
+        if arguments:
+            message["arguments"] = arguments
+        self.sock.sendall(json.dumps(message).encode() + b"\n")
+        while True:
+            reply = self._read_message()
+            if "event" in reply:
+                continue
+            if "error" in reply:
+                raise TestbedError(f"QMP {name} failed: {reply['error']}")
+            return reply.get("return")
+
+    def status(self) -> str:
+        return self.command("query-status")["status"]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def save_vm_state(qmp: Qmp, state_file: Path, timeout: float = 300) -> None:
+    """Stops the VM and writes its whole state (RAM and devices) to state_file."""
+    if " " in str(state_file):
+        raise TestbedError(f"state path must not contain spaces: {state_file}")
+    qmp.command("stop")
+    qmp.command("migrate", uri=f"exec:cat > {state_file}")
+    deadline = time.monotonic() + timeout
+    while True:
+        info = qmp.command("query-migrate")
+        status = info.get("status")
+        if status == "completed":
+            return
+        if status in ("failed", "cancelled"):
+            raise TestbedError(f"saving VM state failed: {info}")
+        if time.monotonic() > deadline:
+            raise TestbedError(f"saving VM state timed out: {info}")
+        time.sleep(0.5)
+
+
+# ---------------------------------------------------------------- SSH
+
+def ssh_argv(port: int, identity: Path, remote: list[str], user: str = "root",
+             connect_timeout: int = 10) -> list[str]:
+    """ssh to a dom0 on loopback. The remote argv is joined by ssh itself: pass only
+    fixed words, never untrusted input."""
+    return ["ssh", "-p", str(port), "-i", str(identity),
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
+            "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+            "-o", "LogLevel=ERROR", "-o", f"ConnectTimeout={connect_timeout}",
+            f"{user}@127.0.0.1", "--", *remote]
+
+
+def ssh(port: int, identity: Path, remote: list[str], timeout: float = 120,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """Runs remote argv on the dom0; returns stdout/stderr as bytes."""
+    proc = subprocess.run(ssh_argv(port, identity, remote), capture_output=True,
+                          timeout=timeout, check=False)
+    if check and proc.returncode != 0:
+        raise TestbedError(f"ssh {' '.join(remote)} failed rc={proc.returncode}: "
+                           f"{proc.stderr.decode(errors='replace')[-1000:]}")
+    return proc
+
+
+def wait_for_ssh(port: int, identity: Path, timeout: float, alive=None) -> float:
+    """Waits until `true` runs over SSH; returns seconds waited. alive() (optional)
+    says whether the VM still runs, so a dead QEMU fails fast."""
+    start = time.monotonic()
+    while True:
+        if alive is not None and not alive():
+            raise TestbedError("QEMU exited before dom0 answered on SSH")
+        try:
+            proc = subprocess.run(ssh_argv(port, identity, ["true"], connect_timeout=5),
+                                  capture_output=True, timeout=20, check=False)
+            if proc.returncode == 0:
+                return time.monotonic() - start
+        except subprocess.TimeoutExpired:
+            pass
+        if time.monotonic() - start > timeout:
+            raise TestbedError(f"dom0 did not answer on SSH port {port} within {timeout:.0f} s")
+        time.sleep(1)
+
+
+def xl_info(port: int, identity: Path) -> dict[str, str]:
+    out = ssh(port, identity, ["xl", "info"]).stdout.decode()
+    info = {}
+    for line in out.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            info[key.strip()] = value.strip()
+    return info
+
+
+def main_guard(func) -> None:
+    """Runs func(); a TestbedError becomes one clear message and exit status 1."""
+    try:
+        sys.exit(func())
+    except TestbedError as exc:
+        print(f"testbed: ERROR: {exc}", file=sys.stderr, flush=True)
+        sys.exit(1)
