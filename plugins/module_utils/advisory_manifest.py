@@ -38,7 +38,7 @@ SCHEMA_VERSION = 1
 
 _HEX_ID_RE = re.compile(r'^[0-9a-f]{8,128}$')
 _SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
-_VERSION_RE = re.compile(r'^(\d+)(?:\.(\d+))?(?:\.(\d+))?$')
+_VERSION_RE = re.compile(r'^(\d+)\.(\d+)(?:\.(\d+))?$')
 _CLAUSE_RE = re.compile(r'^(>=|<=|==|!=|>|<|=)?\s*(\S+)$')
 _CAP_RE = re.compile(r'^(!?)(\d+):(\d+)$')
 _VIRT_CAP_RE = re.compile(r'^(!?)([A-Za-z0-9_.-]+)$')
@@ -178,12 +178,21 @@ class _Checker(object):
         return True
 
     def string_list(self, value, path, what):
+        """Check a list of non-empty strings (a lone string counts as a list of one);
+        return ``[(index, string)]`` of the good items."""
         if isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        if not isinstance(value, list):
             self.add(path, '%s must be a list of non-empty strings' % what, 'write e.g. [%s]' % _EXAMPLES.get(what, '"..."'))
             return []
-        return value
+        good = []
+        for index, item in enumerate(value):
+            if isinstance(item, str) and item.strip():
+                good.append((index, item))
+            else:
+                self.add('%s[%d]' % (path, index), '%r is not a non-empty string' % (item,),
+                         'write e.g. [%s]' % _EXAMPLES.get(what, '"..."'))
+        return good
 
     def build_id(self, value, path):
         if not isinstance(value, str) or not _HEX_ID_RE.match(value.strip().lower()):
@@ -293,14 +302,14 @@ def _check_affected(check, affected):
     if isinstance(hyp, dict):
         check.keys(hyp, HYPERVISOR_KEYS, 'affected.hypervisors')
         if 'versions' in hyp:
-            for i, text in enumerate(check.string_list(hyp['versions'], 'affected.hypervisors.versions', 'versions')):
+            for i, text in (check.string_list(hyp['versions'], 'affected.hypervisors.versions', 'versions')):
                 try:
                     parse_version_range(text)
                 except ValueError as exc:
                     check.add('affected.hypervisors.versions[%d]' % i, 'version range %r does not parse: %s' % (text, exc),
                               'write comma-separated clauses like ">=4.17.0,<4.17.8"')
         if 'build_ids' in hyp:
-            for i, value in enumerate(check.string_list(hyp['build_ids'], 'affected.hypervisors.build_ids', 'build_ids')):
+            for i, value in (check.string_list(hyp['build_ids'], 'affected.hypervisors.build_ids', 'build_ids')):
                 check.build_id(value, 'affected.hypervisors.build_ids[%d]' % i)
     hardware = affected.get('hardware')
     if hardware is None:
@@ -324,13 +333,13 @@ def _check_affected(check, affected):
                 except ValueError as exc:
                     check.add(path + '.' + key, str(exc), 'write a number, or a list of numbers and ranges like "0x55-0x6a"')
         if 'hw_caps' in predicate:
-            for j, flag in enumerate(check.string_list(predicate['hw_caps'], path + '.hw_caps', 'hw_caps')):
+            for j, flag in (check.string_list(predicate['hw_caps'], path + '.hw_caps', 'hw_caps')):
                 match = _CAP_RE.match(flag.strip())
                 if not match or int(match.group(3)) > 31:
                     check.add('%s.hw_caps[%d]' % (path, j), '%r is not WORD:BIT' % flag,
                               'write the word index of `xl info hw_caps` and a bit 0-31, e.g. "0:28" or "!7:2"')
         if 'virt_caps' in predicate:
-            for j, flag in enumerate(check.string_list(predicate['virt_caps'], path + '.virt_caps', 'virt_caps')):
+            for j, flag in (check.string_list(predicate['virt_caps'], path + '.virt_caps', 'virt_caps')):
                 if not _VIRT_CAP_RE.match(flag.strip()):
                     check.add('%s.virt_caps[%d]' % (path, j), '%r is not a virt_caps flag' % flag,
                               'write a word of `xl info virt_caps`, e.g. "hap", or "!hap" for absent')
@@ -347,7 +356,7 @@ def _check_fallback(check, fallback):
         check.add('fallback.reboot', 'reboot must be true (installing a fixed hypervisor takes effect only after a reboot)',
                   'write `reboot: true`')
     if 'fixed_build_ids' in fallback:
-        for i, value in enumerate(check.string_list(fallback['fixed_build_ids'], 'fallback.fixed_build_ids', 'fixed_build_ids')):
+        for i, value in (check.string_list(fallback['fixed_build_ids'], 'fallback.fixed_build_ids', 'fixed_build_ids')):
             check.build_id(value, 'fallback.fixed_build_ids[%d]' % i)
     packages = fallback.get('packages')
     if packages is None:
