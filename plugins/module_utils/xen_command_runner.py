@@ -68,13 +68,14 @@ class ToolRunner(object):
 
     tool = None
 
-    def __init__(self, run_function, binary, sleep=time.sleep):
+    def __init__(self, run_function, binary, sleep=None, history=None):
         if not binary:
             raise ToolNotFound('%s is not installed (not found on PATH)' % self.tool)
         self._run_function = run_function
         self.binary = binary
-        self._sleep = sleep
-        self.history = []
+        self._sleep = sleep if sleep is not None else time.sleep
+        # Runners of one module may share a history list, so it keeps the order of all commands.
+        self.history = history if history is not None else []
 
     def run(self, *args):
         argv = [self.binary] + [str(a) for a in args]
@@ -117,8 +118,39 @@ class XlRunner(ToolRunner):
         return self.run('dmesg')
 
 
+# xen-livepatch exit status: 0 success, 1 error, 2 retry (EAGAIN/EBUSY: another operation in
+# progress, "Operation already in progress.", "Operation didn't complete.", or the CPUs could
+# not be quiesced in time).
+LIVEPATCH_RC_RETRY = 2
+
+
+def livepatch_should_retry(result):
+    """Retry a xen-livepatch command that exited 2 (never one that could not reach Xen)."""
+    return result.rc == LIVEPATCH_RC_RETRY and 'failed to get the handler' not in result.stdout + result.stderr
+
+
 class LivepatchRunner(ToolRunner):
+    """``xen-livepatch``. Mutating commands retry exit status 2 ``retries`` times."""
+
     tool = 'xen-livepatch'
 
     def list(self):
         return self.run('list')
+
+    def _mutate(self, args, retries, delay):
+        return self.run_with_retries(args, livepatch_should_retry, retries, delay)
+
+    def upload(self, name, path, retries=0, delay=1.0):
+        return self._mutate(['upload', name, path], retries, delay)
+
+    def apply(self, name, nodeps=False, retries=0, delay=1.0):
+        return self._mutate(['apply', name] + (['--nodeps'] if nodeps else []), retries, delay)
+
+    def revert(self, name, retries=0, delay=1.0):
+        return self._mutate(['revert', name], retries, delay)
+
+    def replace(self, name, retries=0, delay=1.0):
+        return self._mutate(['replace', name], retries, delay)
+
+    def unload(self, name, retries=0, delay=1.0):
+        return self._mutate(['unload', name], retries, delay)
