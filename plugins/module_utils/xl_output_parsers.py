@@ -26,8 +26,9 @@ class XlOutputError(ValueError):
 # colons (``xen_changeset : Tue Dec 12 10:08:40 2023 +0100 git:38eebc6e5c-dirty``) or be
 # empty, and may end in spaces (``xen_caps``). ``xl info -n`` adds free-form blocks
 # (``cpu_topology``, ``numa_info``) whose lines (``cpu:    core    socket     node``) carry
-# no padding before their colon: they are continuation lines of the key above them.
-_INFO_KEY_RE = re.compile(r'^(?P<key>[A-Za-z_][A-Za-z0-9_]*)[ \t]+:(?: (?P<value>.*))?$')
+# no padding before their colon: they are continuation lines of the key above them. One key
+# of ``xl info -n`` has a blank in it (``device topology``).
+_INFO_KEY_RE = re.compile(r'^(?P<key>[A-Za-z_][A-Za-z0-9_ ]*?)[ \t]+:(?: (?P<value>.*))?$')
 
 
 def parse_xl_info(text):
