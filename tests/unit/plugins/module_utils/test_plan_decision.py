@@ -1,0 +1,296 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""plan_decision: one decision per host with a reason, over hand-made, captured and generated facts."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+import os
+import random
+import re
+
+import pytest
+
+from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
+from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import collect_xen_facts
+
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'fixtures')
+
+XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'   # Debian xen-hypervisor-4.17 4.17.5 (fixtures)
+XEN_4176 = '5d4f0e9c03a84c3b4a9c6e2f7a1b8c9d0e1f2a3b'
+XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'   # 4.17.7, the fixed build (fixtures)
+OTHER = 'ee' * 20
+
+
+def advisory(**changes):
+    manifest = {
+        'schema': 1, 'id': 'XSA-999', 'title': 'example',
+        'affected': {'hypervisors': {'versions': ['>=4.17.0,<4.17.7']}},
+        'livepatches': [
+            {'xen_build_id': XEN_4175, 'file': 'p/a.livepatch', 'sha256': 'a' * 64, 'name': 'xsa999_4175'},
+            {'xen_build_id': XEN_4176, 'file': 'p/b.livepatch', 'sha256': 'b' * 64, 'name': 'xsa999_4176',
+             'metadata': 'XSA999_V2'},
+        ],
+        'fallback': {'reboot': True, 'fixed_build_ids': [XEN_4177],
+                     'packages': {'debian': {'package': 'xen-hypervisor-4.17-amd64', 'version': '4.17.7-1'}}},
+    }
+    for key, value in changes.items():
+        if value is None:
+            manifest.pop(key, None)
+        else:
+            manifest[key] = value
+    return am.validate_manifest(manifest, '/srv/advisories/%s.yml' % manifest['id'], check_payload_files=False)
+
+
+def facts(version='4.17.5', build_id=XEN_4175, payloads=(), supported=True, reason_kind=None,
+          hardware=('intel', 6, 85)):
+    vendor, family, model = hardware
+    major, minor = (int(part) for part in re.match(r'(\d+)\.(\d+)', version).groups())
+    return {
+        'present': True, 'reason': None,
+        'hypervisor': {'version': version, 'major': major, 'minor': minor, 'extra': version[4:], 'build_id': build_id,
+                       'virt_caps': ['pv', 'hvm', 'hap'], 'hw_caps': '1fcbf3fd:f6d8320b'},
+        'livepatch': {'supported': supported, 'reason': None if supported else 'Function not implemented',
+                      'reason_kind': reason_kind, 'payloads': [dict(p) for p in payloads]},
+        'effective_version': version,
+        'hardware': {'vendor': vendor, 'family': family, 'model': model, 'stepping': 4,
+                     'class': '%s-%s-%s' % (vendor, family, model), 'generation': None},
+        'domains': [],
+    }
+
+
+def decide(xen, advisories=None, **entry):
+    entry['xen'] = xen
+    return pd.decide_host('h1', entry, [advisory()] if advisories is None else advisories)
+
+
+@pytest.mark.parametrize('xen, entry, decision, words', [
+    (facts(), {}, 'livepatch', 'apply payload xsa999_4175'),
+    (facts(version='4.17.7', build_id=XEN_4177), {}, 'not_affected', 'is a fixed build'),
+    (facts(version='4.16.9', build_id=OTHER), {}, 'not_affected', 'version 4.16.9 is outside >=4.17.0,<4.17.7'),
+    (facts(build_id=OTHER), {}, 'reboot', 'no payload for build-id ' + OTHER),
+    (facts(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}]), {}, 'already_patched',
+     'payload xsa999_4175 is APPLIED on its build-id ' + XEN_4175),
+    (facts(payloads=[{'name': 'xsa999_4175', 'state': 'CHECKED'}]), {}, 'livepatch', 'loaded but CHECKED, not APPLIED'),
+    (facts(), {'force_reboot': True}, 'reboot', 'operator forced a reboot'),
+    (facts(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED'}]), {'force_reboot': True}, 'already_patched', 'APPLIED'),
+    (facts(supported=False, reason_kind='hypervisor_without_livepatch'), {}, 'reboot', 'hypervisor cannot live patch'),
+    (facts(supported=False, reason_kind='tool_missing'), {}, 'undecided', 'live patch state unknown (tool_missing'),
+    (facts(supported=False, reason_kind='no_control_interface'), {}, 'undecided', 'fix the tooling'),
+    ({'present': False, 'reason': 'xl not found on PATH'}, {}, 'not_xen', 'xl not found on PATH'),
+    (None, {'unreachable': True, 'error': 'ssh: timeout'}, 'unreachable', 'ssh: timeout'),
+    (None, {'error': 'xen_facts: MODULE FAILURE'}, 'undecided', 'detection failed: xen_facts: MODULE FAILURE'),
+    (None, {}, 'undecided', 'did noreboot.xen.xen_facts run?'),
+    ({'present': True}, {}, 'undecided', 'facts lack xen.hypervisor'),
+    ({'hypervisor': {}}, {}, 'undecided', 'facts lack xen.present'),
+], ids=['livepatch', 'fixed-build', 'old-version', 'no-payload', 'applied', 'checked-only', 'forced',
+        'forced-but-applied', 'no-livepatch-hypervisor', 'tool-missing', 'no-handler', 'not-xen', 'unreachable',
+        'detect-failed', 'no-facts', 'no-hypervisor', 'no-present'])
+def test_decisions_with_reasons(xen, entry, decision, words):
+    result = decide(xen, **entry)
+    assert result['decision'] == decision, result['reason']
+    assert words in result['reason']
+
+
+def test_livepatch_decision_names_the_payload_and_group_keys():
+    result = decide(facts(), failure_domain='rack-1')
+    assert [(p['name'], p['xen_build_id'], p['advisory']) for p in result['payloads']] == [('xsa999_4175', XEN_4175, 'XSA-999')]
+    assert result['build_id'] == XEN_4175
+    assert result['hardware_class'] == 'intel-6-85'
+    assert result['failure_domain'] == 'rack-1'
+    assert result['advisories'][0]['payload']['path'] == '/srv/advisories/p/a.livepatch'
+
+
+def test_already_patched_needs_the_payload_of_this_build_not_just_the_name():
+    # The 4.17.5 payload's name is applied, but the host runs 4.17.6: Xen could not have loaded
+    # that payload here, so it is a different payload of the same name.
+    result = decide(facts(version='4.17.6', build_id=XEN_4176,
+                          payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}]))
+    assert result['decision'] == 'livepatch'
+    assert result['payloads'][0]['name'] == 'xsa999_4176'
+
+
+def test_already_patched_needs_the_declared_metadata_marker():
+    applied_v1 = [{'name': 'xsa999_4176', 'state': 'APPLIED', 'metadata': 'XSA999_V1'}]
+    result = decide(facts(version='4.17.6', build_id=XEN_4176, payloads=applied_v1))
+    assert result['decision'] == 'livepatch'
+    assert "lacks 'XSA999_V2'" in result['reason']
+    applied_v2 = [{'name': 'xsa999_4176', 'state': 'APPLIED', 'metadata': 'XSA999_V2;built=2026'}]
+    assert decide(facts(version='4.17.6', build_id=XEN_4176, payloads=applied_v2))['decision'] == 'already_patched'
+
+
+def test_hardware_outside_the_advisory_is_not_affected():
+    hw = {'hypervisors': {'versions': ['>=4.17.0,<4.17.7']}, 'hardware': [{'vendor': 'amd', 'family': 25}]}
+    result = decide(facts(), [advisory(affected=hw)])
+    assert result['decision'] == 'not_affected'
+    assert 'intel-6-85 matches no affected.hardware predicate' in result['reason']
+    assert decide(facts(hardware=('amd', 25, 1)), [advisory(affected=hw)])['decision'] == 'livepatch'
+    partial = facts()
+    partial['hardware'] = {'class': 'unknown'}
+    result = decide(partial, [advisory(affected=hw)])
+    assert result['decision'] == 'undecided'
+    assert 'no hardware.vendor' in result['reason']
+
+
+def test_version_altered_by_a_payload_is_undecided_unless_the_build_id_is_listed():
+    altered = facts(version='4.17Hello World', payloads=[{'name': 'xen_hello_world', 'state': 'APPLIED'}])
+    result = decide(altered)
+    assert result['decision'] == 'undecided'
+    assert "'4.17Hello World'" in result['reason']
+    listed = {'hypervisors': {'versions': ['>=4.17.0,<4.17.7'], 'build_ids': [XEN_4175]}}
+    assert decide(altered, [advisory(affected=listed)])['decision'] == 'livepatch'
+
+
+def test_several_advisories_combine_to_the_most_demanding_decision():
+    second = advisory(id='XSA-1000', livepatches=[
+        {'xen_build_id': XEN_4175, 'file': 'p/c.livepatch', 'sha256': 'c' * 64, 'name': 'xsa1000_4175'}])
+    third = advisory(id='XSA-1001', livepatches=None)
+    host = facts(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED'}])
+    both = decide(host, [advisory(), second])
+    assert both['decision'] == 'livepatch'
+    assert [p['name'] for p in both['payloads']] == ['xsa1000_4175']
+    assert [a['decision'] for a in both['advisories']] == ['already_patched', 'livepatch']
+    fresh = decide(facts(), [advisory(), second])
+    assert [p['name'] for p in fresh['payloads']] == ['xsa999_4175', 'xsa1000_4175']  # advisory order = apply order
+    with_reboot = decide(facts(), [advisory(), second, third])
+    assert with_reboot['decision'] == 'reboot'
+    assert with_reboot['reason'].startswith('XSA-1001: ')
+    assert with_reboot['fallback']['packages']['debian'] == [
+        {'package': 'xen-hypervisor-4.17-amd64', 'version': '4.17.7-1', 'advisory': 'XSA-1001'}]
+    assert with_reboot['payloads'] == []
+
+
+def _fixture(*parts):
+    with open(os.path.join(FIXTURES, *parts)) as handle:
+        return handle.read()
+
+
+@pytest.mark.parametrize('version_dir, listing, decision', [
+    ('xen-4.17.5', 'livepatch_list_empty.txt', 'livepatch'),
+    ('xen-4.17.7', 'livepatch_list_empty.txt', 'not_affected'),
+], ids=['4.17.5-empty', '4.17.7-empty'])
+def test_facts_from_real_captures(version_dir, listing, decision):
+    outputs = {
+        ('xl', 'info'): _fixture(version_dir, 'xl_info.txt'),
+        ('xl', 'list'): _fixture(version_dir, 'xl_list.txt'),
+        ('xl', 'dmesg'): _fixture(version_dir, 'xl_dmesg.txt'),
+        ('xen-livepatch', 'list'): _fixture(version_dir, listing),
+    }
+
+    def run(argv):
+        return 0, outputs[(os.path.basename(argv[0]), argv[1])], ''
+
+    def read_file(path):
+        if path == '/proc/cpuinfo':
+            return _fixture('variants', 'cpuinfo_intel_cascade_lake.txt')
+        if path == '/proc/xen/capabilities':
+            return 'control_d\n'
+        return None
+    xen = collect_xen_facts(XlRunner(run, '/usr/sbin/xl'), LivepatchRunner(run, '/usr/sbin/xen-livepatch'), read_file)
+    result = decide(xen)
+    assert result['decision'] == decision, result['reason']
+    assert result['hardware_class'] == xen['hardware']['class'] != 'unknown'
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated fleets and partial facts
+
+BUILDS = [('4.17.5', XEN_4175), ('4.17.6', XEN_4176), ('4.17.7', XEN_4177), ('4.17.3', OTHER), ('4.16.2', 'dd' * 20)]
+HARDWARE = [('intel', 6, 85), ('intel', 6, 106), ('amd', 25, 1), ('amd', 23, 49)]
+
+
+def random_entry(rng):
+    roll = rng.random()
+    if roll < 0.05:
+        return {'unreachable': True}
+    if roll < 0.1:
+        return {'xen': {'present': False, 'reason': 'xl not found on PATH'}}
+    version, build_id = rng.choice(BUILDS)
+    payloads = []
+    if rng.random() < 0.3:
+        payloads.append({'name': rng.choice(['xsa999_4175', 'xsa999_4176', 'xen_hello_world']),
+                         'state': rng.choice(['APPLIED', 'CHECKED']), 'metadata': rng.choice(['', 'XSA999_V2'])})
+    supported = rng.random() > 0.1
+    xen = facts(version, build_id, payloads, supported,
+                None if supported else rng.choice(['hypervisor_without_livepatch', 'tool_missing']), rng.choice(HARDWARE))
+    return {'xen': xen, 'force_reboot': rng.random() < 0.05, 'failure_domain': rng.choice(['r1', 'r2', None])}
+
+
+def _paths(tree, prefix=()):
+    for key, value in tree.items():
+        yield prefix + (key,)
+        if isinstance(value, dict):
+            for path in _paths(value, prefix + (key,)):
+                yield path
+
+
+def _without(tree, path):
+    tree = copy.deepcopy(tree)
+    node = tree
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return tree
+
+
+def check_invariants(host, entry, result):
+    assert result['decision'] in pd.DECISIONS
+    assert result['reason'] and isinstance(result['reason'], str)
+    xen = entry.get('xen') or {}
+    if entry.get('unreachable'):
+        assert result['decision'] == 'unreachable'
+    if xen.get('present') is False:
+        assert result['decision'] == 'not_xen'
+    if result['decision'] == 'livepatch':
+        assert result['payloads']
+        assert all(p['xen_build_id'] == xen['hypervisor']['build_id'] for p in result['payloads'])
+        assert not entry.get('force_reboot')
+    if result['decision'] == 'already_patched':
+        applied = [p['name'] for p in xen['livepatch']['payloads'] if p.get('state') == 'APPLIED']
+        assert all(a['payload']['name'] in applied for a in result['advisories'] if a['decision'] == 'already_patched')
+    if result['decision'] == 'reboot':
+        assert result['fallback']['packages']
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_generated_fleets_keep_the_invariants(seed):
+    rng = random.Random(seed)
+    advisories = [advisory(), advisory(id='XSA-1000', livepatches=[
+        {'xen_build_id': XEN_4176, 'file': 'p/c.livepatch', 'sha256': 'c' * 64, 'name': 'xsa1000_4176'}])]
+    hosts = dict(('host%03d' % i, random_entry(rng)) for i in range(150))
+    decisions = pd.decide_fleet(hosts, advisories)
+    assert [d['host'] for d in decisions] == sorted(hosts)
+    for result in decisions:
+        check_invariants(result['host'], hosts[result['host']], result)
+    counts = pd.count_decisions(decisions)
+    assert sum(counts.values()) == len(hosts)
+    assert counts['livepatch'] and counts['reboot'] and counts['not_affected']
+    assert pd.decide_fleet(hosts, advisories) == decisions
+
+
+@pytest.mark.parametrize('seed', range(3))
+def test_partial_facts_give_the_same_decision_or_undecided(seed):
+    rng = random.Random(100 + seed)
+    hw_advisory = advisory(affected={'hypervisors': {'versions': ['>=4.17.0,<4.17.7']},
+                                     'hardware': [{'vendor': 'intel', 'models': [85, 106], 'virt_caps': ['hap']},
+                                                  {'vendor': 'amd', 'hw_caps': ['0:0']}]})
+    checked = 0
+    for _ in range(40):
+        entry = random_entry(rng)
+        if not isinstance(entry.get('xen'), dict) or 'hypervisor' not in entry['xen']:
+            continue
+        full = pd.decide_host('h', entry, [hw_advisory])
+        for path in _paths(entry['xen']):
+            partial = dict(entry, xen=_without(entry['xen'], path))
+            result = pd.decide_host('h', partial, [hw_advisory])
+            assert result['decision'] in (full['decision'], 'undecided'), (path, full['reason'], result['reason'])
+            assert result['reason']
+            if result['decision'] == 'undecided' and full['decision'] != 'undecided':
+                assert any(word in result['reason'] for word in ('lack', 'unknown', 'incomplete', 'no ')), result['reason']
+            checked += 1
+    assert checked > 200
