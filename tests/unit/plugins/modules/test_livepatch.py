@@ -1,0 +1,174 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""noreboot.xen.livepatch, driven by the cases in livepatch_cases.yml.
+
+Each case names the module args, the payload forged on the "host", and the exact commands the
+module must run, in order, with the rc/stdout/stderr each returns (wording from real Xen 4.17
+transcripts). The test fails on any unexpected argv, on a command left unrun, and, in check
+mode, on any mutating xen-livepatch command.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+import sys
+
+import pytest
+import yaml
+
+from unittest import mock
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.noreboot.xen.plugins.modules import livepatch as livepatch_module
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
+import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+
+BINARIES = {'xl': '/usr/sbin/xl', 'xen-livepatch': '/usr/sbin/xen-livepatch'}
+MUTATING = ('upload', 'apply', 'revert', 'replace', 'unload', 'load')
+XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
+
+with open(os.path.join(HERE, 'livepatch_cases.yml')) as _handle:
+    CASES = [c for c in yaml.safe_load(_handle) if isinstance(c, dict) and 'id' in c]
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def _exit_json(self, **kwargs):
+    raise ExitJson(kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs['msg'] = msg
+    kwargs['failed'] = True
+    raise FailJson(kwargs)
+
+
+def _write_payload(case, tmp_path):
+    spec = dict(case.get('payload') or {})
+    corrupt = spec.pop('corrupt', None)
+    spec.setdefault('xen_build_id', XEN_4175)
+    data, _ = forge.forge_payload_bytes(**spec)
+    if corrupt == 'not_elf':
+        data = b'#!/bin/sh\necho this is not a payload\n'
+    elif corrupt and corrupt.startswith('truncate:'):
+        data = data[:int(corrupt.split(':', 1)[1])]
+    path = tmp_path / ('%s.livepatch' % case['args'].get('name', 'payload'))
+    path.write_bytes(data)
+    return str(path), hashlib.sha256(data).hexdigest()
+
+
+def _expand(value, src):
+    if isinstance(value, str):
+        return value.replace('{src}', src)
+    if isinstance(value, list):
+        return [_expand(v, src) for v in value]
+    if isinstance(value, dict):
+        return dict((k, _expand(v, src)) for k, v in value.items())
+    return value
+
+
+def _subset(expected, actual, where='result'):
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), '%s: expected a dict, got %r' % (where, actual)
+        for key, value in expected.items():
+            assert key in actual, '%s: no key %r in %r' % (where, key, sorted(actual))
+            _subset(value, actual[key], '%s.%s' % (where, key))
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), '%s: expected %r, got %r' % (
+            where, expected, actual)
+        for index, (want, got) in enumerate(zip(expected, actual)):
+            _subset(want, got, '%s[%d]' % (where, index))
+    else:
+        assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
+def test_livepatch_case(case, tmp_path):
+    src, sha256 = _write_payload(case, tmp_path)
+    args = dict(case['args'])
+    if not case.get('no_src') and args.get('state', 'applied') != 'absent':
+        args.setdefault('src', '{src}')
+        args.setdefault('checksum', sha256)
+    args = _expand(args, src)
+    args['_ansible_check_mode'] = bool(case.get('check_mode'))
+    args['_ansible_diff'] = bool(case.get('diff', True))
+
+    expected = [_expand(c, src) for c in case.get('commands') or []]
+    ran = []
+    sleeps = []
+
+    def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
+        assert environ_update and environ_update.get('LC_ALL') == 'C', 'commands must run with LC_ALL=C'
+        assert isinstance(argv, list), 'argv must be a list, never a shell string'
+        ran.append(list(argv))
+        assert expected, 'unexpected extra command %r' % (argv,)
+        step = expected.pop(0)
+        want = [BINARIES.get(step['argv'][0], step['argv'][0])] + step['argv'][1:]
+        assert argv == want, 'command %d: expected %r, ran %r' % (len(ran), want, argv)
+        return step.get('rc', 0), step.get('stdout', ''), step.get('stderr', '')
+
+    def get_bin_path(self, arg, required=False, opt_dirs=None):
+        return dict(case.get('binaries', BINARIES)).get(arg)
+
+    with patch_module_args(args), \
+            mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
+            mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json), \
+            mock.patch('time.sleep', sleeps.append):
+        with pytest.raises((ExitJson, FailJson)) as outcome:
+            livepatch_module.main()
+    result = outcome.value.args[0]
+    want = case['expect']
+
+    assert not expected, 'commands never run: %r' % ([c['argv'] for c in expected],)
+    if case.get('check_mode'):
+        assert not [a for a in ran if a[0].endswith('xen-livepatch') and a[1] in MUTATING], ran
+    assert bool(result.get('failed')) == bool(want.get('failed', False)), result.get('msg')
+    if 'changed' in want:
+        assert result.get('changed') == want['changed']
+    for text in want.get('msg_contains', []):
+        assert _expand(text, src) in result['msg'], result['msg']
+    if 'sleeps' in want:
+        assert sleeps == want['sleeps']
+    _subset(_expand(want.get('result', {}), src), result)
+    if want.get('commands_attempts') is not None:
+        assert [(c['argv'][1], c['attempts']) for c in result['commands']] == [
+            tuple(x) for x in want['commands_attempts']]
+    if not result.get('failed') and args['_ansible_diff']:
+        assert result['diff']['before'] != result['diff']['after'] or not result['changed']
+        for check in want.get('diff_after_contains', []):
+            assert check in result['diff']['after']
+
+
+def test_every_case_command_runs_against_the_real_binaries_map():
+    """The case file itself: known tools only, and check-mode cases list no mutating command."""
+    for case in CASES:
+        for step in case.get('commands') or []:
+            assert step['argv'][0] in BINARIES, case['id']
+            if case.get('check_mode'):
+                assert step['argv'][0] != 'xen-livepatch' or step['argv'][1] not in MUTATING, case['id']
+    ids = [c['id'] for c in CASES]
+    assert len(ids) == len(set(ids))
+
+
+def test_argument_spec_defaults():
+    spec = livepatch_module.get_argument_spec()
+    assert spec['state']['default'] == 'applied'
+    assert spec['retries']['default'] == 5
+    assert spec['delay'] == dict(type='float', default=1.0)
+    assert spec['name']['required'] is True
