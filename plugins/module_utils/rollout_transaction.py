@@ -1,0 +1,583 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One host's guarded live patch transaction (runners injected, no AnsibleModule).
+
+Steps, in order (``RolloutTransaction.run``):
+
+1. **lock** ``<state_dir>/rollout.lock`` (``O_CREAT|O_EXCL``, mode 0600) recording run id, pid,
+   the pid's start time, the boot id and the time. A lock held by a live process fails fast
+   naming its holder. A lock is *stale*, and is taken over, when its process is gone: its pid
+   does not exist, belongs to a process started at another time (pid reuse), or the host booted
+   since (boot id differs). A live holder is never broken, whatever its age.
+2. **read** the payload table and the hypervisor build-id; decide with the **ledger**
+   (``<state_dir>/ledger.jsonl``, one JSON object a line) what the table means:
+
+   * APPLIED and the ledger's last entry for the name proves our sha256 -> ``already_patched``;
+   * CHECKED and the ledger's last entry for the name is an *intent* with our sha256 (a run
+     was interrupted between upload and apply) -> apply it without a second upload;
+   * CHECKED otherwise (cannot be proven ours) -> unload it, then upload the staged file fresh;
+   * APPLIED without ledger proof -> the payload code checks its identity (metadata) and
+     reports ``already_patched`` with ``proven: false``.
+3. **verify** the staged file: sha256, payload build-id, and that it was built for the running
+   hypervisor (``.livepatch.xen_depends`` == ``xl info`` build_id).
+4. **baseline**: running guests and their domain ids, ``xl dmesg`` (line count and last lines),
+   payload table.
+5. **intent** entry in the ledger, then **apply** through ``livepatch_lifecycle`` (retries on
+   exit status 2), optional **soak**, then the **health checks** of ``host_health``.
+6. On a failed check: **revert and unload** (``outcome: reverted``); if that fails too the host
+   is left with the payload and ``outcome: failed``.
+7. **outcome** entry in the ledger, staged file removed, lock released.
+
+Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import json
+import os
+import time
+
+from ansible_collections.noreboot.xen.plugins.module_utils import host_health
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import (
+    LivepatchFailure,
+    LivepatchLifecycle,
+    inspect_payload,
+    normalize_checksum,
+    validate_name,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser import (
+    LivepatchListError,
+    parse_livepatch_list,
+    payload_index,
+)
+
+PATCHED = 'patched'
+ALREADY_PATCHED = 'already_patched'
+REVERTED = 'reverted'
+FAILED = 'failed'
+OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED)
+
+LOCK_NAME = 'rollout.lock'
+LEDGER_NAME = 'ledger.jsonl'
+# A lock file that cannot be parsed (its writer died between create and write) is stale
+# once it is this old; younger, its writer may still be writing it.
+UNREADABLE_LOCK_GRACE_S = 60
+
+
+class LockHeld(Exception):
+    """Another live process holds the host's lock."""
+
+    def __init__(self, msg, holder):
+        super(LockHeld, self).__init__(msg)
+        self.msg = msg
+        self.holder = holder
+
+
+class TransactionError(Exception):
+    """The transaction cannot start (bad input, unreadable host state); nothing was changed."""
+
+    def __init__(self, msg, **fields):
+        super(TransactionError, self).__init__(msg)
+        self.msg = msg
+        self.fields = fields
+
+
+def utc_iso(epoch):
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
+
+
+# ------------------------------------------------------------------------------------------
+# Process identity (for stale locks)
+# ------------------------------------------------------------------------------------------
+
+def read_text(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def process_start_time(pid, read=read_text):
+    """Field 22 of ``/proc/<pid>/stat`` (start time in clock ticks since boot), or None."""
+    text = read('/proc/%d/stat' % int(pid))
+    if not text:
+        return None
+    # The command name (field 2) is in parentheses and may hold blanks: split after it.
+    rest = text[text.rfind(')') + 2:].split()
+    try:
+        return int(rest[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def boot_id(read=read_text):
+    text = read('/proc/sys/kernel/random/boot_id')
+    return text.strip() if text else None
+
+
+class ProcessIdentity(object):
+    """Who we are and whether another process is still alive (overridable for tests)."""
+
+    def __init__(self, pid=None, read=read_text):
+        self.pid = pid if pid is not None else os.getpid()
+        self._read = read
+
+    def me(self):
+        return dict(pid=self.pid, pid_start=process_start_time(self.pid, self._read), boot_id=boot_id(self._read))
+
+    def alive(self, holder):
+        """True when the lock holder's process still runs (same boot, same pid start time)."""
+        pid = holder.get('pid')
+        if not isinstance(pid, int) or pid <= 0:
+            return False
+        current_boot = boot_id(self._read)
+        if holder.get('boot_id') and current_boot and holder['boot_id'] != current_boot:
+            return False
+        start = process_start_time(pid, self._read)
+        if start is None:
+            return False
+        if holder.get('pid_start') is not None and holder['pid_start'] != start:
+            return False
+        return True
+
+
+# ------------------------------------------------------------------------------------------
+# Lock
+# ------------------------------------------------------------------------------------------
+
+class HostLock(object):
+    """``<state_dir>/rollout.lock``: one rollout transaction per host at a time."""
+
+    def __init__(self, state_dir, run_id, identity, clock=time.time):
+        self.path = os.path.join(state_dir, LOCK_NAME)
+        self.run_id = run_id
+        self.identity = identity
+        self.clock = clock
+        self.record = None
+        self.took_over_from = None
+
+    def _read_holder(self):
+        text = read_text(self.path)
+        if text is None:
+            return None
+        try:
+            holder = json.loads(text)
+            if not isinstance(holder, dict):
+                raise ValueError('not an object')
+            return holder
+        except ValueError:
+            try:
+                mtime = os.stat(self.path).st_mtime
+            except OSError:
+                return None
+            return dict(unreadable=True, mtime=mtime, text=text[:200])
+
+    def _create(self):
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, (json.dumps(self.record, sort_keys=True) + '\n').encode('utf-8'))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def describe(self, holder):
+        if holder.get('unreadable'):
+            return 'an unreadable lock file %s (written %s)' % (self.path, utc_iso(holder['mtime']))
+        return 'run %s (pid %s, since %s)' % (holder.get('run_id'), holder.get('pid'), holder.get('time'))
+
+    def acquire(self):
+        now = self.clock()
+        self.record = dict(self.identity.me(), run_id=self.run_id, time=utc_iso(now), epoch=now)
+        for _attempt in range(3):
+            try:
+                self._create()
+                return self.record
+            except OSError as exc:
+                if exc.errno != errno.EEXIST:
+                    raise TransactionError('cannot create the lock file %s: %s' % (self.path, exc.strerror or exc))
+            holder = self._read_holder()
+            if holder is None:
+                continue  # released meanwhile: try again
+            if holder.get('unreadable'):
+                stale = now - holder['mtime'] > UNREADABLE_LOCK_GRACE_S
+            else:
+                stale = not self.identity.alive(holder)
+            if not stale:
+                raise LockHeld('host is locked by %s (lock file %s): another rollout transaction is working on this '
+                               'host. Wait for it to finish; if that run is really dead, remove %s and run again'
+                               % (self.describe(holder), self.path, self.path), holder)
+            self.took_over_from = holder
+            try:
+                os.unlink(self.path)
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise TransactionError('cannot remove the stale lock file %s: %s'
+                                           % (self.path, exc.strerror or exc))
+        raise TransactionError('could not take the lock %s after 3 attempts (other runs keep taking it)' % self.path)
+
+    def release(self):
+        """Remove the lock file if it is still ours."""
+        holder = self._read_holder()
+        if holder and holder.get('run_id') == self.run_id and holder.get('pid') == self.record.get('pid'):
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+
+
+# ------------------------------------------------------------------------------------------
+# Ledger
+# ------------------------------------------------------------------------------------------
+
+class Ledger(object):
+    """``<state_dir>/ledger.jsonl``: append-only record of what rollouts did on this host."""
+
+    def __init__(self, state_dir):
+        self.path = os.path.join(state_dir, LEDGER_NAME)
+
+    def entries(self):
+        text = read_text(self.path) or ''
+        result = []
+        for line in text.splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue  # a line torn by a crash mid-write
+            if isinstance(entry, dict):
+                result.append(entry)
+        return result
+
+    def append(self, entry):
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            os.write(fd, (json.dumps(entry, sort_keys=True) + '\n').encode('utf-8'))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def last_for(self, name):
+        found = None
+        for entry in self.entries():
+            if entry.get('name') == name:
+                found = entry
+        return found
+
+
+def ledger_proves(entry, name, sha256, states):
+    """Does the ledger's last entry for ``name`` prove the loaded payload is ours?
+
+    ``states`` is the set of (event, outcome) shapes that count: an ``intent`` proves a CHECKED
+    payload left by an interrupted run; an intent or a ``patched`` / ``already_patched`` outcome
+    proves an APPLIED one.
+    """
+    if not entry or entry.get('name') != name or entry.get('sha256') != sha256:
+        return False
+    if entry.get('event') == 'intent':
+        return 'intent' in states
+    return entry.get('event') == 'outcome' and entry.get('outcome') in states
+
+
+# ------------------------------------------------------------------------------------------
+# Transaction
+# ------------------------------------------------------------------------------------------
+
+class RolloutTransaction(object):
+    """Run one host's transaction. ``xl`` and ``livepatch`` are runners (xen_command_runner)."""
+
+    def __init__(self, xl, livepatch, name, src, checksum, run_id, state_dir='/var/lib/noreboot-xen',
+                 payload_build_id=None, hypervisor_build_id=None, expect=None, soak_seconds=0, retries=5,
+                 delay=1.0, replace=False, revert_on_failure=True, remove_src=False, advisory=None,
+                 check_mode=False, identity=None, clock=time.time, sleep=time.sleep, lifecycle=LivepatchLifecycle):
+        self.xl = xl
+        self.lp = livepatch
+        xl.history = livepatch.history
+        self.name = name
+        self.src = src
+        self.checksum = checksum
+        self.run_id = run_id
+        self.state_dir = state_dir
+        self.payload_build_id = (payload_build_id or '').lower() or None
+        self.hypervisor_build_id = (hypervisor_build_id or '').lower() or None
+        self.expect = dict(expect or {})
+        self.soak_seconds = float(soak_seconds or 0)
+        self.retries = int(retries)
+        self.delay = float(delay)
+        self.replace = bool(replace)
+        self.revert_on_failure = bool(revert_on_failure)
+        self.remove_src = bool(remove_src)
+        self.advisory = advisory
+        self.check_mode = bool(check_mode)
+        self.identity = identity or ProcessIdentity()
+        self.clock = clock
+        self.sleep = sleep
+        self.lifecycle = lifecycle
+        self.lock = HostLock(state_dir, run_id, self.identity, clock)
+        self.ledger = Ledger(state_dir)
+        self.timings = {}
+        self.baseline = None
+        self.result = dict(changed=False, outcome=None, name=name, run_id=run_id, failed_checks=[], checks=[],
+                           resumed=False, uploaded=False, proven=None, baseline=None, payload=None,
+                           hypervisor_build_id=None, lock=None, ledger_entry=None, actions=[], cleanup=None,
+                           src_removed=False, msg='')
+
+    # --- helpers -----------------------------------------------------------------------------
+    def _timed(self, step, started):
+        self.timings[step] = round(self.clock() - started, 3)
+
+    def _lifecycle(self, state, src=None, checksum=None):
+        cycle = self.lifecycle(self.lp, xl=self.xl, name=self.name, state=state, src=src, checksum=checksum,
+                               replace=self.replace, retries=self.retries, delay=self.delay,
+                               check_mode=self.check_mode)
+        result = cycle.run()
+        self.result['actions'].extend('%s %s' % (a, self.name) for a in result.get('actions') or [])
+        if result.get('changed'):
+            self.result['changed'] = True
+        return result
+
+    def _table(self):
+        command = self.lp.list()
+        try:
+            return parse_livepatch_list(command.stdout, command.stderr, command.rc)
+        except LivepatchListError as exc:
+            raise TransactionError('xen-livepatch list failed before anything was changed: %s' % exc.reason,
+                                   cmd=command.argv, rc=command.rc, stdout=command.stdout, stderr=command.stderr)
+
+    def _entry(self, event, **fields):
+        entry = dict(event=event, run_id=self.run_id, time=utc_iso(self.clock()), name=self.name,
+                     sha256=self.checksum, payload_build_id=(self.result.get('payload') or {}).get('build_id'),
+                     hypervisor_build_id=self.result.get('hypervisor_build_id'), advisory=self.advisory)
+        entry.update(fields)
+        return entry
+
+    def _remove_src(self):
+        if not self.remove_src or self.check_mode or not self.src:
+            return
+        try:
+            os.unlink(self.src)
+            self.result['src_removed'] = True
+            self.result['changed'] = True
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                self.result.setdefault('warnings', []).append('could not remove the staged payload %s: %s'
+                                                              % (self.src, exc.strerror or exc))
+            return
+        try:
+            os.rmdir(os.path.dirname(self.src))  # the run's staging directory, when now empty
+        except OSError:
+            pass
+
+    def _outputs(self):
+        info = self.xl.info()
+        domains = self.xl.list_domains()
+        dmesg = self.xl.dmesg()
+        table = self.lp.list()
+        return dict(xl_info=(info.rc, info.stdout), xl_list=(domains.rc, domains.stdout),
+                    xl_dmesg=(dmesg.rc, dmesg.stdout), livepatch_list=(table.rc, table.stdout + table.stderr))
+
+    # --- steps -------------------------------------------------------------------------------
+    def _verify_inputs(self):
+        try:
+            validate_name(self.name)
+            self.checksum = normalize_checksum(self.checksum)
+        except LivepatchFailure as exc:
+            raise TransactionError(exc.msg)
+        if not self.run_id:
+            raise TransactionError('run_id must not be empty: the ledger and the lock record which run acted')
+
+    def _verify_payload(self, running_build_id):
+        try:
+            payload = inspect_payload(self.src, self.checksum)
+        except LivepatchFailure as exc:
+            raise TransactionError(exc.msg, payload=exc.fields.get('payload'))
+        self.result['payload'] = payload
+        if self.payload_build_id and payload['build_id'] != self.payload_build_id:
+            raise TransactionError('staged payload %s has build-id %s, the plan expects %s: it is not the payload '
+                                   'the advisory names; nothing was changed'
+                                   % (self.src, payload['build_id'], self.payload_build_id))
+        if payload['xen_depends'] != running_build_id:
+            raise TransactionError('staged payload %s was built for hypervisor build-id %s but this host runs %s; '
+                                   'nothing was changed (re-run the plan: the host may have been updated)'
+                                   % (self.src, payload['xen_depends'], running_build_id))
+
+    def _running_build_id(self):
+        command = self.xl.info()
+        if command.rc != 0:
+            raise TransactionError('xl info failed (rc=%s): the hypervisor does not answer; nothing was changed'
+                                   % command.rc, cmd=command.argv, rc=command.rc, stdout=command.stdout,
+                                   stderr=command.stderr)
+        try:
+            info = host_health.parse_xl_info(command.stdout)
+        except ValueError as exc:
+            raise TransactionError('cannot read xl info: %s' % exc)
+        build_id = (info.get('build_id') or '').lower() or None
+        if not build_id:
+            raise TransactionError('xl info shows no build_id: cannot prove the payload fits the running '
+                                   'hypervisor; nothing was changed')
+        if self.hypervisor_build_id and build_id != self.hypervisor_build_id:
+            raise TransactionError('this host runs hypervisor build-id %s, the plan expected %s: the plan is stale '
+                                   '(was the host updated or rebooted into another build?); nothing was changed. '
+                                   'Re-run the rollout so that it plans again' % (build_id, self.hypervisor_build_id))
+        return build_id
+
+    def _health(self):
+        if self.soak_seconds > 0:
+            started = self.clock()
+            self.sleep(self.soak_seconds)
+            self._timed('soak', started)
+        started = self.clock()
+        checks = host_health.run_checks(self.baseline, self.name, self.expect, self._outputs())
+        self._timed('health', started)
+        return checks
+
+    def _revert(self):
+        """Revert and unload the payload; True when it is gone."""
+        try:
+            self._lifecycle('absent')
+            self.result['cleanup'] = dict(action='revert+unload', done=True,
+                                          msg='reverted and unloaded %s' % self.name)
+            return True
+        except LivepatchFailure as exc:
+            self.result['cleanup'] = dict(action='revert+unload', done=False,
+                                          msg='could not revert %s: %s' % (self.name, exc.msg))
+            return False
+
+    def _finish(self, outcome, msg):
+        self.result['outcome'] = outcome
+        self.result['msg'] = msg
+        if not self.check_mode:
+            entry = self._entry('outcome', outcome=outcome, failed_checks=self.result['failed_checks'],
+                                resumed=self.result['resumed'], msg=msg)
+            self.ledger.append(entry)
+            self.result['ledger_entry'] = entry
+            self.result['changed'] = self.result['changed'] or outcome != ALREADY_PATCHED
+        return self.result
+
+    def _transaction(self):
+        started = self.clock()
+        running = self._running_build_id()
+        self.result['hypervisor_build_id'] = running
+        table = self._table()
+        self._timed('read', started)
+        row = payload_index(table).get(self.name)
+        state = row['state'] if row else None
+        last = self.ledger.last_for(self.name)
+
+        if state == 'APPLIED':
+            proven = ledger_proves(last, self.name, self.checksum, ('intent', PATCHED, ALREADY_PATCHED))
+            self.result['proven'] = proven
+            if not proven:
+                # Not recorded by us: let the payload code check what it can (metadata), read-only.
+                self._verify_payload(running)
+                self._lifecycle('applied', src=self.src, checksum=self.checksum)
+            self._remove_src()
+            msg = '%s is already APPLIED%s' % (
+                self.name, ' (recorded in the ledger by run %s)' % last.get('run_id') if proven
+                else ' (not recorded in the ledger; its name and metadata match)')
+            self.result.update(outcome=ALREADY_PATCHED, msg=msg)
+            return self.result
+
+        started = self.clock()
+        self._verify_payload(running)
+        self._timed('verify', started)
+        if state == 'CHECKED':
+            self.result['resumed'] = ledger_proves(last, self.name, self.checksum, ('intent',))
+            if not self.result['resumed']:
+                if self.check_mode:
+                    self.result.update(outcome=PATCHED, changed=True,
+                                       msg='would unload the unproven CHECKED %s and upload the staged file'
+                                       % self.name)
+                    return self.result
+                # Cannot prove it is ours: unload, then upload the staged, verified file.
+                self._lifecycle('absent')
+                self.result['msg'] = 'unloaded a CHECKED %s the ledger does not vouch for' % self.name
+        if self.check_mode:
+            self.result.update(outcome=PATCHED, changed=True, msg='would apply %s%s' % (
+                self.name, ' (resume: already uploaded by run %s)' % last.get('run_id') if self.result['resumed']
+                else ''))
+            return self.result
+
+        started = self.clock()
+        try:
+            self.baseline = host_health.take_baseline(self.xl.info().stdout, self.xl.list_domains().stdout,
+                                                      self.xl.dmesg().stdout, self.lp.list().stdout)
+        except host_health.HealthError as exc:
+            raise TransactionError('%s; nothing was changed' % exc)
+        self.result['baseline'] = host_health.public_baseline(self.baseline)
+        self._timed('baseline', started)
+
+        if not self.result['resumed']:
+            self.ledger.append(self._entry('intent'))
+        started = self.clock()
+        try:
+            applied = self._lifecycle('applied', src=self.src, checksum=self.checksum)
+        except LivepatchFailure as exc:
+            self._timed('apply', started)
+            self.result['failed_checks'] = ['apply']
+            self.result['checks'] = [dict(name='apply', ok=False, detail=exc.msg)]
+            self.result['cleanup'] = exc.fields.get('cleanup')
+            self.result['changed'] = True
+            table = self._table_or_none()
+            row = payload_index(table or []).get(self.name)
+            if row is not None and row['state'] == 'APPLIED' and self.revert_on_failure:
+                outcome = REVERTED if self._revert() else FAILED
+            else:
+                outcome = FAILED
+            return self._finish(outcome, 'applying %s failed: %s' % (self.name, exc.msg))
+        self._timed('apply', started)
+        self.result['uploaded'] = 'upload' in (applied.get('actions') or [])
+
+        checks = self._health()
+        self.result['checks'] = checks
+        failing = host_health.failed_checks(checks)
+        self.result['failed_checks'] = [c['name'] for c in failing]
+        if not failing:
+            self._remove_src()
+            return self._finish(PATCHED, '%s applied%s; all %d health checks passed' % (
+                self.name, ' (resumed: uploaded by an earlier run)' if self.result['resumed'] else '', len(checks)))
+        why = '; '.join('%s: %s' % (c['name'], c['detail']) for c in failing)
+        if not self.revert_on_failure:
+            return self._finish(FAILED, 'health check(s) failed after applying %s, left applied '
+                                '(revert_on_failure=false): %s' % (self.name, why))
+        if self._revert():
+            self._remove_src()
+            return self._finish(REVERTED, 'health check(s) failed after applying %s, reverted and unloaded it: %s'
+                                % (self.name, why))
+        return self._finish(FAILED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
+                            % (self.name, self.result['cleanup']['msg'], why))
+
+    def _table_or_none(self):
+        command = self.lp.list()
+        try:
+            return parse_livepatch_list(command.stdout, command.stderr, command.rc)
+        except LivepatchListError:
+            return None
+
+    def commands(self):
+        return [dict(argv=c.argv, rc=c.rc, attempts=c.attempts) for c in self.lp.history]
+
+    def run(self):
+        """Return the result dict; ``outcome`` says what happened. Raises LockHeld / TransactionError."""
+        self._verify_inputs()
+        total = self.clock()
+        if not self.check_mode:
+            if not os.path.isdir(self.state_dir):
+                try:
+                    os.makedirs(self.state_dir, 0o700)
+                except OSError as exc:
+                    raise TransactionError('cannot create the state directory %s: %s'
+                                           % (self.state_dir, exc.strerror or exc))
+            self.lock.acquire()
+            self.result['lock'] = dict(path=self.lock.path, took_over_from=self.lock.took_over_from)
+        try:
+            return self._transaction()
+        finally:
+            if not self.check_mode:
+                self.lock.release()
+            self._timed('total', total)
+            self.result['timings'] = dict(self.timings)
+            self.result['commands'] = self.commands()

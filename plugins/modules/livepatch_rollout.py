@@ -1,0 +1,301 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: livepatch_rollout
+short_description: Apply one Xen live patch payload to a host as a guarded transaction
+version_added: 0.1.0
+description:
+  - One host's part of a rolling live patch, in one module call, so a rollout costs a single round trip per host
+    besides staging the file.
+  - Takes the host's lock (C(<state_dir>/rollout.lock)), reads the payload table and the ledger
+    (C(<state_dir>/ledger.jsonl)), verifies the staged payload (SHA-256, payload build-id, built for the running
+    hypervisor build-id), takes a health baseline, records an intent in the ledger, applies the payload with
+    retries on exit status 2, waits O(soak_seconds), runs the health checks, reverts and unloads the payload
+    when a check fails, records the outcome in the ledger, removes the staged file (O(remove_src)) and releases
+    the lock.
+  - "Health checks: C(hypervisor_answers) (C(xl info) answers with the same build-id), C(guests_running) (every
+    guest present before is still there with the same domain id, not crashed, shut down or dying),
+    C(dmesg_clean) (no new error line in C(xl dmesg): live patch, build-id, expectation, crash,
+    C(Timed out on semaphore)), C(payload_applied) (the payload is APPLIED without error) and C(expected_effect)
+    (each O(expect) key of C(xl info) has its value; only when O(expect) is given)."
+  - "Resume: a payload left CHECKED by an interrupted run whose ledger intent matches O(name) and O(checksum)
+    is applied without a second upload; a CHECKED payload the ledger does not vouch for is unloaded and the
+    staged file uploaded fresh; an APPLIED payload the ledger vouches for is RV(outcome=already_patched)."
+  - "Locks: a lock held by a live process fails the task at once, naming the run id and pid holding it. A lock is
+    stale, and taken over (RV(lock.took_over_from)), when its process is gone: the pid no longer exists, was
+    reused by a process started at another time, or the host booted since."
+options:
+  name:
+    description: Name of the payload in the hypervisor (C(xen-livepatch list) ID).
+    type: str
+    required: true
+  src:
+    description: Path of the staged payload on the host.
+    type: path
+    required: true
+  checksum:
+    description: SHA-256 of the payload (64 hex digits, optionally prefixed with C(sha256:)).
+    type: str
+    required: true
+  run_id:
+    description: Id of the rollout run, recorded in the lock and the ledger.
+    type: str
+    required: true
+  payload_build_id:
+    description: The payload's own build-id the plan expects (C(.note.gnu.build-id)); checked when given.
+    type: str
+  hypervisor_build_id:
+    description:
+      - The hypervisor build-id the plan expects the host to run. When given and the host runs another build,
+        nothing is done and the task fails (the plan is stale).
+    type: str
+  expect:
+    description:
+      - The advisory's expected effect, as C(xl info) keys and values, for example C({xen_extra: Hello World}).
+      - Checked after the apply (and the soak) by the C(expected_effect) health check.
+    type: dict
+    default: {}
+  soak_seconds:
+    description: Seconds to wait after the apply before the health checks.
+    type: float
+    default: 0
+  retries:
+    description: How many times to retry a C(xen-livepatch) command that exits 2 (EBUSY/EAGAIN).
+    type: int
+    default: 5
+  delay:
+    description: Seconds before the first retry; doubles after each.
+    type: float
+    default: 1.0
+  replace:
+    description: Apply with C(xen-livepatch replace) (revert every other applied payload in the same operation).
+    type: bool
+    default: false
+  revert_on_failure:
+    description: Revert and unload the payload when a health check fails.
+    type: bool
+    default: true
+  remove_src:
+    description: Remove the staged file (and its directory when empty) once the transaction is over.
+    type: bool
+    default: false
+  state_dir:
+    description: Directory of the lock and the ledger (created with mode 0700 when missing).
+    type: path
+    default: /var/lib/noreboot-xen
+  advisory:
+    description: Advisory id recorded in the ledger.
+    type: str
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reads the payload table and the ledger and says what would be done; takes no lock, writes nothing.
+  diff_mode:
+    support: none
+  idempotent:
+    description: A second run finds the payload APPLIED and recorded in the ledger and changes nothing on Xen.
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - C(xl) and C(xen-livepatch) on the Xen control domain (dom0), run as root.
+notes:
+  - The task fails when RV(outcome) is V(reverted) or V(failed), or when the lock is held; every result carries
+    RV(outcome), RV(failed_checks) and RV(msg), so a C(rescue) can record them.
+  - The payload itself is applied through the same code as M(noreboot.xen.livepatch).
+seealso:
+  - module: noreboot.xen.livepatch
+  - module: noreboot.xen.xen_facts
+author:
+  - noreboot.xen developers
+"""
+
+EXAMPLES = r"""
+- name: Apply the staged payload with health checks, revert on failure
+  noreboot.xen.livepatch_rollout:
+    name: xsa-999-4.17.5
+    src: /var/lib/noreboot-xen/staging/20261127T2300Z-ab12/xsa-999.livepatch
+    checksum: "sha256:5f0c1a4f2d7bb0b0d3c1e2f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e"
+    run_id: 20261127T2300Z-ab12
+    hypervisor_build_id: 39a640e6f1412319235087391df9f1c5e13ae920
+    expect:
+      xen_extra: Hello World
+    soak_seconds: 10
+    remove_src: true
+  become: true
+  register: rollout
+
+- name: Show what failed
+  ansible.builtin.debug:
+    msg: "{{ rollout.outcome }}: {{ rollout.failed_checks | join(', ') }}"
+"""
+
+RETURN = r"""
+outcome:
+  description: What happened on the host.
+  returned: always
+  type: str
+  choices: [patched, already_patched, reverted, failed]
+  sample: patched
+msg:
+  description: One sentence on the outcome, naming the failed checks and their details.
+  returned: always
+  type: str
+  sample: "xen_hello_world applied; all 5 health checks passed"
+failed_checks:
+  description: Names of the health checks that failed (C(apply) when the apply itself failed, C(lock) when the
+    host was locked).
+  returned: always
+  type: list
+  elements: str
+  sample: [expected_effect]
+checks:
+  description: Every health check run, with V(name), V(ok) and V(detail).
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: payload_applied, ok: true, detail: "xen_hello_world is APPLIED"}]
+resumed:
+  description: The payload was left CHECKED by an interrupted run and applied without a second upload.
+  returned: always
+  type: bool
+uploaded:
+  description: This call uploaded the payload to the hypervisor.
+  returned: always
+  type: bool
+proven:
+  description: For an APPLIED payload, whether the ledger vouches for it (V(null) when it was not APPLIED).
+  returned: always
+  type: bool
+baseline:
+  description: The health baseline (hypervisor build-id, guests with domain ids, dmesg line count, payloads).
+  returned: when the payload was applied
+  type: dict
+payload:
+  description: What the staged payload is (sha256, build_id, xen_depends, depends, metadata, size).
+  returned: when the staged file was read
+  type: dict
+hypervisor_build_id:
+  description: Build-id of the running hypervisor.
+  returned: when xl info answered
+  type: str
+lock:
+  description: Lock file path and, when a stale lock was taken over, what it recorded (V(took_over_from)).
+  returned: unless in check mode
+  type: dict
+held_by:
+  description: The lock's holder (run id, pid, time) when the host was locked by another live run.
+  returned: when the lock was held
+  type: dict
+ledger_entry:
+  description: The outcome entry written to the ledger.
+  returned: when an outcome was recorded
+  type: dict
+cleanup:
+  description: How the revert and unload after a failed check went.
+  returned: when a revert was attempted
+  type: dict
+actions:
+  description: The C(xen-livepatch) operations done, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: ["upload xen_hello_world", "apply xen_hello_world"]
+commands:
+  description: Every command run, with argv, rc and attempts.
+  returned: always
+  type: list
+  elements: dict
+timings:
+  description: Seconds spent per step (read, verify, baseline, apply, soak, health, total).
+  returned: always
+  type: dict
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import (
+    FAILED,
+    LockHeld,
+    RolloutTransaction,
+    TransactionError,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
+    LivepatchRunner,
+    ToolNotFound,
+    XlRunner,
+    module_command_function,
+)
+
+
+def get_argument_spec():
+    return dict(
+        name=dict(type='str', required=True),
+        src=dict(type='path', required=True),
+        checksum=dict(type='str', required=True),
+        run_id=dict(type='str', required=True),
+        payload_build_id=dict(type='str'),
+        hypervisor_build_id=dict(type='str'),
+        expect=dict(type='dict', default={}),
+        soak_seconds=dict(type='float', default=0),
+        retries=dict(type='int', default=5),
+        delay=dict(type='float', default=1.0),
+        replace=dict(type='bool', default=False),
+        revert_on_failure=dict(type='bool', default=True),
+        remove_src=dict(type='bool', default=False),
+        state_dir=dict(type='path', default='/var/lib/noreboot-xen'),
+        advisory=dict(type='str'),
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
+    params = module.params
+    if params['retries'] < 0 or params['delay'] < 0 or params['soak_seconds'] < 0:
+        module.fail_json(msg='retries, delay and soak_seconds must not be negative')
+    history = []
+    run = module_command_function(module)
+    try:
+        livepatch = LivepatchRunner(run, module.get_bin_path('xen-livepatch'), history=history)
+        xl = XlRunner(run, module.get_bin_path('xl'), history=history)
+    except ToolNotFound as exc:
+        module.fail_json(msg=exc.msg, changed=False, outcome=FAILED, failed_checks=['tools'], checks=[])
+    transaction = RolloutTransaction(
+        xl, livepatch, name=params['name'], src=params['src'], checksum=params['checksum'], run_id=params['run_id'],
+        state_dir=params['state_dir'], payload_build_id=params['payload_build_id'],
+        hypervisor_build_id=params['hypervisor_build_id'], expect=params['expect'],
+        soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
+        replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
+        advisory=params['advisory'], check_mode=module.check_mode)
+    try:
+        result = transaction.run()
+    except LockHeld as exc:
+        module.fail_json(msg=exc.msg, changed=False, outcome=FAILED, failed_checks=['lock'], checks=[],
+                         held_by=exc.holder, commands=transaction.commands())
+    except TransactionError as exc:
+        fields = dict(transaction.result)
+        fields.update(exc.fields)
+        fields.update(outcome=FAILED, failed_checks=['preconditions'], commands=transaction.commands())
+        fields.pop('msg', None)
+        module.fail_json(msg=exc.msg, **fields)
+    warnings = result.pop('warnings', [])
+    for warning in warnings:
+        module.warn(warning)
+    if result['outcome'] in ('reverted', 'failed'):
+        msg = result.pop('msg')
+        module.fail_json(msg=msg, **result)
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,284 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""rollout_transaction over a stateful fake dom0: exact commands, ledger, lock, resume, revert."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sys
+
+import pytest
+
+from ansible_collections.noreboot.xen.plugins.module_utils import rollout_transaction as rt
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
+import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+from rollout_fake_host import FakeHost, XEN_4175, XL, LP  # noqa: E402  pylint: disable=wrong-import-position
+
+NAME = 'xsa999'
+RUN = 'run-2'
+
+
+class Identity(object):
+    """Process identity with a fixed pid; ``live`` holds the pids that count as running."""
+
+    def __init__(self, pid=4242, live=()):
+        self.pid = pid
+        self.live = set(live)
+
+    def me(self):
+        return dict(pid=self.pid, pid_start=1000 + self.pid, boot_id='boot-a')
+
+    def alive(self, holder):
+        return holder.get('pid') in self.live
+
+
+@pytest.fixture
+def staged(tmp_path):
+    data, meta = forge.forge_payload_bytes(xen_build_id=XEN_4175)
+    staging = tmp_path / 'state' / 'staging' / RUN
+    staging.mkdir(parents=True)
+    src = staging / (NAME + '.livepatch')
+    src.write_bytes(data)
+    return dict(src=str(src), sha256=meta['sha256'], build_id=meta['build_id'], state_dir=str(tmp_path / 'state'))
+
+
+def transaction(host, staged, identity=None, **kwargs):
+    history = []
+    xl = XlRunner(host.run, XL, sleep=lambda s: None, history=history)
+    lp = LivepatchRunner(host.run, LP, sleep=lambda s: None, history=history)
+    args = dict(name=NAME, src=staged['src'], checksum=staged['sha256'], run_id=RUN, state_dir=staged['state_dir'],
+                hypervisor_build_id=XEN_4175, payload_build_id=staged['build_id'], remove_src=True,
+                identity=identity or Identity(), clock=lambda: 1800000000.0, sleep=lambda s: None)
+    args.update(kwargs)
+    return rt.RolloutTransaction(xl, lp, **args)
+
+
+def ledger(staged):
+    path = os.path.join(staged['state_dir'], 'ledger.jsonl')
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle]
+
+
+BASELINE = ['xl info', 'xl list', 'xl dmesg', 'xen-livepatch list']
+HEALTH = ['xl info', 'xl list', 'xl dmesg', 'xen-livepatch list']
+
+
+def test_fresh_host_is_patched_with_the_exact_commands(staged):
+    host = FakeHost()
+    host.staged_effect[NAME] = 'Hello World'
+    result = transaction(host, staged, expect={'xen_extra': 'Hello World'}).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert result['failed_checks'] == []
+    assert [c['name'] for c in result['checks']] == ['hypervisor_answers', 'guests_running', 'dmesg_clean',
+                                                      'payload_applied', 'expected_effect']
+    assert host.verbs() == (
+        ['xl info', 'xen-livepatch list']                       # read
+        + BASELINE
+        + ['xl info', 'xen-livepatch list', 'xen-livepatch upload ' + NAME, 'xen-livepatch apply ' + NAME,
+           'xen-livepatch list']                                # lifecycle
+        + HEALTH)
+    assert [LP, 'upload', NAME, staged['src']] in host.ran
+    assert result['uploaded'] is True and result['resumed'] is False and result['changed'] is True
+    entries = ledger(staged)
+    assert [(e['event'], e.get('outcome')) for e in entries] == [('intent', None), ('outcome', 'patched')]
+    assert entries[1]['sha256'] == staged['sha256']
+    assert entries[1]['payload_build_id'] == staged['build_id']
+    assert entries[1]['hypervisor_build_id'] == XEN_4175
+    assert entries[1]['run_id'] == RUN
+    assert not os.path.exists(staged['src']), 'the staged file must be removed'
+    assert not os.path.exists(os.path.dirname(staged['src'])), 'the empty staging directory must be removed'
+    assert not os.path.exists(os.path.join(staged['state_dir'], 'rollout.lock')), 'the lock must be released'
+
+
+def test_ebusy_on_apply_is_retried(staged):
+    host = FakeHost()
+    host.ebusy['apply'] = 2
+    result = transaction(host, staged, retries=3).run()
+    assert result['outcome'] == 'patched'
+    assert host.verbs().count('xen-livepatch apply ' + NAME) == 3
+
+
+def test_persistent_ebusy_fails_and_unloads_what_it_uploaded(staged):
+    host = FakeHost()
+    host.ebusy['apply'] = 99
+    result = transaction(host, staged, retries=2).run()
+    assert result['outcome'] == 'failed'
+    assert result['failed_checks'] == ['apply']
+    assert host.payloads == [], 'the uploaded payload must be unloaded again'
+    assert 'xen-livepatch unload ' + NAME in host.verbs()
+    assert ledger(staged)[-1]['outcome'] == 'failed'
+
+
+def test_guest_crash_after_apply_is_reverted(staged):
+    host = FakeHost()
+
+    def crash(h):
+        h.guests[0]['id'] = 7  # web1 crashed and was restarted
+    host.on_apply.append(crash)
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'reverted'
+    assert result['failed_checks'] == ['guests_running']
+    assert 'web1 changed domain id 1 -> 7' in result['msg']
+    assert host.payloads == []
+    assert host.verbs()[-4:] == ['xen-livepatch list', 'xen-livepatch revert ' + NAME,
+                                 'xen-livepatch unload ' + NAME, 'xen-livepatch list']
+    assert ledger(staged)[-1]['failed_checks'] == ['guests_running']
+
+
+def test_wrong_effect_is_caught_and_reverted(staged):
+    host = FakeHost()
+    host.staged_effect[NAME] = 'Hello Again Wor'
+    result = transaction(host, staged, expect={'xen_extra': 'Hello World'}).run()
+    assert result['outcome'] == 'reverted'
+    assert result['failed_checks'] == ['expected_effect']
+    assert "'Hello Again Wor'" in result['msg']
+    assert host.extra == '.5'
+
+
+def test_new_dmesg_error_fails_the_check(staged):
+    host = FakeHost()
+    host.on_apply.append(lambda h: h.log('Timed out on semaphore in IRQ quiesce phase'))
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'reverted'
+    assert result['failed_checks'] == ['dmesg_clean']
+
+
+def test_old_dmesg_errors_do_not_count(staged):
+    host = FakeHost()
+    host.log('livepatch: other: Timed out on semaphore in IRQ quiesce phase')
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+
+
+def test_revert_that_fails_leaves_outcome_failed(staged):
+    host = FakeHost()
+    host.on_apply.append(lambda h: h.guests.pop())
+    host.ebusy['revert'] = 99
+    result = transaction(host, staged, retries=1).run()
+    assert result['outcome'] == 'failed'
+    assert result['cleanup']['done'] is False
+    assert host.row(NAME)['state'] == 'APPLIED'
+
+
+def test_resume_applies_checked_payload_without_second_upload(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='CHECKED')])
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    with open(os.path.join(staged['state_dir'], 'ledger.jsonl'), 'w') as handle:
+        handle.write(json.dumps(dict(event='intent', run_id='run-1', name=NAME, sha256=staged['sha256'])) + '\n')
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'patched'
+    assert result['resumed'] is True and result['uploaded'] is False
+    assert not [v for v in host.verbs() if v.startswith('xen-livepatch upload')]
+    assert [(e['event'], e['run_id']) for e in ledger(staged)] == [('intent', 'run-1'), ('outcome', RUN)]
+
+
+def test_unproven_checked_payload_is_unloaded_and_uploaded_fresh(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='CHECKED')])
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'patched'
+    assert result['resumed'] is False and result['uploaded'] is True
+    verbs = host.verbs()
+    assert verbs.index('xen-livepatch unload ' + NAME) < verbs.index('xen-livepatch upload ' + NAME)
+
+
+def test_checked_payload_with_other_sha_in_ledger_is_not_trusted(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='CHECKED')])
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    with open(os.path.join(staged['state_dir'], 'ledger.jsonl'), 'w') as handle:
+        handle.write(json.dumps(dict(event='intent', run_id='run-1', name=NAME, sha256='0' * 64)) + '\n')
+    result = transaction(host, staged).run()
+    assert result['resumed'] is False
+    assert 'xen-livepatch unload ' + NAME in host.verbs()
+
+
+def test_applied_and_in_ledger_is_already_patched_without_touching_xen(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='APPLIED')])
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    with open(os.path.join(staged['state_dir'], 'ledger.jsonl'), 'w') as handle:
+        handle.write(json.dumps(dict(event='outcome', outcome='patched', run_id='run-1', name=NAME,
+                                     sha256=staged['sha256'])) + '\n')
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'already_patched'
+    assert result['proven'] is True
+    assert host.verbs() == ['xl info', 'xen-livepatch list']
+    assert len(ledger(staged)) == 1, 'already_patched writes nothing to the ledger'
+
+
+def test_lock_held_by_live_run_fails_fast_naming_the_holder(staged):
+    host = FakeHost()
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    lock = os.path.join(staged['state_dir'], 'rollout.lock')
+    with open(lock, 'w') as handle:
+        json.dump(dict(run_id='run-1', pid=99, time='2026-11-27T23:00:00Z'), handle)
+    with pytest.raises(rt.LockHeld) as info:
+        transaction(host, staged, identity=Identity(live={99})).run()
+    assert 'run run-1 (pid 99, since 2026-11-27T23:00:00Z)' in info.value.msg
+    assert host.ran == [], 'nothing may run while another run holds the lock'
+    assert os.path.exists(lock), 'the other run keeps its lock'
+
+
+def test_stale_lock_of_dead_run_is_taken_over(staged):
+    host = FakeHost()
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    lock = os.path.join(staged['state_dir'], 'rollout.lock')
+    with open(lock, 'w') as handle:
+        json.dump(dict(run_id='run-1', pid=99, time='2026-11-27T23:00:00Z'), handle)
+    result = transaction(host, staged, identity=Identity(live=())).run()
+    assert result['outcome'] == 'patched'
+    assert result['lock']['took_over_from']['run_id'] == 'run-1'
+    assert not os.path.exists(lock)
+
+
+def test_process_identity_reads_proc_stat_and_detects_pid_reuse():
+    files = {'/proc/sys/kernel/random/boot_id': 'boot-a\n',
+             '/proc/99/stat': '99 (python3 x) S 1 99 99 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5555 0 0'}
+    ident = rt.ProcessIdentity(pid=1, read=files.get)
+    assert rt.process_start_time(99, files.get) == 5555
+    assert ident.alive(dict(pid=99, pid_start=5555, boot_id='boot-a')) is True
+    assert ident.alive(dict(pid=99, pid_start=1234, boot_id='boot-a')) is False, 'pid reused'
+    assert ident.alive(dict(pid=99, pid_start=5555, boot_id='boot-b')) is False, 'host rebooted'
+    assert ident.alive(dict(pid=100, pid_start=5555, boot_id='boot-a')) is False, 'no such pid'
+
+
+def test_checksum_mismatch_changes_nothing(staged):
+    host = FakeHost()
+    with pytest.raises(rt.TransactionError) as info:
+        transaction(host, staged, checksum='1' * 64).run()
+    assert 'checksum mismatch' in info.value.msg
+    assert not [v for v in host.verbs() if v.split()[1] in ('upload', 'apply')]
+    assert ledger(staged) == []
+
+
+def test_stale_plan_hypervisor_build_id_changes_nothing(staged):
+    host = FakeHost(build_id='151b373fd64b321593bf987fd923cd10dabadac4')
+    with pytest.raises(rt.TransactionError) as info:
+        transaction(host, staged).run()
+    assert 'the plan is stale' in info.value.msg
+    assert host.verbs() == ['xl info']
+
+
+def test_payload_build_id_mismatch_changes_nothing(staged):
+    host = FakeHost()
+    with pytest.raises(rt.TransactionError) as info:
+        transaction(host, staged, payload_build_id='ab' * 20).run()
+    assert 'not the payload the advisory names' in info.value.msg
+
+
+def test_check_mode_takes_no_lock_and_writes_nothing(staged):
+    host = FakeHost()
+    result = transaction(host, staged, check_mode=True).run()
+    assert result['outcome'] == 'patched' and result['changed'] is True
+    assert result['msg'].startswith('would apply')
+    assert host.verbs() == ['xl info', 'xen-livepatch list']
+    assert ledger(staged) == []
+    assert os.path.exists(staged['src'])
