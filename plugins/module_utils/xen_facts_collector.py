@@ -79,10 +79,11 @@ def read_text_file(path):
         return None
 
 
-def runner_or_none(runner_class, run_function, binary):
-    """Build a runner for ``binary``; None when the tool is not installed."""
+def runner_or_none(runner_class, run_function, binary, history=None):
+    """Build a runner for ``binary``; None when the tool is not installed. Runners given the
+    same ``history`` list record their commands there in the order they ran."""
     try:
-        return runner_class(run_function, binary)
+        return runner_class(run_function, binary, history=history)
     except ToolNotFound:
         return None
 

@@ -13,8 +13,8 @@ module: xen_facts
 short_description: Detect the Xen hypervisor, its live patches, the hardware and the guests of a host
 version_added: 0.1.0
 description:
-  - Reads what a Xen live patch rollout needs to know about a host, as the fact C(ansible_facts.xen):
-    the running hypervisor build (version, build-id, command line, capabilities), the live patch
+  - Reads what a Xen live patch rollout needs to know about a host, as the fact C(ansible_facts.xen),
+    that is the running hypervisor build (version, build-id, command line, capabilities), the live patch
     payloads loaded (C(xen-livepatch list)), the effective version (base version plus applied payloads),
     the hardware class (CPU vendor, family, model, DMI) and the domains running (C(xl list)).
   - Changes nothing on the host. The commands run are C(xl info), C(xen-livepatch list),
@@ -421,17 +421,12 @@ def get_argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
-    run_command = module_command_function(module)
-    commands = []
-
-    def run(argv):
-        rc, out, err = run_command(argv)
-        commands.append(dict(argv=list(argv), rc=rc))
-        return rc, out, err
-
-    xl = runner_or_none(XlRunner, run, module.get_bin_path('xl'))
-    livepatch = runner_or_none(LivepatchRunner, run, module.get_bin_path('xen-livepatch'))
+    run = module_command_function(module)
+    history = []
+    xl = runner_or_none(XlRunner, run, module.get_bin_path('xl'), history)
+    livepatch = runner_or_none(LivepatchRunner, run, module.get_bin_path('xen-livepatch'), history)
     facts = collect_xen_facts(xl, livepatch, read_text_file, gather=module.params['gather'], warn=module.warn)
+    commands = [dict(argv=result.argv, rc=result.rc) for result in history]
     module.exit_json(changed=False, ansible_facts=dict(xen=facts), commands=commands)
 
 

@@ -103,3 +103,34 @@ def test_module_command_function_pins_locale_and_never_checks_rc():
     assert run(('xl', 'info')) == (3, 'o', 'e')
     assert calls == [(['xl', 'info'], False, LOCALE_ENV)]
     assert LOCALE_ENV['LC_ALL'] == 'C'
+
+
+@pytest.mark.parametrize('method, args, kwargs, argv', [
+    ('upload', ('p1', '/tmp/p1.livepatch'), {}, ['upload', 'p1', '/tmp/p1.livepatch']),
+    ('apply', ('p1',), {}, ['apply', 'p1']),
+    ('apply', ('p1',), {'nodeps': True}, ['apply', 'p1', '--nodeps']),
+    ('revert', ('p1',), {}, ['revert', 'p1']),
+    ('replace', ('p1',), {}, ['replace', 'p1']),
+    ('unload', ('p1',), {}, ['unload', 'p1']),
+])
+def test_livepatch_mutating_argv(method, args, kwargs, argv):
+    run = FakeRun([(0, 'completed', '')])
+    getattr(LivepatchRunner(run, '/usr/sbin/xen-livepatch'), method)(*args, **kwargs)
+    assert run.argvs == [['/usr/sbin/xen-livepatch'] + argv]
+
+
+def test_shared_history_keeps_order_across_tools():
+    history = []
+    run = FakeRun([(0, '', '')] * 3)
+    xl = XlRunner(run, 'xl', history=history)
+    lp = LivepatchRunner(run, 'xen-livepatch', history=history)
+    xl.info()
+    lp.list()
+    xl.list_domains()
+    assert [r.argv for r in history] == [['xl', 'info'], ['xen-livepatch', 'list'], ['xl', 'list']]
+
+
+def test_no_handler_exit_2_is_not_retried():
+    run = FakeRun([(2, '', 'failed to get the handler\n')])
+    result = LivepatchRunner(run, 'xen-livepatch', sleep=lambda s: None).apply('p1', retries=3)
+    assert result.attempts == 1
