@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Assemble the fleet plan (decisions + waves) and render it as a table (pure Python).
+
+Used by the noreboot.xen.fleet_plan module; takes already parsed manifests (dicts) so that
+nothing here needs YAML, files or AnsibleModule.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
+from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
+from ansible_collections.noreboot.xen.plugins.module_utils import wave_plan as wp
+
+PLAN_SCHEMA = 1
+HOST_KEYS = ('xen', 'unreachable', 'error', 'failure_domain', 'force_reboot')
+
+
+class PlanInputError(ValueError):
+    """The hosts or the policy given to the planner are malformed."""
+
+
+def load_advisories(documents, inspect_payload=None):
+    """Validate parsed manifests ``[(file, data, manifest_sha256)]``; return normalized advisories.
+
+    Raises AdvisoryManifestError listing every problem of every manifest at once.
+    """
+    problems = []
+    advisories = []
+    for file, data, digest in documents:
+        found = am.collect_problems(data, file, inspect_payload=inspect_payload)
+        if found:
+            problems.extend(found)
+            continue
+        advisory = am.normalize(data, file)
+        advisory['manifest_sha256'] = digest
+        advisories.append(advisory)
+    if not problems:
+        problems = am.check_advisory_set(advisories)
+    if problems:
+        raise am.AdvisoryManifestError(problems)
+    return advisories
+
+
+def check_hosts(hosts):
+    if not isinstance(hosts, dict):
+        raise PlanInputError('hosts must be a mapping of inventory host name to its detection result')
+    for name in sorted(hosts, key=str):
+        entry = hosts[name]
+        if not isinstance(entry, dict):
+            raise PlanInputError('hosts.%s must be a mapping with keys %s, got %s' % (name, ', '.join(HOST_KEYS), type(entry).__name__))
+        unknown = sorted(set(entry) - set(HOST_KEYS), key=str)
+        if unknown:
+            raise PlanInputError('hosts.%s: unknown key(s) %s; allowed: %s' % (name, ', '.join(map(str, unknown)), ', '.join(HOST_KEYS)))
+
+
+def build_plan(advisories, hosts, policy=None):
+    """Return the plan dict (what the module returns and writes as JSON)."""
+    check_hosts(hosts)
+    decisions = pd.decide_fleet(hosts, advisories)
+    waves = wp.plan_waves(decisions, policy)
+    for decision in decisions:
+        decision['wave'] = waves['wave_of'].get(decision['host'])
+    return dict(
+        schema=PLAN_SCHEMA,
+        advisories=[_advisory_view(a) for a in advisories],
+        policy=waves['policy'],
+        counts=pd.count_decisions(decisions),
+        matrix=decision_matrix(decisions),
+        groups=waves['groups'],
+        domains=waves['domains'],
+        waves=waves['waves'],
+        decisions=dict((d['host'], d) for d in decisions),
+    )
+
+
+def _advisory_view(advisory):
+    view = am.public_view(advisory)
+    return dict((k, view[k]) for k in ('id', 'title', 'manifest', 'manifest_sha256', 'versions', 'build_ids',
+                                        'hardware', 'livepatches', 'fallback') if k in view)
+
+
+def decision_matrix(decisions):
+    """Counts per (build-id, hardware class) and decision, as a sorted list of rows."""
+    rows = {}
+    for decision in decisions:
+        key = (decision.get('build_id') or '', decision.get('hardware_class') or pd.UNKNOWN_CLASS)
+        row = rows.setdefault(key, dict((name, 0) for name in pd.DECISIONS))
+        row[decision['decision']] += 1
+    return [dict(build_id=key[0] or None, hardware_class=key[1], counts=rows[key]) for key in sorted(rows)]
+
+
+def plan_json(plan):
+    """The plan as the JSON text written to disk (sorted keys: same plan, same bytes)."""
+    return json.dumps(plan, indent=2, sort_keys=True, default=_tuple_to_list) + '\n'
+
+
+def _tuple_to_list(value):
+    if isinstance(value, (set, frozenset)):
+        return sorted(value)
+    raise TypeError('not JSON serializable: %r' % (value,))
+
+
+def _short(build_id):
+    return (build_id or '(unknown)')[:12]
+
+
+def _names(hosts, limit=8):
+    shown = ', '.join(hosts[:limit])
+    return shown + (' ... (+%d more)' % (len(hosts) - limit) if len(hosts) > limit else '')
+
+
+def render_table(plan):
+    """Human-readable lines: counts per decision, per build-id x hardware class, the waves."""
+    counts = plan['counts']
+    total = sum(counts.values())
+    lines = ['Advisories: %s' % ', '.join('%s (%s)' % (a['id'], a['title']) for a in plan['advisories']),
+             'Hosts: %d' % total]
+    lines.append('Decisions: ' + ', '.join('%s %d' % (name, counts[name]) for name in pd.DECISIONS if counts[name]))
+    columns = [name for name in pd.DECISIONS if counts[name]]
+    if plan['matrix']:
+        lines.append('')
+        header = '%-14s %-20s ' % ('build-id', 'hardware class') + ' '.join('%15s' % c for c in columns)
+        lines.append(header)
+        for row in plan['matrix']:
+            lines.append('%-14s %-20s ' % (_short(row['build_id']), row['hardware_class'])
+                         + ' '.join('%15d' % row['counts'][c] for c in columns))
+    lines.append('')
+    if not plan['waves']:
+        lines.append('Waves: none (no host to live patch or reboot)')
+    for wave in plan['waves']:
+        domains = ' '.join('%s:%d' % item for item in sorted(wave['per_domain'].items()))
+        lines.append('wave %2d %-9s %4d host(s) [%s] %s' % (wave['number'], wave['kind'], wave['size'], domains,
+                                                          _names(wave['hosts'])))
+    undecided = [d for d in plan['decisions'].values() if d['decision'] in (pd.UNDECIDED, pd.UNREACHABLE)]
+    if undecided:
+        lines.append('')
+        lines.append('Not planned (fix and run the plan again):')
+        for decision in sorted(undecided, key=lambda d: d['host']):
+            lines.append('  %s: %s: %s' % (decision['host'], decision['decision'], decision['reason']))
+    return lines

@@ -1,0 +1,334 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: fleet_plan
+short_description: Decide per host what Xen advisories ask for and plan canaries and waves
+version_added: 0.1.0
+description:
+  - Reads advisory manifests (see C(docs/advisory_manifest.md) in the collection), validates them, including
+    the payload files they name (sha256, and the ELF C(.livepatch.xen_depends) against the declared build-id),
+    and refuses the run before any host is touched when one is wrong.
+  - Decides for every host, from the facts of M(noreboot.xen.xen_facts), one of V(livepatch), V(reboot),
+    V(already_patched), V(not_affected), V(not_xen), V(unreachable) or V(undecided), with the reason in words.
+  - Plans canary waves (one host per hypervisor build-id and hardware class), then live patch waves sized by
+    O(policy.wave_sizes), then reboot waves, never taking more than O(policy.max_per_domain) hosts of one failure
+    domain in one wave. The same input always gives the same plan.
+  - Runs on the controller (with C(delegate_to) V(localhost) and C(run_once) V(true)) and contacts no host. The only
+    thing it may change is the plan file O(plan_path).
+options:
+  advisories:
+    description:
+      - Paths of advisory manifests (YAML, schema 1) on the controller.
+      - Payload paths inside a manifest are relative to the manifest's directory.
+      - Use absolute paths; relative ones resolve against the module's working directory.
+    type: list
+    elements: path
+    required: true
+  hosts:
+    description:
+      - The fleet, as a mapping of inventory host name to what detection found.
+      - Each value is a mapping with the keys C(xen) (the C(ansible_facts.xen) of M(noreboot.xen.xen_facts),
+        may be partial), C(unreachable) (bool), C(error) (why detection failed), C(failure_domain) (the host
+        var C(noreboot_xen_failure_domain), for example a rack or zone) and C(force_reboot) (the host var
+        C(noreboot_xen_force_reboot)). Other keys are refused.
+    type: dict
+    required: true
+  policy:
+    description: How the waves are cut.
+    type: dict
+    default: {}
+    suboptions:
+      wave_sizes:
+        description:
+          - Sizes of the live patch waves after the canaries, like Ansible's C(serial) - an integer is a number of
+            hosts, a string C(N%) a share of all live patch hosts (rounded down, at least one); the last size
+            repeats; V(100%) takes the rest.
+          - Defaults to V([1, "5%", "25%", "100%"]).
+        type: list
+        elements: raw
+      reboot_wave_sizes:
+        description: Sizes of the reboot waves, in the same form. Defaults to O(policy.wave_sizes).
+        type: list
+        elements: raw
+      max_per_domain:
+        description:
+          - The most hosts of one failure domain in one wave, an integer or a share C(N%) of the domain's hosts
+            (rounded down, at least one). Hosts without a failure domain share the domain C(unassigned).
+          - V(100%) means no cap.
+        type: raw
+        default: "50%"
+  plan_path:
+    description:
+      - Where to write the plan as JSON (sorted keys, so the same plan gives the same file).
+      - Not written in check mode. Left out, nothing is written.
+    type: path
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the plan is computed and returned but the plan file is not written.
+  diff_mode:
+    support: none
+  idempotent:
+    description: The plan file is rewritten only when its content changes.
+    support: full
+  platform:
+    platforms: posix
+requirements:
+  - PyYAML (installed with ansible-core) on the host the module runs on, normally the controller.
+notes:
+  - A payload counts as already applied when a payload of the manifest's name is APPLIED, the host runs the
+    hypervisor build-id the payload was built for (its C(.livepatch.xen_depends)) and, when the manifest gives
+    C(metadata), the payload's metadata contains it. C(xen-livepatch list) does not show payload build-ids.
+  - Hosts decided V(undecided) or V(unreachable) are in no wave; the reason says what is missing.
+seealso:
+  - module: noreboot.xen.xen_facts
+author:
+  - noreboot.xen developers
+"""
+
+EXAMPLES = r"""
+- name: Plan the rollout of XSA-999 on the controller
+  noreboot.xen.fleet_plan:
+    advisories:
+      - /srv/advisories/xsa-999/xsa-999.yml
+    hosts:
+      xen01:
+        xen: "{{ hostvars['xen01'].ansible_facts.xen }}"
+        failure_domain: rack-a
+      xen02:
+        unreachable: true
+    policy:
+      wave_sizes: [1, "10%", "100%"]
+      max_per_domain: "50%"
+    plan_path: /var/tmp/noreboot-xen-plan.json
+  delegate_to: localhost
+  run_once: true
+  register: noreboot_xen_plan
+
+- name: Show the plan
+  ansible.builtin.debug:
+    msg: "{{ noreboot_xen_plan.table }}"
+  run_once: true
+"""
+
+RETURN = r"""
+counts:
+  description: Number of hosts per decision.
+  returned: success
+  type: dict
+  sample: {"livepatch": 40, "reboot": 2, "already_patched": 3, "not_affected": 10, "not_xen": 1, "unreachable": 1, "undecided": 0}
+decisions:
+  description:
+    - Per host, the decision and its reason, the hypervisor build-id, hardware class and failure domain, the
+      payloads to apply (V(livepatch)), the fixed packages (V(reboot)), the decision per advisory and the wave.
+  returned: success
+  type: dict
+  sample:
+    xen01:
+      decision: livepatch
+      reason: "XSA-999: version 4.17.5 is in >=4.17.0,<4.17.7, advisory covers all hardware; payload xsa999_4175 is not loaded: apply payload xsa999_4175"
+      build_id: 39a640e6f1412319235087391df9f1c5e13ae920
+      hardware_class: intel-6-85
+      failure_domain: rack-a
+      wave: 1
+      payloads: [{"name": "xsa999_4175", "advisory": "XSA-999", "sha256": "4c4f...", "path": "/srv/advisories/xsa-999/xsa999.livepatch"}]
+matrix:
+  description: Host counts per hypervisor build-id and hardware class, by decision.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"build_id": "39a640e6f1412319235087391df9f1c5e13ae920", "hardware_class": "intel-6-85", "counts": {"livepatch": 40}}]
+groups:
+  description: The live patch groups (build-id and hardware class), their hosts and their canary.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"build_id": "39a640e6f1412319235087391df9f1c5e13ae920", "hardware_class": "intel-6-85", "size": 40,
+            "canary": "xen01", "canary_wave": 1, "hosts": ["xen01", "xen02"]}]
+waves:
+  description: The waves in run order, each with its number, kind (V(canary), V(livepatch), V(reboot)), hosts and hosts per domain.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"number": 1, "kind": "canary", "size": 1, "hosts": ["xen01"], "per_domain": {"rack-a": 1}}]
+domains:
+  description: The failure domains, their number of hosts and the most hosts per wave the cap allows.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"name": "rack-a", "hosts": 20, "max_per_wave": 10}]
+policy:
+  description: The policy used, defaults filled in.
+  returned: success
+  type: dict
+  sample: {"wave_sizes": [1, "5%", "25%", "100%"], "reboot_wave_sizes": [1, "5%", "25%", "100%"], "max_per_domain": "50%"}
+advisories:
+  description: The advisories as read (id, title, manifest path and sha256, affected builds and hardware, payloads, fallback).
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"id": "XSA-999", "title": "x86: example flaw", "manifest": "/srv/advisories/xsa-999/xsa-999.yml"}]
+table:
+  description: The plan as lines of text (counts per decision, per build-id and hardware class, the waves).
+  returned: success
+  type: list
+  elements: str
+  sample: ["Hosts: 57", "Decisions: livepatch 40, reboot 2", "wave  1 canary       1 host(s) [rack-a:1] xen01"]
+plan_path:
+  description: The plan file, when O(plan_path) was given.
+  returned: when O(plan_path) is given
+  type: str
+  sample: /var/tmp/noreboot-xen-plan.json
+problems:
+  description: When a manifest is refused, every problem found, each with file, path inside it, problem and fix.
+  returned: failure
+  type: list
+  elements: dict
+  sample: [{"file": "/srv/advisories/xsa-999/xsa-999.yml", "path": "livepatches[1].sha256", "problem": "missing sha256 of the payload file",
+            "fix": "add `sha256:` with the output of `sha256sum FILE`"}]
+"""
+
+import hashlib
+import os
+import traceback
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.common.text.converters import to_native
+
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import AdvisoryManifestError, ManifestProblem
+from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder import (
+    PlanInputError,
+    build_plan,
+    load_advisories,
+    plan_json,
+    render_table,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.wave_plan import PolicyError
+
+YAML_IMPORT_ERROR = None
+try:
+    import yaml
+except ImportError:  # pragma: no cover - PyYAML comes with ansible-core
+    yaml = None
+    YAML_IMPORT_ERROR = traceback.format_exc()
+
+
+def get_argument_spec():
+    return dict(
+        advisories=dict(type='list', elements='path', required=True),
+        hosts=dict(type='dict', required=True),
+        policy=dict(type='dict', default={}, options=dict(
+            wave_sizes=dict(type='list', elements='raw'),
+            reboot_wave_sizes=dict(type='list', elements='raw'),
+            max_per_domain=dict(type='raw', default='50%'),
+        )),
+        plan_path=dict(type='path'),
+    )
+
+
+def _unique_key_loader():
+    """A SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    class UniqueKeyLoader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
+        def construct_mapping(self, node, deep=False):
+            seen = set()
+            for key_node, dummy in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, 'key %r given twice' % (key,), key_node.start_mark)
+                seen.add(key)
+            return super(UniqueKeyLoader, self).construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
+def read_manifests(paths):
+    """Return ``[(path, data, sha256)]``; the YAML problems as ManifestProblem in ``problems``."""
+    loader = _unique_key_loader()
+    documents, problems = [], []
+    for path in paths:
+        try:
+            with open(path, 'rb') as handle:
+                raw = handle.read()
+        except (IOError, OSError) as exc:
+            problems.append(ManifestProblem(path, '', 'cannot read the manifest (%s)' % (exc.strerror or exc),
+                                            'check the path given in advisories'))
+            continue
+        try:
+            data = yaml.load(raw.decode('utf-8'), Loader=loader)  # nosec: SafeLoader subclass
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            mark = getattr(exc, 'problem_mark', None)
+            where = 'line %d column %d' % (mark.line + 1, mark.column + 1) if mark is not None else ''
+            problems.append(ManifestProblem(path, where, 'not valid YAML: %s' % to_native(getattr(exc, 'problem', None) or exc),
+                                            'correct the YAML syntax (a linter such as yamllint shows the spot)'))
+            continue
+        documents.append((path, data, hashlib.sha256(raw).hexdigest()))
+    return documents, problems
+
+
+def _current(path):
+    try:
+        with open(path) as handle:
+            return handle.read()
+    except (IOError, OSError):
+        return None
+
+
+def write_plan(path, text):
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory)
+    tmp = '%s.tmp%d' % (path, os.getpid())
+    with open(tmp, 'w') as handle:
+        handle.write(text)
+    os.rename(tmp, path)
+
+
+def run_module():
+    module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
+    if yaml is None:
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=YAML_IMPORT_ERROR)
+    params = module.params
+    policy = dict((k, v) for k, v in (params['policy'] or {}).items() if v is not None)
+    documents, problems = read_manifests(params['advisories'])
+    try:
+        if problems:
+            raise AdvisoryManifestError(problems)
+        advisories = load_advisories(documents)
+        plan = build_plan(advisories, params['hosts'], policy)
+    except AdvisoryManifestError as exc:
+        module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
+    except (PolicyError, PlanInputError) as exc:
+        module.fail_json(msg=to_native(exc))
+    result = dict(changed=False, table=render_table(plan))
+    result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories'))
+    if params['plan_path']:
+        text = plan_json(plan)
+        result['plan_path'] = params['plan_path']
+        if _current(params['plan_path']) != text:
+            result['changed'] = True
+            if not module.check_mode:
+                try:
+                    write_plan(params['plan_path'], text)
+                except (IOError, OSError) as exc:
+                    module.fail_json(msg='cannot write the plan to %s: %s' % (params['plan_path'], to_native(exc)))
+    module.exit_json(**result)
+
+
+def main():
+    run_module()
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,190 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""noreboot.xen.fleet_plan run as Ansible runs it: manifests on disk, hosts in, plan out."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sys
+
+import pytest
+import yaml
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
+from ansible_collections.noreboot.xen.plugins.modules import fleet_plan
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.join(HERE, '..', '..', '..', '..')
+sys.path.insert(0, os.path.join(REPO, 'tests', 'support'))
+import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+
+XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
+XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
+
+
+def write_advisory(directory, **changes):
+    (directory / 'payloads').mkdir(exist_ok=True)
+    meta = forge.forge_payload(str(directory / 'payloads' / 'xsa999.livepatch'), XEN_4175)
+    manifest = {
+        'schema': 1, 'id': 'XSA-999', 'title': 'x86: example flaw',
+        'affected': {'hypervisors': {'versions': ['>=4.17.0,<4.17.7']}},
+        'livepatches': [{'xen_build_id': XEN_4175, 'file': 'payloads/xsa999.livepatch', 'sha256': meta['sha256'],
+                         'name': 'xsa999_4175'}],
+        'fallback': {'reboot': True, 'fixed_build_ids': [XEN_4177],
+                     'packages': {'debian': {'package': 'xen-hypervisor-4.17-amd64', 'version': '4.17.7-1'}}},
+    }
+    manifest.update(changes)
+    path = directory / 'xsa-999.yml'
+    path.write_text(yaml.safe_dump(manifest))
+    return str(path)
+
+
+def xen(version='4.17.5', build_id=XEN_4175, payloads=(), model=85):
+    return {'present': True,
+            'hypervisor': {'version': version, 'major': 4, 'minor': 17, 'build_id': build_id},
+            'livepatch': {'supported': True, 'reason': None, 'reason_kind': None, 'payloads': list(payloads)},
+            'hardware': {'vendor': 'intel', 'family': 6, 'model': model, 'class': 'intel-6-%d' % model}}
+
+
+def fleet():
+    hosts = dict(('xen%02d' % i, {'xen': xen(model=85 if i % 3 else 106), 'failure_domain': 'rack-%d' % (i % 2)})
+                 for i in range(10))
+    hosts['fixed01'] = {'xen': xen('4.17.7', XEN_4177)}
+    hosts['old01'] = {'xen': xen('4.17.5', 'ee' * 20), 'failure_domain': 'rack-0'}
+    hosts['done01'] = {'xen': xen(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}])}
+    hosts['dom0less'] = {'xen': {'present': False, 'reason': 'xl not found on PATH'}}
+    hosts['gone01'] = {'unreachable': True, 'error': 'Failed to connect to the host via ssh'}
+    hosts['forced01'] = {'xen': xen(), 'force_reboot': True, 'failure_domain': 'rack-1'}
+    return hosts
+
+
+class Ran(Exception):
+    pass
+
+
+def run(args, capsys, monkeypatch, check_mode=False):
+    def no_commands(*a, **k):
+        raise AssertionError('fleet_plan must run no command, it ran %r' % (a,))
+    monkeypatch.setattr(basic.AnsibleModule, 'run_command', no_commands)
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit):
+            fleet_plan.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_plan_for_a_mixed_fleet(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    plan_path = tmp_path / 'out' / 'plan.json'
+    result = run(dict(advisories=[manifest], hosts=fleet(), plan_path=str(plan_path)), capsys, monkeypatch)
+    assert not result.get('failed'), result.get('msg')
+    assert result['changed'] is True
+    assert result['counts'] == {'livepatch': 10, 'reboot': 2, 'already_patched': 1, 'not_affected': 1,
+                                'not_xen': 1, 'unreachable': 1, 'undecided': 0}
+    assert result['decisions']['old01']['reason'].endswith('no payload for build-id ' + 'ee' * 20)
+    assert result['decisions']['forced01']['decision'] == 'reboot'
+    assert [(g['hardware_class'], g['canary']) for g in result['groups']] == [('intel-6-106', 'xen00'), ('intel-6-85', 'xen01')]
+    kinds = [w['kind'] for w in result['waves']]
+    assert kinds[0] == 'canary' and kinds[-1] == 'reboot'
+    assert result['waves'][0]['hosts'] == ['xen00', 'xen01']
+    assert sorted(h for w in result['waves'] if w['kind'] == 'reboot' for h in w['hosts']) == ['forced01', 'old01']
+    assert result['decisions']['xen00']['wave'] == 1
+    assert any(line.startswith('Decisions: unreachable 1, not_xen 1, reboot 2, livepatch 10') for line in result['table'])
+    assert any('gone01: unreachable: detection could not reach the host' in line for line in result['table'])
+    written = json.loads(plan_path.read_text())
+    assert written['schema'] == 1
+    assert written['waves'] == result['waves']
+    assert written['advisories'][0]['manifest_sha256'] == am._sha256_of(manifest)
+    # Same input: same bytes, nothing changed.
+    again = run(dict(advisories=[manifest], hosts=fleet(), plan_path=str(plan_path)), capsys, monkeypatch)
+    assert again['changed'] is False
+
+
+def test_check_mode_does_not_write(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    plan_path = tmp_path / 'plan.json'
+    result = run(dict(advisories=[manifest], hosts=fleet(), plan_path=str(plan_path)), capsys, monkeypatch, check_mode=True)
+    assert result['changed'] is True
+    assert result['waves']
+    assert not plan_path.exists()
+
+
+def test_without_plan_path_nothing_changes(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    result = run(dict(advisories=[manifest], hosts=fleet()), capsys, monkeypatch)
+    assert result['changed'] is False
+    assert 'plan_path' not in result
+
+
+def test_policy_is_passed_through(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    result = run(dict(advisories=[manifest], hosts=fleet(), policy={'wave_sizes': ['100%'], 'max_per_domain': '100%'}),
+                 capsys, monkeypatch)
+    assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot']
+    assert result['policy'] == {'wave_sizes': ['100%'], 'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%'}
+
+
+def test_bad_manifest_is_refused_with_every_problem(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path, livepatches=[{'xen_build_id': XEN_4175, 'file': 'payloads/xsa999.livepatch',
+                                                      'name': 'xsa999_4175', 'sha': 'x'}])
+    result = run(dict(advisories=[manifest], hosts=fleet()), capsys, monkeypatch)
+    assert result['failed'] is True
+    assert [(p['file'], p['path']) for p in result['problems']] == [(manifest, 'livepatches[0].sha'),
+                                                                     (manifest, 'livepatches[0].sha256')]
+    assert '2 problem(s)' in result['msg'] and 'livepatches[0].sha256: missing sha256' in result['msg']
+    assert 'decisions' not in result
+
+
+def test_yaml_errors_name_the_line(tmp_path, capsys, monkeypatch):
+    broken = tmp_path / 'broken.yml'
+    broken.write_text('schema: 1\nid: XSA-1\nid: XSA-2\n')
+    syntax = tmp_path / 'syntax.yml'
+    syntax.write_text('schema: 1\ntitle: [unclosed\n')
+    missing = str(tmp_path / 'missing.yml')
+    result = run(dict(advisories=[str(broken), str(syntax), missing], hosts={}), capsys, monkeypatch)
+    problems = result['problems']
+    assert problems[0]['file'] == str(broken) and problems[0]['path'] == 'line 3 column 1'
+    assert "key 'id' given twice" in problems[0]['problem']
+    assert problems[1]['file'] == str(syntax) and problems[1]['path'].startswith('line ')
+    assert problems[2]['file'] == missing and 'cannot read the manifest' in problems[2]['problem']
+
+
+@pytest.mark.parametrize('args, words', [
+    (dict(policy={'wave_sizes': [0]}), 'policy.wave_sizes[0]: 0 hosts per wave cannot make progress'),
+    (dict(hosts={'xen01': {'facts': {}}}), 'hosts.xen01: unknown key(s) facts'),
+    (dict(hosts={'xen01': 'up'}), 'hosts.xen01 must be a mapping'),
+])
+def test_bad_input_fails_clearly(tmp_path, capsys, monkeypatch, args, words):
+    manifest = write_advisory(tmp_path)
+    base = dict(advisories=[manifest], hosts=fleet())
+    base.update(args)
+    result = run(base, capsys, monkeypatch)
+    assert result['failed'] is True
+    assert words in result['msg']
+
+
+def test_documented_example_manifest_is_valid_apart_from_its_payload_file():
+    path = os.path.join(REPO, 'docs', 'examples', 'advisories', 'xsa-999.yml')
+    documents, problems = fleet_plan.read_manifests([path])
+    assert problems == []
+    advisory = am.validate_manifest(documents[0][1], path, check_payload_files=False)
+    assert advisory['id'] == 'XSA-999'
+    assert advisory['fallback']['packages']['debian'] == {'package': 'xen-hypervisor-4.17-amd64',
+                                                          'version': '4.17.7+13-g2445b30a44-0+deb12u1'}
+    # With payload files checked, the only problem is the payload that is not shipped.
+    assert [p.path for p in am.collect_problems(documents[0][1], path)] == ['livepatches[0].file']
+
+
+def test_argument_spec_matches_documentation():
+    documented = yaml.safe_load(fleet_plan.DOCUMENTATION)['options']
+    spec = fleet_plan.get_argument_spec()
+    assert sorted(documented) == sorted(spec)
+    assert sorted(documented['policy']['suboptions']) == sorted(spec['policy']['options'])
