@@ -1,0 +1,52 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Run transcript steps against the simulator inside a private mount namespace.
+
+Real transcripts name payload files by their real paths (``/root/p4177/xen_hello_world.livepatch``)
+and those paths appear in the output, so the replay must use the same paths. The contract test
+starts this script under ``unshare --mount --propagation private``; it mounts a tmpfs on /root
+(only inside that namespace), puts the payload files where the transcript expects them, runs
+every step with the simulated ``xl`` / ``xen-livepatch`` first on PATH, and writes the results.
+
+Usage: unshare --mount --propagation private python3 replay_runner.py JOB.json RESULT.json
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+
+def main(job_path, result_path):
+    with open(job_path) as handle:
+        job = json.load(handle)
+    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'mode=0700', 'noreboot-lab-replay', '/root'])
+    for dest, src in sorted(job['files'].items()):
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        shutil.copyfile(src, dest)
+    env = dict(os.environ)
+    env['PATH'] = job['bin'] + os.pathsep + env.get('PATH', '/usr/bin:/bin')
+    env['NOREBOOT_XEN_LAB_STATE'] = job['state']
+    env['LC_ALL'] = 'C'
+    results = []
+    for kind in ('setup', 'steps'):
+        for argv in job[kind]:
+            try:
+                proc = subprocess.run(argv, cwd=job.get('cwd', '/root'), env=env, stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=job.get('timeout', 20))
+                item = {'argv': argv, 'rc': proc.returncode,
+                        'stdout': proc.stdout.decode('utf-8', 'surrogateescape'),
+                        'stderr': proc.stderr.decode('utf-8', 'surrogateescape')}
+            except subprocess.TimeoutExpired as exc:
+                item = {'argv': argv, 'rc': 'timeout', 'stdout': (exc.stdout or b'').decode('utf-8', 'replace'),
+                        'stderr': (exc.stderr or b'').decode('utf-8', 'replace')}
+            item['kind'] = kind
+            results.append(item)
+    with open(result_path, 'w') as handle:
+        json.dump(results, handle)
+
+
+if __name__ == '__main__':
+    main(sys.argv[1], sys.argv[2])

@@ -1,0 +1,276 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Contract: the simulated xl / xen-livepatch answer exactly as the real tools did.
+
+Every step of every real transcript is replayed against a fresh simulator state set up with
+the same build (version, build-id) and payload files of the same names, and compared byte for
+byte: stdout, stderr and exit status.
+
+Two sources of real transcripts:
+
+* tests/fixtures/transcripts/xen-<version>/<scenario>.yml (captured on the real testbed,
+  ``build: {version, build_id}``, ``steps: [{argv, rc, stdout, stderr}]``): stdout, stderr and
+  rc must be equal.
+* tests/lab/tests/data/reference/ (copies of the project's first real captures, ``$ cmd``,
+  merged output, ``[rc=N]``): the streams were merged by ssh, which carries stdout and stderr
+  on two channels, so the order *between* the streams is not preserved (the same tool code gave
+  ``failed\\nError 22...\\nUnloading ...`` once and ``failed\\nUnloading ... Error 22...`` once).
+  There each stream must match exactly and in order, rc must be equal, and the merged text must
+  be an interleaving of the simulator's stdout and stderr writes.
+
+Payload files: the real ones from the testbed cache when present, else forged ones (shared
+forge) with the same names and build-id relations; the test id says which.
+"""
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAB = os.path.dirname(HERE)
+REPO = os.path.dirname(os.path.dirname(LAB))
+sys.path.insert(0, LAB)
+sys.path.insert(0, os.path.join(LAB, 'simulator'))
+
+import lab_model  # noqa: E402
+import lab_payloads  # noqa: E402
+
+REFERENCE_DIR = os.path.join(HERE, 'data', 'reference')
+FIXTURE_DIR = os.path.join(REPO, 'tests', 'fixtures', 'transcripts')
+RUNNER = os.path.join(HERE, 'replay_runner.py')
+
+# Files that hold the output of one command (no "$ cmd" lines): the command, and its rc.
+BARE_OUTPUT = {
+    'xl_info.txt': (['xl', 'info'], 0),
+    'xl_info_n.txt': (['xl', 'info', '-n'], 0),
+    'xl_list.txt': (['xl', 'list'], 0),
+    'xl_dmesg.txt': (['xl', 'dmesg'], 0),
+    'xl_dmesg_head.txt': (['sh', '-c', 'xl dmesg | head -20'], 0),
+    'xen-livepatch_help.txt': (['xen-livepatch', 'help'], 0),
+}
+# Reference files that are not a replayable transcript of xl / xen-livepatch, and why.
+NOT_REPLAYED = {
+    'xen-4.17.5/livepatch_hello_cycle.txt': 'a `set -x` log: echo lines and tool output interleave, no rc per command '
+                                            '(the same steps are replayed from livepatch_cycle.txt and livepatch_scenarios.txt)',
+    'xen-4.17.5/after_reboot.txt': 'uptime plus grep fragments after a real reboot (reboot is covered by test_lab_faults.py)',
+}
+# What the real host had done before the transcript starts (not compared).
+SETUP = {
+    'xen-4.17.5/livepatch_scenarios.txt': [['xen-livepatch', 'load', 'xen_hello_world.livepatch']],
+    'xen-4.17.5/livepatch_ebusy_retry.txt': [['xen-livepatch', 'load', 'xen_hello_world.livepatch']],
+    'xen-4.17.5/xen-livepatch_list.txt': [],
+}
+VERSION_OF = {'grub_upgrade_reboot.txt': '4.17.7'}
+# Domain-0's CPU time when the reference `xl list` was captured (xl list prints it).
+DOM0_TIME = {'4.17.5': 68.9, '4.17.7': 56.8}
+
+
+def parse_dollar_transcript(text):
+    steps = []
+    current = None
+    for line in text.splitlines(True):
+        if current is None:
+            if line.startswith('$ '):
+                current = {'cmd': line[2:].rstrip('\n'), 'merged': ''}
+            continue
+        match = re.match(r'^\[rc=(\d+)\]$', line.rstrip('\n'))
+        if match:
+            current['rc'] = int(match.group(1))
+            steps.append(current)
+            current = None
+        else:
+            current['merged'] += line
+    if current is not None:
+        # A command whose connection died (the host crashed): what the tool wrote before it.
+        cut = current['merged'].find('Connection to ')
+        assert cut >= 0, 'unterminated step %r' % current['cmd']
+        current['merged'] = current['merged'][:cut]
+        current['rc'] = 255
+        current['crash'] = True
+        steps.append(current)
+    for step in steps:
+        step['argv'] = (['sh', '-c', step['cmd'][len('sh -c '):]] if step['cmd'].startswith('sh -c ')
+                        else shlex.split(step['cmd']))
+    return steps
+
+
+def reference_cases():
+    cases = []
+    for root, _dirs, files in os.walk(REFERENCE_DIR):
+        for name in sorted(files):
+            rel = os.path.relpath(os.path.join(root, name), REFERENCE_DIR)
+            if rel in NOT_REPLAYED:
+                continue
+            with open(os.path.join(root, name)) as handle:
+                text = handle.read()
+            version = VERSION_OF.get(rel) or rel.split('/')[0][len('xen-'):]
+            if name in BARE_OUTPUT:
+                argv, rc = BARE_OUTPUT[name]
+                steps = [{'argv': argv, 'rc': rc, 'merged': text}]
+            elif name == 'xen-livepatch_list.txt':
+                assert text.endswith('rc=0\n')
+                steps = [{'argv': ['xen-livepatch', 'list'], 'rc': 0, 'merged': text[:-len('rc=0\n')]}]
+            else:
+                steps = parse_dollar_transcript(text)
+            build = lab_model.resolve_build(version)
+            cases.append({'id': 'reference/' + rel, 'build': build, 'steps': steps, 'merged': True,
+                          'setup': SETUP.get(rel, [])})
+    return sorted(cases, key=lambda c: c['id'])
+
+
+def fixture_cases():
+    cases = []
+    if not os.path.isdir(FIXTURE_DIR):
+        return cases
+    import yaml
+    for root, _dirs, files in os.walk(FIXTURE_DIR):
+        for name in sorted(files):
+            if not name.endswith(('.yml', '.yaml')):
+                continue
+            path = os.path.join(root, name)
+            with open(path) as handle:
+                doc = yaml.safe_load(handle)
+            build = dict(doc['build'])
+            build = lab_model.resolve_build({'version': str(build['version']), 'build_id': build['build_id'],
+                                             'debian_version': build.get('debian_version')}
+                                            if build.get('debian_version') else
+                                            {'version': str(build['version']), 'build_id': build['build_id']})
+            steps = [{'argv': [str(a) for a in s['argv']], 'rc': s['rc'], 'stdout': s.get('stdout') or '',
+                      'stderr': s.get('stderr') or ''} for s in doc['steps']]
+            cases.append({'id': 'fixture/' + os.path.relpath(path, FIXTURE_DIR), 'build': build, 'steps': steps,
+                          'merged': False, 'setup': doc.get('setup', [])})
+    return cases
+
+
+def payload_source():
+    versions = ('4.17.5', '4.17.7')
+    real = all(lab_payloads.real_payload(v, n) for v in versions for n in lab_payloads.XEN_TEST_PAYLOADS
+               if n != 'xen_no_xen_buildid')
+    return 'real-payloads' if real else 'forged-payloads'
+
+
+CASES = reference_cases() + fixture_cases()
+PAYLOADS = payload_source()
+
+
+def prepare_payloads(tmp, case):
+    """{path in the replay namespace: file on disk} for every payload a transcript can name."""
+    files = {}
+    for version in ('4.17.5', '4.17.7'):
+        build = lab_model.resolve_build(version)
+        for name in lab_payloads.XEN_TEST_PAYLOADS:
+            src = lab_payloads.real_payload(version, name) if PAYLOADS == 'real-payloads' else None
+            if src is None:
+                src = os.path.join(tmp, 'payloads', version, name + '.livepatch')
+                if not os.path.exists(src):
+                    os.makedirs(os.path.dirname(src), exist_ok=True)
+                    lab_payloads.forge_xen_test_payload(src, version, build['build_id'], name)
+            files['/root/p%s/%s.livepatch' % (version.replace('.', ''), name)] = src
+            if version == case['build']['version']:
+                files['/root/%s.livepatch' % name] = src
+    # Paths named in the steps (fixtures may keep payloads elsewhere under /root).
+    for step in case['steps']:
+        for arg in step['argv']:
+            stem = os.path.basename(arg)[:-len('.livepatch')] if arg.endswith('.livepatch') else None
+            if stem in lab_payloads.XEN_TEST_PAYLOADS and arg.startswith('/root/') and arg not in files:
+                files[arg] = files.get('/root/%s.livepatch' % stem) or files['/root/p%s/%s.livepatch' % (
+                    case['build']['version'].replace('.', ''), stem)]
+    return files
+
+
+def chunks(text):
+    """The writes a tool makes: lines, and 'Verb NAME... ' prefixes written before the outcome."""
+    return re.findall(r'[^\n]*?\.\.\. (?=[^\n])|[^\n]*\n|[^\n]+$', text)
+
+
+def is_interleaving(merged, out, err):
+    a, b = chunks(out), chunks(err)
+    memo = {}
+
+    def walk(i, j, pos):
+        if i == len(a) and j == len(b):
+            return pos == len(merged)
+        key = (i, j)
+        if key in memo:
+            return memo[key]
+        ok = ((i < len(a) and merged.startswith(a[i], pos) and walk(i + 1, j, pos + len(a[i]))) or
+              (j < len(b) and merged.startswith(b[j], pos) and walk(i, j + 1, pos + len(b[j]))))
+        memo[key] = ok
+        return ok
+
+    return walk(0, 0, 0)
+
+
+def need_root():
+    if os.geteuid() != 0 or not shutil.which('unshare'):
+        pytest.skip('replaying real payload paths (/root/...) needs root and unshare(1): run `make lab-test` as root')
+
+
+@pytest.mark.parametrize('case', CASES, ids=['%s[%s]' % (c['id'], PAYLOADS) for c in CASES])
+def test_transcript_replays_byte_for_byte(case, tmp_path):
+    need_root()
+    state = lab_model.new_state('dom0', case['build'], 'qemu', commandline=lab_model.REFERENCE_COMMANDLINE)
+    state['domains'][0]['time'] = DOM0_TIME.get(case['build']['version'], 68.9)
+    state_path = tmp_path / 'state.json'
+    state_path.write_text(json.dumps(state))
+    bindir = tmp_path / 'bin'
+    bindir.mkdir()
+    launcher = lab_model.write_launcher(str(tmp_path / 'xensim-launcher'))
+    for tool in ('xl', 'xen-livepatch'):
+        os.symlink(launcher, str(bindir / tool))
+    job = {'state': str(state_path), 'bin': str(bindir), 'files': prepare_payloads(str(tmp_path), case),
+           'setup': case['setup'], 'steps': [s['argv'] for s in case['steps']]}
+    (tmp_path / 'job.json').write_text(json.dumps(job))
+    subprocess.check_call(['unshare', '--mount', '--propagation', 'private', sys.executable, RUNNER,
+                           str(tmp_path / 'job.json'), str(tmp_path / 'result.json')])
+    results = [r for r in json.loads((tmp_path / 'result.json').read_text()) if r['kind'] == 'steps']
+    for setup in [r for r in json.loads((tmp_path / 'result.json').read_text()) if r['kind'] == 'setup']:
+        assert setup['rc'] == 0, 'setup step failed: %r' % setup
+    failures = []
+    for index, (step, got) in enumerate(zip(case['steps'], results)):
+        where = 'step %d: %s' % (index + 1, ' '.join(step['argv']))
+        if got['rc'] != step['rc']:
+            failures.append('%s: rc %r, real %r (stdout %r, stderr %r)' % (where, got['rc'], step['rc'],
+                                                                        got['stdout'], got['stderr']))
+            continue
+        if not case['merged']:
+            for stream in ('stdout', 'stderr'):
+                if got[stream] != step[stream]:
+                    failures.append('%s: %s differs\n  sim:  %r\n  real: %r' % (where, stream, got[stream], step[stream]))
+        elif step.get('crash'):
+            if got['stdout'] + got['stderr'] != step['merged']:
+                failures.append('%s: output before the crash differs\n  sim:  %r\n  real: %r'
+                                % (where, got['stdout'] + got['stderr'], step['merged']))
+        elif not is_interleaving(step['merged'], got['stdout'], got['stderr']):
+            failures.append('%s: output differs\n  sim stdout: %r\n  sim stderr: %r\n  real merged: %r'
+                            % (where, got['stdout'], got['stderr'], step['merged']))
+    assert len(results) == len(case['steps'])
+    assert not failures, '\n'.join(failures)
+
+
+def test_every_reference_file_is_replayed_or_excluded_with_a_reason():
+    seen = set()
+    for root, _dirs, files in os.walk(REFERENCE_DIR):
+        for name in files:
+            seen.add(os.path.relpath(os.path.join(root, name), REFERENCE_DIR))
+    replayed = {c['id'][len('reference/'):] for c in CASES if c['id'].startswith('reference/')}
+    assert seen == replayed | set(NOT_REPLAYED)
+    assert not replayed & set(NOT_REPLAYED)
+    assert len(replayed) >= 14
+
+
+def test_interleaving_check_is_strict():
+    out = 'Applying x... failed\nUnloading x... completed\n'
+    err = 'Error 22: Invalid argument\n'
+    assert is_interleaving('Applying x... failed\nError 22: Invalid argument\nUnloading x... completed\n', out, err)
+    assert is_interleaving('Applying x... failed\nUnloading x... Error 22: Invalid argument\ncompleted\n', out, err)
+    assert not is_interleaving('Applying x... failed\nUnloading x... completed\n', out, err)
+    assert not is_interleaving('Applying x... failed\nError 16: Device or resource busy\nUnloading x... completed\n',
+                               out, 'Error 16: Device or resource busy\n' + 'x')
