@@ -261,8 +261,8 @@ class LivepatchLifecycle(object):
         ours = list(self.payload.get('metadata') or [])
         if shown != ours:
             self._fail('a different payload is loaded as %s: the hypervisor shows metadata %r, src %s has %r. '
-                       'Unload it (state=absent) or choose another name' % (self.name, ';'.join(shown), self.src,
-                                                                              ';'.join(ours)))
+                       'Unload it (state=absent) or choose another name'
+                       % (self.name, ';'.join(shown), self.src, ';'.join(ours)))
         return 'metadata' if ours else 'name'
 
     def plan(self, rows):
@@ -370,8 +370,8 @@ class LivepatchLifecycle(object):
                     'not match the payload it must stack on, or an expectation or hook check failed; `xl dmesg` '
                     'says which' % (action, self.name, (self.payload or {}).get('depends')))
         if error:
-            return '%s failed (rc=%s, Error %d: %s); %s is now %s' % (argv, result.rc, error[0], error[1],
-                                                                    self.name, shown)
+            return ('%s failed (rc=%s, Error %d: %s); %s is now %s'
+                    % (argv, result.rc, error[0], error[1], self.name, shown))
         return '%s failed (rc=%s); %s is now %s' % (argv, result.rc, self.name, shown)
 
     def _undo_upload(self, rows):
@@ -406,8 +406,8 @@ class LivepatchLifecycle(object):
                     continue  # someone else brought it there meanwhile: the re-parsed state decides
             msg = self._explain(action, result, rows)
             log = []
-            if action in ('upload', 'apply', 'replace') and (find_tool_error(result.stdout + result.stderr)
-                                                           or (None,))[0] == EINVAL:
+            error = find_tool_error(result.stdout + result.stderr)
+            if action in ('upload', 'apply', 'replace') and error and error[0] == EINVAL:
                 log = self._hypervisor_log()
                 if log:
                     msg += '. xl dmesg: ' + ' | '.join(log)

@@ -27,7 +27,7 @@ description:
   - After a failure the host is left as found where possible; a payload this run uploaded and could not apply is
     unloaded again, and RV(cleanup) says how that went.
 author:
-  - noreboot.xen contributors
+  - noreboot.xen contributors (@noreboot)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:

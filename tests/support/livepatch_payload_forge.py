@@ -214,7 +214,7 @@ def forge_payload_bytes(xen_build_id, build_id=None, depends=None, extra_section
     body = b'\xf3\x0f\x1e\xfa\xc3'
     text = b''
     func_offsets = []
-    for _ in funcs:
+    for dummy in funcs:
         func_offsets.append(len(text))
         text += _pad(body, 16)
     # .rodata.str1.1: the old function names.
@@ -225,7 +225,7 @@ def forge_payload_bytes(xen_build_id, build_id=None, depends=None, extra_section
         rodata += func.encode('utf-8') + b'\0'
     # .livepatch.funcs: name/new_addr filled by relocations, old_addr resolved by Xen by name.
     funcs_data = b''
-    for _ in funcs:
+    for dummy in funcs:
         entry = struct.pack('<QQQII', 0, 0, 0, len(body), len(body))
         entry += struct.pack('<B', LIVEPATCH_PAYLOAD_VERSION) + b'\0' * 31  # version, opaque
         entry += b'\0' + b'\0' * 7  # applied, _pad

@@ -49,7 +49,7 @@ def test_forged_payload_reads_back_all_ids_and_sections():
 def test_forge_defaults_depends_to_the_hypervisor_and_derives_a_stable_build_id():
     data1, meta1 = forged()
     data2, meta2 = forged()
-    _, other = forged(funcs=['do_domctl'])
+    dummy, other = forged(funcs=['do_domctl'])
     assert data1 == data2
     assert meta1['build_id'] == meta2['build_id'] != other['build_id']
     info = elf.parse_payload_bytes(data1)
@@ -115,7 +115,7 @@ def _patch_header(data, fmt, offset, value):
     (lambda d: _patch_header(d, '<H', 62, 200), 'section name table index 200'),
 ])
 def test_corrupted_payloads_raise_a_named_problem(mangle, problem):
-    data, _ = forged()
+    data = forged()[0]
     with pytest.raises(PayloadError) as err:
         elf.parse_payload_bytes(mangle(data), source='/srv/p.livepatch')
     assert problem in str(err.value)
@@ -137,7 +137,7 @@ def _section_header_offset(data, name):
 
 
 def test_section_past_end_of_file_is_reported():
-    data, _ = forged()
+    data = forged()[0]
     base = _section_header_offset(data, '.livepatch.funcs')
     bad = _patch_header(data, '<Q', base + 32, 10 ** 6)  # sh_size
     with pytest.raises(PayloadError) as err:
@@ -146,7 +146,7 @@ def test_section_past_end_of_file_is_reported():
 
 
 def test_xen_depends_that_is_not_a_build_id_note_is_reported():
-    data, _ = forged()
+    data = forged()[0]
     base = _section_header_offset(data, elf.XEN_DEPENDS_SECTION)
     offset = struct.unpack_from('<Q', data, base + 24)[0]
     bad = _patch_header(data, '<I', offset + 8, 1)  # note type NT_GNU_ABI_TAG

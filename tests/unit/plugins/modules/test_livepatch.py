@@ -61,7 +61,7 @@ def _write_payload(case, tmp_path):
     spec = dict(case.get('payload') or {})
     corrupt = spec.pop('corrupt', None)
     spec.setdefault('xen_build_id', XEN_4175)
-    data, _ = forge.forge_payload_bytes(**spec)
+    data = forge.forge_payload_bytes(**spec)[0]
     if corrupt == 'not_elf':
         data = b'#!/bin/sh\necho this is not a payload\n'
     elif corrupt and corrupt.startswith('truncate:'):

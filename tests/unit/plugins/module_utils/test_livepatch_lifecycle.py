@@ -1,0 +1,258 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""livepatch_lifecycle and the xen-livepatch runner actions, with fake runners (no AnsibleModule)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import hashlib
+import os
+import sys
+
+import pytest
+
+from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_lifecycle as lc
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import LivepatchFailure
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
+import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+
+XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
+# Real `xl info` lines of the Debian Xen 4.17.5 dom0 (shared/reference/xen-4.17.5/xl_info.txt).
+XL_INFO_4175 = """host                   : dom0
+release                : 6.1.0-50-amd64
+xen_version            : 4.17.5
+xen_commandline        : console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot
+cc_compile_date        : Sat Nov 29 13:52:25 UTC 2025
+build_id               : 39a640e6f1412319235087391df9f1c5e13ae920
+xend_config_format     : 4
+"""
+HEADER = (' ID                                     | status     | metadata\n'
+          '----------------------------------------+------------+---------------\n')
+
+
+def row(name, state, metadata=''):
+    return dict(name=name, state=state, error=None, metadata=metadata)
+
+
+class Script(object):
+    """A fake ``run(argv)``: returns the scripted (rc, out, err) per call and records argv."""
+
+    def __init__(self, *steps):
+        self.steps = list(steps)
+        self.ran = []
+
+    def __call__(self, argv):
+        self.ran.append(list(argv))
+        assert self.steps, 'unexpected command %r' % (argv,)
+        return self.steps.pop(0)
+
+
+def runners(script, sleeps=None):
+    history = []
+    sleep = (sleeps.append if sleeps is not None else (lambda s: None))
+    return (LivepatchRunner(script, '/usr/sbin/xen-livepatch', sleep=sleep, history=history),
+            XlRunner(script, '/usr/sbin/xl', sleep=sleep, history=history))
+
+
+# --------------------------------------------------------------------------- small helpers
+def test_parse_xl_info_build_id_real_output():
+    assert lc.parse_xl_info_build_id(XL_INFO_4175) == XEN_4175
+    assert lc.parse_xl_info_build_id('build_id               : \n') is None
+    assert lc.parse_xl_info_build_id('build_id : not-hex\n') is None
+    assert lc.parse_xl_info_build_id('xen_version : 4.17.5\n') is None
+
+
+@pytest.mark.parametrize('name', ['p' * 127, 'xsa-999_v2.1', u'\u00e9' * 63])
+def test_valid_names(name):
+    lc.validate_name(name)
+
+
+@pytest.mark.parametrize('name, problem', [
+    ('', 'must not be empty'),
+    ('p' * 128, 'name is 128 bytes'),
+    (u'\u00e9' * 64, 'name is 128 bytes'),
+    ('a|b', 'no "|"'),
+    (' lead', 'no leading or trailing blanks'),
+    ('tab\there', 'control characters'),
+])
+def test_invalid_names(name, problem):
+    with pytest.raises(LivepatchFailure) as err:
+        lc.validate_name(name)
+    assert problem in err.value.msg
+
+
+def test_normalize_checksum_forms():
+    digest = 'ab' * 32
+    assert lc.normalize_checksum(digest) == digest
+    assert lc.normalize_checksum('sha256:' + digest.upper()) == digest
+    for bad in ('', 'sha1:' + 'ab' * 20, 'ab' * 31, None):
+        with pytest.raises(LivepatchFailure):
+            lc.normalize_checksum(bad)
+
+
+def test_inspect_payload_returns_ids(tmp_path):
+    path = tmp_path / 'p.livepatch'
+    meta = forge.forge_payload(str(path), XEN_4175, build_id='ee' * 20, metadata='M')
+    payload = lc.inspect_payload(str(path), 'sha256:' + meta['sha256'])
+    assert (payload['build_id'], payload['xen_depends'], payload['depends']) == ('ee' * 20, XEN_4175, XEN_4175)
+    assert payload['metadata'] == ['M'] and payload['sha256'] == meta['sha256']
+
+
+# --------------------------------------------------------------------------- runner actions
+def test_runner_actions_build_argv_lists():
+    script = Script(*[(0, '', '')] * 6)
+    lp = runners(script)[0]
+    lp.upload('hello', '/p/x.livepatch')
+    lp.apply('hello')
+    lp.apply('hello', nodeps=True)
+    lp.revert('hello')
+    lp.replace('hello')
+    lp.unload('hello')
+    assert script.ran == [
+        ['/usr/sbin/xen-livepatch', 'upload', 'hello', '/p/x.livepatch'],
+        ['/usr/sbin/xen-livepatch', 'apply', 'hello'],
+        ['/usr/sbin/xen-livepatch', 'apply', 'hello', '--nodeps'],
+        ['/usr/sbin/xen-livepatch', 'revert', 'hello'],
+        ['/usr/sbin/xen-livepatch', 'replace', 'hello'],
+        ['/usr/sbin/xen-livepatch', 'unload', 'hello'],
+    ]
+
+
+def test_runner_retries_exit_2_with_doubling_waits_and_keeps_one_history_entry():
+    busy = (2, 'Reverting hello... failed\n', 'Error 16: Device or resource busy\n')
+    sleeps = []
+    lp = runners(Script(busy, busy, busy, busy), sleeps)[0]
+    result = lp.revert('hello', retries=3, delay=0.25)
+    assert (result.rc, result.attempts) == (2, 4)
+    assert sleeps == [0.25, 0.5, 1.0]
+    assert len(lp.history) == 1 and lp.history[0].attempts == 4
+
+
+def test_runner_does_not_retry_exit_1_or_no_handler():
+    sleeps = []
+    lp = runners(Script((1, '', 'Error 22: Invalid argument\n'), (2, '', 'failed to get the handler\n')), sleeps)[0]
+    assert lp.apply('x', retries=5, delay=1).attempts == 1
+    assert lp.apply('x', retries=5, delay=1).attempts == 1
+    assert sleeps == []
+
+
+# --------------------------------------------------------------------------- plan and predict
+def lifecycle(state='applied', replace=False, payload_metadata=('LIVEPATCH_RULEZ',), name='hello'):
+    lp, xl = runners(Script())
+    life = lc.LivepatchLifecycle(lp, xl, name=name, state=state, replace=replace)
+    life.payload = None if state == 'absent' else dict(metadata=list(payload_metadata), build_id='aa' * 20)
+    return life
+
+
+@pytest.mark.parametrize('state, replace, rows, actions', [
+    ('applied', False, [], ['upload', 'apply']),
+    ('applied', True, [], ['upload', 'replace']),
+    ('applied', False, [row('hello', 'CHECKED', 'LIVEPATCH_RULEZ')], ['apply']),
+    ('applied', True, [row('hello', 'CHECKED', 'LIVEPATCH_RULEZ'), row('old', 'APPLIED')], ['replace']),
+    ('applied', False, [row('hello', 'APPLIED', 'LIVEPATCH_RULEZ'), row('other', 'APPLIED')], []),
+    ('applied', True, [row('hello', 'APPLIED', 'LIVEPATCH_RULEZ'), row('old', 'CHECKED')], []),
+    ('checked', False, [], ['upload']),
+    ('checked', False, [row('hello', 'APPLIED', 'LIVEPATCH_RULEZ')], ['revert']),
+    ('checked', False, [row('hello', 'CHECKED', 'LIVEPATCH_RULEZ')], []),
+    ('absent', False, [row('hello', 'APPLIED')], ['revert', 'unload']),
+    ('absent', False, [row('hello', 'CHECKED')], ['unload']),
+    ('absent', False, [row('other', 'APPLIED')], []),
+])
+def test_plan(state, replace, rows, actions):
+    assert lifecycle(state, replace).plan(rows) == actions
+
+
+def test_plan_refuses_unknown_state_and_replace_when_others_applied():
+    with pytest.raises(LivepatchFailure, match="in state 'unknown'"):
+        lifecycle('absent').plan([row('hello', 'unknown')])
+    with pytest.raises(LivepatchFailure, match='already applied together with b, c'):
+        lifecycle('applied', True).plan([row('b', 'APPLIED'), row('hello', 'APPLIED', 'LIVEPATCH_RULEZ'),
+                                         row('c', 'APPLIED')])
+
+
+def test_identity_from_metadata_and_without_metadata_column():
+    life = lifecycle()
+    life.plan([row('hello', 'CHECKED', 'LIVEPATCH_RULEZ')])
+    assert life.identity == 'metadata'
+    life = lifecycle()
+    life.plan([dict(name='hello', state='CHECKED', error=None, metadata=None)])  # Xen before 4.14
+    assert life.identity == 'name'
+    life = lifecycle(payload_metadata=())
+    life.plan([row('hello', 'CHECKED', '')])
+    assert life.identity == 'name'
+    with pytest.raises(LivepatchFailure, match='a different payload is loaded as hello'):
+        lifecycle(payload_metadata=()).plan([row('hello', 'CHECKED', 'LIVEPATCH_RULEZ')])
+
+
+def test_predict_replace_demotes_other_applied_payloads():
+    life = lifecycle(replace=True, name='cumulative')
+    after = life.predict([row('a', 'APPLIED'), row('b', 'CHECKED')], ['upload', 'replace'])
+    assert [(r['name'], r['state']) for r in after] == [('a', 'CHECKED'), ('b', 'CHECKED'), ('cumulative', 'APPLIED')]
+    assert after[2]['metadata'] == 'LIVEPATCH_RULEZ'
+
+
+def test_predict_absent_removes_and_leaves_input_alone():
+    rows = [row('hello', 'APPLIED'), row('x', 'CHECKED')]
+    after = lifecycle('absent').predict(rows, ['revert', 'unload'])
+    assert [r['name'] for r in after] == ['x']
+    assert rows[0]['state'] == 'APPLIED'
+
+
+# --------------------------------------------------------------------------- whole runs
+def forged_src(tmp_path, **kwargs):
+    path = tmp_path / 'hello.livepatch'
+    meta = forge.forge_payload(str(path), kwargs.pop('xen_build_id', XEN_4175), metadata='LIVEPATCH_RULEZ', **kwargs)
+    return str(path), meta['sha256']
+
+
+def test_check_mode_runs_only_reads(tmp_path):
+    src, sha = forged_src(tmp_path)
+    script = Script((0, XL_INFO_4175, ''), (0, 'Nothing to list\n', ''))
+    lp, xl = runners(script)
+    result = lc.LivepatchLifecycle(lp, xl, name='hello', src=src, checksum=sha, check_mode=True).run()
+    assert [argv[1] for argv in script.ran] == ['info', 'list']
+    assert result['changed'] is True and result['actions'] == ['upload', 'apply']
+    assert 'hello                                   | APPLIED' in result['diff']['after']
+    assert result['diff']['before'] == 'Nothing to list\n'
+
+
+def test_hypervisor_log_keeps_only_lines_about_this_payload(tmp_path):
+    src, sha = forged_src(tmp_path)
+    dmesg = ('(XEN) livepatch: hello2: check against hypervisor build-id failed\n'
+             '(XEN) livepatch: hello: check against hypervisor build-id failed\n'
+             '(XEN) livepatch: hello finished APPLY with rc=0\n')
+    script = Script((0, XL_INFO_4175, ''), (0, 'Nothing to list\n', ''),
+                    (1, 'Uploading %s... failed\n' % src, 'Error 22: Invalid argument\n'),
+                    (0, 'Nothing to list\n', ''), (0, dmesg, ''))
+    lp, xl = runners(script)
+    with pytest.raises(LivepatchFailure) as err:
+        lc.LivepatchLifecycle(lp, xl, name='hello', src=src, checksum=sha).run()
+    result = err.value.as_result()
+    assert result['hypervisor_log'] == ['(XEN) livepatch: hello: check against hypervisor build-id failed',
+                                        '(XEN) livepatch: hello finished APPLY with rc=0']
+    assert result['cmd'] == ['/usr/sbin/xen-livepatch', 'upload', 'hello', src]
+    assert result['changed'] is False and result['cleanup'] is None
+
+
+def test_revert_ok_then_unload_fails_reports_partial_change(tmp_path):
+    script = Script((0, HEADER + 'hello                                   | APPLIED    | \n', ''),
+                    (0, 'Reverting hello... completed\n', ''),
+                    (1, 'Unloading hello... failed\n', 'Error 1: Operation not permitted\n'),
+                    (0, HEADER + 'hello                                   | CHECKED    | \n', ''))
+    lp = runners(script)[0]
+    with pytest.raises(LivepatchFailure) as err:
+        lc.LivepatchLifecycle(lp, None, name='hello', state='absent').run()
+    result = err.value.as_result()
+    assert result['changed'] is True
+    assert 'Error 1: Operation not permitted' in result['msg'] and 'hello is now CHECKED' in result['msg']
+    assert result['payloads_after'] == [row('hello', 'CHECKED')]
+
+
+def test_sha256_of_forged_payload_is_what_inspect_reports(tmp_path):
+    src, sha = forged_src(tmp_path)
+    with open(src, 'rb') as handle:
+        assert hashlib.sha256(handle.read()).hexdigest() == sha == lc.inspect_payload(src, sha)['sha256']
