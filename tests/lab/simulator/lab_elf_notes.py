@@ -130,7 +130,8 @@ class ElfPayload(object):
         return names
 
     def writable_alloc_sections(self):
-        return [s.name for s in self.sections if s.flags & SHF_ALLOC and s.flags & SHF_WRITE and s.size]
+        return [s.name for s in self.sections
+                if s.flags & SHF_ALLOC and s.flags & SHF_WRITE and not s.flags & 0x4 and s.size]
 
 
 def read_payload(path):

@@ -149,24 +149,24 @@ def fixture_cases():
     return cases
 
 
-def payload_source():
+def payload_sources():
+    """Forged payloads always; the testbed's real ones too when its cache holds them all."""
     versions = ('4.17.5', '4.17.7')
-    real = all(lab_payloads.real_payload(v, n) for v in versions for n in lab_payloads.XEN_TEST_PAYLOADS
-               if n != 'xen_no_xen_buildid')
-    return 'real-payloads' if real else 'forged-payloads'
+    real = all(lab_payloads.real_payload(v, n) for v in versions for n in lab_payloads.XEN_TEST_PAYLOADS)
+    return ['forged-payloads', 'real-payloads'] if real else ['forged-payloads']
 
 
 CASES = reference_cases() + fixture_cases()
-PAYLOADS = payload_source()
+PARAMS = [(case, source) for case in CASES for source in payload_sources()]
 
 
-def prepare_payloads(tmp, case):
+def prepare_payloads(tmp, case, source):
     """{path in the replay namespace: file on disk} for every payload a transcript can name."""
     files = {}
     for version in ('4.17.5', '4.17.7'):
         build = lab_model.resolve_build(version)
         for name in lab_payloads.XEN_TEST_PAYLOADS:
-            src = lab_payloads.real_payload(version, name) if PAYLOADS == 'real-payloads' else None
+            src = lab_payloads.real_payload(version, name) if source == 'real-payloads' else None
             if src is None:
                 src = os.path.join(tmp, 'payloads', version, name + '.livepatch')
                 if not os.path.exists(src):
@@ -213,8 +213,8 @@ def need_root():
         pytest.skip('replaying real payload paths (/root/...) needs root and unshare(1): run `make lab-test` as root')
 
 
-@pytest.mark.parametrize('case', CASES, ids=['%s[%s]' % (c['id'], PAYLOADS) for c in CASES])
-def test_transcript_replays_byte_for_byte(case, tmp_path):
+@pytest.mark.parametrize('case,source', PARAMS, ids=['%s[%s]' % (c['id'], s) for c, s in PARAMS])
+def test_transcript_replays_byte_for_byte(case, source, tmp_path):
     need_root()
     state = lab_model.new_state('dom0', case['build'], 'qemu', commandline=lab_model.REFERENCE_COMMANDLINE)
     state['domains'][0]['time'] = DOM0_TIME.get(case['build']['version'], 68.9)
@@ -225,7 +225,7 @@ def test_transcript_replays_byte_for_byte(case, tmp_path):
     launcher = lab_model.write_launcher(str(tmp_path / 'xensim-launcher'))
     for tool in ('xl', 'xen-livepatch'):
         os.symlink(launcher, str(bindir / tool))
-    job = {'state': str(state_path), 'bin': str(bindir), 'files': prepare_payloads(str(tmp_path), case),
+    job = {'state': str(state_path), 'bin': str(bindir), 'files': prepare_payloads(str(tmp_path), case, source),
            'setup': case['setup'], 'steps': [s['argv'] for s in case['steps']]}
     (tmp_path / 'job.json').write_text(json.dumps(job))
     subprocess.check_call(['unshare', '--mount', '--propagation', 'private', sys.executable, RUNNER,
