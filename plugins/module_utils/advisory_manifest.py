@@ -685,8 +685,9 @@ def match_hypervisor(advisory, hypervisor):
         return False, 'build-id %s is not listed as affected' % build_id
     version = host_version(hypervisor)
     if version is None:
-        return None, 'hypervisor version unknown or altered: %r (version_source %s); listing the build-id %s under affected.hypervisors.build_ids decides it' % (
-            hypervisor.get('version'), hypervisor.get('version_source', '?'), build_id or '(unknown)')
+        return None, ('hypervisor version unknown or altered: %r (version_source %s); listing the build-id %s '
+                      'under affected.hypervisors.build_ids decides it'
+                      % (hypervisor.get('version'), hypervisor.get('version_source', '?'), build_id or '(unknown)'))
     text = '.'.join(str(v) for v in version)
     for raw, clauses in zip(advisory['versions'], advisory['version_ranges']):
         if version_in_range(version, clauses):

@@ -81,8 +81,8 @@ def build_plan(advisories, hosts, policy=None):
 
 def _advisory_view(advisory):
     view = am.public_view(advisory)
-    return dict((k, view[k]) for k in ('id', 'title', 'manifest', 'manifest_sha256', 'versions', 'build_ids',
-                                        'hardware', 'livepatches', 'fallback') if k in view)
+    keys = ('id', 'title', 'manifest', 'manifest_sha256', 'versions', 'build_ids', 'hardware', 'livepatches', 'fallback')
+    return dict((k, view[k]) for k in keys if k in view)
 
 
 def decision_matrix(decisions):
@@ -135,8 +135,8 @@ def render_table(plan):
         lines.append('Waves: none (no host to live patch or reboot)')
     for wave in plan['waves']:
         domains = ' '.join('%s:%d' % item for item in sorted(wave['per_domain'].items()))
-        lines.append('wave %2d %-9s %4d host(s) [%s] %s' % (wave['number'], wave['kind'], wave['size'], domains,
-                                                          _names(wave['hosts'])))
+        lines.append('wave %2d %-9s %4d host(s) [%s] %s'
+                     % (wave['number'], wave['kind'], wave['size'], domains, _names(wave['hosts'])))
     undecided = [d for d in plan['decisions'].values() if d['decision'] in (pd.UNDECIDED, pd.UNREACHABLE)]
     if undecided:
         lines.append('')

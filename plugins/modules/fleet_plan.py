@@ -93,7 +93,7 @@ notes:
 seealso:
   - module: noreboot.xen.xen_facts
 author:
-  - noreboot.xen developers
+  - noreboot.xen developers (@noreboot)
 """
 
 EXAMPLES = r"""

@@ -76,7 +76,7 @@ def test_valid_manifest_normalizes(advisory_dir):
 
 
 def test_error_message_names_file_path_problem_and_fix(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     del manifest['livepatches'][1]['sha256']
     with pytest.raises(am.AdvisoryManifestError) as info:
         am.validate_manifest(manifest, str(directory / 'xsa-999.yml'))
@@ -95,7 +95,7 @@ def test_error_message_names_file_path_problem_and_fix(advisory_dir):
     (lambda m: m['fallback']['packages']['debian'].update(release='12'), 'fallback.packages.debian.release', 'unknown key'),
 ], ids=['top', 'affected', 'hardware', 'livepatch', 'package'])
 def test_unknown_keys_are_refused_with_their_path(advisory_dir, mutate, path, words):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     mutate(manifest)
     problems = problems_of(manifest, directory)
     assert paths_of(problems) == [path]
@@ -106,7 +106,7 @@ def test_unknown_keys_are_refused_with_their_path(advisory_dir, mutate, path, wo
 @pytest.mark.parametrize('schema, words', [(2, 'schema 2 is not supported'), ('1', "schema '1' is not supported"),
                                            (None, 'missing schema version')], ids=['2', 'string', 'missing'])
 def test_wrong_schema_version(advisory_dir, schema, words):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     if schema is None:
         del manifest['schema']
     else:
@@ -117,7 +117,7 @@ def test_wrong_schema_version(advisory_dir, schema, words):
 
 
 def test_sha256_that_does_not_match_the_file(advisory_dir):
-    directory, manifest, (a, _) = advisory_dir
+    directory, manifest, (a, dummy) = advisory_dir
     manifest['livepatches'][0]['sha256'] = 'f' * 64
     problems = problems_of(manifest, directory)
     assert paths_of(problems) == ['livepatches[0].sha256']
@@ -126,13 +126,13 @@ def test_sha256_that_does_not_match_the_file(advisory_dir):
 
 
 def test_sha256_that_is_not_hex(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     manifest['livepatches'][0]['sha256'] = 'abc'
     assert paths_of(problems_of(manifest, directory)) == ['livepatches[0].sha256']
 
 
 def test_two_payloads_for_one_build_id(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     forge.forge_payload(str(directory / 'payloads' / 'other.livepatch'), XEN_4175)
     other = copy.deepcopy(manifest['livepatches'][0])
     other.update(file='payloads/other.livepatch', name='other',
@@ -145,7 +145,7 @@ def test_two_payloads_for_one_build_id(advisory_dir):
 
 
 def test_payload_built_for_another_hypervisor(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     # Declared for 4.17.6 but the file's .livepatch.xen_depends names 4.17.5.
     manifest['livepatches'][0]['xen_build_id'] = 'ab' * 20
     problems = problems_of(manifest, directory)
@@ -155,7 +155,7 @@ def test_payload_built_for_another_hypervisor(advisory_dir):
 
 
 def test_payload_without_xen_depends(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     meta = forge.forge_payload(str(directory / 'payloads' / 'xsa999-4.17.5.livepatch'), None, depends=False)
     manifest['livepatches'][0].update(sha256=meta['sha256'])
     del manifest['livepatches'][0]['metadata']
@@ -165,7 +165,7 @@ def test_payload_without_xen_depends(advisory_dir):
 
 
 def test_file_that_is_not_a_payload_uses_the_elf_reader(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     path = directory / 'payloads' / 'xsa999-4.17.5.livepatch'
     path.write_bytes(b'#!/bin/sh\necho not a payload\n')
     manifest['livepatches'][0]['sha256'] = am._sha256_of(str(path))
@@ -175,7 +175,7 @@ def test_file_that_is_not_a_payload_uses_the_elf_reader(advisory_dir):
 
 
 def test_missing_payload_file_and_absolute_path(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     manifest['livepatches'][0]['file'] = 'payloads/gone.livepatch'
     manifest['livepatches'][1]['file'] = '/srv/xsa999.livepatch'
     problems = problems_of(manifest, directory)
@@ -185,7 +185,7 @@ def test_missing_payload_file_and_absolute_path(advisory_dir):
 
 
 def test_declared_payload_build_id_and_metadata_are_checked_against_the_file(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     manifest['livepatches'][1]['payload_build_id'] = 'cd' * 20
     manifest['livepatches'][0]['metadata'] = 'XSA999_V2'
     problems = problems_of(manifest, directory)
@@ -193,7 +193,7 @@ def test_declared_payload_build_id_and_metadata_are_checked_against_the_file(adv
 
 
 def test_inspector_is_injectable_and_files_can_be_skipped(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     calls = []
 
     def inspect(path):
@@ -208,7 +208,7 @@ def test_inspector_is_injectable_and_files_can_be_skipped(advisory_dir):
 
 @pytest.mark.parametrize('text', ['>=4.17.x', '~4.17', '', '>=4.17.0,', '>= 4.17.0 <4.18', '4', 'latest'])
 def test_version_ranges_that_do_not_parse(advisory_dir, text):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     manifest['affected']['hypervisors']['versions'] = ['>=4.16.0,<4.16.9', text]
     problems = problems_of(manifest, directory)
     assert [p.path for p in problems] == ['affected.hypervisors.versions[1]']
@@ -236,7 +236,7 @@ def test_version_ranges_that_do_not_parse(advisory_dir, text):
     (lambda m: m.pop('fallback'), 'fallback'),
 ], ids=lambda v: v if isinstance(v, str) else '')
 def test_each_structural_problem_has_its_path(advisory_dir, mutate, path):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     mutate(manifest)
     problems = problems_of(manifest, directory, check_payload_files=path.startswith('livepatches[1].xen'))
     assert path in paths_of(problems)
@@ -277,7 +277,7 @@ def test_host_version(hypervisor, expected):
 
 
 def _advisory(advisory_dir):
-    directory, manifest, _ = advisory_dir
+    directory, manifest, dummy = advisory_dir
     return am.validate_manifest(manifest, str(directory / 'xsa-999.yml'))
 
 

@@ -225,8 +225,7 @@ def _paths(tree, prefix=()):
     for key, value in tree.items():
         yield prefix + (key,)
         if isinstance(value, dict):
-            for path in _paths(value, prefix + (key,)):
-                yield path
+            yield from _paths(value, prefix + (key,))
 
 
 def _without(tree, path):
@@ -280,7 +279,7 @@ def test_partial_facts_give_the_same_decision_or_undecided(seed):
                                      'hardware': [{'vendor': 'intel', 'models': [85, 106], 'virt_caps': ['hap']},
                                                   {'vendor': 'amd', 'hw_caps': ['0:0']}]})
     checked = 0
-    for _ in range(40):
+    for dummy in range(40):
         entry = random_entry(rng)
         if not isinstance(entry.get('xen'), dict) or 'hypervisor' not in entry['xen']:
             continue

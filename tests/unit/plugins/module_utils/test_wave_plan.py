@@ -104,22 +104,22 @@ DECISION_WEIGHTS = [('livepatch', 6), ('reboot', 2), ('not_affected', 2), ('alre
 def generate_fleet(rng):
     size = rng.randint(0, 120)
     domains = ['rack-%d' % i for i in range(rng.randint(1, 6))] + [None]
-    builds = ['%040x' % rng.getrandbits(160) for _ in range(rng.randint(1, 3))]
+    builds = ['%040x' % rng.getrandbits(160) for dummy in range(rng.randint(1, 3))]
     classes = ['intel-6-85', 'intel-6-106', 'amd-25-1']
-    names = [choice for choice, weight in DECISION_WEIGHTS for _ in range(weight)]
+    names = [choice for choice, weight in DECISION_WEIGHTS for dummy in range(weight)]
     return [host('host-%03d' % i, rng.choice(names), rng.choice(builds), rng.choice(classes), rng.choice(domains))
             for i in range(size)]
 
 
 def generate_policy(rng):
-    sizes = [rng.choice([1, 2, 3, '5%', '10%', '25%', '50%', '100%']) for _ in range(rng.randint(1, 4))]
+    sizes = [rng.choice([1, 2, 3, '5%', '10%', '25%', '50%', '100%']) for dummy in range(rng.randint(1, 4))]
     return {'wave_sizes': sizes, 'max_per_domain': rng.choice(['25%', '50%', '100%', 1, 3, None])}
 
 
 @pytest.mark.parametrize('seed', range(5))
 def test_properties_over_generated_fleets(seed):
     rng = random.Random(seed)
-    for _ in range(60):
+    for dummy in range(60):
         decisions = generate_fleet(rng)
         policy = generate_policy(rng)
         plan = wp.plan_waves(decisions, policy)
@@ -163,7 +163,7 @@ def test_properties_over_generated_fleets(seed):
 
 def test_without_cap_the_waves_follow_the_policy_exactly():
     rng = random.Random(7)
-    for _ in range(30):
+    for dummy in range(30):
         decisions = [d for d in generate_fleet(rng) if d['decision'] != 'reboot']
         live = [d for d in decisions if d['decision'] == 'livepatch']
         plan = wp.plan_waves(decisions, {'wave_sizes': [1, '10%', '100%'], 'max_per_domain': None})

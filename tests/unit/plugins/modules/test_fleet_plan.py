@@ -137,8 +137,8 @@ def test_bad_manifest_is_refused_with_every_problem(tmp_path, capsys, monkeypatc
                                                       'name': 'xsa999_4175', 'sha': 'x'}])
     result = run(dict(advisories=[manifest], hosts=fleet()), capsys, monkeypatch)
     assert result['failed'] is True
-    assert [(p['file'], p['path']) for p in result['problems']] == [(manifest, 'livepatches[0].sha'),
-                                                                     (manifest, 'livepatches[0].sha256')]
+    assert [(p['file'], p['path']) for p in result['problems']] == [
+        (manifest, 'livepatches[0].sha'), (manifest, 'livepatches[0].sha256')]
     assert '2 problem(s)' in result['msg'] and 'livepatches[0].sha256: missing sha256' in result['msg']
     assert 'decisions' not in result
 
