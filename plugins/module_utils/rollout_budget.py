@@ -133,58 +133,53 @@ def host_outcome(decision, outcome, planned):
     return DECISION_OUTCOMES.get(decision, decision or NOT_STARTED)
 
 
-def _wave_label(index):
-    return 'canary' if index == 0 else 'wave_%d' % index
-
-
-def summarize(plan_hosts, outcomes, wave_times=None, gate=None, details=None, run_id=None):
+def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, details=None, run_id=None):
     """Build the run summary.
 
-    ``plan_hosts``: host -> ``{'decision', 'wave'}`` with wave 0 for canaries, 1.. for waves and
-    None for hosts that get no payload; ``outcomes``: host -> outcome; ``wave_times``: wave
-    label (``canary``, ``wave_1``...) -> ``{'start', 'end'}`` epoch seconds; ``gate``: the last
-    gate result; ``details``: host -> failed checks / message.
+    ``plan_hosts``: host -> ``{'decision', 'wave'}`` with ``wave`` the label of the wave that
+    applies its payload (``wave_1``...) or None for hosts that get no payload; ``outcomes``:
+    host -> outcome; ``waves``: ``[{'label', 'kind'}]`` in run order; ``wave_times``: label ->
+    ``{'start', 'end'}`` (epoch seconds); ``gate``: the last gate result; ``details``: host ->
+    failed checks / message.
 
     Returns ``{'run_id', 'stopped', 'stop_reason', 'budget', 'totals', 'waves': [...], 'hosts'}``
-    where each wave row counts ``hosts`` and every SUMMARY_COLUMNS outcome, plus ``elapsed_s``.
+    where each wave row counts ``hosts`` and every SUMMARY_COLUMNS outcome, with ``kind`` and
+    ``elapsed_s``; hosts in no wave are counted in a last row, ``not_in_a_wave``.
     """
     outcomes = outcomes or {}
     wave_times = wave_times or {}
     details = details or {}
+    waves = list(waves or [])
     rows = {}
     hosts = {}
     totals = dict((column, 0) for column in SUMMARY_COLUMNS)
     totals['hosts'] = 0
     for host in sorted(plan_hosts):
         entry = plan_hosts[host] or {}
-        wave = entry.get('wave')
-        planned = wave is not None
+        label = entry.get('wave')
+        planned = label is not None
         outcome = host_outcome(entry.get('decision'), outcomes.get(host), planned)
-        label = _wave_label(int(wave)) if planned else 'not_in_a_wave'
+        label = label if planned else 'not_in_a_wave'
         row = rows.setdefault(label, dict((column, 0) for column in SUMMARY_COLUMNS))
         row['hosts'] = row.get('hosts', 0) + 1
         row[outcome] = row.get(outcome, 0) + 1
         totals['hosts'] += 1
         totals[outcome] = totals.get(outcome, 0) + 1
         hosts[host] = dict(decision=entry.get('decision'), wave=label, outcome=outcome, detail=details.get(host))
-
-    def order(label):
-        if label == 'canary':
-            return (0, 0)
-        if label.startswith('wave_'):
-            return (1, int(label[5:]))
-        return (2, 0)
-
-    waves = []
-    for label in sorted(rows, key=order):
-        row = dict(rows[label])
-        row['wave'] = label
-        times = wave_times.get(label) or {}
+    ordered = [w for w in waves if w['label'] in rows] + [
+        dict(label=label, kind='none' if label == 'not_in_a_wave' else None)
+        for label in sorted(rows) if label not in set(w['label'] for w in waves)]
+    result_waves = []
+    for wave in ordered:
+        row = dict(rows[wave['label']])
+        row['wave'] = wave['label']
+        row['kind'] = wave.get('kind')
+        times = wave_times.get(wave['label']) or {}
         if times.get('start') is not None and times.get('end') is not None:
             row['elapsed_s'] = round(float(times['end']) - float(times['start']), 1)
         else:
             row['elapsed_s'] = None
-        waves.append(row)
+        result_waves.append(row)
     gate = gate or {}
     return dict(
         run_id=run_id,
@@ -192,7 +187,7 @@ def summarize(plan_hosts, outcomes, wave_times=None, gate=None, details=None, ru
         stop_reason=gate.get('reason'),
         budget=dict(limit=gate.get('limit'), failures=gate.get('failures', 0), to_patch=gate.get('to_patch')),
         totals=totals,
-        waves=waves,
+        waves=result_waves,
         hosts=hosts,
     )
 
@@ -201,13 +196,17 @@ def format_summary(summary):
     """Render the summary as a fixed-width table for the play output (one string, lines joined)."""
     columns = ('hosts', PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PENDING_REBOOT, UNREACHABLE, NOT_STARTED)
     heads = ('hosts', 'patched', 'already', 'reverted', 'failed', 'reboot', 'unreach', 'not_run')
-    lines = ['%-14s' % 'wave' + ''.join('%9s' % h for h in heads) + '%11s' % 'elapsed_s']
+    lines = ['%-14s%-10s' % ('wave', 'kind') + ''.join('%9s' % h for h in heads) + '%11s' % 'elapsed_s']
     for row in summary['waves']:
         elapsed = row.get('elapsed_s')
-        lines.append('%-14s' % row['wave'] + ''.join('%9d' % row.get(c, 0) for c in columns)
+        lines.append('%-14s%-10s' % (row['wave'], row.get('kind') or '') + ''.join('%9d' % row.get(c, 0) for c in columns)
                      + '%11s' % ('-' if elapsed is None else elapsed))
     totals = summary['totals']
-    lines.append('%-14s' % 'total' + ''.join('%9d' % totals.get(c, 0) for c in columns))
+    lines.append('%-24s' % 'total' + ''.join('%9d' % totals.get(c, 0) for c in columns))
+    budget = summary.get('budget') or {}
+    lines.append('failures: %s of %s host(s) to patch, budget %s' % (
+        budget.get('failures', 0), budget.get('to_patch'), 'unlimited' if budget.get('limit') is None
+        else budget.get('limit')))
     if summary.get('stopped'):
         lines.append('STOPPED: %s' % summary.get('stop_reason'))
     else:

@@ -1,0 +1,123 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the rolling live patch: the wave gate and the run summary (controller side).
+
+The logic is in plugins/module_utils/rollout_budget.py; these filters only read the plan of
+noreboot.xen.fleet_plan and the hosts' outcome facts out of ``hostvars``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+
+OUTCOME_FACT = 'noreboot_xen_livepatch_outcome'
+RESULT_FACT = 'noreboot_xen_livepatch_result'
+PATCH_KINDS = ('canary', 'livepatch')
+
+
+def _waves(plan):
+    try:
+        waves = plan['waves']
+    except (KeyError, TypeError):
+        raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan (a mapping with "waves" and '
+                                 '"decisions"), got %r' % type(plan).__name__)
+    return [w for w in waves if w.get('kind') in PATCH_KINDS]
+
+
+def _hostvar(hostvars, host, key):
+    try:
+        values = hostvars[host]
+    except KeyError:
+        return None
+    try:
+        return values.get(key)
+    except AttributeError:
+        return None
+
+
+def _collect(plan, hostvars):
+    waves = _waves(plan)
+    to_patch = []
+    canaries = []
+    wave_of = {}
+    for wave in waves:
+        for host in wave['hosts']:
+            to_patch.append(host)
+            wave_of[host] = 'wave_%d' % wave['number']
+            if wave['kind'] == 'canary':
+                canaries.append(host)
+    outcomes = {}
+    details = {}
+    for host in plan.get('decisions') or {}:
+        outcomes[host] = _hostvar(hostvars, host, OUTCOME_FACT)
+        result = _hostvar(hostvars, host, RESULT_FACT) or {}
+        checks = result.get('failed_checks') if hasattr(result, 'get') else None
+        if checks:
+            details[host] = ', '.join(checks)
+        elif hasattr(result, 'get') and result.get('msg') and outcomes[host] in rb.FAILURE_OUTCOMES:
+            details[host] = result.get('msg')
+    return waves, to_patch, canaries, wave_of, outcomes, details
+
+
+def rollout_gate(plan, hostvars, budget_hosts=None, budget_percent=None, previous=None):
+    """Whether the next wave may start; see rollout_budget.evaluate_gate."""
+    _waves_, to_patch, canaries, _wave_of, outcomes, details = _collect(plan, hostvars)
+    try:
+        return rb.evaluate_gate(to_patch, outcomes, canaries=canaries, budget_hosts=budget_hosts,
+                                budget_percent=budget_percent, previous=previous or None, details=details)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None):
+    """The run summary; see rollout_budget.summarize."""
+    waves, _to_patch, _canaries, wave_of, outcomes, details = _collect(plan, hostvars)
+    plan_hosts = {}
+    for host, decision in (plan.get('decisions') or {}).items():
+        plan_hosts[host] = dict(decision=decision.get('decision'), wave=wave_of.get(host))
+    labels = [dict(label='wave_%d' % w['number'], kind=w['kind']) for w in waves]
+    return rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
+                        details=details, run_id=run_id)
+
+
+def rollout_plan_hosts(hosts, hostvars):
+    """The ``hosts`` input of noreboot.xen.fleet_plan, from what the detect play left in ``hostvars``.
+
+    Per host: ``xen`` (``ansible_facts.xen``), ``unreachable`` and ``error`` (the fact
+    ``noreboot_xen_detected``; a host without it was never reached), ``failure_domain``
+    (``noreboot_xen_failure_domain``) and ``force_reboot`` (``noreboot_xen_force_reboot``).
+    """
+    fleet = {}
+    for host in hosts:
+        facts = _hostvar(hostvars, host, 'ansible_facts') or {}
+        detected = _hostvar(hostvars, host, 'noreboot_xen_detected')
+        if not detected:
+            detected = dict(unreachable=True, error='detection did not run on this host')
+        fleet[host] = dict(
+            xen=facts.get('xen') if hasattr(facts, 'get') else None,
+            unreachable=bool(detected.get('unreachable')),
+            error=detected.get('error') or None,
+            failure_domain=_hostvar(hostvars, host, 'noreboot_xen_failure_domain'),
+            force_reboot=bool(_hostvar(hostvars, host, 'noreboot_xen_force_reboot')),
+        )
+    return fleet
+
+
+def rollout_summary_table(summary):
+    """The summary as a fixed-width table (a string)."""
+    return rb.format_summary(summary)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'rollout_gate': rollout_gate,
+            'rollout_summary': rollout_summary,
+            'rollout_summary_table': rollout_summary_table,
+            'rollout_plan_hosts': rollout_plan_hosts,
+        }
