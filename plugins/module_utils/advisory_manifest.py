@@ -189,12 +189,19 @@ class _Checker(object):
         for index, item in enumerate(value):
             if isinstance(item, str) and item.strip():
                 good.append((index, item))
+            elif _is_number(item):
+                self.add('%s[%d]' % (path, index), '%r was read as a number (YAML turns unquoted digits into numbers)' % (item,),
+                         'quote it')
             else:
                 self.add('%s[%d]' % (path, index), '%r is not a non-empty string' % (item,),
                          'write e.g. [%s]' % _EXAMPLES.get(what, '"..."'))
         return good
 
     def build_id(self, value, path):
+        if _is_number(value):
+            self.add(path, 'the build-id was read as the number %r (YAML turns unquoted digits into numbers)' % (value,),
+                     'quote the build-id')
+            return None
         if not isinstance(value, str) or not _HEX_ID_RE.match(value.strip().lower()):
             self.add(path, '%r is not a build-id (lower-case hex, as `xl info build_id` prints it)' % (value,),
                      'copy the build_id line of `xl info` from a host running that build')
@@ -210,6 +217,10 @@ _EXAMPLES = {
     'hw_caps': '"0:28", "!7:2" (WORD:BIT of `xl info hw_caps`, ! = bit clear)',
     'virt_caps': '"hap", "!shadow"',
 }
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _join(path, key):
@@ -425,6 +436,10 @@ def _check_livepatches(check, livepatches, file, inspect_payload, check_payload_
         sha = entry.get('sha256')
         if sha is None:
             check.add(path + '.sha256', 'missing sha256 of the payload file', 'add `sha256:` with the output of `sha256sum FILE`')
+        elif _is_number(sha):
+            check.add(path + '.sha256', 'the sha256 was read as the number %r (YAML turns unquoted digits into numbers)' % (sha,),
+                      'quote the sha256')
+            sha = None
         elif not isinstance(sha, str) or not _SHA256_RE.match(sha.strip().lower()):
             check.add(path + '.sha256', '%r is not a sha256 (64 hex digits)' % (sha,), 'paste the first field of `sha256sum FILE`')
             sha = None

@@ -131,6 +131,15 @@ def test_sha256_that_is_not_hex(advisory_dir):
     assert paths_of(problems_of(manifest, directory)) == ['livepatches[0].sha256']
 
 
+def test_digits_read_as_numbers_are_explained(advisory_dir):
+    directory, manifest, dummy = advisory_dir
+    manifest['livepatches'][0]['sha256'] = 0          # sha256: 000...0 unquoted
+    manifest['fallback']['fixed_build_ids'] = [1234567890123]
+    problems = problems_of(manifest, directory)
+    assert paths_of(problems) == ['fallback.fixed_build_ids[0]', 'livepatches[0].sha256']
+    assert all('read as' in p.problem and 'number' in p.problem and p.fix.startswith('quote') for p in problems)
+
+
 def test_two_payloads_for_one_build_id(advisory_dir):
     directory, manifest, dummy = advisory_dir
     forge.forge_payload(str(directory / 'payloads' / 'other.livepatch'), XEN_4175)
