@@ -23,7 +23,7 @@ description:
     and C(/sys/class/dmi/id/*).
   - Never fails because a host is not a Xen dom0; such a host gets RV(ansible_facts.xen.present=false)
     and a RV(ansible_facts.xen.reason), and still its hardware facts (useful for inventory).
-  - C(xl) and C(xen-livepatch) need root on a dom0; use C(become: true) when connecting as another user.
+  - "C(xl) and C(xen-livepatch) need root on a dom0; use C(become: true) when connecting as another user."
 options:
   gather:
     description:
@@ -68,7 +68,7 @@ seealso:
     description: Payload format and the hypercalls C(xen-livepatch) uses.
     link: https://xenbits.xen.org/docs/unstable/misc/livepatch.html
 author:
-  - noreboot.xen developers
+  - noreboot.xen contributors (@noreboot)
 """
 
 EXAMPLES = r"""
