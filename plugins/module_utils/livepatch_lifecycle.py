@@ -286,7 +286,35 @@ class LivepatchLifecycle(object):
                            'others (state=checked or absent), or revert %s first'
                            % (self.name, ', '.join(others), self.name))
             return []
+        self._check_stacking(rows, activate)
         return (['upload'] if current is None else []) + [activate]
+
+    def _check_stacking(self, rows, activate):
+        """Refuse an apply/replace the hypervisor is known to refuse (xen/common/livepatch.c build_id_dep).
+
+        ``replace`` checks ``.livepatch.depends`` against the hypervisor build-id; ``apply`` against the
+        hypervisor when nothing is applied, else against the payload applied last (whose build-id
+        ``xen-livepatch list`` does not show, so only the hypervisor case can be decided here).
+        """
+        if self.payload is None or not self.hypervisor_build_id or (activate == 'apply' and self.nodeps):
+            return
+        depends = self.payload.get('depends')
+        on_hypervisor = depends == self.hypervisor_build_id
+        applied = [r['name'] for r in rows if r['name'] != self.name and r['state'] == 'APPLIED']
+        if activate == 'replace' and not on_hypervisor:
+            self._fail('replace=true: xen-livepatch replace needs a payload that stacks on the hypervisor, but the '
+                       '.livepatch.depends of %s is %s, not the hypervisor build_id %s; the hypervisor would refuse '
+                       'it (Error 22), so it was not uploaded' % (self.src, depends, self.hypervisor_build_id))
+        if activate == 'apply' and not applied and not on_hypervisor:
+            self._fail('%s stacks on another payload (.livepatch.depends %s) but no payload is applied, so the '
+                       'hypervisor would refuse to apply it (Error 22); it was not uploaded. Apply the payload it '
+                       'depends on first' % (self.src, depends))
+        if activate == 'apply' and applied and on_hypervisor:
+            self._fail('%s stacks on the hypervisor (.livepatch.depends is the hypervisor build_id), but %s %s '
+                       'applied and the hypervisor checks .livepatch.depends against the payload applied last, so it '
+                       'would refuse to apply it (Error 22); it was not uploaded. Use replace: true to make it the '
+                       'only applied payload, or revert the others first'
+                       % (self.src, ', '.join(applied), 'is' if len(applied) == 1 else 'are'))
 
     def predict(self, rows, actions):
         """The table ``actions`` would leave (check mode)."""

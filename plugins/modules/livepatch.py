@@ -20,6 +20,9 @@ description:
     relocatable object carrying the build-id notes Xen requires, and that its C(.livepatch.xen_depends) build-id
     equals the running hypervisor's C(build_id) (from C(xl info)). A payload built for another hypervisor build is
     refused and never uploaded.
+  - The module also refuses, before upload, an apply or replace the hypervisor is known to refuse because of the
+    payload's C(.livepatch.depends) (Xen checks it against the hypervisor build-id for V(replace) and for an apply
+    when nothing is applied, else against the payload applied last). O(nodeps) skips this check for apply.
   - Whether anything changed is decided from the parsed C(xen-livepatch list) before and after, never from the
     tool's wording.
   - Commands that exit with status 2 (the hypervisor is busy with another operation, or could not quiesce the CPUs
