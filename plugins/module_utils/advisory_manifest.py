@@ -263,14 +263,19 @@ def validate_manifest(data, file, inspect_payload=None, check_payload_files=True
     may raise PayloadInspectionError. With ``check_payload_files=False`` the payload files are
     not opened (documentation examples, unit tests of the pure parts).
     """
-    problems = collect_problems(data, file, inspect_payload, check_payload_files)
+    payload_info = {}
+    problems = collect_problems(data, file, inspect_payload, check_payload_files, payload_info)
     if problems:
         raise AdvisoryManifestError(problems)
-    return normalize(data, file)
+    return normalize(data, file, payload_info)
 
 
-def collect_problems(data, file, inspect_payload=None, check_payload_files=True):
-    """Return the list of ManifestProblem for one parsed manifest (empty when it is valid)."""
+def collect_problems(data, file, inspect_payload=None, check_payload_files=True, payload_info=None):
+    """Return the list of ManifestProblem for one parsed manifest (empty when it is valid).
+
+    ``payload_info``, when a dict, receives what was read from each payload file, keyed by
+    the index in ``livepatches`` (for normalize()).
+    """
     check = _Checker(file)
     if not isinstance(data, dict):
         check.add('', 'the manifest is not a YAML mapping (got %s)' % type(data).__name__,
@@ -295,6 +300,7 @@ def collect_problems(data, file, inspect_payload=None, check_payload_files=True)
     fallback = data.get('fallback')
     if isinstance(fallback, dict) and isinstance(fallback.get('fixed_build_ids'), list):
         fixed = set(str(b).strip().lower() for b in fallback['fixed_build_ids'])
+    check.payload_info = payload_info if payload_info is not None else {}
     _check_livepatches(check, data.get('livepatches'), file, inspect_payload, check_payload_files, fixed)
     return check.problems
 
@@ -463,17 +469,19 @@ def _check_livepatches(check, livepatches, file, inspect_payload, check_payload_
             check.add(path + '.sha256', 'sha256 %s does not match %s (sha256 %s)' % (sha, rel, actual),
                       'check that the right payload was copied; if it was, put the actual sha256 in the manifest')
         declared_metadata = entry.get('metadata') if isinstance(entry.get('metadata'), str) and entry.get('metadata') else None
-        _check_payload_elf(check, path, full, rel, build_id, declared_own, declared_metadata,
+        _check_payload_elf(check, i, full, rel, build_id, declared_own, declared_metadata,
                            inspect_payload or default_inspect_payload)
 
 
-def _check_payload_elf(check, path, full, rel, build_id, declared_own, declared_metadata, inspect_payload):
+def _check_payload_elf(check, index, full, rel, build_id, declared_own, declared_metadata, inspect_payload):
+    path = 'livepatches[%d]' % index
     try:
         info = inspect_payload(full)
     except PayloadInspectionError as exc:
         check.add(path + '.file', '%s is not a usable livepatch payload: %s' % (rel, exc),
                   'rebuild the payload with livepatch-build-tools for this hypervisor build')
         return
+    check.payload_info[index] = info
     xen_depends = (info.get('xen_depends') or '').lower() or None
     if xen_depends is None:
         check.add(path + '.file', '%s has no .livepatch.xen_depends section' % rel,
@@ -516,8 +524,14 @@ def _check_expect(check, expect, path):
 # ---------------------------------------------------------------------------------------------
 # Normalized form
 
-def normalize(data, file):
-    """Return the validated manifest in the form plan_decision and the plan JSON use."""
+def normalize(data, file, payload_info=None):
+    """Return the validated manifest in the form plan_decision and the plan JSON use.
+
+    With ``payload_info`` (see collect_problems) each payload also carries what its file says:
+    ``payload_build_id`` (``.note.gnu.build-id``) and ``depends`` (``.livepatch.depends``,
+    what it stacks on: the hypervisor's build-id or the payload below it).
+    """
+    payload_info = payload_info or {}
     affected = data.get('affected') or {}
     hyp = affected.get('hypervisors') or {}
     versions = hyp.get('versions') or []
@@ -532,14 +546,16 @@ def normalize(data, file):
     fallback = data.get('fallback') or {}
     base = os.path.dirname(os.path.abspath(file)) if file else os.getcwd()
     livepatches = []
-    for entry in data.get('livepatches') or []:
+    for index, entry in enumerate(data.get('livepatches') or []):
+        info = payload_info.get(index) or {}
         item = dict(
             xen_build_id=entry['xen_build_id'].strip().lower(),
             file=entry['file'],
             path=os.path.normpath(os.path.join(base, entry['file'])),
             sha256=entry['sha256'].strip().lower(),
             name=entry['name'],
-            payload_build_id=(entry.get('payload_build_id') or '').strip().lower() or None,
+            payload_build_id=(info.get('build_id') or entry.get('payload_build_id') or '').strip().lower() or None,
+            depends=(info.get('depends') or '').strip().lower() or None,
             metadata=entry.get('metadata'),
             expect=entry.get('expect') or {},
         )

@@ -33,11 +33,12 @@ def load_advisories(documents, inspect_payload=None):
     problems = []
     advisories = []
     for file, data, digest in documents:
-        found = am.collect_problems(data, file, inspect_payload=inspect_payload)
+        payload_info = {}
+        found = am.collect_problems(data, file, inspect_payload=inspect_payload, payload_info=payload_info)
         if found:
             problems.extend(found)
             continue
-        advisory = am.normalize(data, file)
+        advisory = am.normalize(data, file, payload_info)
         advisory['manifest_sha256'] = digest
         advisories.append(advisory)
     if not problems:

@@ -156,8 +156,8 @@ def decide_advisory(advisory, xen, force_reboot=False):
 
 
 def _payload_view(livepatch):
-    return dict((k, livepatch[k]) for k in ('name', 'xen_build_id', 'file', 'path', 'sha256', 'payload_build_id',
-                                            'metadata', 'expect'))
+    return dict((k, livepatch.get(k)) for k in ('name', 'xen_build_id', 'file', 'path', 'sha256', 'payload_build_id',
+                                                'depends', 'metadata', 'expect'))
 
 
 def _base(host, entry):

@@ -71,6 +71,9 @@ def test_valid_manifest_normalizes(advisory_dir):
     assert first['path'] == str(directory / 'payloads' / 'xsa999-4.17.5.livepatch')
     assert first['sha256'] == a['sha256']
     assert advisory['livepatches'][1]['payload_build_id'] == b['build_id']
+    # What the files say travels with the advisory: own build-id and what each payload stacks on.
+    assert advisory['livepatches'][0]['payload_build_id'] == a['build_id']
+    assert [lp['depends'] for lp in advisory['livepatches']] == [XEN_4175, XEN_4176]
     assert advisory['fallback']['fixed_build_ids'] == [XEN_4177]
     assert advisory['fallback']['packages']['debian']['version'] == '4.17.7+13-g2445b30a44-0+deb12u1'
 

@@ -188,3 +188,22 @@ def test_argument_spec_matches_documentation():
     spec = fleet_plan.get_argument_spec()
     assert sorted(documented) == sorted(spec)
     assert sorted(documented['policy']['suboptions']) == sorted(spec['policy']['options'])
+
+
+def test_documentation_shows_the_example_file():
+    with open(os.path.join(REPO, 'docs', 'advisory_manifest.md')) as handle:
+        text = handle.read()
+    block = text.split('```yaml\n', 1)[1].split('```', 1)[0]
+    with open(os.path.join(REPO, 'docs', 'examples', 'advisories', 'xsa-999.yml')) as handle:
+        example = yaml.safe_load(handle)
+    assert yaml.safe_load(block) == example
+
+
+def test_payload_identity_from_the_file_is_in_the_decision(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    result = run(dict(advisories=[manifest], hosts={'xen01': {'xen': xen()}}), capsys, monkeypatch)
+    payload = result['decisions']['xen01']['payloads'][0]
+    meta = forge.forge_payload(str(tmp_path / 'again.livepatch'), XEN_4175)
+    assert payload['depends'] == XEN_4175
+    assert payload['payload_build_id'] == meta['build_id']
+    assert payload['path'] == str(tmp_path / 'payloads' / 'xsa999.livepatch')
