@@ -430,7 +430,9 @@ class RolloutTransaction(object):
             self.sleep(self.soak_seconds)
             self._timed('soak', started)
         started = self.clock()
-        checks = host_health.run_checks(self.baseline, self.name, self.expect, self._outputs())
+        retried = sum(max(0, c.attempts - 1) for c in self.lp.history
+                      if len(c.argv) > 2 and c.argv[1] in ('apply', 'replace') and c.argv[2] == self.name and c.rc == 0)
+        checks = host_health.run_checks(self.baseline, self.name, self.expect, self._outputs(), retried=retried)
         self._timed('health', started)
         return checks
 

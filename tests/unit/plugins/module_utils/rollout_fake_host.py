@@ -96,6 +96,10 @@ class FakeHost(object):
             return self._lp_list()
         if self.ebusy.get(verb):
             self.ebusy[verb] -= 1
+            if verb in ('apply', 'revert', 'replace'):
+                # What Xen 4.17 logs when the CPU rendezvous times out (reference/livepatch_ebusy_retry).
+                self.log('livepatch: %s: Timed out on semaphore in IRQ quiesce phase 0/1' % argv[2])
+                self.log('livepatch: %s finished %s with rc=-16' % (argv[2], verb.upper()))
             return 2, '%s %s failed\n' % (verb.capitalize(), argv[2]), 'Error 16: Device or resource busy\n'
         name = argv[2]
         row = self.row(name)

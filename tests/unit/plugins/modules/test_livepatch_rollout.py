@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""noreboot.xen.livepatch_rollout, driven by the cases in livepatch_rollout_cases.yml.
+
+Each case gives the module args, the ledger and lock the host holds first, and the exact
+commands the module must run, in order, with the rc/stdout/stderr each returns (real Xen 4.17
+output from tests/fixtures). The test fails on any unexpected argv and on a command left unrun.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+import sys
+
+import pytest
+import yaml
+
+from unittest import mock
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout as rollout_module
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
+sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
+import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+
+BINARIES = {'xl': '/usr/sbin/xl', 'xen-livepatch': '/usr/sbin/xen-livepatch'}
+XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
+
+with open(os.path.join(HERE, 'livepatch_rollout_cases.yml')) as _handle:
+    CASES = yaml.safe_load(_handle)
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def _exit_json(self, **kwargs):
+    raise ExitJson(kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs['msg'] = msg
+    kwargs['failed'] = True
+    raise FailJson(kwargs)
+
+
+def _fixture(name):
+    with open(os.path.join(FIXTURES, name)) as handle:
+        return handle.read()
+
+
+def _expand(value, env):
+    if isinstance(value, str):
+        for key, text in env.items():
+            value = value.replace('{%s}' % key, text)
+        return value
+    if isinstance(value, list):
+        return [_expand(v, env) for v in value]
+    if isinstance(value, dict):
+        return dict((k, _expand(v, env)) for k, v in value.items())
+    return value
+
+
+def _subset(expected, actual, where='result'):
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), '%s: expected a dict, got %r' % (where, actual)
+        for key, value in expected.items():
+            assert key in actual, '%s: no key %r in %r' % (where, key, sorted(actual))
+            _subset(value, actual[key], '%s.%s' % (where, key))
+    else:
+        assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
+def test_livepatch_rollout_case(case, tmp_path):
+    data, meta = forge.forge_payload_bytes(xen_build_id=XEN_4175)
+    state_dir = tmp_path / 'state'
+    staging = state_dir / 'staging' / 'run-2'
+    staging.mkdir(parents=True)
+    src = staging / 'xsa999.livepatch'
+    src.write_bytes(data)
+    env = {'src': str(src), 'sha256': meta['sha256'],
+           'dmesg+retry': _fixture('xen-4.17.5/xl_dmesg.txt')
+           + '(XEN) livepatch: xsa999: Timed out on semaphore in IRQ quiesce phase 0/1\n'
+           + '(XEN) livepatch: xsa999 finished APPLY with rc=-16\n'
+           + '(XEN) livepatch: xsa999: Applying 1 functions\n(XEN) livepatch: xsa999 finished APPLY with rc=0\n'}
+    ledger_path = state_dir / 'ledger.jsonl'
+    if case.get('ledger'):
+        ledger_path.write_text(''.join(json.dumps(_expand(e, env)) + '\n' for e in case['ledger']))
+    if case.get('lock'):
+        lock = dict(case['lock'])
+        if lock.get('pid') == 'self':  # a live process: this test's own
+            lock['pid'] = os.getpid()
+        (state_dir / 'rollout.lock').write_text(json.dumps(lock))
+
+    args = dict(src=str(src), checksum=meta['sha256'], run_id='run-2', state_dir=str(state_dir))
+    args.update(case['args'])
+    args['_ansible_check_mode'] = bool(case.get('check_mode'))
+    expected = [_expand(c, env) for c in case.get('commands') or []]
+    ran = []
+    sleeps = []
+
+    def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
+        assert environ_update and environ_update.get('LC_ALL') == 'C', 'commands must run with LC_ALL=C'
+        assert isinstance(argv, list), 'argv must be a list, never a shell string'
+        ran.append(list(argv))
+        assert expected, 'unexpected extra command %r' % (argv,)
+        step = expected.pop(0)
+        want = [BINARIES[step['argv'][0]]] + step['argv'][1:]
+        assert argv == want, 'command %d: expected %r, ran %r' % (len(ran), want, argv)
+        stdout = _fixture(step['stdout_file']) if 'stdout_file' in step else step.get('stdout', '')
+        if step.get('replace'):
+            stdout = stdout.replace(*step['replace'])
+        return step.get('rc', 0), stdout, step.get('stderr', '')
+
+    def get_bin_path(self, arg, required=False, opt_dirs=None):
+        return BINARIES.get(arg)
+
+    with patch_module_args(args), \
+            mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
+            mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json), \
+            mock.patch('time.sleep', sleeps.append):
+        with pytest.raises((ExitJson, FailJson)) as outcome:
+            rollout_module.main()
+    result = outcome.value.args[0]
+    want = _expand(case['expect'], env)
+
+    assert not expected, 'commands never run: %r' % ([c['argv'] for c in expected],)
+    assert bool(result.get('failed')) == bool(want.get('failed', False)), result.get('msg')
+    if 'changed' in want:
+        assert result.get('changed') == want['changed']
+    for text in want.get('msg_contains', []):
+        assert text in result['msg'], result['msg']
+    if 'sleeps' in want:
+        assert sleeps == want['sleeps']
+    _subset(want.get('result', {}), result)
+    if 'ledger' in want:
+        entries = [json.loads(line) for line in ledger_path.read_text().splitlines()] if ledger_path.exists() else []
+        assert [[e['event'], e.get('outcome')] for e in entries] == want['ledger']
+    if not case.get('lock'):
+        assert not (state_dir / 'rollout.lock').exists(), 'the lock must be released'
+    else:
+        assert (state_dir / 'rollout.lock').exists(), "another run's lock must stay"
+
+
+def test_argument_spec():
+    spec = rollout_module.get_argument_spec()
+    assert [k for k, v in spec.items() if v.get('required')] == ['name', 'src', 'checksum', 'run_id']
+    assert spec['revert_on_failure']['default'] is True
+    assert spec['remove_src']['default'] is False
+    assert spec['state_dir']['default'] == '/var/lib/noreboot-xen'
