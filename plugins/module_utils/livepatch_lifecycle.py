@@ -124,7 +124,7 @@ def inspect_payload(src, checksum):
                                % (src, actual, info['sha256']))
     payload = dict(path=src, sha256=info['sha256'], size=info['size'], build_id=info['build_id'],
                    xen_depends=info['xen_depends'], depends=info['depends'], metadata=info['metadata'],
-                   sections=info['sections'])
+                   sections=info['sections'], writable_sections=info['writable_sections'])
     missing = [section for section, key in (('.livepatch.xen_depends', 'xen_depends'),
                                             ('.livepatch.depends', 'depends'),
                                             ('.note.gnu.build-id', 'build_id')) if not info[key]]
@@ -394,9 +394,15 @@ class LivepatchLifecycle(object):
                     'name or the same build-id (%s) is already loaded; loaded now: %s'
                     % ((self.payload or {}).get('build_id'), ', '.join(r['name'] for r in rows or []) or 'none'))
         if action in ('apply', 'replace') and error and error[0] == EINVAL:
-            return ('the hypervisor refused to %s %s (Error 22: Invalid argument): its .livepatch.depends (%s) does '
-                    'not match the payload it must stack on, or an expectation or hook check failed; `xl dmesg` '
-                    'says which' % (action, self.name, (self.payload or {}).get('depends')))
+            msg = ('the hypervisor refused to %s %s (Error 22: Invalid argument): its .livepatch.depends (%s) does '
+                   'not match the payload it must stack on, or an expectation or hook check failed; `xl dmesg` '
+                   'says which' % (action, self.name, (self.payload or {}).get('depends')))
+            writable = [s for s in (self.payload or {}).get('writable_sections') or [] if s != '.livepatch.funcs']
+            if not self.uploaded and writable:
+                msg += ('. It was loaded before this run and has writable sections besides .livepatch.funcs (%s): if '
+                        'it was applied and reverted earlier, Xen refuses to apply it again; unload it (state=absent) '
+                        'and apply it afresh' % ', '.join(writable))
+            return msg
         if error:
             return ('%s failed (rc=%s, Error %d: %s); %s is now %s'
                     % (argv, result.rc, error[0], error[1], self.name, shown))

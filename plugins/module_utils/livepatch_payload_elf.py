@@ -40,6 +40,8 @@ ELFDATA2MSB = 2
 ET_REL = 1
 EM_X86_64 = 62
 SHT_NOBITS = 8
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
 SHN_UNDEF = 0
 SHN_LORESERVE = 0xff00
 SHN_XINDEX = 0xffff
@@ -213,6 +215,9 @@ def parse_payload_bytes(data, source=None):
             depends=note(DEPENDS_SECTION),
             metadata=metadata,
             has_funcs=bool(by_name.get(FUNCS_SECTION)),
+            # Xen re-applies a reverted payload only when .livepatch.funcs is its one writable section.
+            writable_sections=[s['name'] for s in sections
+                               if s['flags'] & (SHF_WRITE | SHF_ALLOC) == (SHF_WRITE | SHF_ALLOC) and s['size']],
             sections=[s['name'] for s in sections],
             sha256=sha256_bytes(data),
             size=len(data),
@@ -231,7 +236,8 @@ def read_payload(path, max_size=MAX_PAYLOAD_SIZE):
 
     Keys: ``path``, ``build_id`` (own, ``.note.gnu.build-id``), ``xen_depends``, ``depends``
     (hex strings, None when the section is absent), ``metadata`` (list of ``.modinfo``
-    strings or None), ``has_funcs``, ``sections`` (names in header order), ``sha256``,
+    strings or None), ``has_funcs``, ``writable_sections`` (allocated, writable, non-empty),
+    ``sections`` (names in header order), ``sha256``,
     ``size``. Raises PayloadError (OSError problems included) naming the problem.
     """
     try:

@@ -39,7 +39,8 @@ API::
                          extra_sections={'.noreboot.lab_effect': {'xen_extra': 'Hello World'}})
     meta['build_id'], meta['sha256'], meta['sections']
 
-``forge_payload_bytes(...)`` takes the same keywords (without ``path``) and returns
+``data`` (bytes or str) adds a writable ``.data`` section: Xen will not re-apply such a payload
+after a revert. ``forge_payload_bytes(...)`` takes the same keywords (without ``path``) and returns
 ``(data, metadata)`` without writing a file; tests corrupt the bytes to build bad payloads.
 ``machine`` and ``elf_type`` may be changed to forge wrong-machine or ``ET_EXEC`` files, and
 ``xen_build_id=None`` leaves out ``.livepatch.xen_depends``.
@@ -182,7 +183,7 @@ class _Section(object):
 
 
 def forge_payload_bytes(xen_build_id, build_id=None, depends=None, extra_sections=None,
-                        funcs=DEFAULT_FUNCS, metadata=None, machine=EM_X86_64, elf_type=ET_REL):
+                        funcs=DEFAULT_FUNCS, metadata=None, machine=EM_X86_64, elf_type=ET_REL, data=None):
     """Build a payload in memory; return ``(data, metadata_dict)``. See the module docstring."""
     funcs = list(funcs or ())
     if not funcs:
@@ -250,6 +251,8 @@ def forge_payload_bytes(xen_build_id, build_id=None, depends=None, extra_section
     if dep_raw is not None:
         add(_Section('.livepatch.depends', SHT_PROGBITS, gnu_build_id_note(dep_raw), SHF_ALLOC, 4))
     add(_Section('.note.gnu.build-id', SHT_NOTE, gnu_build_id_note(own_raw), SHF_ALLOC, 4))
+    if data is not None:
+        add(_Section('.data', SHT_PROGBITS, _section_bytes(data), SHF_ALLOC | SHF_WRITE, 8))
     if metadata is not None:
         add(_Section('.modinfo', SHT_PROGBITS, metadata.encode('utf-8') + b'\0', SHF_ALLOC, 1))
     for name, data in extra:
@@ -338,7 +341,7 @@ def forge_payload(path, xen_build_id, build_id=None, depends=None, extra_section
     Metadata keys: ``path``, ``name`` (file base name without its last extension, the name
     ``xen-livepatch load`` would give it), ``build_id``, ``xen_depends``, ``depends``,
     ``funcs``, ``metadata``, ``sections`` (names in file order), ``sha256``, ``size``.
-    Other keywords: ``funcs``, ``metadata``, ``machine``, ``elf_type``.
+    Other keywords: ``funcs``, ``metadata``, ``machine``, ``elf_type``, ``data``.
     """
     data, meta = forge_payload_bytes(xen_build_id, build_id=build_id, depends=depends,
                                      extra_sections=extra_sections, **kwargs)

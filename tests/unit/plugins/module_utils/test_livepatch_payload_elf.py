@@ -181,3 +181,9 @@ def test_oversized_file_refused(tmp_path):
     path.write_bytes(b'\x7fELF' + b'\0' * 2000)
     with pytest.raises(PayloadError, match='larger than 1000 bytes'):
         elf.read_payload(str(path), max_size=1000)
+
+
+def test_writable_sections_listed_for_the_reapply_rule():
+    assert elf.parse_payload_bytes(forged()[0])['writable_sections'] == ['.livepatch.funcs']
+    info = elf.parse_payload_bytes(forged(data=b'\0' * 8)[0])
+    assert info['writable_sections'] == ['.livepatch.funcs', '.data']
