@@ -49,6 +49,7 @@ def load_advisories(documents, inspect_payload=None):
 
 
 def check_hosts(hosts):
+    """Refuse malformed host entries; turn their boolean strings into booleans (in place)."""
     if not isinstance(hosts, dict):
         raise PlanInputError('hosts must be a mapping of inventory host name to its detection result')
     for name in sorted(hosts, key=str):
@@ -58,6 +59,24 @@ def check_hosts(hosts):
         unknown = sorted(set(entry) - set(HOST_KEYS), key=str)
         if unknown:
             raise PlanInputError('hosts.%s: unknown key(s) %s; allowed: %s' % (name, ', '.join(map(str, unknown)), ', '.join(HOST_KEYS)))
+        for key in ('unreachable', 'force_reboot'):
+            if key in entry:
+                entry[key] = _boolean(entry[key], 'hosts.%s.%s' % (name, key))
+
+
+_TRUE = ('true', 'yes', 'on', '1')
+_FALSE = ('false', 'no', 'off', '0', '')
+
+
+def _boolean(value, where):
+    """Strict boolean: host vars from INI inventories arrive as strings (``"false"`` is not true)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise PlanInputError('%s: %r is not a boolean; use true or false' % (where, value))
 
 
 def build_plan(advisories, hosts, policy=None):

@@ -161,6 +161,7 @@ def test_yaml_errors_name_the_line(tmp_path, capsys, monkeypatch):
     (dict(policy={'wave_sizes': [0]}), 'policy.wave_sizes[0]: 0 hosts per wave cannot make progress'),
     (dict(hosts={'xen01': {'facts': {}}}), 'hosts.xen01: unknown key(s) facts'),
     (dict(hosts={'xen01': 'up'}), 'hosts.xen01 must be a mapping'),
+    (dict(hosts={'xen01': {'force_reboot': 'maybe'}}), "hosts.xen01.force_reboot: 'maybe' is not a boolean"),
 ])
 def test_bad_input_fails_clearly(tmp_path, capsys, monkeypatch, args, words):
     manifest = write_advisory(tmp_path)
@@ -207,3 +208,11 @@ def test_payload_identity_from_the_file_is_in_the_decision(tmp_path, capsys, mon
     assert payload['depends'] == XEN_4175
     assert payload['payload_build_id'] == meta['build_id']
     assert payload['path'] == str(tmp_path / 'payloads' / 'xsa999.livepatch')
+
+
+def test_boolean_strings_from_ini_inventories(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    hosts = {'xen01': {'xen': xen(), 'force_reboot': 'false'}, 'xen02': {'xen': xen(), 'force_reboot': 'True'},
+             'xen03': {'unreachable': 'no', 'xen': xen()}}
+    result = run(dict(advisories=[manifest], hosts=hosts), capsys, monkeypatch)
+    assert [result['decisions'][h]['decision'] for h in ('xen01', 'xen02', 'xen03')] == ['livepatch', 'reboot', 'livepatch']
