@@ -185,6 +185,12 @@ payload:
       description: Section names in header order.
       type: list
       elements: str
+    writable_sections:
+      description:
+        - Allocated, writable, non-empty sections. Xen applies a reverted payload again only when
+          C(.livepatch.funcs) is its one writable section.
+      type: list
+      elements: str
   sample:
     name: xen_hello_world
     path: /var/lib/noreboot-xen/xen_hello_world.livepatch
