@@ -19,6 +19,7 @@ ports are free again and removes DIR. Build the snapshots first: build_testbed.p
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -112,6 +113,7 @@ def resume_and_check(host: dict, timeout: float) -> None:
             if time.monotonic() > deadline:
                 raise tb.TestbedError("the saved state did not load within 120 s")
             time.sleep(0.2)
+        host["state_load_seconds"] = round(time.monotonic() - started, 1)
         qmp.command("cont")
         qmp.close()
         tb.wait_for_ssh(host["port"], key, timeout, alive=lambda: proc.poll() is None)
@@ -147,15 +149,19 @@ def read_state(run_dir: Path) -> list[dict]:
 
 
 def stop_pid(pid: int, run_dir: Path) -> None:
+    """Stops one of our QEMUs and waits until the process is gone (not just exiting)."""
     if not is_our_qemu(pid, run_dir):
         return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while pid_alive(pid) and is_our_qemu(pid, run_dir) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if pid_alive(pid) and is_our_qemu(pid, run_dir):
-        os.kill(pid, signal.SIGKILL)
-        time.sleep(0.5)
+    for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not pid_alive(pid):
+            return
 
 
 def down(run_dir: Path) -> int:
@@ -194,8 +200,10 @@ def up(run_dir: Path, specs: list[str], timeout: float) -> int:
         for name, build in wanted:
             hosts.append(start_clone(name, build, layout, run_dir))
             write_state(run_dir, hosts)  # so `down` finds them even if we fail below
-        for host in hosts:
-            resume_and_check(host, timeout)
+        # Resume all at once: each waits mostly on its own VM.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+            for job in [pool.submit(resume_and_check, h, timeout) for h in hosts]:
+                job.result()
     except BaseException:
         tb.log("start failed: stopping the hosts started so far")
         try:
@@ -206,7 +214,8 @@ def up(run_dir: Path, specs: list[str], timeout: float) -> int:
     state = write_state(run_dir, hosts)
     for host in hosts:
         tb.log(f"{host['name']}: Xen {host['xen_version']} build_id {host['build_id']} "
-               f"ssh root@127.0.0.1 -p {host['port']} (ready in {host['ready_seconds']} s)")
+               f"ssh root@127.0.0.1 -p {host['port']} (ready in {host['ready_seconds']} s, "
+               f"state loaded in {host['state_load_seconds']} s)")
     tb.log(f"{len(hosts)} host(s) up in {time.monotonic() - started:.1f} s; state: {state}")
     return 0
 

@@ -1,0 +1,45 @@
+# Real Xen testbed (tests/testbed/README.md). Included by the top Makefile, which sets
+# REPO, VENV, BIN, COLLECTIONS and exports ANSIBLE_COLLECTIONS_PATH.
+#   make testbed-build   build or reuse the cached hypervisors, payloads, dom0 image, snapshots
+#   make testbed-up      start xen4175 (Xen 4.17.5) and xen4177 (Xen 4.17.7); state in $(TESTBED_RUN_DIR)/hosts.json
+#   make testbed-down    stop them, leaving no process, port or file
+#   make testbed-test    molecule test -s xen, then the testbed's own pytest tests
+#   make testbed-capture record transcripts into tests/fixtures/transcripts/
+# The testbed needs root and apt-get (Debian 12). Elsewhere these targets fail loudly,
+# unless NOREBOOT_XEN_SKIP_TESTBED=1 is set, which skips them with a notice.
+
+.PHONY: testbed-preflight testbed-build testbed-up testbed-down testbed-status testbed-test testbed-capture
+
+TESTBED_DIR := $(REPO)/tests/testbed
+TESTBED_CACHE := $(or $(NOREBOOT_XEN_TESTBED_CACHE),/var/cache/noreboot-xen-testbed)
+TESTBED_RUN_DIR := $(TESTBED_CACHE)/run/default
+# Exit status 3 from the preflight means "skip": the recipes below stop there with 0.
+TESTBED_PREFLIGHT = python3 $(TESTBED_DIR)/preflight.py
+
+testbed-preflight:
+	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] || exit $$rc; }
+
+testbed-build:
+	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] && exit 0; exit $$rc; }; \
+	python3 $(TESTBED_DIR)/build_testbed.py
+
+testbed-up: testbed-build
+	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] && exit 0; exit $$rc; }; \
+	python3 $(TESTBED_DIR)/hosts.py up --run-dir $(TESTBED_RUN_DIR)
+
+testbed-down:
+	@python3 $(TESTBED_DIR)/hosts.py down --run-dir $(TESTBED_RUN_DIR)
+
+testbed-status:
+	@python3 $(TESTBED_DIR)/hosts.py status --run-dir $(TESTBED_RUN_DIR)
+
+testbed-test: setup testbed-build
+	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] && exit 0; exit $$rc; }; \
+	cd $(REPO) && start=$$(date +%s) && \
+	$(BIN)/molecule test -s xen && \
+	$(BIN)/pytest -q -p no:cacheprovider $(TESTBED_DIR) && \
+	echo "testbed-test: passed in $$(( $$(date +%s) - start )) s"
+
+testbed-capture: setup testbed-build
+	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] && exit 0; exit $$rc; }; \
+	$(BIN)/python $(TESTBED_DIR)/capture_transcripts.py
