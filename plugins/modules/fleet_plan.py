@@ -39,6 +39,8 @@ options:
         may be partial), C(unreachable) (bool), C(error) (why detection failed), C(failure_domain) (the host
         var C(noreboot_xen_failure_domain), for example a rack or zone) and C(force_reboot) (the host var
         C(noreboot_xen_force_reboot)). Other keys are refused.
+      - C(unreachable) and C(force_reboot) take booleans or the strings C(true)/C(false)/C(yes)/C(no), as host vars
+        from INI inventories arrive; anything else is refused.
     type: dict
     required: true
   policy:
