@@ -173,6 +173,7 @@ class LivepatchLifecycle(object):
         self.cleanup = None
         self.identity = None
         self.uploaded = False
+        self.depends_verified = False
 
     # --- results -----------------------------------------------------------------------------
     def _commands(self):
@@ -315,6 +316,8 @@ class LivepatchLifecycle(object):
                        'would refuse to apply it (Error 22); it was not uploaded. Use replace: true to make it the '
                        'only applied payload, or revert the others first'
                        % (self.src, ', '.join(applied), 'is' if len(applied) == 1 else 'are'))
+        # Known to pass Xen's dependency check: it is checked against the hypervisor build-id.
+        self.depends_verified = on_hypervisor and (activate == 'replace' or not applied)
 
     def predict(self, rows, actions):
         """The table ``actions`` would leave (check mode)."""
@@ -394,9 +397,14 @@ class LivepatchLifecycle(object):
                     'name or the same build-id (%s) is already loaded; loaded now: %s'
                     % ((self.payload or {}).get('build_id'), ', '.join(r['name'] for r in rows or []) or 'none'))
         if action in ('apply', 'replace') and error and error[0] == EINVAL:
-            msg = ('the hypervisor refused to %s %s (Error 22: Invalid argument): its .livepatch.depends (%s) does '
-                   'not match the payload it must stack on, or an expectation or hook check failed; `xl dmesg` '
-                   'says which' % (action, self.name, (self.payload or {}).get('depends')))
+            if self.depends_verified:
+                msg = ('the hypervisor refused to %s %s (Error 22: Invalid argument): its .livepatch.depends matches '
+                       'the hypervisor, so an expectation or a hook of the payload failed; `xl dmesg` says which'
+                       % (action, self.name))
+            else:
+                msg = ('the hypervisor refused to %s %s (Error 22: Invalid argument): its .livepatch.depends (%s) '
+                       'does not match the payload it must stack on, or an expectation or hook check failed; '
+                       '`xl dmesg` says which' % (action, self.name, (self.payload or {}).get('depends')))
             writable = [s for s in (self.payload or {}).get('writable_sections') or [] if s != '.livepatch.funcs']
             if not self.uploaded and writable:
                 msg += ('. It was loaded before this run and has writable sections besides .livepatch.funcs (%s): if '
