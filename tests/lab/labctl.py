@@ -463,6 +463,8 @@ def cmd_up(args):
         cmd_down(argparse.Namespace(quiet=True))
     t0 = time.time()
     os.makedirs(LAB_ROOT, mode=0o755, exist_ok=True)
+    # A tmpfs of its own: fast to fill and to empty, gone with the machine, one umount at down.
+    mount('noreboot-xen-lab', LAB_ROOT, 'tmpfs', 0, 'mode=0755')
     inventory_path = os.path.abspath(args.inventory) if args.inventory else os.path.join(LAB_ROOT, 'inventory.yml')
     lab = {'status': 'starting', 'spec': os.path.abspath(args.spec), 'started': t0, 'inventory': inventory_path,
            'hosts': []}
@@ -634,6 +636,8 @@ def cmd_down(args):
             if handle.readline().startswith(INVENTORY_MARKER):
                 os.remove(inventory)
     if os.path.exists(LAB_ROOT):
+        while os.path.ismount(LAB_ROOT):
+            _check(libc().umount2(LAB_ROOT.encode(), MNT_DETACH), 'umount ' + LAB_ROOT)
         shutil.rmtree(LAB_ROOT)
     remaining = leftovers_report()
     if remaining:
