@@ -174,6 +174,7 @@ class LivepatchLifecycle(object):
         self.identity = None
         self.uploaded = False
         self.depends_verified = False
+        self.mutated = False
 
     # --- results -----------------------------------------------------------------------------
     def _commands(self):
@@ -203,7 +204,8 @@ class LivepatchLifecycle(object):
 
     def _changed(self):
         if self.before is None or self.after is None:
-            return False
+            # The table could not be read back: changed if any mutating command succeeded.
+            return self.mutated
         return [(r['name'], r['state']) for r in self.before] != [(r['name'], r['state']) for r in self.after]
 
     def _fail(self, msg, command=None):
@@ -437,6 +439,7 @@ class LivepatchLifecycle(object):
         for action in actions:
             result = self._run_action(action)
             if not self._tool_failed(result):
+                self.mutated = True
                 if action == 'upload':
                     self.uploaded = True
                 continue

@@ -256,3 +256,15 @@ def test_sha256_of_forged_payload_is_what_inspect_reports(tmp_path):
     src, sha = forged_src(tmp_path)
     with open(src, 'rb') as handle:
         assert hashlib.sha256(handle.read()).hexdigest() == sha == lc.inspect_payload(src, sha)['sha256']
+
+
+def test_changed_when_the_final_list_fails_after_a_successful_command():
+    script = Script((0, HEADER + 'hello                                   | CHECKED    | \n', ''),
+                    (0, 'Unloading hello... completed\n', ''),
+                    (0, '', 'failed to get the handler\n'))
+    lp = runners(script)[0]
+    with pytest.raises(LivepatchFailure) as err:
+        lc.LivepatchLifecycle(lp, None, name='hello', state='absent').run()
+    result = err.value.as_result()
+    assert result['changed'] is True and result['payloads_after'] is None
+    assert 'failed to get the handler' in result['msg']
