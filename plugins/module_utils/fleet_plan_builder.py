@@ -157,6 +157,14 @@ def render_table(plan):
         domains = ' '.join('%s:%d' % item for item in sorted(wave['per_domain'].items()))
         lines.append('wave %2d %-9s %4d host(s) [%s] %s'
                      % (wave['number'], wave['kind'], wave['size'], domains, _names(wave['hosts'])))
+    noted = [d for d in plan['decisions'].values() if d.get('notes')]
+    if noted:
+        lines.append('')
+        lines.append('Notes (%d host(s)):' % len(noted))
+        for decision in sorted(noted, key=lambda d: d['host'])[:20]:
+            lines.append('  %s: %s' % (decision['host'], '; '.join(decision['notes'])))
+        if len(noted) > 20:
+            lines.append('  ... (+%d more hosts, see the plan file)' % (len(noted) - 20))
     undecided = [d for d in plan['decisions'].values() if d['decision'] in (pd.UNDECIDED, pd.UNREACHABLE)]
     if undecided:
         lines.append('')

@@ -38,8 +38,14 @@ revision) cannot be told apart unless their metadata differs; give revisions dif
 names or metadata. A payload of that name that is only ``CHECKED`` (uploaded, not applied)
 is not a match: the host is planned for ``livepatch``.
 
+If the host's facts ever carry a payload's own ``build_id`` (``xen-livepatch list`` does
+not; ``xl debug-keys x`` + ``xl dmesg`` would), that alone decides the match.
+
 With several advisories, the host's decision is the most demanding of its per-advisory
-decisions in this order: undecided, reboot, livepatch, already_patched, not_affected.
+decisions in this order: undecided, reboot, livepatch, already_patched, not_affected. The
+payloads of a ``livepatch`` host are listed in advisory order, and ``stacking`` says for each
+whether its ``.livepatch.depends`` fits what it goes on top of (see stacking_check); the
+misfits are repeated in ``notes``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -97,6 +103,14 @@ def find_applied(payloads, livepatch):
         state = payload.get('state')
         if state != 'APPLIED':
             return False, 'payload %s is loaded but %s, not APPLIED' % (livepatch['name'], state)
+        reported = payload.get('build_id')
+        own = livepatch.get('payload_build_id')
+        if isinstance(reported, str) and reported and own:
+            # Facts that do carry the payload's own build-id (not xen-livepatch list) decide alone.
+            if reported.lower() != own:
+                return False, ('payload %s is APPLIED but its build-id is %s, not %s: another payload of that name'
+                               % (livepatch['name'], reported.lower(), own))
+            return True, 'payload %s is APPLIED with build-id %s' % (livepatch['name'], own)
         marker = livepatch.get('metadata')
         if marker and marker not in (payload.get('metadata') or ''):
             return False, ('payload %s is APPLIED but its metadata %r lacks %r: another revision of that name'
@@ -173,6 +187,8 @@ def _base(host, entry):
         failure_domain=failure_domain(entry),
         force_reboot=bool(entry.get('force_reboot')) if isinstance(entry, dict) else False,
         payloads=[],
+        stacking=[],
+        notes=[],
         advisories=[],
     )
 
@@ -215,6 +231,8 @@ def decide_host(host, entry, advisories):
     if decision == LIVEPATCH:
         # In the order the advisories were given: that is the order they are applied and stacked.
         result['payloads'] = [dict(a['payload'], advisory=a['advisory']) for a in per_advisory if a['decision'] == LIVEPATCH]
+        result['stacking'] = stacking_check(result['build_id'], _applied_names(xen), result['payloads'], _known_ids(advisories))
+        result['notes'] = [s['note'] for s in result['stacking'] if s['status'] != STACK_OK]
     if decision == REBOOT:
         result['fallback'] = _merge_fallback([a for a in per_advisory if a['decision'] == REBOOT])
     return result
@@ -229,6 +247,67 @@ def _merge_fallback(decisions):
         for dist, spec in (fallback.get('packages') or {}).items():
             packages.setdefault(dist, []).append(dict(spec, advisory=decision['advisory']))
     return dict(reboot=True, fixed_build_ids=sorted(fixed), packages=dict(sorted(packages.items())))
+
+
+STACK_OK = 'ok'
+STACK_UNKNOWN = 'unknown'
+STACK_REPLACE_ONLY = 'replace_only'
+STACK_MISMATCH = 'mismatch'
+
+
+def _applied_names(xen):
+    livepatch = xen.get('livepatch') if isinstance(xen, dict) else None
+    payloads = livepatch.get('payloads') if isinstance(livepatch, dict) else None
+    return [p.get('name') for p in payloads or [] if isinstance(p, dict) and p.get('state') == 'APPLIED']
+
+
+def _known_ids(advisories):
+    known = {}
+    for advisory in advisories:
+        for livepatch in advisory['livepatches']:
+            if livepatch.get('payload_build_id'):
+                known[livepatch['name']] = livepatch['payload_build_id']
+    return known
+
+
+def stacking_check(host_build_id, applied, payloads, known_ids):
+    """Will each payload's ``.livepatch.depends`` fit when applied in order on this host?
+
+    Xen checks it at apply (xen/common/livepatch.c, ``build_id_dep``): with nothing applied it
+    must be the hypervisor's build-id, otherwise the build-id of the last applied payload;
+    ``replace`` instead always checks it against the hypervisor (and reverts all others).
+    ``applied``: names of the payloads APPLIED now, in ``xen-livepatch list`` order (the last
+    is taken as the top of the stack); ``known_ids``: payload name -> own build-id for the
+    payloads of the manifests. Returns one dict per payload: name, depends, on_top_of, status
+    (ok, unknown, replace_only, mismatch) and a note.
+    """
+    known = dict(known_ids)
+    top = applied[-1] if applied else None
+    result = []
+    for payload in payloads:
+        depends = payload.get('depends')
+        expected = host_build_id if top is None else known.get(top)
+        where = 'the hypervisor' if top is None else 'payload %s' % top
+        if depends is None:
+            status, note = STACK_UNKNOWN, 'payload %s: its .livepatch.depends is unknown' % payload['name']
+        elif expected is None:
+            status = STACK_UNKNOWN
+            note = 'payload %s goes on top of %s, whose build-id is unknown: apply may be refused' % (payload['name'], where)
+        elif depends == expected:
+            status, note = STACK_OK, 'payload %s stacks on %s' % (payload['name'], where)
+        elif depends == host_build_id:
+            status = STACK_REPLACE_ONLY
+            note = ('payload %s depends on the hypervisor but goes on top of %s: apply would be refused, '
+                    'replace (which reverts the other payloads) would not' % (payload['name'], where))
+        else:
+            status = STACK_MISMATCH
+            note = 'payload %s depends on %s, which is neither the hypervisor nor %s: Xen would refuse it' % (
+                payload['name'], depends, where)
+        result.append(dict(name=payload['name'], depends=depends, on_top_of=top, status=status, note=note))
+        top = payload['name']
+        if payload.get('payload_build_id'):
+            known[top] = payload['payload_build_id']
+    return result
 
 
 def decide_fleet(hosts, advisories):

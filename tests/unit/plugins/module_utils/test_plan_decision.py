@@ -293,3 +293,48 @@ def test_partial_facts_give_the_same_decision_or_undecided(seed):
                 assert any(word in result['reason'] for word in ('lack', 'unknown', 'incomplete', 'no ')), result['reason']
             checked += 1
     assert checked > 200
+
+
+def test_facts_with_a_payload_build_id_decide_the_match_alone():
+    adv = advisory()
+    adv['livepatches'][0]['payload_build_id'] = 'aa' * 20
+    same = facts(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED', 'build_id': 'AA' * 20}])
+    other = facts(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED', 'build_id': 'bb' * 20}])
+    assert decide(same, [adv])['decision'] == 'already_patched'
+    result = decide(other, [adv])
+    assert result['decision'] == 'livepatch'
+    assert 'its build-id is %s, not %s' % ('bb' * 20, 'aa' * 20) in result['reason']
+
+
+def _stack_advisories(first_depends, second_depends):
+    first = advisory(livepatches=[{'xen_build_id': XEN_4175, 'file': 'a', 'sha256': 'a' * 64, 'name': 'first'}])
+    second = advisory(id='XSA-1000', livepatches=[{'xen_build_id': XEN_4175, 'file': 'b', 'sha256': 'b' * 64, 'name': 'second'}])
+    first['livepatches'][0].update(payload_build_id='11' * 20, depends=first_depends)
+    second['livepatches'][0].update(payload_build_id='22' * 20, depends=second_depends)
+    return [first, second]
+
+
+@pytest.mark.parametrize('applied, first_dep, second_dep, statuses', [
+    ([], XEN_4175, '11' * 20, ['ok', 'ok']),                       # a proper stack
+    ([], XEN_4175, XEN_4175, ['ok', 'replace_only']),               # both built against the hypervisor
+    ([], XEN_4175, '99' * 20, ['ok', 'mismatch']),
+    (['xen_hello_world'], XEN_4175, '11' * 20, ['unknown', 'ok']),  # top of stack not from a manifest
+    ([], None, '11' * 20, ['unknown', 'ok']),                       # files not inspected
+], ids=['stack', 'replace-only', 'mismatch', 'foreign-top', 'no-depends'])
+def test_stacking_of_several_payloads(applied, first_dep, second_dep, statuses):
+    host = facts(payloads=[{'name': name, 'state': 'APPLIED'} for name in applied])
+    result = decide(host, _stack_advisories(first_dep, second_dep))
+    assert result['decision'] == 'livepatch'
+    assert [s['status'] for s in result['stacking']] == statuses
+    assert [s['on_top_of'] for s in result['stacking']] == [applied[-1] if applied else None, 'first']
+    assert len(result['notes']) == sum(1 for s in statuses if s != 'ok')
+
+
+def test_stacking_on_a_payload_applied_by_an_earlier_advisory():
+    advisories = _stack_advisories(XEN_4175, '11' * 20)
+    host = facts(payloads=[{'name': 'first', 'state': 'APPLIED'}])
+    result = decide(host, advisories)
+    assert [p['name'] for p in result['payloads']] == ['second']
+    assert result['stacking'][0]['status'] == 'ok'
+    assert result['stacking'][0]['note'] == 'payload second stacks on payload first'
+    assert result['notes'] == []

@@ -216,3 +216,19 @@ def test_boolean_strings_from_ini_inventories(tmp_path, capsys, monkeypatch):
              'xen03': {'unreachable': 'no', 'xen': xen()}}
     result = run(dict(advisories=[manifest], hosts=hosts), capsys, monkeypatch)
     assert [result['decisions'][h]['decision'] for h in ('xen01', 'xen02', 'xen03')] == ['livepatch', 'reboot', 'livepatch']
+
+
+def test_two_advisories_whose_payloads_cannot_stack_are_noted(tmp_path, capsys, monkeypatch):
+    first = write_advisory(tmp_path)
+    other = tmp_path / 'xsa-1000'
+    other.mkdir()
+    # Built against the hypervisor too (the forge's default .livepatch.depends), not on top of xsa999.
+    second = write_advisory(other, id='XSA-1000', livepatches=[{
+        'xen_build_id': XEN_4175, 'file': 'payloads/xsa999.livepatch', 'name': 'xsa1000_4175',
+        'sha256': am._sha256_of(str(tmp_path / 'payloads' / 'xsa999.livepatch'))}])
+    result = run(dict(advisories=[first, second], hosts={'xen01': {'xen': xen()}}), capsys, monkeypatch)
+    decision = result['decisions']['xen01']
+    assert [p['name'] for p in decision['payloads']] == ['xsa999_4175', 'xsa1000_4175']
+    assert [s['status'] for s in decision['stacking']] == ['ok', 'replace_only']
+    assert 'Notes (1 host(s)):' in result['table']
+    assert any(line.startswith('  xen01: payload xsa1000_4175 depends on the hypervisor') for line in result['table'])
