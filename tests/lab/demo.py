@@ -1,0 +1,87 @@
+#!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""`make demo`: bring the lab fleet up, run the collection's main job on it, tear it down.
+
+    sudo .venv/bin/python tests/lab/demo.py [--spec SPEC] [--playbook PLAYBOOK] [-- EXTRA ansible-playbook ARGS]
+
+The fleet is torn down whatever happens (playbook failure, Ctrl-C). Ansible settings come from
+tests/lab/ansible.cfg (forks, pipelining, ControlPersist sockets under the lab's directory so
+`down` can close them); host key checking is off for the lab hosts only, by inventory vars.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+import labctl  # noqa: E402
+
+
+def say(text):
+    print('\n==== %s' % text, flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--spec', default=os.path.join(HERE, 'fleets', 'default.yml'))
+    parser.add_argument('--playbook', default=os.path.join(REPO, 'playbooks', 'inventory_report.yml'))
+    parser.add_argument('--keep', action='store_true', help='leave the fleet up afterwards (then: make lab-down)')
+    parser.add_argument('extra', nargs=argparse.REMAINDER, help='more ansible-playbook arguments, after --')
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit('make demo: the lab needs root (network namespaces, mounts, one sshd per host). '
+                 'Run it as root, e.g. `sudo make demo`.')
+    if not os.path.isfile(args.playbook):
+        sys.exit('make demo: playbook %s does not exist (set LAB_PLAYBOOK=...)' % args.playbook)
+    extra = [a for a in args.extra if a != '--']
+
+    def on_signal(signum, _frame):
+        raise KeyboardInterrupt('signal %d' % signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    rc = 1
+    try:
+        say('bringing up the lab fleet %s' % os.path.relpath(args.spec, REPO))
+        if labctl.main(['up', '--spec', args.spec, '--replace', '--timeout', '120']) != 0:
+            return 1
+        inventory = os.path.join(labctl.LAB_ROOT, 'inventory.yml')
+        report_dir = os.path.join(labctl.LAB_ROOT, 'report')
+        env = dict(os.environ)
+        env['ANSIBLE_CONFIG'] = os.path.join(HERE, 'ansible.cfg')
+        env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.cache', 'collections'))
+        argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i', inventory, args.playbook,
+                '-e', 'noreboot_xen_report_dir=%s' % report_dir] + extra
+        say('running %s on it: %s' % (os.path.relpath(args.playbook, REPO), ' '.join(argv[1:])))
+        t0 = time.time()
+        rc = subprocess.call(argv, env=env, cwd=labctl.LAB_ROOT)
+        say('playbook finished with rc %d in %.0f s' % (rc, time.time() - t0))
+        summary = os.path.join(report_dir, 'fleet_summary.json')
+        if os.path.isfile(summary):
+            with open(summary) as handle:
+                data = json.load(handle)
+            say('fleet summary (%s)' % summary)
+            print(json.dumps({k: v for k, v in data.items() if k != 'hosts'} if isinstance(data, dict) else data,
+                             indent=1, sort_keys=True)[:4000])
+        say('lab status after the run')
+        labctl.main(['status'])
+    except KeyboardInterrupt:
+        print('\ninterrupted: tearing the lab down', file=sys.stderr)
+        rc = 130
+    finally:
+        if not args.keep:
+            say('tearing the lab fleet down')
+            labctl.main(['down'])
+    return rc
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,37 @@
+# Lab fleet steps (tests/lab/README.md): simulated Xen dom0s in network namespaces, reached
+# over SSH exactly like production. Included by the top Makefile (REPO, VENV, BIN, COLLECTIONS).
+#   make demo        set up, bring up LAB_SPEC, run LAB_PLAYBOOK on it, print what happened, tear down
+#   make lab-up      bring LAB_SPEC up (inventory: /run/noreboot-xen-lab/inventory.yml)
+#   make lab-down    remove every lab namespace, process, link, mount and file
+#   make lab-test    the lab's own tests (simulator contract, faults, up/down leaves nothing)
+#   make lab-bench   200-host up time, memory and down time (printed, not asserted)
+LAB_DIR := $(REPO)/tests/lab
+LAB_SPEC ?= $(LAB_DIR)/fleets/default.yml
+LAB_PLAYBOOK ?= $(REPO)/playbooks/inventory_report.yml
+LAB_PLAYBOOK_ARGS ?=
+LAB_PYTHON := $(BIN)/python
+
+.PHONY: demo lab-up lab-down lab-status lab-test lab-bench lab-need-root
+
+lab-need-root:
+	@if [ "$$(id -u)" != 0 ]; then \
+	  echo "The lab needs root: network namespaces, mounts and one sshd per simulated host."; \
+	  echo "Run it as root, e.g.: sudo make $(MAKECMDGOALS)"; exit 1; fi
+
+demo: lab-need-root setup
+	$(LAB_PYTHON) $(LAB_DIR)/demo.py --spec $(LAB_SPEC) --playbook $(LAB_PLAYBOOK) -- $(LAB_PLAYBOOK_ARGS)
+
+lab-up: lab-need-root setup
+	$(LAB_PYTHON) $(LAB_DIR)/labctl.py up --spec $(LAB_SPEC)
+
+lab-down: lab-need-root
+	$(LAB_PYTHON) $(LAB_DIR)/labctl.py down
+
+lab-status:
+	$(LAB_PYTHON) $(LAB_DIR)/labctl.py status
+
+lab-test: lab-need-root setup
+	$(BIN)/pytest -q $(LAB_DIR)/tests
+
+lab-bench: lab-need-root setup
+	$(LAB_PYTHON) $(LAB_DIR)/bench_fleet_scale.py --spec $(LAB_DIR)/fleets/scale200.yml --ansible
