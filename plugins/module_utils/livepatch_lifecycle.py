@@ -35,6 +35,11 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf
     sha256_file,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LIVEPATCH_RC_RETRY
+from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers import (
+    XlOutputError,
+    info_text,
+    parse_xl_info,
+)
 
 STATES = ('checked', 'applied', 'absent')
 # XEN_LIVEPATCH_NAME_SIZE is 128 bytes including the terminating NUL.
@@ -47,7 +52,6 @@ ENOENT = 2
 
 _HEX_RE = re.compile(r'^[0-9a-f]+$')
 _CHECKSUM_RE = re.compile(r'^(?:sha256:)?([0-9a-fA-F]{64})$')
-_XL_INFO_BUILD_ID_RE = re.compile(r'^build_id\s*:\s*(\S*)\s*$')
 
 TARGET_STATE = {'upload': 'CHECKED', 'apply': 'APPLIED', 'replace': 'APPLIED', 'revert': 'CHECKED', 'unload': None}
 
@@ -71,16 +75,13 @@ class LivepatchFailure(Exception):
 
 
 def parse_xl_info_build_id(stdout):
-    """Return the ``build_id`` of ``xl info`` output (lower-case hex), or None.
-
-    Local helper until plugins/module_utils/xl_output_parsers.py lands; dedup then.
-    """
-    for line in (stdout or '').splitlines():
-        match = _XL_INFO_BUILD_ID_RE.match(line.strip())
-        if match:
-            value = match.group(1).lower()
-            return value if value and _HEX_RE.match(value) else None
-    return None
+    """Return the ``build_id`` of ``xl info`` output (lower-case hex), or None when missing or not hex."""
+    try:
+        info = parse_xl_info(stdout)
+    except XlOutputError:
+        return None
+    value = (info_text(info, 'build_id') or '').strip().lower()
+    return value if value and _HEX_RE.match(value) else None
 
 
 def validate_name(name):
