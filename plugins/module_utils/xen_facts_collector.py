@@ -37,6 +37,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.hardware_class import
     read_dmi,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser import (
+    NO_CONTROL_INTERFACE,
     UNSUPPORTED_HYPERVISOR,
     LivepatchListError,
     parse_livepatch_list,
@@ -144,7 +145,7 @@ def _livepatch_facts(livepatch, warn):
         if exc.kind == UNSUPPORTED_HYPERVISOR:
             # Nothing can be applied on such a hypervisor: the applied set is known, empty.
             return dict(supported=False, reason=exc.reason, reason_kind=exc.kind, payloads=[]), []
-        if exc.kind not in ('no_control_interface',):
+        if exc.kind != NO_CONTROL_INTERFACE:
             warn('xen-livepatch list: %s' % exc.reason)
         return dict(supported=False, reason=exc.reason, reason_kind=exc.kind, payloads=[]), None
     applied = [p['name'] for p in payloads if p['state'] == 'APPLIED']
