@@ -132,7 +132,9 @@ counts:
 decisions:
   description:
     - Per host, the decision and its reason, the hypervisor build-id, hardware class and failure domain, the
-      payloads to apply (V(livepatch)), the fixed packages (V(reboot)), the decision per advisory and the wave.
+      payloads to apply (V(livepatch)) in order with C(stacking) (does each payload's C(.livepatch.depends) fit
+      what it goes on top of) and C(notes) (the misfits), the fixed packages (V(reboot)), the decision per
+      advisory and the wave.
   returned: success
   type: dict
   sample:
