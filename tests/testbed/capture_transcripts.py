@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,6 +167,15 @@ class Host:
         self.port = desc["port"]
         self.key = Path(desc["identity_file"])
         self.version = desc["xen_version"]
+        # A short path: a UNIX socket path has at most 107 bytes.
+        self.control_dir = tempfile.mkdtemp(prefix="nrx-ssh-")
+
+    def close(self) -> None:
+        """Ends the shared SSH connection and removes its socket directory."""
+        subprocess.run(["ssh", "-o", f"ControlPath={self.control_dir}/%C", "-O", "exit",
+                        "-p", str(self.port), "root@127.0.0.1"], capture_output=True,
+                       check=False, timeout=30)
+        shutil.rmtree(self.control_dir, ignore_errors=True)
 
     def run(self, argv: list[str], timeout: float = 120) -> dict:
         # ssh hands the remote side one command line: quote every word of the argv.
@@ -173,9 +183,12 @@ class Host:
         # One SSH connection per host, reused: key exchange is slow under emulation.
         argv_ssh = tb.ssh_argv(self.port, self.key, [remote])
         control = ["-o", "ControlMaster=auto", "-o", "ControlPersist=120",
-                   "-o", f"ControlPath={self.desc['run_dir']}/ssh-%C"]
+                   "-o", f"ControlPath={self.control_dir}/%C"]
         argv_ssh[1:1] = control
         proc = subprocess.run(argv_ssh, capture_output=True, timeout=timeout, check=False)
+        if proc.returncode == 255:
+            raise tb.TestbedError(f"ssh to {self.desc['name']} failed for {argv}: "
+                                  f"{proc.stderr.decode(errors='replace')}")
         return {"argv": list(argv), "rc": proc.returncode, "stdout": proc.stdout,
                 "stderr": proc.stderr}
 
@@ -347,6 +360,7 @@ def main() -> int:
         testbed_hosts.down(run_dir)
     specs = [f"cap{v.replace('.', '')}={v}" for v in versions]
     testbed_hosts.up(run_dir, specs, timeout=180)
+    hosts: list[Host] = []
     try:
         hosts = [Host(h) for h in testbed_hosts.read_state(run_dir)]
         for host in hosts:
@@ -357,6 +371,8 @@ def main() -> int:
             target = next((h for h in hosts if h.version == "4.17.5"), hosts[0])
             capture_nop(target)
     finally:
+        for host in hosts:
+            host.close()
         testbed_hosts.down(run_dir)
     return 0
 

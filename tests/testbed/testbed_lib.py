@@ -184,7 +184,10 @@ def free_port() -> int:
 
 
 def port_in_use(port: int) -> bool:
+    """True when something still listens on (or holds) 127.0.0.1:port. Connections of a
+    stopped host left in TIME-WAIT do not count."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

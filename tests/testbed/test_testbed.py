@@ -1,0 +1,122 @@
+"""Tests of the real Xen testbed itself (run by `make testbed-test` after the build).
+
+* the transcript writer keeps bytes exact (no testbed needed);
+* the committed transcripts name their build and read back;
+* the cache holds both builds' payloads with the right .livepatch.xen_depends;
+* a host starts from its snapshot, runs the expected Xen, and `down` leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+import capture_transcripts as capture  # noqa: E402
+import hosts  # noqa: E402
+import testbed_lib as tb  # noqa: E402
+
+TRANSCRIPTS = HERE.parents[1] / "tests" / "fixtures" / "transcripts"
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "Nothing to list\n",
+    " ID                                     | status     | metadata\n"
+    "xen_bye_world                           | APPLIED    | \n",
+    "Name\tID   Mem VCPUs\tState\tTime(s)\n",
+    "no newline at the end",
+    "two newlines\n\n",
+    "   \n  leading blank line\n",
+    "\n",
+    "Applying xen_nop... ",
+])
+def test_transcript_yaml_keeps_bytes_exact(tmp_path, text):
+    step = {"argv": ["xen-livepatch", "list"], "rc": 0, "stdout": text.encode(),
+            "stderr": b"Error 22: Invalid argument\n"}
+    build = tb.BUILDS["4.17.5"]
+    path = tmp_path / "t.yml"
+    path.write_text(capture.render(build, "t", "test", [step]))
+    capture.check_round_trip(path, [step])
+    data = yaml.safe_load(path.read_text())
+    assert data["steps"][0]["stdout"] == text
+    assert data["build"]["build_id"] == build.build_id
+
+
+@pytest.mark.parametrize("version", sorted(tb.BUILDS))
+def test_committed_transcripts_name_their_build(version):
+    files = sorted((TRANSCRIPTS / f"xen-{version}").glob("*.yml"))
+    assert files, f"no transcripts for {version}: run make testbed-capture"
+    build = tb.BUILDS[version]
+    for path in files:
+        data = yaml.safe_load(path.read_text())
+        assert data["build"] == {"version": build.version,
+                                 "debian_version": build.debian_version,
+                                 "build_id": build.build_id}, path
+        assert data["steps"], path
+        for step in data["steps"]:
+            assert isinstance(step["argv"], list) and {"rc", "stdout", "stderr"} <= set(step)
+
+
+@pytest.fixture(scope="session")
+def layout():
+    layout = tb.Layout()
+    missing = [str(p) for p in (layout.payloads(b) for b in tb.BUILDS.values())
+               if not (p / ".done").exists()]
+    if missing:
+        pytest.fail(f"testbed cache incomplete ({', '.join(missing)}): "
+                    f"run make testbed-build first")
+    return layout
+
+
+@pytest.mark.parametrize("version", sorted(tb.BUILDS))
+def test_payloads_fit_their_build(layout, version, tmp_path):
+    build = tb.BUILDS[version]
+    directory = layout.payloads(build)
+    manifest = json.loads((directory / "manifest.json").read_text())
+    assert manifest["build_id"] == build.build_id
+    for name in ("xen_hello_world", "xen_bye_world", "xen_replace_world", "xen_nop",
+                 "xen_expectations", "xen_expectations_fail", "xen_action_hooks"):
+        payload = directory / f"{name}.livepatch"
+        assert tb.gnu_build_id_of_section(payload, ".livepatch.xen_depends", tmp_path) \
+            == build.build_id, payload
+
+
+def test_host_up_and_down_leaves_nothing(layout, tmp_path):
+    run_dir = tmp_path / "run"
+    assert hosts.up(run_dir, ["pytesthost=4.17.7"], timeout=240) == 0
+    try:
+        [host] = hosts.read_state(run_dir)
+        assert {"name", "address", "port", "user", "identity_file", "xen_version",
+                "build_id"} <= set(host)
+        assert (host["address"], host["user"]) == ("127.0.0.1", "root")
+        info = tb.xl_info(host["port"], Path(host["identity_file"]))
+        assert info["build_id"] == tb.BUILDS["4.17.7"].build_id
+        assert info["xen_extra"] == ".7"
+        assert "shadow" not in info["virt_caps"].split()  # Debian's 4.17.7 has no shadow paging
+    finally:
+        hosts.down(run_dir)
+    assert not run_dir.exists()
+    assert not hosts.pid_alive(host["pid"])
+    assert not tb.port_in_use(host["port"])
+
+
+def test_preflight_refuses_loudly_without_root_unless_skipped():
+    script = HERE / "preflight.py"
+    env = dict(os.environ, NOREBOOT_XEN_SKIP_TESTBED="1")
+    skipped = subprocess.run([sys.executable, str(script)], env=env, capture_output=True,
+                             text=True, check=False)
+    assert skipped.returncode == 3 and "SKIPPED" in skipped.stdout
+    env.pop("NOREBOOT_XEN_SKIP_TESTBED")
+    nobody = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                             sys.executable, str(script)], env=env, capture_output=True,
+                            text=True, check=False)
+    assert nobody.returncode == 1 and "not running as root" in nobody.stderr
