@@ -638,6 +638,7 @@ def xen_livepatch_main(argv, host_factory):
             IO.err('failed to get the handler\n')
             return 0
         tool = LivepatchTool(host)
+        tool.hv.settle()
         if main:
             ret = getattr(tool, 'cmd_' + main)(argv[2:])
         else:
@@ -730,6 +731,9 @@ def xl_main(argv, host_factory):
     cmd, rest = args[0], args[1:]
     with host_factory() as host:
         state = host.data
+        if any(p.get('pending') for p in state['payloads']):
+            Hypervisor(state).settle()
+            host.save()
         if cmd == 'info':
             numa = any(a in ('-n', '--numa') for a in rest)
             IO.out(xl_info(state, numa=numa))
