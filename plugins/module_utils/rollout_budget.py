@@ -117,7 +117,7 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
         return result
     if limit is not None and len(failed_hosts) > limit:
         result.update(proceed=False, reason='failure budget exceeded: %d failed host(s) of %d to patch, the budget '
-                      'allows %d: %s' % (len(failed_hosts), len(to_patch), limit,
+                      'allows %s: %s' % (len(failed_hosts), len(to_patch), limit,
                                          ', '.join(_describe(f['host'], f['outcome'], f['detail'])
                                                    for f in failed_hosts)))
     return result

@@ -59,7 +59,7 @@ options:
     type: str
   expect:
     description:
-      - The advisory's expected effect, as C(xl info) keys and values, for example C({xen_extra: Hello World}).
+      - "The advisory's expected effect, as C(xl info) keys and values, for example C({xen_extra: Hello World})."
       - Checked after the apply (and the soak) by the C(expected_effect) health check.
     type: dict
     default: {}
@@ -117,7 +117,7 @@ seealso:
   - module: noreboot.xen.livepatch
   - module: noreboot.xen.xen_facts
 author:
-  - noreboot.xen developers
+  - noreboot.xen developers (@noreboot)
 """
 
 EXAMPLES = r"""
@@ -190,9 +190,19 @@ hypervisor_build_id:
   returned: when xl info answered
   type: str
 lock:
-  description: Lock file path and, when a stale lock was taken over, what it recorded (V(took_over_from)).
+  description: The host's lock.
   returned: unless in check mode
   type: dict
+  contains:
+    path:
+      description: Path of the lock file.
+      type: str
+      returned: always
+      sample: /var/lib/noreboot-xen/rollout.lock
+    took_over_from:
+      description: What a stale lock taken over recorded (run id, pid, time); V(null) when there was none.
+      type: dict
+      returned: always
 held_by:
   description: The lock's holder (run id, pid, time) when the host was locked by another live run.
   returned: when the lock was held
@@ -285,15 +295,13 @@ def main():
     except TransactionError as exc:
         fields = dict(transaction.result)
         fields.update(exc.fields)
-        fields.update(outcome=FAILED, failed_checks=['preconditions'], commands=transaction.commands())
-        fields.pop('msg', None)
-        module.fail_json(msg=exc.msg, **fields)
+        fields.update(outcome=FAILED, failed_checks=['preconditions'], commands=transaction.commands(), msg=exc.msg)
+        module.fail_json(**fields)
     warnings = result.pop('warnings', [])
     for warning in warnings:
         module.warn(warning)
     if result['outcome'] in ('reverted', 'failed'):
-        msg = result.pop('msg')
-        module.fail_json(msg=msg, **result)
+        module.fail_json(**result)
     module.exit_json(**result)
 
 

@@ -24,8 +24,8 @@ xen_major              : 4
 xen_minor              : 17
 xen_extra              : {extra}
 xen_version            : 4.17{extra}
-xen_caps               : xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64 
-xen_changeset          : 
+xen_caps               : xen-3.0-x86_64 hvm-3.0-x86_32 hvm-3.0-x86_32p hvm-3.0-x86_64
+xen_changeset          :
 build_id               : {build_id}
 xend_config_format     : 4
 """

@@ -79,8 +79,8 @@ def test_fresh_host_is_patched_with_the_exact_commands(staged):
     result = transaction(host, staged, expect={'xen_extra': 'Hello World'}).run()
     assert result['outcome'] == 'patched', result['msg']
     assert result['failed_checks'] == []
-    assert [c['name'] for c in result['checks']] == ['hypervisor_answers', 'guests_running', 'dmesg_clean',
-                                                      'payload_applied', 'expected_effect']
+    names = [c['name'] for c in result['checks']]
+    assert names == ['hypervisor_answers', 'guests_running', 'dmesg_clean', 'payload_applied', 'expected_effect']
     assert host.verbs() == (
         ['xl info', 'xen-livepatch list']                       # read
         + BASELINE
