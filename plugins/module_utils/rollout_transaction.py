@@ -469,8 +469,10 @@ class RolloutTransaction(object):
         state = row['state'] if row else None
         last = self.ledger.last_for(self.name)
 
+        if state == 'APPLIED' and ledger_proves(last, self.name, self.checksum, ('intent',)):
+            return self._finish_interrupted(last)
         if state == 'APPLIED':
-            proven = ledger_proves(last, self.name, self.checksum, ('intent', PATCHED, ALREADY_PATCHED))
+            proven = ledger_proves(last, self.name, self.checksum, (PATCHED, ALREADY_PATCHED))
             self.result['proven'] = proven
             if not proven:
                 # Not recorded by us: let the payload code check what it can (metadata), read-only.
@@ -552,6 +554,64 @@ class RolloutTransaction(object):
         return self._finish(FAILED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
                             % (self.name, self.result['cleanup']['msg'], why))
 
+    def _finish_interrupted(self, intent):
+        """An earlier run applied the payload and was interrupted before it recorded an outcome
+        (the ledger's last entry is its intent): its baseline is lost, so run the checks that need
+        none, and revert on failure as usual."""
+        self.result['resumed'] = True
+        self.result['proven'] = True
+        if self.check_mode:
+            self.result.update(outcome=PATCHED, changed=True, msg='would verify %s, applied by the interrupted run %s'
+                               % (self.name, intent.get('run_id')))
+            return self.result
+        started = self.clock()
+        outputs = self._outputs()
+        checks = host_health.run_checks_without_baseline(self.name, self.expect, outputs)
+        self._timed('health', started)
+        self.result['checks'] = checks
+        failing = host_health.failed_checks(checks)
+        self.result['failed_checks'] = [c['name'] for c in failing]
+        note = ('applied by the interrupted run %s; its baseline is lost, so guests_running and dmesg_clean '
+                'could not be checked' % intent.get('run_id'))
+        if not failing:
+            self._remove_src()
+            return self._finish(PATCHED, '%s %s; %d checks passed' % (self.name, note, len(checks)))
+        why = '; '.join('%s: %s' % (c['name'], c['detail']) for c in failing)
+        if self.revert_on_failure and self._revert():
+            self._remove_src()
+            return self._finish(REVERTED, '%s %s; check(s) failed, reverted and unloaded it: %s'
+                                % (self.name, note, why))
+        return self._finish(FAILED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
+
+    def _remove_stale_staging(self):
+        """Remove staging directories of other runs: while we hold the lock no other run works here,
+        so they are leftovers of interrupted runs."""
+        if self.check_mode or not self.remove_src or not self.src:
+            return
+        staging = os.path.dirname(os.path.dirname(self.src))
+        if os.path.basename(staging) != 'staging':
+            return
+        try:
+            names = os.listdir(staging)
+        except OSError:
+            return
+        for run in names:
+            path = os.path.join(staging, run)
+            if run == self.run_id or not os.path.isdir(path) or os.path.islink(path):
+                continue
+            removed = []
+            for name in os.listdir(path):
+                try:
+                    os.unlink(os.path.join(path, name))
+                    removed.append(name)
+                except OSError:
+                    pass
+            try:
+                os.rmdir(path)
+                self.result.setdefault('stale_staging_removed', []).append(run)
+            except OSError:
+                pass
+
     def _table_or_none(self):
         command = self.lp.list()
         try:
@@ -579,6 +639,7 @@ class RolloutTransaction(object):
             return self._transaction()
         finally:
             if not self.check_mode:
+                self._remove_stale_staging()
                 self.lock.release()
             self._timed('total', total)
             self.result['timings'] = dict(self.timings)

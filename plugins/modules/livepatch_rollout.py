@@ -28,7 +28,10 @@ description:
     (each O(expect) key of C(xl info) has its value; only when O(expect) is given)."
   - "Resume: a payload left CHECKED by an interrupted run whose ledger intent matches O(name) and O(checksum)
     is applied without a second upload; a CHECKED payload the ledger does not vouch for is unloaded and the
-    staged file uploaded fresh; an APPLIED payload the ledger vouches for is RV(outcome=already_patched)."
+    staged file uploaded fresh; an APPLIED payload the ledger vouches for is RV(outcome=already_patched); an
+    APPLIED payload whose last ledger entry is an intent (the run died after the apply) is verified with the
+    checks that need no baseline (C(hypervisor_answers), C(payload_applied), C(expected_effect)) and reverted if
+    one fails."
   - "Locks: a lock held by a live process fails the task at once, naming the run id and pid holding it. A lock is
     stale, and taken over (RV(lock.took_over_from)), when its process is gone: the pid no longer exists, was
     reused by a process started at another time, or the host booted since."
@@ -215,6 +218,11 @@ cleanup:
   description: How the revert and unload after a failed check went.
   returned: when a revert was attempted
   type: dict
+stale_staging_removed:
+  description: Run ids whose staging directories (left by interrupted runs) were removed.
+  returned: when there were any
+  type: list
+  elements: str
 actions:
   description: The C(xen-livepatch) operations done, in order.
   returned: always

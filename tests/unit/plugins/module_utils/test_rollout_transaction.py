@@ -282,3 +282,43 @@ def test_check_mode_takes_no_lock_and_writes_nothing(staged):
     assert host.verbs() == ['xl info', 'xen-livepatch list']
     assert ledger(staged) == []
     assert os.path.exists(staged['src'])
+
+
+def _write_ledger(staged, *entries):
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    with open(os.path.join(staged['state_dir'], 'ledger.jsonl'), 'a') as handle:
+        for entry in entries:
+            handle.write(json.dumps(entry) + '\n')
+
+
+def test_applied_by_an_interrupted_run_is_verified_without_baseline(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='APPLIED')])
+    host.extra = 'Hello World'
+    _write_ledger(staged, dict(event='intent', run_id='run-1', name=NAME, sha256=staged['sha256']))
+    result = transaction(host, staged, expect={'xen_extra': 'Hello World'}).run()
+    assert result['outcome'] == 'patched' and result['resumed'] is True
+    assert [c['name'] for c in result['checks']] == ['hypervisor_answers', 'payload_applied', 'expected_effect']
+    assert 'interrupted run run-1' in result['msg']
+    assert not [v for v in host.verbs() if v.split()[1] in ('upload', 'apply')]
+    assert ledger(staged)[-1]['outcome'] == 'patched'
+
+
+def test_applied_by_an_interrupted_run_with_wrong_effect_is_reverted(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='APPLIED')])
+    host.extra = 'Hello Again Wor'
+    _write_ledger(staged, dict(event='intent', run_id='run-1', name=NAME, sha256=staged['sha256']))
+    result = transaction(host, staged, expect={'xen_extra': 'Hello World'}).run()
+    assert result['outcome'] == 'reverted'
+    assert result['failed_checks'] == ['expected_effect']
+    assert host.payloads == []
+
+
+def test_staging_left_by_other_runs_is_removed(staged):
+    other = os.path.join(staged['state_dir'], 'staging', 'run-0')
+    os.makedirs(other)
+    with open(os.path.join(other, 'old.livepatch'), 'w') as handle:
+        handle.write('x')
+    result = transaction(FakeHost(), staged).run()
+    assert result['outcome'] == 'patched'
+    assert result['stale_staging_removed'] == ['run-0']
+    assert not os.path.exists(other)
