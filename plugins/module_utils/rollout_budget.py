@@ -142,9 +142,12 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
     ``{'start', 'end'}`` (epoch seconds); ``gate``: the last gate result; ``details``: host ->
     failed checks / message.
 
-    Returns ``{'run_id', 'stopped', 'stop_reason', 'budget', 'totals', 'waves': [...], 'hosts'}``
-    where each wave row counts ``hosts`` and every SUMMARY_COLUMNS outcome, with ``kind`` and
-    ``elapsed_s``; hosts in no wave are counted in a last row, ``not_in_a_wave``.
+    Returns ``{'run_id', 'stopped', 'stop_reason', 'budget', 'totals', 'waves': [...], 'hosts',
+    'needs_reboot', 'state_unknown'}`` where each wave row counts ``hosts`` and every
+    SUMMARY_COLUMNS outcome, with ``kind`` and ``elapsed_s``; hosts in no wave are counted in a
+    last row, ``not_in_a_wave``. ``needs_reboot`` lists the hosts still exposed that only a reboot
+    can fix today (pending_reboot, reverted, failed); ``state_unknown`` those that must be
+    looked at again (unreachable, not started, undecided).
     """
     outcomes = outcomes or {}
     wave_times = wave_times or {}
@@ -181,8 +184,12 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
             row['elapsed_s'] = None
         result_waves.append(row)
     gate = gate or {}
+    needs_reboot = sorted(h for h, e in hosts.items() if e['outcome'] in (PENDING_REBOOT, REVERTED, FAILED))
+    unknown = sorted(h for h, e in hosts.items() if e['outcome'] in (UNREACHABLE, NOT_STARTED, 'undecided'))
     return dict(
         run_id=run_id,
+        needs_reboot=needs_reboot,
+        state_unknown=unknown,
         stopped=not gate.get('proceed', True),
         stop_reason=gate.get('reason'),
         budget=dict(limit=gate.get('limit'), failures=gate.get('failures', 0), to_patch=gate.get('to_patch')),
@@ -207,6 +214,10 @@ def format_summary(summary):
     lines.append('failures: %s of %s host(s) to patch, budget %s' % (
         budget.get('failures', 0), budget.get('to_patch'), 'unlimited' if budget.get('limit') is None
         else budget.get('limit')))
+    if summary.get('needs_reboot'):
+        lines.append('needs a reboot (%d): %s' % (len(summary['needs_reboot']), ', '.join(summary['needs_reboot'])))
+    if summary.get('state_unknown'):
+        lines.append('look again (%d): %s' % (len(summary['state_unknown']), ', '.join(summary['state_unknown'])))
     if summary.get('stopped'):
         lines.append('STOPPED: %s' % summary.get('stop_reason'))
     else:

@@ -29,6 +29,10 @@ Steps, in order (``RolloutTransaction.run``):
    is left with the payload and ``outcome: failed``.
 7. **outcome** entry in the ledger, staged file removed, lock released.
 
+A payload the ledger says this host reverted (same name and sha256) is not applied again unless
+``retry_reverted``: the outcome is ``failed`` with the failed check ``previously_reverted``, and
+nothing on Xen changes (a guest that crashed once is not crashed again by the next run).
+
 Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``.
 """
 
@@ -291,7 +295,7 @@ class RolloutTransaction(object):
 
     def __init__(self, xl, livepatch, name, src, checksum, run_id, state_dir='/var/lib/noreboot-xen',
                  payload_build_id=None, hypervisor_build_id=None, expect=None, soak_seconds=0, retries=5,
-                 delay=1.0, replace=False, revert_on_failure=True, remove_src=False, advisory=None,
+                 delay=1.0, replace=False, revert_on_failure=True, remove_src=False, advisory=None, retry_reverted=False,
                  check_mode=False, identity=None, clock=time.time, sleep=time.sleep, lifecycle=LivepatchLifecycle):
         self.xl = xl
         self.lp = livepatch
@@ -311,6 +315,7 @@ class RolloutTransaction(object):
         self.revert_on_failure = bool(revert_on_failure)
         self.remove_src = bool(remove_src)
         self.advisory = advisory
+        self.retry_reverted = bool(retry_reverted)
         self.check_mode = bool(check_mode)
         self.identity = identity or ProcessIdentity()
         self.clock = clock
@@ -453,7 +458,7 @@ class RolloutTransaction(object):
         self.result['msg'] = msg
         if not self.check_mode:
             entry = self._entry('outcome', outcome=outcome, failed_checks=self.result['failed_checks'],
-                                resumed=self.result['resumed'], msg=msg)
+                                resumed=self.result['resumed'], uploaded=self.result['uploaded'], msg=msg)
             self.ledger.append(entry)
             self.result['ledger_entry'] = entry
             self.result['changed'] = self.result['changed'] or outcome != ALREADY_PATCHED
@@ -483,6 +488,16 @@ class RolloutTransaction(object):
                 self.name, ' (recorded in the ledger by run %s)' % last.get('run_id') if proven
                 else ' (not recorded in the ledger; its name and metadata match)')
             self.result.update(outcome=ALREADY_PATCHED, msg=msg)
+            return self.result
+
+        if (not self.retry_reverted and last and last.get('event') == 'outcome' and last.get('sha256') == self.checksum
+                and last.get('outcome') == REVERTED):
+            self._remove_src()
+            self.result.update(outcome=FAILED, failed_checks=['previously_reverted'], msg=(
+                '%s was reverted on this host by run %s at %s (failed checks: %s); it is not applied again. Find out '
+                'why, then run with retry_reverted=true (playbook: noreboot_xen_retry_reverted=true), or plan a reboot'
+                % (self.name, last.get('run_id'), last.get('time'), ', '.join(last.get('failed_checks') or []) or
+                   'none recorded')))
             return self.result
 
         started = self.clock()
@@ -523,6 +538,7 @@ class RolloutTransaction(object):
             self._timed('apply', started)
             self.result['failed_checks'] = ['apply']
             self.result['checks'] = [dict(name='apply', ok=False, detail=exc.msg)]
+            self.result['uploaded'] = 'upload' in (exc.fields.get('actions') or [])
             self.result['cleanup'] = exc.fields.get('cleanup')
             self.result['changed'] = True
             table = self._table_or_none()

@@ -90,6 +90,12 @@ options:
     description: Remove the staged file (and its directory when empty) once the transaction is over.
     type: bool
     default: false
+  retry_reverted:
+    description:
+      - Apply the payload even when the ledger says this host reverted it before (same name and sha256).
+      - By default such a host fails with RV(failed_checks=[previously_reverted]) and Xen is not touched.
+    type: bool
+    default: false
   state_dir:
     description: Directory of the lock and the ledger (created with mode 0700 when missing).
     type: path
@@ -157,7 +163,8 @@ msg:
   sample: "xen_hello_world applied; all 5 health checks passed"
 failed_checks:
   description: Names of the health checks that failed (C(apply) when the apply itself failed, C(lock) when the
-    host was locked).
+    host was locked, C(preconditions) when nothing could start, C(previously_reverted) when the ledger says this
+    host reverted the payload before).
   returned: always
   type: list
   elements: str
@@ -271,6 +278,7 @@ def get_argument_spec():
         replace=dict(type='bool', default=False),
         revert_on_failure=dict(type='bool', default=True),
         remove_src=dict(type='bool', default=False),
+        retry_reverted=dict(type='bool', default=False),
         state_dir=dict(type='path', default='/var/lib/noreboot-xen'),
         advisory=dict(type='str'),
     )
@@ -294,7 +302,7 @@ def main():
         hypervisor_build_id=params['hypervisor_build_id'], expect=params['expect'],
         soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
         replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
-        advisory=params['advisory'], check_mode=module.check_mode)
+        advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode)
     try:
         result = transaction.run()
     except LockHeld as exc:

@@ -116,6 +116,8 @@ def test_summary_rows_per_wave_and_totals():
     assert summary['stopped'] is True
     assert summary['stop_reason'].startswith('failure budget exceeded: 2 failed host(s) of 5 to patch')
     assert summary['hosts']['a2']['outcome'] == 'unreachable'
+    assert summary['needs_reboot'] == ['a1', 'r1']
+    assert summary['state_unknown'] == ['a2', 'b1', 'u1']
     table = rb.format_summary(summary)
     assert 'STOPPED: failure budget exceeded' in table
     assert table.splitlines()[0].split()[:3] == ['wave', 'kind', 'hosts']

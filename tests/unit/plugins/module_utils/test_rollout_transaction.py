@@ -322,3 +322,21 @@ def test_staging_left_by_other_runs_is_removed(staged):
     assert result['outcome'] == 'patched'
     assert result['stale_staging_removed'] == ['run-0']
     assert not os.path.exists(other)
+
+
+def test_payload_reverted_before_is_not_applied_again(staged):
+    host = FakeHost()
+    _write_ledger(staged, dict(event='outcome', outcome='reverted', run_id='run-1', name=NAME, sha256=staged['sha256'],
+                               time='2026-11-27T23:00:00Z', failed_checks=['guests_running']))
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'failed'
+    assert result['failed_checks'] == ['previously_reverted']
+    assert 'reverted on this host by run run-1 at 2026-11-27T23:00:00Z (failed checks: guests_running)' in result['msg']
+    assert host.verbs() == ['xl info', 'xen-livepatch list']
+    assert len(ledger(staged)) == 1
+    assert not os.path.exists(staged['src']), 'the staged file is removed all the same'
+    os.makedirs(os.path.dirname(staged['src']))
+    with open(staged['src'], 'wb') as handle:
+        handle.write(forge.forge_payload_bytes(xen_build_id=XEN_4175)[0])
+    again = transaction(FakeHost(), staged, retry_reverted=True)
+    assert again.run()['outcome'] == 'patched'
