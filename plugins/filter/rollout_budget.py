@@ -59,7 +59,8 @@ def _collect(plan, hostvars):
         checks = result.get('failed_checks') if hasattr(result, 'get') else None
         if checks:
             details[host] = ', '.join(checks)
-        elif hasattr(result, 'get') and result.get('msg') and outcomes[host] in rb.FAILURE_OUTCOMES:
+        elif hasattr(result, 'get') and result.get('msg') and (
+                outcomes[host] in rb.FAILURE_OUTCOMES or outcomes[host] == rb.PREVIOUSLY_REVERTED):
             details[host] = result.get('msg')
     return waves, to_patch, canaries, wave_of, outcomes, details
 

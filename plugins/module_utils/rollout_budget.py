@@ -34,6 +34,8 @@ PENDING_REBOOT = 'pending_reboot'
 NOT_STARTED = 'not_started'
 NOT_AFFECTED = 'not_affected'
 NOT_XEN = 'not_xen'
+# The host reverted this payload in an earlier run and was not touched again: it needs a reboot.
+PREVIOUSLY_REVERTED = 'previously_reverted'
 
 FAILURE_OUTCOMES = (FAILED, REVERTED, UNREACHABLE)
 
@@ -129,6 +131,8 @@ def host_outcome(decision, outcome, planned):
     plan decision means."""
     if planned:
         outcome = effective_outcome(outcome)
+        if outcome == PREVIOUSLY_REVERTED:
+            return PENDING_REBOOT
         return outcome or NOT_STARTED
     return DECISION_OUTCOMES.get(decision, decision or NOT_STARTED)
 

@@ -30,10 +30,11 @@ Steps, in order (``RolloutTransaction.run``):
 7. **outcome** entry in the ledger, staged file removed, lock released.
 
 A payload the ledger says this host reverted (same name and sha256) is not applied again unless
-``retry_reverted``: the outcome is ``failed`` with the failed check ``previously_reverted``, and
-nothing on Xen changes (a guest that crashed once is not crashed again by the next run).
+``retry_reverted``: the outcome is ``previously_reverted`` (not a new failure: the host still needs
+the fix, by a reboot or after the cause is found) and nothing on Xen changes (a guest that
+crashed once is not crashed again by the next run).
 
-Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``.
+Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``previously_reverted``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -63,7 +64,8 @@ PATCHED = 'patched'
 ALREADY_PATCHED = 'already_patched'
 REVERTED = 'reverted'
 FAILED = 'failed'
-OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED)
+PREVIOUSLY_REVERTED = 'previously_reverted'
+OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PREVIOUSLY_REVERTED)
 
 LOCK_NAME = 'rollout.lock'
 LEDGER_NAME = 'ledger.jsonl'
@@ -493,7 +495,7 @@ class RolloutTransaction(object):
         if (not self.retry_reverted and last and last.get('event') == 'outcome' and last.get('sha256') == self.checksum
                 and last.get('outcome') == REVERTED):
             self._remove_src()
-            self.result.update(outcome=FAILED, failed_checks=['previously_reverted'], msg=(
+            self.result.update(outcome=PREVIOUSLY_REVERTED, failed_checks=[], msg=(
                 '%s was reverted on this host by run %s at %s (failed checks: %s); it is not applied again. Find out '
                 'why, then run with retry_reverted=true (playbook: noreboot_xen_retry_reverted=true), or plan a reboot'
                 % (self.name, last.get('run_id'), last.get('time'), ', '.join(last.get('failed_checks') or []) or

@@ -93,7 +93,8 @@ options:
   retry_reverted:
     description:
       - Apply the payload even when the ledger says this host reverted it before (same name and sha256).
-      - By default such a host fails with RV(failed_checks=[previously_reverted]) and Xen is not touched.
+      - By default the outcome of such a host is V(previously_reverted) (the task does not fail) and Xen is not
+        touched.
     type: bool
     default: false
   state_dir:
@@ -154,7 +155,7 @@ outcome:
   description: What happened on the host.
   returned: always
   type: str
-  choices: [patched, already_patched, reverted, failed]
+  choices: [patched, already_patched, reverted, failed, previously_reverted]
   sample: patched
 msg:
   description: One sentence on the outcome, naming the failed checks and their details.
@@ -163,8 +164,7 @@ msg:
   sample: "xen_hello_world applied; all 5 health checks passed"
 failed_checks:
   description: Names of the health checks that failed (C(apply) when the apply itself failed, C(lock) when the
-    host was locked, C(preconditions) when nothing could start, C(previously_reverted) when the ledger says this
-    host reverted the payload before).
+    host was locked, C(preconditions) when nothing could start).
   returned: always
   type: list
   elements: str

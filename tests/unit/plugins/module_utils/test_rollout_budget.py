@@ -76,6 +76,14 @@ def test_no_budget_means_only_canaries_stop_the_run():
     assert rb.evaluate_gate(HOSTS, outcomes, canaries=['h00'])['proceed'] is True
 
 
+def test_a_host_reverted_in_an_earlier_run_is_no_new_failure():
+    gate = rb.evaluate_gate(HOSTS, {'h00': 'previously_reverted'}, canaries=['h00'], budget_hosts=0)
+    assert gate['proceed'] is True
+    summary = rb.summarize({'h00': dict(decision='livepatch', wave='wave_1')}, {'h00': 'previously_reverted'})
+    assert summary['hosts']['h00']['outcome'] == 'pending_reboot'
+    assert summary['needs_reboot'] == ['h00']
+
+
 def test_hosts_outside_the_plan_do_not_count():
     gate = rb.evaluate_gate(['h01'], {'h01': 'patched', 'other': 'failed'}, budget_hosts=0)
     assert gate['proceed'] is True
