@@ -38,14 +38,26 @@ STATE_NAMES = {CHECKED: 'CHECKED', APPLIED: 'APPLIED'}
 
 # Real Xen test payloads (xen/test/livepatch): what applying them does, known by the name of
 # their source file (an STT_FILE symbol in the payload) or, failing that, the file's name.
+ACTION_HOOKS = ['apply_action', 'revert_action', 'post_revert']
+PREPOST_HOOKS = ['pre_apply', 'post_apply', 'pre_revert', 'post_revert']
 REAL_TEST_PAYLOADS = {
     'xen_hello_world': {'xen_extra': 'Hello World'},
     'xen_bye_world': {'xen_extra': 'Bye World!'},
     'xen_replace_world': {'xen_extra': 'Hello Again World!'},
+    'xen_expectations': {'xen_extra': 'Hello World'},
     'xen_expectations_fail': {'apply_error': errno.EINVAL, 'apply_error_phase': 'expectations'},
-    'xen_prepost_hooks_fail': {'apply_error': errno.EINVAL, 'apply_error_phase': 'pre-apply'},
-    'xen_action_hooks_noapply': {'apply_error': errno.EINVAL, 'apply_error_phase': 'action'},
+    'xen_prepost_hooks': {'xen_extra': 'Hello World', 'hooks': PREPOST_HOOKS, 'revert_error': errno.EPERM,
+                          'revert_error_phase': 'pre-revert', 'revert_error_times': 1},
+    'xen_prepost_hooks_fail': {'hooks': ['pre_apply'], 'apply_error': errno.EINVAL, 'apply_error_phase': 'pre-apply'},
+    'xen_action_hooks': {'xen_extra': 'Hello World', 'hooks': ACTION_HOOKS},
+    'xen_action_hooks_marker': {'xen_extra': 'Hello World', 'hooks': PREPOST_HOOKS},
+    'xen_action_hooks_nofunc': {'hooks': ACTION_HOOKS},
+    'xen_action_hooks_noapply': {'hooks': ['pre_apply', 'apply_action', 'post_apply'],
+                                 'apply_error': errno.EINVAL, 'apply_error_phase': 'action'},
+    'xen_action_hooks_norevert': {'xen_extra': 'Hello World', 'hooks': PREPOST_HOOKS + ['revert_action'],
+                                  'revert_error': errno.EINVAL, 'revert_error_phase': 'action'},
     'xen_nop': {'crash': 'DOUBLE FAULT'},
+    'xen_no_xen_buildid': {},
 }
 LAB_EFFECT_SECTION = '.noreboot.lab_effect'
 
@@ -278,6 +290,17 @@ class Hypervisor(object):
             if top != name:
                 dmesg(state, "livepatch: %s: can't unload. Top is %s" % (name, top))
                 return errno.EBUSY
+            effect = payload['effect']
+            if 'pre_revert' in effect.get('hooks', ()):
+                dmesg(state, 'livepatch: %s: Calling pre-revert hook function' % name)
+                if effect.get('revert_error') and effect.get('revert_error_phase') == 'pre-revert':
+                    done = payload.get('revert_errors', 0)
+                    if done < int(effect.get('revert_error_times', 1 << 30)):
+                        payload['revert_errors'] = done + 1
+                        dmesg(state, 'livepatch: %s: pre-revert hook failed (rc=-%d), aborting!'
+                              % (name, effect['revert_error']))
+                        payload['rc'] = -effect['revert_error']
+                        return 0
             return self.run_work('revert', payload)
         if op == 'apply':
             if payload['state'] != CHECKED:
@@ -296,11 +319,12 @@ class Hypervisor(object):
                 dmesg(state, 'livepatch: %s: expectations of xen_extra_version failed (rc=-%d), aborting!'
                       % (name, effect['apply_error']))
                 return effect['apply_error']
-            if effect.get('apply_error') and effect.get('apply_error_phase') == 'pre-apply':
+            if 'pre_apply' in effect.get('hooks', ()):
                 dmesg(state, 'livepatch: %s: Calling pre-apply hook function' % name)
-                dmesg(state, 'livepatch: %s: pre-apply hook failed (rc=-%d), aborting!' % (name, effect['apply_error']))
-                payload['rc'] = -effect['apply_error']
-                return 0
+                if effect.get('apply_error') and effect.get('apply_error_phase') == 'pre-apply':
+                    dmesg(state, 'livepatch: %s: pre-apply hook failed (rc=-%d), aborting!' % (name, effect['apply_error']))
+                    payload['rc'] = -effect['apply_error']
+                    return 0
             return self.run_work('apply', payload)
         if op == 'replace':
             if payload['state'] != CHECKED:
@@ -356,30 +380,50 @@ class Hypervisor(object):
                     other['reverted'] = True
                     other['rc'] = 0
                     state['applied'].remove(other_name)
+                dmesg(state, 'livepatch: %s: Verifying enabled expectations for all functions' % name)
             effect = payload['effect']
-            if effect.get('apply_error') and effect.get('apply_error_phase') == 'action':
+            hooks = effect.get('hooks', ())
+            rc = 0
+            if 'apply_action' in hooks:
                 dmesg(state, 'livepatch: %s: Calling apply action hook function' % name)
-                payload['rc'] = -effect['apply_error']
-                dmesg(state, 'livepatch: %s finished %s with rc=%d' % (name, label, payload['rc']))
+                if effect.get('apply_error') and effect.get('apply_error_phase') == 'action':
+                    rc = -effect['apply_error']
+            else:
+                dmesg(state, 'livepatch: %s: Applying %d functions' % (name, payload['nfuncs']))
+                if payload['metadata']:
+                    dmesg(state, 'livepatch: module metadata:')
+                    for text in payload['metadata'].rstrip('\0').split('\0'):
+                        dmesg(state, 'livepatch:   %s' % text)
+            if 'post_apply' in hooks:
+                dmesg(state, 'livepatch: %s: Calling post-apply hook function with rc=%d' % (name, rc))
+            payload['rc'] = rc
+            dmesg(state, 'livepatch: %s finished %s with rc=%d' % (name, label, rc))
+            if rc:
                 return
-            dmesg(state, 'livepatch: %s: Applying %d functions' % (name, payload['nfuncs']))
-            if payload['metadata']:
-                dmesg(state, 'livepatch: module metadata:')
-                for text in payload['metadata'].rstrip('\0').split('\0'):
-                    dmesg(state, 'livepatch:   %s' % text)
             payload['state'] = APPLIED
-            payload['rc'] = 0
             state['applied'].append(name)
-            dmesg(state, 'livepatch: %s finished %s with rc=0' % (name, label))
             state['counters']['applied_ok'] = state['counters'].get('applied_ok', 0) + 1
             after_apply_faults(state)
         else:
-            dmesg(state, 'livepatch: %s: Reverting' % name)
+            effect = payload['effect']
+            hooks = effect.get('hooks', ())
+            rc = 0
+            if 'revert_action' in hooks:
+                dmesg(state, 'livepatch: %s: Calling revert action hook function' % name)
+                if effect.get('revert_error') and effect.get('revert_error_phase') == 'action':
+                    rc = -effect['revert_error']
+            else:
+                dmesg(state, 'livepatch: %s: Reverting' % name)
+            if 'post_revert' in hooks:
+                dmesg(state, 'livepatch: %s: Calling post-revert hook function with rc=%d' % (name, rc))
+            if rc:
+                # A failing revert action hook: Xen reverts the functions itself, the error stays.
+                dmesg(state, 'livepatch: %s: Reverting' % name)
             payload['state'] = CHECKED
             payload['reverted'] = True
-            payload['rc'] = 0
+            payload['rc'] = rc
             state['applied'].remove(name)
-            dmesg(state, 'livepatch: %s finished %s with rc=0' % (name, label))
+            dmesg(state, 'livepatch: %s finished %s with rc=%d' % (name, label, rc))
 
     def settle(self):
         """Work left pending by a 'didn't complete' fault completes on the next hypercall."""
@@ -760,8 +804,8 @@ def xl_main(argv, host_factory):
             lines = state['boot_dmesg'] + state['dmesg']
             text = ''.join(line + '\n' for line in lines)
             if len(text) > CONSOLE_RING:
+                # The console ring keeps the last 16 KiB, cut anywhere (even mid-line).
                 text = text[len(text) - CONSOLE_RING:]
-                text = text[text.find('\n') + 1:]
             IO.out(text)
             if '-c' in rest or '--clear' in rest:
                 state['boot_dmesg'] = []

@@ -31,8 +31,41 @@ def main(job_path, result_path):
     env['NOREBOOT_XEN_LAB_STATE'] = job['state']
     env['LC_ALL'] = 'C'
     results = []
+    # A capture session: earlier scenarios run on the same host first (outputs not compared),
+    # each from a fresh hypervisor state except for the log, which accumulates as on the real host.
+    if job.get('session'):
+        with open(job['state']) as handle:
+            fresh = json.load(handle)
+        for scenario in job['session']:
+            with open(job['state']) as handle:
+                log = json.load(handle)['dmesg']
+            state = json.loads(json.dumps(fresh))
+            state['dmesg'] = log
+            with open(job['state'], 'w') as handle:
+                json.dump(state, handle)
+            for index, argv in enumerate(scenario['steps']):
+                faults = scenario.get('pre_step_faults', {}).get(str(index))
+                if faults:
+                    with open(job['state']) as handle:
+                        state = json.load(handle)
+                    state['faults'] = dict(faults)
+                    state['counters']['faults'] = {}
+                    with open(job['state'], 'w') as handle:
+                        json.dump(state, handle)
+                subprocess.run(argv, cwd=job.get('cwd', '/root'), env=env, stdin=subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=job.get('timeout', 20))
     for kind in ('setup', 'steps'):
-        for argv in job[kind]:
+        for index, argv in enumerate(job[kind]):
+            faults = job.get('pre_step_faults', {}).get(str(index)) if kind == 'steps' else None
+            if faults:
+                # What the real machine did on its own at this step (e.g. a CPU rendezvous timeout).
+                with open(job['state']) as handle:
+                    state = json.load(handle)
+                state['faults'].update(faults)
+                for key in faults:
+                    state['counters'].setdefault('faults', {}).pop(key, None)
+                with open(job['state'], 'w') as handle:
+                    json.dump(state, handle)
             try:
                 proc = subprocess.run(argv, cwd=job.get('cwd', '/root'), env=env, stdin=subprocess.DEVNULL,
                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=job.get('timeout', 20))

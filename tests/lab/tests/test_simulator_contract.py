@@ -11,7 +11,17 @@ Two sources of real transcripts:
 
 * tests/fixtures/transcripts/xen-<version>/<scenario>.yml (captured on the real testbed,
   ``build: {version, build_id}``, ``steps: [{argv, rc, stdout, stderr}]``): stdout, stderr and
-  rc must be equal.
+  rc must be equal. The capture host's identity (hostname, kernel, CPU speed, memory, Xen
+  command line, dom0's CPU time, boot messages) is taken from the same directory's
+  xl-info.yml, xl-list.yml and xl-dmesg-boot.yml; everything live patching does must come
+  from the simulator. Two things the real machine did on its own are reproduced, not
+  ignored: a CPU rendezvous timeout (rc 2, ``Error 16`` on an apply or replace) or an
+  operation still running (``Operation didn't complete.``) in a real step switches the
+  simulator's matching fault on for that step only; and ``xl dmesg`` after live patching (the
+  capture host was not rebooted between scenarios, and its log holds hook messages and
+  ``alt table`` addresses) is checked for the simulator's ``livepatch:`` lines, in order,
+  inside the real log (test id ``[dmesg-lines]``), while ``xl dmesg`` right after boot must be
+  equal.
 * tests/lab/tests/data/reference/ (copies of the project's first real captures, ``$ cmd``,
   merged output, ``[rc=N]``): the streams were merged by ssh, which carries stdout and stderr
   on two channels, so the order *between* the streams is not preserved (the same tool code gave
@@ -144,8 +154,19 @@ def fixture_cases():
                                             {'version': str(build['version']), 'build_id': build['build_id']})
             steps = [{'argv': [str(a) for a in s['argv']], 'rc': s['rc'], 'stdout': s.get('stdout') or '',
                       'stderr': s.get('stderr') or ''} for s in doc['steps']]
+            pre = {}
+            for index, step in enumerate(steps):
+                op = step['argv'][1] if len(step['argv']) > 1 and step['argv'][0] == 'xen-livepatch' else None
+                op = 'apply' if op == 'load' else op
+                if op in ('apply', 'replace') and step['rc'] == 2 and 'Error 16: Device or resource busy' in step['stderr']:
+                    pre[str(index)] = {'ebusy': {'first': 1, 'ops': [op]}}
+                if op in ('apply', 'replace', 'revert') and "Operation didn't complete." in step['stderr']:
+                    pre[str(index)] = {'didnt_complete': {'first': 1, 'ops': [op]}}
+                if step['argv'] == ['xl', 'dmesg'] and doc.get('scenario') != 'xl-dmesg-boot':
+                    step['dmesg_lines'] = True
             cases.append({'id': 'fixture/' + os.path.relpath(path, FIXTURE_DIR), 'build': build, 'steps': steps,
-                          'merged': False, 'setup': doc.get('setup', [])})
+                          'merged': False, 'setup': doc.get('setup', []), 'pre_step_faults': pre,
+                          'context': capture_context(root)})
     return cases
 
 
@@ -156,7 +177,85 @@ def payload_sources():
     return ['forged-payloads', 'real-payloads'] if real else ['forged-payloads']
 
 
-CASES = reference_cases() + fixture_cases()
+def _first_step(directory, scenario, argv):
+    import yaml
+    path = os.path.join(directory, scenario + '.yml')
+    if not os.path.isfile(path):
+        return None
+    with open(path) as handle:
+        doc = yaml.safe_load(handle)
+    for step in doc['steps']:
+        if [str(a) for a in step['argv']] == argv:
+            return step['stdout']
+    return None
+
+
+def capture_context(directory):
+    """The capture host's identity, from the same capture's xl info / xl list / boot xl dmesg."""
+    context = {}
+    info = _first_step(directory, 'xl-info', ['xl', 'info'])
+    if info:
+        context['info'] = {line[:23].rstrip(): line[25:] for line in info.splitlines() if line[23:25] == ': '}
+    listing = _first_step(directory, 'xl-list', ['xl', 'list'])
+    if listing:
+        row = listing.splitlines()[1].split()
+        context['dom0'] = {'mem': int(row[2]), 'vcpus': int(row[3]), 'time': float(row[5])}
+    boot = _first_step(directory, 'xl-dmesg-boot', ['xl', 'dmesg'])
+    if boot:
+        context['boot_dmesg'] = boot.splitlines()
+    return context
+
+
+def apply_context(state, context):
+    info = context.get('info')
+    if info:
+        hw, build = state['hardware'], state['build']
+        state['hostname'] = info['host']
+        state['kernel'] = {'release': info['release'], 'version': info['version']}
+        hw.update({'sockets': int(info['nr_nodes']), 'cores_per_socket': int(info['cores_per_socket']),
+                   'threads_per_core': int(info['threads_per_core']),
+                   'cpu_khz': int(info['cpu_mhz'].replace('.', '')), 'hw_caps': info['hw_caps'],
+                   'total_memory': int(info['total_memory']), 'free_memory': int(info['free_memory'])})
+        build.update({'virt_caps': info['virt_caps'], 'xen_caps': info['xen_caps'], 'scheduler': info['xen_scheduler'],
+                      'compiler': info['cc_compiler'], 'compile_by': info['cc_compile_by'],
+                      'compile_domain': info['cc_compile_domain'], 'compile_date': info['cc_compile_date']})
+        state['commandline'] = info['xen_commandline']
+    if context.get('dom0'):
+        state['domains'][0].update(context['dom0'])
+    if context.get('boot_dmesg'):
+        state['boot_dmesg'] = context['boot_dmesg']
+
+
+def dmesg_lines_inside(sim, real):
+    """The simulator's livepatch log lines appear, in order, in the real log."""
+    wanted = [line for line in sim.splitlines() if line.startswith('(XEN) livepatch: ')]
+    lines = iter(real.splitlines())
+    missing = [w for w in wanted if not any(line == w for line in lines)]
+    return wanted, missing
+
+
+# The order tests/testbed/capture_transcripts.py captures scenarios in, on one host, unrebooted.
+CAPTURE_ORDER = ('xl-info xl-info-n xl-list xl-dmesg-boot xen-livepatch-help list-empty hello-cycle load '
+                 'already-in-state unload-applied stacked-revert-ebusy bye-without-hello replace wrong-build-id '
+                 'no-xen-buildid expectations expectations-fail prepost-hooks prepost-hooks-fail action-hooks '
+                 'action-hooks-nofunc action-hooks-marker action-hooks-noapply errors-misc action-hooks-norevert '
+                 'xl-dmesg-after').split()
+
+
+def add_capture_sessions(cases):
+    """xl-dmesg-after is the log of the whole capture session: replay the session before it."""
+    for case in cases:
+        if not case['id'].endswith('/xl-dmesg-after.yml'):
+            continue
+        prefix = case['id'][:-len('xl-dmesg-after.yml')]
+        by_name = {c['id'][len(prefix):-len('.yml')]: c for c in cases if c['id'].startswith(prefix)}
+        case['session'] = [{'steps': [s['argv'] for s in by_name[name]['steps']],
+                            'pre_step_faults': by_name[name].get('pre_step_faults', {})}
+                           for name in CAPTURE_ORDER if name in by_name and name != 'xl-dmesg-after']
+    return cases
+
+
+CASES = reference_cases() + add_capture_sessions(fixture_cases())
 PARAMS = [(case, source) for case in CASES for source in payload_sources()]
 
 
@@ -218,6 +317,7 @@ def test_transcript_replays_byte_for_byte(case, source, tmp_path):
     need_root()
     state = lab_model.new_state('dom0', case['build'], 'qemu', commandline=lab_model.REFERENCE_COMMANDLINE)
     state['domains'][0]['time'] = DOM0_TIME.get(case['build']['version'], 68.9)
+    apply_context(state, case.get('context') or {})
     state_path = tmp_path / 'state.json'
     state_path.write_text(json.dumps(state))
     bindir = tmp_path / 'bin'
@@ -226,7 +326,8 @@ def test_transcript_replays_byte_for_byte(case, source, tmp_path):
     for tool in ('xl', 'xen-livepatch'):
         os.symlink(launcher, str(bindir / tool))
     job = {'state': str(state_path), 'bin': str(bindir), 'files': prepare_payloads(str(tmp_path), case, source),
-           'setup': case['setup'], 'steps': [s['argv'] for s in case['steps']]}
+           'setup': case['setup'], 'steps': [s['argv'] for s in case['steps']],
+           'pre_step_faults': case.get('pre_step_faults', {}), 'session': case.get('session', [])}
     (tmp_path / 'job.json').write_text(json.dumps(job))
     subprocess.check_call(['unshare', '--mount', '--propagation', 'private', sys.executable, RUNNER,
                            str(tmp_path / 'job.json'), str(tmp_path / 'result.json')])
@@ -240,7 +341,15 @@ def test_transcript_replays_byte_for_byte(case, source, tmp_path):
             failures.append('%s: rc %r, real %r (stdout %r, stderr %r)' % (where, got['rc'], step['rc'],
                                                                         got['stdout'], got['stderr']))
             continue
-        if not case['merged']:
+        if step.get('dmesg_lines'):
+            wanted, missing = dmesg_lines_inside(got['stdout'], step['stdout'])
+            if not wanted or missing:
+                first = wanted.index(missing[0]) if missing else 0
+                failures.append('%s: [dmesg-lines] %d of the simulator\'s %d livepatch lines not found in order in '
+                                'the real log; the first is line %d: %r (after %r)'
+                                % (where, len(missing), len(wanted), first, missing[0] if missing else None,
+                                   wanted[max(0, first - 3):first]))
+        elif not case['merged']:
             for stream in ('stdout', 'stderr'):
                 if got[stream] != step[stream]:
                     failures.append('%s: %s differs\n  sim:  %r\n  real: %r' % (where, stream, got[stream], step[stream]))
