@@ -368,7 +368,8 @@ class LivepatchLifecycle(object):
         row = payload_index(rows or []).get(self.name)
         shown = row['state'] if row else 'not loaded'
         if result.rc == LIVEPATCH_RC_RETRY:
-            msg = ('%s still failed with exit status 2 (retry) after %d attempts' % (argv, result.attempts))
+            msg = ('%s still failed with exit status 2 (retry) after %d attempt%s'
+                   % (argv, result.attempts, '' if result.attempts == 1 else 's'))
             if error:
                 msg += ' (Error %d: %s)' % error
             if "Operation didn't complete." in text:

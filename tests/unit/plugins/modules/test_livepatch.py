@@ -96,8 +96,8 @@ def _subset(expected, actual, where='result'):
         assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
 
 
-@pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
-def test_livepatch_case(case, tmp_path):
+def run_case(case, tmp_path):
+    """Run the module for one case; return (result, argv lists run, sleeps, src)."""
     src, sha256 = _write_payload(case, tmp_path)
     args = dict(case['args'])
     if not case.get('no_src') and args.get('state', 'applied') != 'absent':
@@ -132,10 +132,15 @@ def test_livepatch_case(case, tmp_path):
             mock.patch('time.sleep', sleeps.append):
         with pytest.raises((ExitJson, FailJson)) as outcome:
             livepatch_module.main()
-    result = outcome.value.args[0]
-    want = case['expect']
-
     assert not expected, 'commands never run: %r' % ([c['argv'] for c in expected],)
+    return outcome.value.args[0], ran, sleeps, src
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
+def test_livepatch_case(case, tmp_path):
+    result, ran, sleeps, src = run_case(case, tmp_path)
+    want = case['expect']
+    diff_mode = bool(case.get('diff', True))
     if case.get('check_mode'):
         assert not [a for a in ran if a[0].endswith('xen-livepatch') and a[1] in MUTATING], ran
     assert bool(result.get('failed')) == bool(want.get('failed', False)), result.get('msg')
@@ -149,7 +154,7 @@ def test_livepatch_case(case, tmp_path):
     if want.get('commands_attempts') is not None:
         assert [(c['argv'][1], c['attempts']) for c in result['commands']] == [
             tuple(x) for x in want['commands_attempts']]
-    if not result.get('failed') and args['_ansible_diff']:
+    if not result.get('failed') and diff_mode:
         assert result['diff']['before'] != result['diff']['after'] or not result['changed']
         for check in want.get('diff_after_contains', []):
             assert check in result['diff']['after']
@@ -172,3 +177,131 @@ def test_argument_spec_defaults():
     assert spec['retries']['default'] == 5
     assert spec['delay'] == dict(type='float', default=1.0)
     assert spec['name']['required'] is True
+
+
+# ------------------------------------------------------------------------------------------
+# The same module runs fed with output captured byte for byte on real Xen 4.17.5 and 4.17.7
+# (tests/fixtures/transcripts/, recorded by tests/testbed/capture_transcripts.py).
+TRANSCRIPTS = os.path.join(HERE, '..', '..', '..', 'fixtures', 'transcripts')
+VERSIONS = ('4.17.5', '4.17.7')
+
+
+def transcript(version, scenario):
+    path = os.path.join(TRANSCRIPTS, 'xen-%s' % version, '%s.yml' % scenario)
+    with open(path) as handle:
+        return yaml.safe_load(handle)
+
+
+def captured(version, scenario, argv, nth=0):
+    """The nth captured step of ``scenario`` whose argv starts with ``argv``, as a command step."""
+    steps = [s for s in transcript(version, scenario)['steps'] if s['argv'][:len(argv)] == list(argv)]
+    assert len(steps) > nth, '%s/%s has no step %r #%d' % (version, scenario, argv, nth)
+    step = steps[nth]
+    return dict(argv=list(step['argv']), rc=step['rc'], stdout=step['stdout'], stderr=step['stderr'])
+
+
+def with_argv(step, argv):
+    step = dict(step)
+    step['argv'] = argv
+    return step
+
+
+def real_payload(version, **kwargs):
+    kwargs.setdefault('xen_build_id', transcript(version, 'xl-info')['build']['build_id'])
+    return kwargs
+
+
+@pytest.mark.parametrize('version', ['4.17.7'])
+def test_real_output_apply_then_absent(version, tmp_path):
+    hello = dict(args=dict(name='xen_hello_world'), payload=real_payload(version, metadata='LIVEPATCH_RULEZ'))
+    hello['commands'] = [
+        captured(version, 'xl-info', ['xl', 'info']),
+        captured(version, 'list-empty', ['xen-livepatch', 'list']),
+        with_argv(captured(version, 'hello-cycle', ['xen-livepatch', 'upload']),
+                  ['xen-livepatch', 'upload', 'xen_hello_world', '{src}']),
+        captured(version, 'hello-cycle', ['xen-livepatch', 'apply', 'xen_hello_world']),
+        captured(version, 'hello-cycle', ['xen-livepatch', 'list'], nth=1),
+    ]
+    result = run_case(hello, tmp_path)[0]
+    assert result['changed'] is True and not result.get('failed')
+    assert result['payloads_after'] == [dict(name='xen_hello_world', state='APPLIED', error=None,
+                                             metadata='LIVEPATCH_RULEZ')]
+    assert result['hypervisor_build_id'] == result['payload']['xen_depends']
+
+    absent = dict(args=dict(name='xen_hello_world', state='absent'), commands=[
+        captured(version, 'hello-cycle', ['xen-livepatch', 'list'], nth=1),
+        captured(version, 'hello-cycle', ['xen-livepatch', 'revert', 'xen_hello_world']),
+        captured(version, 'hello-cycle', ['xen-livepatch', 'unload', 'xen_hello_world']),
+        captured(version, 'hello-cycle', ['xen-livepatch', 'list'], nth=3),
+    ])
+    result = run_case(absent, tmp_path)[0]
+    assert result['changed'] is True and result['payloads_after'] == []
+    assert result['actions'] == ['revert', 'unload']
+
+
+def test_real_output_apply_ebusy_after_upload_unloads_again(tmp_path):
+    """The 4.17.5 capture of hello-cycle hit a real EBUSY on apply (CPUs not quiesced in 30 ms)."""
+    version = '4.17.5'
+    apply_step = captured(version, 'hello-cycle', ['xen-livepatch', 'apply', 'xen_hello_world'])
+    assert apply_step['rc'] == 2, 'the capture this test replays changed: hello-cycle 4.17.5 apply is no longer EBUSY'
+    case = dict(args=dict(name='xen_hello_world', retries=0), payload=real_payload(version, metadata='LIVEPATCH_RULEZ'))
+    case['commands'] = [
+        captured(version, 'xl-info', ['xl', 'info']),
+        captured(version, 'list-empty', ['xen-livepatch', 'list']),
+        with_argv(captured(version, 'hello-cycle', ['xen-livepatch', 'upload']),
+                  ['xen-livepatch', 'upload', 'xen_hello_world', '{src}']),
+        apply_step,
+        captured(version, 'hello-cycle', ['xen-livepatch', 'list'], nth=1),
+        captured(version, 'hello-cycle', ['xen-livepatch', 'unload', 'xen_hello_world']),
+        captured(version, 'hello-cycle', ['xen-livepatch', 'list'], nth=3),
+    ]
+    result = run_case(case, tmp_path)[0]
+    assert result['failed'] and result['changed'] is False and result['rc'] == 2
+    assert 'still failed with exit status 2 (retry) after 1 attempt (Error 16: Device or resource busy)' in result['msg']
+    assert result['cleanup']['done'] is True and result['payloads_after'] == []
+    assert 'Cleanup: unloaded xen_hello_world again' in result['msg']
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_real_output_stacked_revert_ebusy(version, tmp_path):
+    case = dict(args=dict(name='xen_hello_world', state='absent', retries=0), commands=[
+        captured(version, 'stacked-revert-ebusy', ['xen-livepatch', 'list']),
+        captured(version, 'stacked-revert-ebusy', ['xen-livepatch', 'revert', 'xen_hello_world']),
+        captured(version, 'stacked-revert-ebusy', ['xen-livepatch', 'list'], nth=1),
+    ])
+    result, dummy, sleeps, dummy_src = run_case(case, tmp_path)
+    assert result['failed'] and result['changed'] is False and result['rc'] == 2
+    assert 'another payload may depend on it' in result['msg']
+    assert 'applied after it: xen_bye_world' in result['msg']
+    assert 'Error 16: Device or resource busy' in result['msg']
+    assert sleeps == []
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_real_output_replace(version, tmp_path):
+    case = dict(args=dict(name='replace', replace=True), payload=real_payload(version), commands=[
+        captured(version, 'xl-info', ['xl', 'info']),
+        captured(version, 'replace', ['xen-livepatch', 'list']),
+        captured(version, 'replace', ['xen-livepatch', 'replace', 'replace']),
+        captured(version, 'replace', ['xen-livepatch', 'list'], nth=1),
+    ])
+    result = run_case(case, tmp_path)[0]
+    assert result['changed'] is True and result['actions'] == ['replace'] and result['identity'] == 'name'
+    assert [(r['name'], r['state']) for r in result['payloads_after']] == [
+        ('replace', 'APPLIED'), ('xen_hello_world', 'CHECKED')]
+
+
+@pytest.mark.parametrize('version', VERSIONS)
+def test_real_output_same_payload_under_another_name_is_eexist(version, tmp_path):
+    case = dict(args=dict(name='hello_again', nodeps=True), payload=real_payload(version, metadata='LIVEPATCH_RULEZ'))
+    case['commands'] = [
+        captured(version, 'xl-info', ['xl', 'info']),
+        captured(version, 'already-in-state', ['xen-livepatch', 'list']),
+        with_argv(captured(version, 'already-in-state', ['xen-livepatch', 'upload', 'hello_again']),
+                  ['xen-livepatch', 'upload', 'hello_again', '{src}']),
+        captured(version, 'already-in-state', ['xen-livepatch', 'list']),
+    ]
+    result = run_case(case, tmp_path)[0]
+    assert result['failed'] and result['changed'] is False and result['rc'] == 1
+    assert 'Error 17: File exists' in result['msg'] and 'same name or the same build-id' in result['msg']
+    assert 'loaded now: xen_hello_world' in result['msg']
