@@ -57,6 +57,7 @@ def main():
         report_dir = os.path.join(labctl.LAB_ROOT, 'report')
         env = dict(os.environ)
         env['ANSIBLE_CONFIG'] = os.path.join(HERE, 'ansible.cfg')
+        env['ANSIBLE_SSH_CONTROL_PATH_DIR'] = os.path.join(labctl.LAB_ROOT, 'cp')
         env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.cache', 'collections'))
         argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i', inventory, args.playbook,
                 '-e', 'noreboot_xen_report_dir=%s' % report_dir] + extra

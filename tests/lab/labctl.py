@@ -9,6 +9,7 @@
     python3 tests/lab/labctl.py down
     python3 tests/lab/labctl.py fault HOST NAME JSON      # set a fault on a running host
     python3 tests/lab/labctl.py power-cycle HOST          # BMC-style reset of a crashed/halted host
+    python3 tests/lab/labctl.py unreachable HOST [--how link_down|sshd_killed]   # trigger, mid-wave
 
 Each host is a network namespace (nrxl-<host>) on the bridge nrxl-br0 (10.213.0.0/16, the only
 addresses the lab uses), with its own hostname (UTS namespace), private mounts (mount namespace:
@@ -38,11 +39,19 @@ sys.path.insert(0, HERE)
 
 import lab_model  # noqa: E402
 
-PREFIX = 'nrxl'
+# Several labs can live side by side (e.g. the lab's own tests while a user's lab is up):
+# instance 0 (the default) is nrxl-* / 10.213.0.0/16 / /run/noreboot-xen-lab, instance N is
+# nrxlN-* / 10.(213+N).0.0/16 / /run/noreboot-xen-lab-N. Set NOREBOOT_XEN_LAB_INSTANCE.
+INSTANCE = int(os.environ.get('NOREBOOT_XEN_LAB_INSTANCE', '0') or 0)
+if not 0 <= INSTANCE <= 40:
+    raise SystemExit('labctl: NOREBOOT_XEN_LAB_INSTANCE must be 0..40')
+PREFIX = 'nrxl%s' % (INSTANCE or '')
 NS_PREFIX = PREFIX + '-'
+VETH_PREFIX = PREFIX + 'v'
 BRIDGE = PREFIX + '-br0'
-LAB_ROOT = os.environ.get('NOREBOOT_XEN_LAB_ROOT', '/run/noreboot-xen-lab')
-BRIDGE_ADDR = '10.213.0.1'
+LAB_ROOT = '/run/noreboot-xen-lab' + ('-%d' % INSTANCE if INSTANCE else '')
+SUBNET_OCTET = 213 + INSTANCE
+BRIDGE_ADDR = '10.%d.0.1' % SUBNET_OCTET
 PREFIXLEN = 16
 HOST_DIR_IN_NS = '/var/lib/noreboot-xen-lab'
 INVENTORY_MARKER = '# Written by noreboot.xen tests/lab/labctl.py'
@@ -142,7 +151,7 @@ def ip_batch(lines, check=True):
 
 def host_addr(index):
     """10.213.A.B for host number index (1-based); 10.213.0.x is kept for the bridge."""
-    return '10.213.%d.%d' % (1 + (index - 1) // 250, 1 + (index - 1) % 250)
+    return '10.%d.%d.%d' % (SUBNET_OCTET, 1 + (index - 1) // 250, 1 + (index - 1) % 250)
 
 
 def load_yaml(path):
@@ -487,7 +496,7 @@ def cmd_up(args):
         host['addr'] = addr
         host['dir'] = hostdir
         host['netns'] = NS_PREFIX + host['name']
-        host['veth'] = '%sv%04d' % (PREFIX, index)
+        host['veth'] = '%s%04d' % (VETH_PREFIX, index)
         keygens.append(subprocess.Popen(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', host['name'],
                                          '-f', os.path.join(hostdir, 'ssh_host_ed25519_key')]))
         if len(keygens) >= 16:
@@ -557,7 +566,7 @@ def lab_links():
         parts = line.split(':')
         if len(parts) > 1:
             name = parts[1].strip().split('@')[0]
-            if name.startswith(PREFIX):
+            if name == BRIDGE or name.startswith(VETH_PREFIX):
                 links.append(name)
     return links
 
@@ -628,8 +637,7 @@ def cmd_down(args):
     for name in lab_namespaces():
         run(['ip', 'netns', 'del', name], check=False)
     links = lab_links()
-    ip_batch(['link del %s' % link for link in links if link == BRIDGE or not link.startswith(PREFIX + '-')] +
-             ['link del %s' % link for link in links if link.startswith(PREFIX + '-') and link != BRIDGE], check=False)
+    ip_batch(['link del %s' % link for link in links], check=False)
     inventory = lab.get('inventory')
     if inventory and os.path.isfile(inventory):
         with open(inventory) as handle:
@@ -648,6 +656,17 @@ def cmd_down(args):
     return 0
 
 
+def lab_mounts():
+    found = []
+    with open('/proc/self/mountinfo') as handle:
+        for line in handle:
+            point = line.split()[4]
+            if (point == LAB_ROOT or point.startswith(LAB_ROOT + '/')
+                    or point.startswith('/run/netns/' + NS_PREFIX)):
+                found.append(point)
+    return found
+
+
 def leftovers_report():
     found = []
     if lab_namespaces():
@@ -659,10 +678,9 @@ def leftovers_report():
     if os.path.exists(LAB_ROOT):
         found.append('directory %s' % LAB_ROOT)
     proc = run(['ip', '-o', 'addr', 'show'], check=False)
-    if '10.213.' in proc.stdout:
-        found.append('addresses in 10.213.0.0/16 on the machine')
-    with open('/proc/self/mountinfo') as handle:
-        mounts = [l for l in handle if LAB_ROOT in l or '/run/netns/' + NS_PREFIX in l]
+    if ' 10.%d.' % SUBNET_OCTET in proc.stdout:
+        found.append('addresses in 10.%d.0.0/16 on the machine' % SUBNET_OCTET)
+    mounts = lab_mounts()
     if mounts:
         found.append('%d mounts' % len(mounts))
     return found
@@ -787,6 +805,33 @@ def cmd_power_cycle(args):
     return 0
 
 
+def cmd_unreachable(args):
+    """Make a host unreachable now (a trigger in the middle of a wave): link down or sshd killed."""
+    require_root()
+    lab = load_lab_state() or {}
+    host = next((h for h in lab.get('hosts', []) if h['name'] == args.host), None)
+    if host is None:
+        raise LabError('no lab host called %s (see `labctl.py status`)' % args.host)
+    hostdir = os.path.join(LAB_ROOT, 'hosts', args.host)
+    open(os.path.join(hostdir, 'halted'), 'w').close()
+    if args.how == 'link_down':
+        run(['ip', '-n', host['netns'], 'link', 'set', 'eth0', 'down'])
+    else:
+        try:
+            with open(os.path.join(hostdir, 'init.pid')) as handle:
+                init_pid = int(handle.read())
+        except (OSError, ValueError):
+            init_pid = None
+        for pid, ns in lab_processes().items():
+            if ns == host['netns'] and pid != init_pid:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+    print('%s: unreachable (%s); `labctl.py power-cycle %s` brings it back' % (args.host, args.how, args.host))
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog='labctl.py', description=__doc__.split('\n')[0])
     sub = parser.add_subparsers(dest='command')
@@ -806,9 +851,12 @@ def main(argv=None):
     fault.add_argument('value')
     pc = sub.add_parser('power-cycle', help='reset a crashed or halted host')
     pc.add_argument('host')
+    cut = sub.add_parser('unreachable', help='make a host unreachable now (link down or sshd killed)')
+    cut.add_argument('host')
+    cut.add_argument('--how', choices=('link_down', 'sshd_killed'), default='link_down')
     args = parser.parse_args(argv)
     handlers = {'up': cmd_up, 'down': cmd_down, 'status': cmd_status, 'fault': cmd_fault,
-                'power-cycle': cmd_power_cycle}
+                'power-cycle': cmd_power_cycle, 'unreachable': cmd_unreachable}
     if args.command not in handlers:
         parser.print_help()
         return 64

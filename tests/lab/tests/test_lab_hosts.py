@@ -48,7 +48,7 @@ def lab(tmp_path_factory):
 
 def ssh(lab, host, command, timeout=20, stdin=None):
     argv = ['ssh', '-i', lab['key'], '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
-            '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=3', '-o', 'BatchMode=yes',
+            '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', '-o', 'BatchMode=yes',
             'root@' + lab['hosts'][host]['addr'], command]
     proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
@@ -89,6 +89,7 @@ def wait_port_closed(addr, wait):
 
 def ansible_env():
     return dict(os.environ, ANSIBLE_CONFIG=os.path.join(LAB, 'ansible.cfg'),
+                ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'),
                 ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.cache', 'collections'))
 
 
@@ -109,7 +110,7 @@ def test_inventory_gives_ansible_what_it_needs(lab):
     assert sorted(hosts) == sorted(lab['hosts'])
     assert hosts['ok-001'] == {'ansible_host': lab['hosts']['ok-001']['addr'], 'noreboot_xen_failure_domain': 'rack-a'}
     assert hosts['ok-002']['noreboot_xen_failure_domain'] == 'rack-b'
-    assert all(h['ansible_host'].startswith('10.213.') for h in hosts.values())
+    assert all(h['ansible_host'].startswith('10.%d.' % labctl.SUBNET_OCTET) for h in hosts.values())
     assert 'nolp-001' in inv['all']['children']['lab_build_4_17_7']['hosts']
 
 
@@ -138,7 +139,7 @@ def test_hosts_have_private_files_and_only_lab_routes(lab):
     for path in ('/tmp/lab-mark', '/root/lab-mark', '/etc/lab-mark', '/var/lib/noreboot-xen/lab-mark'):
         assert not os.path.exists(path), '%s leaked onto the machine' % path
     rc, out, _ = ssh(lab, 'ok-002', 'ip -4 route show')
-    assert out.split() == ['10.213.0.0/16', 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link', 'src',
+    assert out.split() == ['10.%d.0.0/16' % labctl.SUBNET_OCTET, 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link', 'src',
                            lab['hosts']['ok-002']['addr']]
     rc, out, err = ssh(lab, 'ok-002', 'systemctl status ssh; echo rc=$?')
     assert 'System has not been booted with systemd' in err and out.strip() == 'rc=1'
@@ -232,3 +233,13 @@ def test_runtime_fault_switch(lab):
                    'Unloading xen_hello_world... completed\n' % path)
     assert ssh(lab, 'lp7-001', 'xen-livepatch load %s' % path)[0] == 0
     assert labctl.main(['fault', 'lp7-001', 'ebusy', 'null']) == 0
+
+
+@pytest.mark.parametrize('how', ['link_down', 'sshd_killed'])
+def test_unreachable_on_trigger(lab, how):
+    assert ssh(lab, 'ok-002', 'true')[0] == 0
+    assert labctl.main(['unreachable', 'ok-002', '--how', how]) == 0
+    assert ssh(lab, 'ok-002', 'true', timeout=30)[0] == 255
+    assert labctl.main(['power-cycle', 'ok-002']) == 0
+    assert ssh_port_open(lab['hosts']['ok-002']['addr'], 15)
+    assert ssh(lab, 'ok-002', 'true')[0] == 0

@@ -30,11 +30,11 @@ def nothing_left():
     netns = subprocess.run(['ip', 'netns', 'list'], stdout=subprocess.PIPE, universal_newlines=True).stdout
     found += [line for line in netns.splitlines() if line.startswith(labctl.NS_PREFIX)]
     links = subprocess.run(['ip', '-o', 'link', 'show'], stdout=subprocess.PIPE, universal_newlines=True).stdout
-    found += [line.split(':')[1].strip() for line in links.splitlines() if line.split(':')[1].strip().startswith(labctl.PREFIX)]
+    names = [line.split(':')[1].strip().split('@')[0] for line in links.splitlines()]
+    found += [n for n in names if n == labctl.BRIDGE or n.startswith(labctl.VETH_PREFIX)]
     addrs = subprocess.run(['ip', '-o', 'addr', 'show'], stdout=subprocess.PIPE, universal_newlines=True).stdout
-    found += [line for line in addrs.splitlines() if ' 10.213.' in line]
-    with open('/proc/self/mountinfo') as handle:
-        found += [line for line in handle if labctl.LAB_ROOT in line or 'netns/' + labctl.NS_PREFIX in line]
+    found += [line for line in addrs.splitlines() if ' 10.%d.' % labctl.SUBNET_OCTET in line]
+    found += labctl.lab_mounts()
     if os.path.exists(labctl.LAB_ROOT):
         found.append(labctl.LAB_ROOT)
     for pid in os.listdir('/proc'):
@@ -45,7 +45,7 @@ def nothing_left():
                 cmd = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
         except OSError:
             continue
-        if 'noreboot-xen-lab' in cmd and 'pytest' not in cmd:
+        if labctl.LAB_ROOT + '/' in cmd and 'pytest' not in cmd:
             found.append('process %s: %s' % (pid, cmd[:120]))
     return found
 
