@@ -20,7 +20,7 @@ def phase() -> str:
     return marker.read_text().strip() if marker.exists() else "converged"
 
 
-def testbed_host(host) -> dict:
+def expected_host(host) -> dict:
     name = host.backend.get_hostname()
     hosts = json.loads((EPHEMERAL / "testbed" / "hosts.json").read_text())["hosts"]
     return next(h for h in hosts if h["name"] == name)
@@ -33,14 +33,14 @@ def xl_info(host) -> dict:
 
 
 def test_running_build_is_the_testbed_build(host):
-    expected = testbed_host(host)
+    expected = expected_host(host)
     info = xl_info(host)
     assert info["build_id"] == expected["build_id"]
     assert info["xen_version"] in (expected["xen_version"], "4.17Hello World")
 
 
 def test_xen_extra_and_payload_list(host):
-    expected = testbed_host(host)
+    expected = expected_host(host)
     info = xl_info(host)
     listing = host.run("xen-livepatch list")
     assert listing.rc == 0, listing.stderr
