@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -242,7 +241,7 @@ def main(argv=None):
         return 1
     up_s = time.time() - t0
     try:
-        manifest, _ = write_advisory(os.path.join(workdir, 'advisory'))
+        manifest = write_advisory(os.path.join(workdir, 'advisory'))[0]
         run = run_rollout(inventory, manifest, workdir, extra_vars=json.loads(args.extra_vars))
         summary = run['summary'] or {}
         hosts = sorted(lab_hosts())
@@ -254,13 +253,13 @@ def main(argv=None):
         print('fleet: %d hosts (%s), up in %.1f s' % (len(hosts), os.path.basename(args.spec), up_s))
         print('rolling live patch wall time: %.1f s (rc %d; log %s)' % (run['elapsed_s'], run['rc'], run['log']))
         for row in summary.get('waves') or []:
-            print('  %-14s %-10s hosts %3d  elapsed %s s' % (row['wave'], row.get('kind') or '', row['hosts'],
-                                                            row.get('elapsed_s')))
+            print('  %-14s %-10s hosts %3d  elapsed %s s'
+                  % (row['wave'], row.get('kind') or '', row['hosts'], row.get('elapsed_s')))
         print('outcomes: %s' % json.dumps(summary.get('totals'), sort_keys=True))
         for outcome in sorted(by_outcome, key=str):
             counts = by_outcome[outcome]
-            print('module calls per host, %s: min %d max %d (%d hosts)' % (outcome, min(counts), max(counts),
-                                                                         len(counts)))
+            print('module calls per host, %s: min %d max %d (%d hosts)'
+                  % (outcome, min(counts), max(counts), len(counts)))
         print('(a module call = one task result that ran on the host; copy = stat + copy modules + 1 transfer)')
     finally:
         if not args.keep:

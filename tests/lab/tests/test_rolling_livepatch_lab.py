@@ -60,8 +60,8 @@ def run(lab, extra_vars=None, kill_when=None):
     result = rl.run_rollout(lab['inventory'], lab['manifest'], lab['workdir'], extra_vars=extra_vars,
                             kill_when=kill_when, log_name='run%d.log' % (len(lab['runs']) + 1))
     lab['runs'].append(result)
-    print('run %d: rc %s, %.1f s, killed %s, log %s' % (len(lab['runs']), result['rc'], result['elapsed_s'],
-                                                       result['killed'], result['log']))
+    print('run %d: rc %s, %.1f s, killed %s, log %s'
+          % (len(lab['runs']), result['rc'], result['elapsed_s'], result['killed'], result['log']))
     return result
 
 
@@ -158,7 +158,7 @@ def test_killed_mid_wave_then_rerun_converges(lab):
         assert rl.host_file(host, '/var/lib/noreboot-xen/rollout.lock') is None, '%s: lock left behind' % host
         staging = rl.host_file(host, '/var/lib/noreboot-xen/staging')
         if staging:
-            leftovers = [os.path.join(d, f) for d, _, files in os.walk(staging) for f in files]
+            leftovers = [os.path.join(walked[0], f) for walked in os.walk(staging) for f in walked[2]]
             assert leftovers == [], '%s: staged files left: %s' % (host, leftovers)
     # The effect the advisory declares holds on every patched host (the health check compared it).
     for host in livepatch_hosts(lab):
