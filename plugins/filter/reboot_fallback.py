@@ -1,0 +1,92 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Filters of the reboot fallback waves: the gate before each reboot wave, the summary, and a
+guest's whereabouts in words. The logic is in plugins/module_utils/reboot_wave_gate.py; these
+filters read the plan of noreboot.xen.fleet_plan and the hosts' facts out of ``hostvars``.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as gate
+
+LIVE_OUTCOME_FACT = 'noreboot_xen_livepatch_outcome'
+REBOOT_OUTCOME_FACT = 'reboot_fallback_outcome'
+REBOOT_RESULT_FACT = 'reboot_fallback_result'
+
+
+def _hostvar(hostvars, host, key):
+    try:
+        return hostvars[host].get(key)
+    except (KeyError, AttributeError):
+        return None
+
+
+def _collect(plan, hostvars):
+    if not isinstance(plan, dict) or 'waves' not in plan:
+        raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan (a mapping with "waves"), got %r'
+                                 % type(plan).__name__)
+    live = {}
+    reboot = {}
+    results = {}
+    stranded = {}
+    for wave in plan['waves']:
+        for host in wave['hosts']:
+            if wave.get('kind') == 'reboot':
+                reboot[host] = _hostvar(hostvars, host, REBOOT_OUTCOME_FACT)
+                result = _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {}
+                results[host] = result
+                if result.get('stranded'):
+                    stranded[host] = list(result['stranded'])
+            else:
+                live[host] = _hostvar(hostvars, host, LIVE_OUTCOME_FACT)
+    return live, reboot, results, stranded
+
+
+def reboot_wave_gate(plan, hostvars, wave_index=None, budget_hosts=None, budget_percent=None, previous=None):
+    """Whether reboot wave ``wave_index`` (1 = the first reboot wave) may start."""
+    live, reboot, _results, stranded = _collect(plan, hostvars)
+    waves = gate.reboot_waves(plan)
+    next_hosts = []
+    if wave_index is not None and 0 < int(wave_index) <= len(waves):
+        next_hosts = waves[int(wave_index) - 1]['hosts']
+    try:
+        return gate.evaluate(plan, live, reboot, stranded=stranded, next_hosts=next_hosts, budget_hosts=budget_hosts,
+                             budget_percent=budget_percent, previous=previous or None)
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def reboot_wave_hosts(plan, wave_index):
+    """The hosts of reboot wave ``wave_index`` (1 = the first reboot wave); [] past the last."""
+    waves = gate.reboot_waves(plan)
+    index = int(wave_index)
+    return list(waves[index - 1]['hosts']) if 0 < index <= len(waves) else []
+
+
+def reboot_fallback_summary(plan, hostvars):
+    _live, reboot, results, _stranded = _collect(plan, hostvars)
+    return gate.summarize(plan, reboot, results)
+
+
+def reboot_fallback_table(summary):
+    return gate.format_summary(summary)
+
+
+def reboot_fallback_where(guest):
+    return gate.where(guest)
+
+
+class FilterModule(object):
+    def filters(self):
+        return {
+            'reboot_wave_gate': reboot_wave_gate,
+            'reboot_wave_hosts': reboot_wave_hosts,
+            'reboot_fallback_summary': reboot_fallback_summary,
+            'reboot_fallback_table': reboot_fallback_table,
+            'reboot_fallback_where': reboot_fallback_where,
+        }

@@ -1,0 +1,340 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""guest_evacuation: cases as data, each with the exact xl argv run, in order.
+
+A fake ``xl`` answers each expected argv with rc/stdout/stderr (xl list rows in the shape
+real Xen 4.17 prints them); any other argv, or a command left unrun, fails the case. The file
+system is an in-memory fake: free space, which files exist, and the manifest as written.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+import pytest
+
+from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import (
+    EvacuationError,
+    GuestEvacuation,
+    RestoreError,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import XlRunner
+
+XL = '/usr/sbin/xl'
+STATE = '/var/lib/noreboot-xen'
+MANIFEST = STATE + '/guests.json'
+SAVE_DIR = STATE + '/saved-guests'
+HEAD = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n'
+DOM0 = 'Domain-0                                     0  1024     2     r-----      31.2\n'
+WEB1 = 'web1                                         3   512     1     -b----       4.0\n'
+DB1 = 'db1                                          4  2048     2     -b----       9.1\n'
+LIST_BOTH = HEAD + DOM0 + WEB1 + DB1
+LIST_WEB1 = HEAD + DOM0 + WEB1
+LIST_DB1 = HEAD + DOM0 + DB1
+LIST_NONE = HEAD + DOM0
+MIB = 1024 * 1024
+
+
+class FakeFiles(object):
+    def __init__(self, existing=(), free_mib=100000, contents=None):
+        self.existing = set(existing)
+        self.free_mib = free_mib
+        self.contents = dict(contents or {})
+        self.writes = []
+        self.removed = []
+
+    def exists(self, path):
+        return path in self.existing or path in self.contents
+
+    def free_bytes(self, path):
+        return self.free_mib * MIB
+
+    def makedirs(self, path):
+        self.existing.add(path)
+
+    def read(self, path):
+        return self.contents.get(path)
+
+    def write_atomic(self, path, text):
+        self.contents[path] = text
+        self.writes.append(json.loads(text))
+
+    def remove(self, path):
+        self.removed.append(path)
+        self.existing.discard(path)
+
+
+class Script(object):
+    """Expected commands in order: (argv words after xl, rc, stdout, stderr, side effect)."""
+
+    def __init__(self, steps, files):
+        self.steps = list(steps)
+        self.files = files
+        self.ran = []
+
+    def __call__(self, argv):
+        assert self.steps, 'unexpected command %r (no more expected)' % (argv,)
+        step = self.steps.pop(0)
+        expected = [XL] + step[0]
+        assert argv == expected, 'ran %r, expected %r' % (argv, expected)
+        self.ran.append(argv)
+        if len(step) > 4 and step[4]:
+            self.files.existing.add(step[4])
+        return step[1], step[2], step[3]
+
+
+def make(steps, files=None, **kwargs):
+    files = files or FakeFiles()
+    script = Script(steps, files)
+    xl = XlRunner(script, XL)
+    kwargs.setdefault('run_id', 'run-1')
+    kwargs.setdefault('host', 'xen-a')
+    clock = iter(range(0, 100000, 5))
+    evac = GuestEvacuation(xl, files=files, clock=lambda: next(clock), sleep=lambda s: None, **kwargs)
+    return evac, script, files
+
+
+def manifest_of(files):
+    return json.loads(files.contents[MANIFEST])
+
+
+# --- evacuate: successes ------------------------------------------------------------------
+
+EVACUATE_OK = [
+    dict(id='save-two-guests', kwargs=dict(policy='save'),
+         steps=[(['list'], 0, LIST_BOTH, ''),
+                (['save', 'db1', SAVE_DIR + '/db1.save'], 0, '', 'Saving to %s/db1.save new xl format (info 0x3/0x0/1466)\n'
+                 % SAVE_DIR, SAVE_DIR + '/db1.save'),
+                (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+                (['list'], 0, LIST_NONE, '')],
+         states={'db1': 'saved', 'web1': 'saved'}),
+    dict(id='migrate-to-peer-with-room', kwargs=dict(policy='migrate', peer='xen-b', peer_free_memory_mib=4096),
+         steps=[(['list'], 0, LIST_BOTH, ''),
+                (['migrate', 'db1', 'xen-b'], 0, 'migration target: Ready to receive domain.\n', ''),
+                (['migrate', 'web1', 'xen-b'], 0, '', ''),
+                (['list'], 0, LIST_NONE, '')],
+         states={'db1': 'migrated', 'web1': 'migrated'}),
+    dict(id='shutdown-waits-until-gone', kwargs=dict(policy='shutdown'),
+         files=dict(existing=['/etc/xen/web1.cfg', '/etc/xen/db1']),
+         steps=[(['list'], 0, LIST_BOTH, ''),
+                (['shutdown', 'db1'], 0, '', ''),
+                (['list'], 0, LIST_BOTH, ''),
+                (['list'], 0, LIST_WEB1, ''),
+                (['shutdown', 'web1'], 0, '', ''),
+                (['list'], 0, LIST_NONE, ''),
+                (['list'], 0, LIST_NONE, '')],
+         states={'db1': 'shut_down', 'web1': 'shut_down'}, configs={'db1': '/etc/xen/db1', 'web1': '/etc/xen/web1.cfg'}),
+    dict(id='override-one-guest', kwargs=dict(policy='save', overrides={'db1': 'shutdown'}),
+         files=dict(existing=['/etc/xen/db1.cfg']),
+         steps=[(['list'], 0, LIST_BOTH, ''),
+                (['shutdown', 'db1'], 0, '', ''),
+                (['list'], 0, LIST_WEB1, ''),
+                (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+                (['list'], 0, LIST_NONE, '')],
+         states={'db1': 'shut_down', 'web1': 'saved'}),
+    dict(id='no-guests-no-change', kwargs=dict(policy='refuse'),
+         steps=[(['list'], 0, LIST_NONE, ''), (['list'], 0, LIST_NONE, '')], states={}),
+]
+
+
+@pytest.mark.parametrize('case', EVACUATE_OK, ids=[c['id'] for c in EVACUATE_OK])
+def test_evacuate_ok(case):
+    evac, script, files = make(case['steps'], FakeFiles(**case.get('files', {})), **case['kwargs'])
+    result = evac.evacuate()
+    assert not script.steps, 'commands not run: %r' % script.steps
+    manifest = manifest_of(files)
+    assert manifest['status'] == 'evacuated'
+    assert dict((g['name'], g['state']) for g in manifest['guests']) == case['states']
+    # Written before the first guest was touched: every guest 'planned'.
+    assert all(g['state'] == 'planned' for g in files.writes[0]['guests'])
+    assert [g['name'] for g in files.writes[0]['guests']] == sorted(case['states'])
+    for name, config in case.get('configs', {}).items():
+        assert [g for g in manifest['guests'] if g['name'] == name][0]['config'] == config
+    assert result['changed'] == bool(case['states']) or result['changed']
+
+
+def test_evacuate_check_mode_runs_only_list_and_writes_nothing():
+    evac, script, files = make([(['list'], 0, LIST_BOTH, '')], policy='save', check_mode=True)
+    result = evac.evacuate()
+    assert not script.steps
+    assert files.writes == []
+    assert [g['file'] for g in result['guests']] == [SAVE_DIR + '/db1.save', SAVE_DIR + '/web1.save']
+    assert result['changed'] is False
+
+
+# --- evacuate: refusals before anything is touched -----------------------------------------
+
+REFUSALS = [
+    dict(id='refuse-policy', kwargs=dict(policy='refuse'), match='db1, web1 run here and their policy is refuse'),
+    dict(id='peer-lacks-memory', kwargs=dict(policy='migrate', peer='xen-b', peer_free_memory_mib=2000),
+         match='peer xen-b has 2000 MiB free .* need 2560 MiB'),
+    dict(id='migrate-without-peer', kwargs=dict(policy='migrate'), match='no peer is given'),
+    dict(id='migrate-to-itself', kwargs=dict(policy='migrate', peer='xen-a', peer_free_memory_mib=99999),
+         match='is this host itself'),
+    dict(id='peer-memory-unknown', kwargs=dict(policy='migrate', peer='xen-b'), match='free memory of peer xen-b is unknown'),
+    dict(id='disk-too-small', kwargs=dict(policy='save'), files=dict(free_mib=2000),
+         match='2000 MiB free but saving guest.s. db1, web1 needs about 2752 MiB'),
+    dict(id='old-save-file-in-the-way', kwargs=dict(policy='save'), files=dict(existing=[SAVE_DIR + '/web1.save']),
+         match='may hold a guest not yet restored'),
+    dict(id='shutdown-without-config', kwargs=dict(policy='shutdown'), files=dict(existing=['/etc/xen/web1.cfg']),
+         match='db1 are to be shut down but have no config file'),
+]
+
+
+@pytest.mark.parametrize('case', REFUSALS, ids=[c['id'] for c in REFUSALS])
+def test_refused_before_any_guest_is_touched(case):
+    evac, script, files = make([(['list'], 0, LIST_BOTH, '')], FakeFiles(**case.get('files', {})), **case['kwargs'])
+    with pytest.raises(EvacuationError, match=case['match']):
+        evac.evacuate()
+    assert not script.steps
+    assert files.writes == [], 'nothing may be written when evacuation is refused'
+
+
+# --- evacuate: a failure mid-way ----------------------------------------------------------
+
+def test_save_failure_stops_and_keeps_every_guest_accounted_for():
+    steps = [(['list'], 0, LIST_BOTH, ''),
+             (['save', 'db1', SAVE_DIR + '/db1.save'], 0, '', '', SAVE_DIR + '/db1.save'),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 1, '', 'libxl: error: libxl_stream_write.c: write failed\n')]
+    evac, script, files = make(steps, policy='save')
+    with pytest.raises(EvacuationError) as info:
+        evac.evacuate()
+    assert not script.steps
+    msg = info.value.msg
+    assert 'guest web1 (save) could not be evacuated: xl save failed (rc=1)' in msg
+    assert 'db1 (saved to %s/db1.save, state saved)' % SAVE_DIR in msg
+    assert 'host is not rebooted' in msg
+    manifest = manifest_of(files)
+    assert manifest['status'] == 'evacuating'
+    assert dict((g['name'], g['state']) for g in manifest['guests']) == {'db1': 'saved', 'web1': 'failed'}
+
+
+def test_shutdown_timeout_leaves_the_guest_running():
+    steps = [(['list'], 0, LIST_WEB1, ''), (['shutdown', 'web1'], 0, '', '')] + [(['list'], 0, LIST_WEB1, '')] * 2
+    evac, script, files = make(steps, FakeFiles(existing=['/etc/xen/web1.cfg']), policy='shutdown',
+                               shutdown_timeout=10)
+    with pytest.raises(EvacuationError, match='did not shut down within 10s; it still runs and was not forced off'):
+        evac.evacuate()
+    assert not script.steps
+    assert not any('destroy' in ' '.join(argv) for argv in script.ran)
+
+
+def test_a_guest_still_running_after_evacuation_blocks_the_reboot():
+    steps = [(['list'], 0, LIST_WEB1, ''), (['migrate', 'web1', 'xen-b'], 0, '', ''), (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, policy='migrate', peer='xen-b', peer_free_memory_mib=4096)
+    with pytest.raises(EvacuationError, match='web1 still run here after evacuation'):
+        evac.evacuate()
+
+
+def test_unrestored_manifest_is_kept_by_a_new_evacuation():
+    old = dict(schema=1, status='evacuated', run_id='run-0', guests=[
+        dict(name='db1', action='save', state='saved', file=SAVE_DIR + '/db1.save', memory_mib=2048, domid=4)])
+    files = FakeFiles(contents={MANIFEST: json.dumps(old)})
+    steps = [(['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, files, policy='save')
+    evac.evacuate()
+    names = [(g['name'], g['state']) for g in manifest_of(files)['guests']]
+    assert names == [('db1', 'saved'), ('web1', 'saved')]
+
+
+# --- restore ------------------------------------------------------------------------------
+
+def _manifest(*guests, **top):
+    data = dict(schema=1, host='xen-a', run_id='run-1', status='evacuated', guests=list(guests))
+    data.update(top)
+    return data
+
+
+SAVED_WEB1 = dict(name='web1', action='save', state='saved', file=SAVE_DIR + '/web1.save', memory_mib=512, domid=3)
+DOWN_DB1 = dict(name='db1', action='shutdown', state='shut_down', config='/etc/xen/db1.cfg', memory_mib=2048, domid=4)
+MIGRATED_APP = dict(name='app1', action='migrate', state='migrated', peer='xen-b', memory_mib=256, domid=5)
+
+RESTORE_OK = [
+    dict(id='restore-and-create', guests=[SAVED_WEB1, DOWN_DB1],
+         files=dict(existing=[SAVE_DIR + '/web1.save', '/etc/xen/db1.cfg']),
+         steps=[(['list'], 0, LIST_NONE, ''),
+                (['restore', SAVE_DIR + '/web1.save'], 0, '', 'Loading new save file %s/web1.save (new xl fmt info '
+                 '0x3/0x0/1466)\n' % SAVE_DIR),
+                (['create', '/etc/xen/db1.cfg'], 0, '', 'Parsing config from /etc/xen/db1.cfg\n'),
+                (['list'], 0, LIST_BOTH, '')],
+         states={'web1': 'restored', 'db1': 'started'}, removed=[SAVE_DIR + '/web1.save']),
+    dict(id='already-running-is-left-alone', guests=[SAVED_WEB1],
+         files=dict(existing=[SAVE_DIR + '/web1.save']),
+         steps=[(['list'], 0, LIST_WEB1, ''), (['list'], 0, LIST_WEB1, '')],
+         states={'web1': 'running'}, removed=[]),
+    dict(id='migrated-guest-runs-on-the-peer', guests=[MIGRATED_APP],
+         steps=[(['list'], 0, LIST_NONE, ''), (['list'], 0, LIST_NONE, '')],
+         states={'app1': 'on_peer'}, removed=[]),
+]
+
+
+@pytest.mark.parametrize('case', RESTORE_OK, ids=[c['id'] for c in RESTORE_OK])
+def test_restore_ok(case):
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(*case['guests']))}, **case.get('files', {}))
+    evac, script, files = make(case['steps'], files)
+    result = evac.restore()
+    assert not script.steps
+    manifest = manifest_of(files)
+    assert manifest['status'] == 'restored'
+    assert dict((g['name'], g['state']) for g in result['guests']) == case['states']
+    assert files.removed == case['removed']
+
+
+def test_restore_without_manifest_does_nothing():
+    evac, script, files = make([])
+    assert evac.restore()['manifest'] is None
+    assert script.ran == []
+
+
+def test_restore_of_a_restored_manifest_runs_nothing():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(dict(SAVED_WEB1, state='restored'), status='restored'))})
+    evac, script, files = make([], files)
+    evac.restore()
+    assert script.ran == []
+
+
+def test_failed_restore_names_the_guest_and_where_it_is():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1, DOWN_DB1))},
+                      existing=[SAVE_DIR + '/web1.save', '/etc/xen/db1.cfg'])
+    steps = [(['list'], 0, LIST_NONE, ''),
+             (['restore', SAVE_DIR + '/web1.save'], 1, '', 'libxl: error: libxl_create.c: cannot restore domain\n'),
+             (['create', '/etc/xen/db1.cfg'], 0, '', ''),
+             (['list'], 0, LIST_DB1, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    assert not script.steps
+    msg = info.value.msg
+    assert 'guest(s) not running again on xen-a: web1 (saved to %s/web1.save, state saved: xl restore failed (rc=1)' \
+        % SAVE_DIR in msg
+    assert 'db1' not in msg
+    assert info.value.fields['missing'][0].startswith('web1 (saved to')
+    manifest = manifest_of(files)
+    assert manifest['status'] == 'incomplete'
+    assert files.removed == [], 'a save file whose restore failed is kept'
+
+
+def test_saved_guest_whose_file_vanished_is_reported_not_forgotten():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1))})
+    steps = [(['list'], 0, LIST_NONE, ''), (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError, match='web1 .*cannot be brought back automatically'):
+        evac.restore()
+
+
+def test_corrupt_manifest_is_an_error_not_an_empty_host():
+    files = FakeFiles(contents={MANIFEST: '{"guests": [ torn'})
+    evac, script, files = make([(['list'], 0, LIST_NONE, '')], files)
+    with pytest.raises(EvacuationError, match='cannot be read'):
+        evac.evacuate()
+
+
+def test_unknown_policy():
+    evac, script, files = make([(['list'], 0, LIST_WEB1, '')], policy='pause')
+    with pytest.raises(EvacuationError, match="guest policy 'pause' is not one of migrate, save, shutdown, refuse"):
+        evac.evacuate()
