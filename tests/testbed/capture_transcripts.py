@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import shutil
 import subprocess
 import sys
@@ -186,14 +185,16 @@ class Host:
         shutil.rmtree(self.control_dir, ignore_errors=True)
 
     def run(self, argv: list[str], timeout: float = 120) -> dict:
-        # ssh hands the remote side one command line: quote every word of the argv.
-        remote = " ".join(shlex.quote(a) for a in argv)
         # One SSH connection per host, reused: key exchange is slow under emulation.
-        argv_ssh = tb.ssh_argv(self.port, self.key, [remote])
+        argv_ssh = tb.ssh_argv(self.port, self.key, argv)
         control = ["-o", "ControlMaster=auto", "-o", "ControlPersist=120",
                    "-o", f"ControlPath={self.control_dir}/%C"]
         argv_ssh[1:1] = control
-        proc = subprocess.run(argv_ssh, capture_output=True, timeout=timeout, check=False)
+        for _attempt in range(3):  # rc 255 is SSH's own failure: connect again
+            proc = subprocess.run(argv_ssh, capture_output=True, timeout=timeout, check=False)
+            if proc.returncode != 255:
+                break
+            time.sleep(3)
         if proc.returncode == 255:
             raise tb.TestbedError(f"ssh to {self.desc['name']} failed for {argv}: "
                                   f"{proc.stderr.decode(errors='replace')}")
@@ -240,7 +241,7 @@ class Host:
 def literal_block(text: str, indent: str) -> str | None:
     """`text` as a YAML literal block whose content sits at `indent`, or None when a
     literal block cannot hold it exactly."""
-    if text == "" or any((ord(c) < 32 and c not in "\n\t") or c in "\x7f\ufeff" for c in text):
+    if text.strip("\n") == "" or any((ord(c) < 32 and c not in "\n\t") or c in "\x7f\ufeff" for c in text):
         return None
     if text.endswith("\n\n"):
         chomp = "+"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -316,23 +317,35 @@ def save_vm_state(qmp: Qmp, state_file: Path, timeout: float = 300) -> None:
 # ---------------------------------------------------------------- SSH
 
 def ssh_argv(port: int, identity: Path, remote: list[str], user: str = "root",
-             connect_timeout: int = 10) -> list[str]:
-    """ssh to a dom0 on loopback. The remote argv is joined by ssh itself: pass only
-    fixed words, never untrusted input."""
+             connect_timeout: int = 30) -> list[str]:
+    """ssh to a dom0 on loopback. ssh hands the remote side one command line, so every
+    word of the remote argv is quoted: the dom0 runs exactly that argv."""
     return ["ssh", "-p", str(port), "-i", str(identity),
             "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes",
             "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
             "-o", "LogLevel=ERROR", "-o", f"ConnectTimeout={connect_timeout}",
-            f"{user}@127.0.0.1", "--", *remote]
+            "-o", "ServerAliveInterval=15",
+            f"{user}@127.0.0.1", "--", shlex.join(remote)]
 
 
-def ssh(port: int, identity: Path, remote: list[str], timeout: float = 120,
-        check: bool = True) -> subprocess.CompletedProcess:
-    """Runs remote argv on the dom0; returns stdout/stderr as bytes."""
-    proc = subprocess.run(ssh_argv(port, identity, remote), capture_output=True,
-                          timeout=timeout, check=False)
+def ssh(port: int, identity: Path, remote: list[str], timeout: float = 180,
+        check: bool = True, attempts: int = 3) -> subprocess.CompletedProcess:
+    """Runs remote argv on the dom0; returns stdout/stderr as bytes. A failure of SSH
+    itself (rc 255: on a loaded machine the emulated dom0 can miss the banner timeout)
+    is retried; the remote command's own failures are not."""
+    for attempt in range(1, attempts + 1):
+        try:
+            proc = subprocess.run(ssh_argv(port, identity, remote), capture_output=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            if attempt == attempts:
+                raise TestbedError(f"ssh {shlex.join(remote)}: no answer in {timeout} s") from None
+            continue
+        if proc.returncode != 255:
+            break
+        time.sleep(2)
     if check and proc.returncode != 0:
-        raise TestbedError(f"ssh {' '.join(remote)} failed rc={proc.returncode}: "
+        raise TestbedError(f"ssh {shlex.join(remote)} failed rc={proc.returncode}: "
                            f"{proc.stderr.decode(errors='replace')[-1000:]}")
     return proc
 
@@ -345,8 +358,8 @@ def wait_for_ssh(port: int, identity: Path, timeout: float, alive=None) -> float
         if alive is not None and not alive():
             raise TestbedError("QEMU exited before dom0 answered on SSH")
         try:
-            proc = subprocess.run(ssh_argv(port, identity, ["true"], connect_timeout=5),
-                                  capture_output=True, timeout=20, check=False)
+            proc = subprocess.run(ssh_argv(port, identity, ["true"], connect_timeout=15),
+                                  capture_output=True, timeout=60, check=False)
             if proc.returncode == 0:
                 return time.monotonic() - start
         except subprocess.TimeoutExpired:
@@ -356,14 +369,17 @@ def wait_for_ssh(port: int, identity: Path, timeout: float, alive=None) -> float
         time.sleep(1)
 
 
-def xl_info(port: int, identity: Path) -> dict[str, str]:
-    out = ssh(port, identity, ["xl", "info"]).stdout.decode()
+def parse_xl_info(text: str) -> dict[str, str]:
     info = {}
-    for line in out.splitlines():
+    for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep:
             info[key.strip()] = value.strip()
     return info
+
+
+def xl_info(port: int, identity: Path) -> dict[str, str]:
+    return parse_xl_info(ssh(port, identity, ["xl", "info"]).stdout.decode())
 
 
 def main_guard(func) -> None:
