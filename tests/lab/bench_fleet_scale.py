@@ -40,6 +40,14 @@ def memory_of(pids):
     return rss * 1024, pss * 1024
 
 
+def mem_available():
+    with open('/proc/meminfo') as handle:
+        for line in handle:
+            if line.startswith('MemAvailable:'):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def tmpfs_use():
     """Bytes the lab's files take under LAB_ROOT (a tmpfs: that is memory)."""
     total = 0
@@ -60,6 +68,7 @@ def main():
     if labctl.leftovers_exist():
         sys.exit('bench: a lab is already up here; run `labctl.py down` first')
     inventory = os.path.join(labctl.LAB_ROOT, 'inventory.yml')
+    available_before = mem_available()
     t0 = time.time()
     rc = labctl.main(['up', '--spec', args.spec, '--timeout', '120'])
     t_up = time.time() - t0
@@ -71,6 +80,7 @@ def main():
         rss, pss = memory_of(procs)
         hosts = len(labctl.lab_namespaces())
         files = tmpfs_use()
+        available_drop = available_before - mem_available()
         print()
         print('hosts:             %d' % hosts)
         print('up time:           %.1f s (until every sshd answers; target < 30 s for 200 hosts)' % t_up)
@@ -79,6 +89,8 @@ def main():
         print('memory, sum PSS:   %.0f MiB (%.2f MiB per host; target < 2048 MiB in total)'
               % (pss / 2 ** 20, pss / 2 ** 20 / max(hosts, 1)))
         print('lab files (tmpfs): %.0f MiB' % (files / 2 ** 20))
+        print('MemAvailable drop: %.0f MiB (whole machine, includes kernel objects; noisy when the machine is shared)'
+              % (available_drop / 2 ** 20))
         if args.ansible:
             env = dict(os.environ, ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'),
                        ANSIBLE_PIPELINING='1', ANSIBLE_HOST_KEY_CHECKING='0', ANSIBLE_FORKS='50')

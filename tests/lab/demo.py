@@ -51,7 +51,12 @@ def main():
     rc = 1
     try:
         say('bringing up the lab fleet %s' % os.path.relpath(args.spec, REPO))
-        if labctl.main(['up', '--spec', args.spec, '--replace', '--timeout', '120']) != 0:
+        if labctl.leftovers_exist():
+            print('make demo: a lab is already up here (%s): it may be someone else\'s, so the demo does not '
+                  'touch it. Take it down with `make lab-down` first.' % labctl.LAB_ROOT, file=sys.stderr)
+            args.keep = True  # nothing of ours to tear down
+            return 1
+        if labctl.main(['up', '--spec', args.spec, '--timeout', '120']) != 0:
             return 1
         inventory = os.path.join(labctl.LAB_ROOT, 'inventory.yml')
         report_dir = os.path.join(labctl.LAB_ROOT, 'report')

@@ -60,6 +60,8 @@ REAL_TEST_PAYLOADS = {
     'xen_no_xen_buildid': {},
 }
 LAB_EFFECT_SECTION = '.noreboot.lab_effect'
+# xl sub-commands for moving guests, simulated in lab_guest_ops.py.
+GUEST_COMMANDS = ('save', 'restore', 'create', 'shutdown', 'migrate')
 
 
 class Output(object):
@@ -812,6 +814,9 @@ def xl_main(argv, host_factory):
                 state['dmesg'] = []
                 host.save()
             return 0
+        if cmd in GUEST_COMMANDS:
+            from lab_guest_ops import guest_command  # noqa: local import keeps xl start-up small
+            return guest_command(cmd, rest, host, IO)
         if cmd == 'uptime':
             IO.out('Name                                ID Uptime\n')
             for dom in state['domains']:
