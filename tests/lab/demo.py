@@ -75,8 +75,13 @@ def main():
             with open(summary) as handle:
                 data = json.load(handle)
             say('fleet summary (%s)' % summary)
-            print(json.dumps({k: v for k, v in data.items() if k != 'hosts'} if isinstance(data, dict) else data,
-                             indent=1, sort_keys=True)[:4000])
+            if isinstance(data, dict):
+                # Fleet-wide figures; per-host tables shown by their size (the file has them all).
+                short = {k: (v if not isinstance(v, (dict, list)) or len(v) <= 12 else '<%d entries>' % len(v))
+                         for k, v in data.items()}
+                print(json.dumps(short, indent=1, sort_keys=True))
+            else:
+                print(json.dumps(data, indent=1)[:4000])
         say('lab status after the run')
         labctl.main(['status'])
     except KeyboardInterrupt:
