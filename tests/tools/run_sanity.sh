@@ -4,7 +4,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${VENV:-$repo/.venv}
-root=$repo/.cache/sanity
+root=${SANITY_ROOT:-$repo/.cache/sanity}
 dest=$root/ansible_collections/noreboot/xen
 # The pip version ansible-test bootstraps into its venvs gets the offline stand-in.
 mkdir -p "$HOME/.ansible/test/cache"
