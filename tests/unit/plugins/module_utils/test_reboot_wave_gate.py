@@ -1,0 +1,106 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""reboot_wave_gate: the shared failure budget, lost guests and failure domain caps."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as gate
+
+PLAN = dict(
+    waves=[
+        dict(number=1, kind='canary', hosts=['lp1']),
+        dict(number=2, kind='livepatch', hosts=['lp2', 'lp3']),
+        dict(number=3, kind='reboot', hosts=['rb-a1', 'rb-b1']),
+        dict(number=4, kind='reboot', hosts=['rb-a2', 'rb-b2']),
+    ],
+    decisions=dict((h, dict(failure_domain=d)) for h, d in (
+        ('lp1', 'a'), ('lp2', 'b'), ('lp3', 'a'), ('rb-a1', 'a'), ('rb-a2', 'a'), ('rb-b1', 'b'), ('rb-b2', 'b'))),
+    domains=[dict(name='a', hosts=4, max_per_wave=2), dict(name='b', hosts=3, max_per_wave=1)],
+)
+LIVE_OK = {'lp1': 'patched', 'lp2': 'patched', 'lp3': 'already_patched'}
+SECOND = ['rb-a2', 'rb-b2']
+
+
+def test_all_well_proceeds_and_counts_every_host():
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': 'rebooted'}, next_hosts=SECOND,
+                           budget_hosts=0)
+    assert result['proceed'] is True
+    assert result['to_patch'] == 7
+    assert result['failures'] == 0
+
+
+def test_live_patch_failures_use_up_the_same_budget():
+    live = dict(LIVE_OK, lp2='reverted')
+    result = gate.evaluate(PLAN, live, {'rb-a1': 'failed', 'rb-b1': 'rebooted'}, next_hosts=SECOND, budget_hosts=1)
+    assert result['proceed'] is False
+    assert result['reason'].startswith('failure budget exceeded: 2 failed host(s) of 7 to patch, the budget allows 1')
+    assert 'lp2 (reverted)' in result['reason'] and 'rb-a1 (failed)' in result['reason']
+
+
+def test_a_stop_is_final():
+    result = gate.evaluate(PLAN, LIVE_OK, {}, previous=dict(proceed=False, reason='canary failed: lp1'))
+    assert result == dict(result, proceed=False, reason='canary failed: lp1')
+
+
+def test_guests_not_restored_stops_whatever_the_budget():
+    stranded = {'rb-b1': ['web1 (saved to /var/lib/noreboot-xen/saved-guests/web1.save, state saved: xl restore failed '
+                          '(rc=1))']}
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': 'guests_not_restored'}, stranded=stranded,
+                           next_hosts=SECOND, budget_hosts=5)
+    assert result['proceed'] is False
+    assert result['reason'] == ('guests are not running again: rb-b1 (guests_not_restored: web1 (saved to '
+                                '/var/lib/noreboot-xen/saved-guests/web1.save, state saved: xl restore failed (rc=1))); '
+                                'no further host is rebooted until they are brought back')
+
+
+def test_host_that_never_came_back_with_guests_on_its_disk_stops():
+    stranded = {'rb-a1': ['db1 (saved to /srv/db1.save, state saved)']}
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, stranded=stranded,
+                           next_hosts=SECOND)
+    assert result['proceed'] is False
+    assert 'rb-a1 (unreachable: db1 (saved to /srv/db1.save, state saved))' in result['reason']
+
+
+def test_hosts_still_down_count_against_the_domain_cap():
+    # rb-b1 never came back (no guests on it): domain b has cap 1, rb-b2 would be a second host down.
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': 'unreachable'}, next_hosts=SECOND)
+    assert result['proceed'] is False
+    assert result['reason'] == ('failure domain b: rb-b1 still down, the wave would take rb-b2 down too, the cap is 1')
+    # domain a has room for one more: a wave of rb-a2 alone could go
+    alone = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, next_hosts=['rb-a2'])
+    assert alone['proceed'] is True
+
+
+def test_a_host_lost_mid_wave_counts_as_down_and_failed():
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'in_progress', 'rb-b1': 'rebooted'}, next_hosts=[],
+                           budget_hosts=0)
+    assert result['proceed'] is False
+    assert 'rb-a1 (unreachable)' in result['reason']
+
+
+@pytest.mark.parametrize('outcome', ['refused', 'reboot_required', 'not_needed', None])
+def test_outcomes_that_are_not_failures(outcome):
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': outcome}, next_hosts=SECOND, budget_hosts=0)
+    assert result['proceed'] is True
+
+
+def test_summary_and_table():
+    results = {'rb-a1': dict(msg='rb-a1 did not come back after the reboot (timed out)',
+                             stranded=['db1 (saved to /srv/db1.save, state saved)'])}
+    summary = gate.summarize(PLAN, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, results)
+    assert summary['counts'] == {'unreachable': 1, 'rebooted': 1, 'not_started': 2}
+    assert [r['host'] for r in summary['hosts']] == ['rb-a1', 'rb-b1', 'rb-a2', 'rb-b2']
+    table = gate.format_summary(summary)
+    assert 'wave 3   rb-a1                    unreachable          rb-a1 did not come back' in table
+    assert '      guest db1 (saved to /srv/db1.save, state saved)' in table
+
+
+def test_where():
+    assert gate.where(dict(name='g', action='migrate', peer='xen-b', state='on_peer')) == 'g (migrated to xen-b, state on_peer)'
+    assert gate.where(dict(name='g', action='shutdown', config='/etc/xen/g.cfg', state='shut_down', error='x')) == \
+        'g (shut down, config /etc/xen/g.cfg, state shut_down: x)'

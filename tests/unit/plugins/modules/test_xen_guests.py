@@ -1,0 +1,136 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""noreboot.xen.xen_guests, driven by the cases in xen_guests_cases.yml (exact argv per step)."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+import os
+
+import pytest
+import yaml
+
+from unittest import mock
+
+from ansible.module_utils import basic
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.noreboot.xen.plugins.modules import xen_guests as xen_guests_module
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+BINARIES = {'xl': '/usr/sbin/xl'}
+
+with open(os.path.join(HERE, 'xen_guests_cases.yml')) as _handle:
+    CASES = [c for c in yaml.safe_load(_handle) if isinstance(c, dict) and 'id' in c]
+
+
+class ExitJson(Exception):
+    pass
+
+
+class FailJson(Exception):
+    pass
+
+
+def _exit_json(self, **kwargs):
+    raise ExitJson(kwargs)
+
+
+def _fail_json(self, msg, **kwargs):
+    kwargs['msg'] = msg
+    kwargs['failed'] = True
+    raise FailJson(kwargs)
+
+
+def _expand(value, tmp):
+    if isinstance(value, str):
+        return value.replace('{tmp}', tmp)
+    if isinstance(value, list):
+        return [_expand(v, tmp) for v in value]
+    if isinstance(value, dict):
+        return dict((k, _expand(v, tmp)) for k, v in value.items())
+    return value
+
+
+def _subset(expected, actual, where='result'):
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), '%s: expected a dict, got %r' % (where, actual)
+        for key, value in expected.items():
+            assert key in actual, '%s: no key %r in %r' % (where, key, sorted(actual))
+            _subset(value, actual[key], '%s.%s' % (where, key))
+    elif isinstance(expected, list):
+        assert isinstance(actual, list) and len(actual) == len(expected), '%s: expected %r, got %r' % (
+            where, expected, actual)
+        for index, (want, got) in enumerate(zip(expected, actual)):
+            _subset(want, got, '%s[%d]' % (where, index))
+    else:
+        assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
+
+
+@pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
+def test_xen_guests_case(case, tmp_path):
+    tmp = str(tmp_path)
+    case = _expand(case, tmp)
+    for path in case.get('files') or []:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        open(path, 'w').close()
+    if case.get('manifest'):
+        os.makedirs(os.path.join(tmp, 'state'), exist_ok=True)
+        with open(os.path.join(tmp, 'state', 'guests.json'), 'w') as handle:
+            json.dump(case['manifest'], handle)
+    args = dict(case['args'], _ansible_check_mode=bool(case.get('check_mode')))
+    expected = list(case.get('commands') or [])
+    ran = []
+
+    def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
+        assert environ_update and environ_update.get('LC_ALL') == 'C'
+        assert isinstance(argv, list)
+        ran.append(list(argv))
+        assert expected, 'unexpected extra command %r' % (argv,)
+        step = expected.pop(0)
+        want = [BINARIES[step['argv'][0]]] + step['argv'][1:]
+        assert argv == want, 'command %d: expected %r, ran %r' % (len(ran), want, argv)
+        if step.get('creates'):
+            open(step['creates'], 'w').close()
+        return step.get('rc', 0), step.get('stdout', ''), step.get('stderr', '')
+
+    def get_bin_path(self, arg, required=False, opt_dirs=None):
+        return dict(case.get('binaries', BINARIES)).get(arg)
+
+    with patch_module_args(args), \
+            mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
+            mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json), \
+            mock.patch('time.sleep', lambda s: None):
+        with pytest.raises((ExitJson, FailJson)) as outcome:
+            xen_guests_module.main()
+    result = outcome.value.args[0]
+    assert not expected, 'commands never run: %r' % ([c['argv'] for c in expected],)
+    want = case['expect']
+    assert bool(result.get('failed')) == bool(want.get('failed', False)), result.get('msg')
+    if 'changed' in want:
+        assert result.get('changed') == want['changed']
+    for text in want.get('msg_contains', []):
+        assert text in result['msg'], result['msg']
+    _subset(want.get('result', {}), result)
+    manifest_path = os.path.join(tmp, 'state', 'guests.json')
+    if want.get('no_manifest'):
+        assert not os.path.exists(manifest_path)
+    if want.get('manifest_on_disk'):
+        with open(manifest_path) as handle:
+            manifest = json.load(handle)
+        assert manifest['status'] == want['manifest_on_disk']['status']
+        assert [[g['name'], g['state']] for g in manifest['guests']] == want['manifest_on_disk']['guests']
+    if want.get('file_kept'):
+        assert os.path.exists(want['file_kept'])
+
+
+def test_argument_spec():
+    spec = xen_guests_module.get_argument_spec()
+    assert spec['action']['choices'] == ['evacuate', 'restore', 'status']
+    assert spec['policy']['default'] == 'save'
+    assert spec['policy']['choices'] == ['migrate', 'save', 'shutdown', 'refuse']
