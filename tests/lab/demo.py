@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -31,7 +30,7 @@ def say(text):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--spec', default=os.path.join(HERE, 'fleets', 'default.yml'))
     parser.add_argument('--playbook', default=os.path.join(REPO, 'playbooks', 'inventory_report.yml'))
     parser.add_argument('--keep', action='store_true', help='leave the fleet up afterwards (then: make lab-down)')

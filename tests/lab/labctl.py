@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
@@ -131,13 +130,15 @@ def _check(rc, what):
 
 
 def mount(source, target, fstype=None, flags=0, data=None):
-    enc = lambda v: v.encode() if v is not None else None  # noqa: E731
+    def enc(value):
+        return value.encode() if value is not None else None
+
     _check(libc().mount(enc(source), enc(target), enc(fstype), ctypes.c_ulong(flags), enc(data)),
            'mount %s on %s' % (source, target))
 
 
 def run(argv, check=True, **kwargs):
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, **kwargs)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, **kwargs, check=False)
     if check and proc.returncode != 0:
         raise LabError('command failed (rc %d): %s\n%s%s' % (proc.returncode, ' '.join(argv), proc.stdout, proc.stderr))
     return proc
@@ -350,7 +351,7 @@ def host_boot(host, hostdir, addr):
     proc = subprocess.run(['ip', '-batch', '-'], input=(
         'link set lo up\n'
         'addr add %s/%d dev eth0\n'
-        'link set eth0 up\n' % (addr, PREFIXLEN)).encode(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        'link set eth0 up\n' % (addr, PREFIXLEN)).encode(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     if proc.returncode:
         raise OSError(0, 'network setup failed: %s' % proc.stdout.decode())
     os.chdir('/')
@@ -361,7 +362,7 @@ def spawn_host(host, hostdir, addr):
     """Fork, detach (new session, reparented), boot the host in the grandchild."""
     pid = os.fork()
     if pid:
-        _, status = os.waitpid(pid, 0)
+        status = os.waitpid(pid, 0)[1]
         return status == 0
     try:
         os.setsid()
@@ -428,7 +429,7 @@ def build_inventory(spec, hosts, key_path):
             'noreboot_xen_lab': {'root': LAB_ROOT, 'payload_dir': os.path.join(LAB_ROOT, 'payloads'),
                                  'spec': spec.get('name', 'unnamed')},
         },
-        'children': dict({group: {'hosts': hostvars}}, **{k: v for k, v in sorted(children.items())}),
+        'children': dict({group: {'hosts': hostvars}}, **dict(sorted(children.items()))),
     }}
 
 
@@ -618,7 +619,7 @@ def cmd_down(args):
     lab = load_lab_state() or {}
     close_control_masters()
     killed = 0
-    for _ in range(50):
+    for dummy in range(50):
         procs = lab_processes()
         if not procs:
             break
@@ -742,8 +743,8 @@ def cmd_status(args):
         print(json.dumps({'status': (lab or {}).get('status', 'leftovers'), 'namespaces': len(namespaces),
                           'hosts': rows}, indent=1))
         return 0
-    print('lab %s: %d namespaces, %d processes, spec %s' % ((lab or {}).get('status', 'leftovers only'),
-                                                           len(namespaces), len(procs), (lab or {}).get('spec')))
+    print('lab %s: %d namespaces, %d processes, spec %s'
+          % ((lab or {}).get('status', 'leftovers only'), len(namespaces), len(procs), (lab or {}).get('spec')))
     for row in rows:
         print('  %-16s %-13s %-10s %-8s ssh=%-3s procs=%-3d boots=%s applied=%s%s' % (
             row['name'], row['addr'], row.get('failure_domain', ''), row.get('build', '?'),
@@ -833,7 +834,7 @@ def cmd_unreachable(args):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(prog='labctl.py', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='labctl.py', description=__doc__.split('\n', maxsplit=1)[0])
     sub = parser.add_subparsers(dest='command')
     up = sub.add_parser('up', help='bring a fleet up from a spec and write its Ansible inventory')
     up.add_argument('--spec', default=os.path.join(HERE, 'fleets', 'default.yml'))

@@ -26,7 +26,7 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab_elf_notes import ElfError, ElfPayload, SHF_ALLOC  # noqa: E402
+from lab_elf_notes import ElfError, ElfPayload  # noqa: E402
 
 DEFAULT_STATE = '/var/lib/noreboot-xen-lab/state.json'
 NAME_SIZE = 128
@@ -798,8 +798,8 @@ def xl_main(argv, host_factory):
                 domains = chosen
             text = 'Name                                        ID   Mem VCPUs\tState\tTime(s)\n'
             for dom in domains:
-                text += '%-40s %5d %5d %5d     %s  %8.1f\n' % (dom['name'], dom['id'], dom['mem'], dom['vcpus'],
-                                                              dom['state'], dom['time'])
+                text += ('%-40s %5d %5d %5d     %s  %8.1f\n'
+                         % (dom['name'], dom['id'], dom['mem'], dom['vcpus'], dom['state'], dom['time']))
             IO.out(text)
             return 0
         if cmd == 'dmesg':

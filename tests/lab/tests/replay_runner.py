@@ -53,7 +53,7 @@ def main(job_path, result_path):
                     with open(job['state'], 'w') as handle:
                         json.dump(state, handle)
                 subprocess.run(argv, cwd=job.get('cwd', '/root'), env=env, stdin=subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=job.get('timeout', 20))
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=job.get('timeout', 20), check=False)
     for kind in ('setup', 'steps'):
         for index, argv in enumerate(job[kind]):
             faults = job.get('pre_step_faults', {}).get(str(index)) if kind == 'steps' else None
@@ -68,7 +68,7 @@ def main(job_path, result_path):
                     json.dump(state, handle)
             try:
                 proc = subprocess.run(argv, cwd=job.get('cwd', '/root'), env=env, stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=job.get('timeout', 20))
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=job.get('timeout', 20), check=False)
                 item = {'argv': argv, 'rc': proc.returncode,
                         'stdout': proc.stdout.decode('utf-8', 'surrogateescape'),
                         'stderr': proc.stderr.decode('utf-8', 'surrogateescape')}

@@ -50,14 +50,14 @@ def ssh(lab, host, command, timeout=20, stdin=None):
     argv = ['ssh', '-i', lab['key'], '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null',
             '-o', 'LogLevel=ERROR', '-o', 'ConnectTimeout=10', '-o', 'BatchMode=yes',
             'root@' + lab['hosts'][host]['addr'], command]
-    proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    proc = subprocess.run(argv, input=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, check=False)
     return proc.returncode, proc.stdout.decode(), proc.stderr.decode()
 
 
 def send_payload(lab, host, build_id, name):
     with open(os.path.join(PAYLOADS, build_id, name + '.livepatch'), 'rb') as handle:
         data = handle.read()
-    rc, _, err = ssh(lab, host, 'cat > /root/%s.livepatch' % name, stdin=data)
+    rc, dummy, err = ssh(lab, host, 'cat > /root/%s.livepatch' % name, stdin=data)
     assert rc == 0, err
     return '/root/%s.livepatch' % name
 
@@ -123,22 +123,22 @@ def test_each_host_is_its_own_dom0(lab):
         'ok-001', 'host                   : ok-001', 'xen_version            : 4.17.5', 'build_id               : ' + B5,
         'model name\t: Intel(R) Xeon(R) Gold 6248 CPU @ 2.50GHz', 'PowerEdge R640', 'Dell Inc.',
         '/usr/sbin/xl', '/usr/sbin/xen-livepatch']
-    rc, out, _ = ssh(lab, 'lp7-001', 'hostname; xl info | grep -E "^build_id"; cat /sys/class/dmi/id/sys_vendor')
+    rc, out, dummy = ssh(lab, 'lp7-001', 'hostname; xl info | grep -E "^build_id"; cat /sys/class/dmi/id/sys_vendor')
     assert out.splitlines() == ['lp7-001', 'build_id               : ' + B7, 'Lenovo']
     rc, out, err = ssh(lab, 'nolp-001', 'xen-livepatch list')
     assert (rc, out, err) == (1, '', 'Failed to get list sizes.\nError 38: Function not implemented\n')
 
 
 def test_hosts_have_private_files_and_only_lab_routes(lab):
-    rc, _, err = ssh(lab, 'ok-001', 'echo a > /tmp/lab-mark && echo a > /root/lab-mark && echo a > /etc/lab-mark '
-                     '&& mkdir -p /var/lib/noreboot-xen && echo a > /var/lib/noreboot-xen/lab-mark')
+    rc, dummy, err = ssh(lab, 'ok-001', 'echo a > /tmp/lab-mark && echo a > /root/lab-mark && echo a > /etc/lab-mark '
+                         '&& mkdir -p /var/lib/noreboot-xen && echo a > /var/lib/noreboot-xen/lab-mark')
     assert rc == 0, err
-    rc, out, _ = ssh(lab, 'ok-002', 'ls /tmp/lab-mark /root/lab-mark /etc/lab-mark /var/lib/noreboot-xen/lab-mark 2>&1 | wc -l;'
-                     ' cat /tmp/lab-mark 2>/dev/null || echo none')
+    rc, out, dummy = ssh(lab, 'ok-002', 'ls /tmp/lab-mark /root/lab-mark /etc/lab-mark /var/lib/noreboot-xen/lab-mark 2>&1 | wc -l;'
+                         ' cat /tmp/lab-mark 2>/dev/null || echo none')
     assert out.splitlines()[-1] == 'none'
     for path in ('/tmp/lab-mark', '/root/lab-mark', '/etc/lab-mark', '/var/lib/noreboot-xen/lab-mark'):
         assert not os.path.exists(path), '%s leaked onto the machine' % path
-    rc, out, _ = ssh(lab, 'ok-002', 'ip -4 route show')
+    rc, out, dummy = ssh(lab, 'ok-002', 'ip -4 route show')
     assert out.split() == ['10.%d.0.0/16' % labctl.SUBNET_OCTET, 'dev', 'eth0', 'proto', 'kernel', 'scope', 'link', 'src',
                            lab['hosts']['ok-002']['addr']]
     rc, out, err = ssh(lab, 'ok-002', 'systemctl status ssh; echo rc=$?')
@@ -148,7 +148,7 @@ def test_hosts_have_private_files_and_only_lab_routes(lab):
 def test_collection_module_runs_unchanged_over_ssh(lab):
     proc = subprocess.run([os.path.join(VENV_BIN, 'ansible'), '-i', lab['inventory'], 'ok-001,lp7-001,nolp-001',
                            '-m', 'noreboot.xen.xen_facts', '-o'], env=ansible_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=180)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=180, check=False)
     assert proc.returncode == 0, proc.stdout
     results = {}
     for line in proc.stdout.splitlines():
@@ -168,9 +168,9 @@ def test_reboot_clears_payloads_and_comes_back(lab):
     boot_id = out.splitlines()[-1]
     proc = subprocess.run([os.path.join(VENV_BIN, 'ansible'), '-i', lab['inventory'], 'ok-002', '-m',
                            'ansible.builtin.reboot', '-a', 'reboot_timeout=60', '-o'], env=ansible_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=180)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True, timeout=180, check=False)
     assert proc.returncode == 0 and '"rebooted": true' in proc.stdout, proc.stdout
-    rc, out, _ = ssh(lab, 'ok-002', 'xen-livepatch list; xl info | grep xen_extra; cat /proc/sys/kernel/random/boot_id')
+    rc, out, dummy = ssh(lab, 'ok-002', 'xen-livepatch list; xl info | grep xen_extra; cat /proc/sys/kernel/random/boot_id')
     lines = out.splitlines()
     assert lines[:2] == ['Nothing to list', 'xen_extra              : .5']
     assert lines[2] != boot_id
@@ -179,14 +179,14 @@ def test_reboot_clears_payloads_and_comes_back(lab):
 
 def test_reboot_that_never_comes_back_then_power_cycle(lab):
     addr = lab['hosts']['brick-001']['addr']
-    rc, _, _ = ssh(lab, 'brick-001', 'shutdown -r now')
+    rc, dummy, dummy2 = ssh(lab, 'brick-001', 'shutdown -r now')
     assert rc == 0
     assert wait_port_closed(addr, 10), 'sshd still answers after a reboot that should never come back'
     time.sleep(2)
     assert not ssh_port_open(addr, 0)
     assert labctl.main(['power-cycle', 'brick-001']) == 0
     assert ssh_port_open(addr, 15)
-    rc, out, _ = ssh(lab, 'brick-001', 'xen-livepatch list')
+    rc, out, dummy = ssh(lab, 'brick-001', 'xen-livepatch list')
     assert out == 'Nothing to list\n'
 
 

@@ -27,12 +27,12 @@ root_only = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: ru
 def nothing_left():
     """Every kind of thing a lab creates, looked up on the machine itself (not in labctl's state)."""
     found = []
-    netns = subprocess.run(['ip', 'netns', 'list'], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    netns = subprocess.run(['ip', 'netns', 'list'], stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout
     found += [line for line in netns.splitlines() if line.startswith(labctl.NS_PREFIX)]
-    links = subprocess.run(['ip', '-o', 'link', 'show'], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    links = subprocess.run(['ip', '-o', 'link', 'show'], stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout
     names = [line.split(':')[1].strip().split('@')[0] for line in links.splitlines()]
     found += [n for n in names if n == labctl.BRIDGE or n.startswith(labctl.VETH_PREFIX)]
-    addrs = subprocess.run(['ip', '-o', 'addr', 'show'], stdout=subprocess.PIPE, universal_newlines=True).stdout
+    addrs = subprocess.run(['ip', '-o', 'addr', 'show'], stdout=subprocess.PIPE, universal_newlines=True, check=False).stdout
     found += [line for line in addrs.splitlines() if ' 10.%d.' % labctl.SUBNET_OCTET in line]
     found += labctl.lab_mounts()
     if os.path.exists(labctl.LAB_ROOT):
@@ -73,7 +73,7 @@ def test_down_cleans_up_after_an_interrupted_up(after):
     assert labctl.leftovers_exist(), 'the interrupted up should have created something to clean'
     # A fresh up must refuse rather than pile a second lab on the leftovers.
     refused = subprocess.run([sys.executable, LABCTL, 'up', '--spec', SMALL], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, universal_newlines=True)
+                             stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert refused.returncode == 1 and 'labctl.py down' in refused.stderr
     subprocess.check_call([sys.executable, LABCTL, 'down'])
     assert nothing_left() == []
@@ -83,7 +83,7 @@ def test_needs_root_and_says_so():
     argv = [sys.executable, LABCTL, 'up', '--spec', SMALL]
     if os.geteuid() == 0:
         argv = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups'] + argv
-    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
+    proc = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, check=False)
     assert proc.returncode == 1
     assert 'needs root' in proc.stderr and 'run it as root' in proc.stderr
 

@@ -338,8 +338,8 @@ def test_transcript_replays_byte_for_byte(case, source, tmp_path):
     for index, (step, got) in enumerate(zip(case['steps'], results)):
         where = 'step %d: %s' % (index + 1, ' '.join(step['argv']))
         if got['rc'] != step['rc']:
-            failures.append('%s: rc %r, real %r (stdout %r, stderr %r)' % (where, got['rc'], step['rc'],
-                                                                        got['stdout'], got['stderr']))
+            failures.append('%s: rc %r, real %r (stdout %r, stderr %r)'
+                            % (where, got['rc'], step['rc'], got['stdout'], got['stderr']))
             continue
         if step.get('dmesg_lines'):
             wanted, missing = dmesg_lines_inside(got['stdout'], step['stdout'])

@@ -47,7 +47,7 @@ class Host(object):
     def run(self, *argv):
         env = dict(os.environ, NOREBOOT_XEN_LAB_STATE=self.state_path, LC_ALL='C')
         proc = subprocess.run([str(self.bin / argv[0])] + list(argv[1:]), env=env, cwd=str(self.tmp),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=20)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=20, check=False)
         return proc.returncode, proc.stdout, proc.stderr
 
     def state(self):
@@ -65,7 +65,7 @@ class Host(object):
         return path
 
     def info(self, key):
-        rc, out, _ = self.run('xl', 'info')
+        rc, out, dummy = self.run('xl', 'info')
         assert rc == 0
         return dict(line.split(': ', 1) for line in out.splitlines() if ': ' in line)[key.ljust(23)]
 
@@ -74,14 +74,14 @@ def test_ebusy_for_the_first_two_attempts_then_success(tmp_path):
     host = Host(tmp_path, faults={'ebusy': {'first': 2}})
     path = host.payload('fix1')
     assert host.run('xen-livepatch', 'upload', 'fix1', path) == (0, 'Uploading %s... completed\n' % path, '')
-    for _ in range(2):
+    for dummy in range(2):
         assert host.run('xen-livepatch', 'apply', 'fix1') == (
             2, 'Applying fix1... failed\n', 'Error 16: Device or resource busy\n')
-    rc, out, _ = host.run('xen-livepatch', 'list')
+    rc, out, dummy = host.run('xen-livepatch', 'list')
     assert 'fix1                                    | CHECKED (16, Device or resource busy)    | \n' in out
     assert host.run('xen-livepatch', 'apply', 'fix1') == (0, 'Applying fix1... completed\n', '')
     assert host.info('xen_extra') == '-fix1'
-    rc, out, _ = host.run('xl', 'dmesg')
+    rc, out, dummy = host.run('xl', 'dmesg')
     assert '(XEN) livepatch: fix1: Timed out on semaphore in IRQ quiesce phase' in out
 
 
@@ -89,7 +89,7 @@ def test_ebusy_always_never_applies(tmp_path):
     host = Host(tmp_path, faults={'ebusy': {'always': True}})
     path = host.payload('fix1')
     host.run('xen-livepatch', 'upload', 'fix1', path)
-    for _ in range(4):
+    for dummy in range(4):
         assert host.run('xen-livepatch', 'apply', 'fix1')[0] == 2
     assert host.info('xen_extra') == '.5'
 
@@ -99,7 +99,7 @@ def test_operation_didnt_complete_and_completes_later(tmp_path):
     path = host.payload('fix1')
     host.run('xen-livepatch', 'upload', 'fix1', path)
     assert host.run('xen-livepatch', 'apply', 'fix1') == (2, 'Applying fix1... failed\n', "Operation didn't complete.\n")
-    rc, out, _ = host.run('xen-livepatch', 'list')
+    rc, out, dummy = host.run('xen-livepatch', 'list')
     assert 'fix1                                    | APPLIED    | \n' in out
     assert host.run('xen-livepatch', 'apply', 'fix1') == (0, 'No action needed.\n', '')
 
@@ -124,9 +124,9 @@ def test_no_live_patching_in_the_build(tmp_path):
 def test_wrong_hypervisor_build_is_refused_with_dmesg_line(tmp_path):
     host = Host(tmp_path, build='4.17.7')
     path = host.payload('old', xen_build_id=B4175)
-    assert host.run('xen-livepatch', 'upload', 'old', path) == (1, 'Uploading %s... failed\n' % path,
-                                                               'Error 22: Invalid argument\n')
-    rc, out, _ = host.run('xl', 'dmesg')
+    assert host.run('xen-livepatch', 'upload', 'old', path) == (
+        1, 'Uploading %s... failed\n' % path, 'Error 22: Invalid argument\n')
+    rc, out, dummy = host.run('xl', 'dmesg')
     assert out.endswith('(XEN) livepatch: old: check against hypervisor build-id failed\n')
 
 
@@ -150,7 +150,7 @@ def test_stacking_revert_ebusy_and_effects_of_an_invented_build(tmp_path):
         1, '', 'top is in the wrong state.\nCurrent state: APPLIED\nExpected state: CHECKED\n')
     assert host.run('xen-livepatch', 'revert', 'top') == (0, 'Reverting top... completed\n', '')
     assert host.info('xen_extra') == '.3-lp1'
-    rc, out, _ = host.run('xl', 'dmesg')
+    rc, out, dummy = host.run('xl', 'dmesg')
     assert '(XEN) build-id: %s\n' % INVENTED['build_id'] in out
     assert "(XEN) livepatch: base: can't unload. Top is top\n" in out
 
@@ -158,10 +158,10 @@ def test_stacking_revert_ebusy_and_effects_of_an_invented_build(tmp_path):
 @pytest.mark.parametrize('mode,expected', [('crashed', '----c-'), ('vanish', None)])
 def test_guest_crashes_after_apply(tmp_path, mode, expected):
     host = Host(tmp_path, faults={'guest_crash_after_apply': {'after_applies': 1, 'domain': 'vm2', 'mode': mode}})
-    rc, before, _ = host.run('xl', 'list')
+    rc, before, dummy = host.run('xl', 'list')
     assert 'vm2' in before and '----c-' not in before
     host.run('xen-livepatch', 'load', host.payload('fix1'))
-    rc, after, _ = host.run('xl', 'list')
+    rc, after, dummy = host.run('xl', 'list')
     rows = {line.split()[0]: line for line in after.splitlines()[1:]}
     if expected:
         assert rows['vm2'].split()[4] == expected
