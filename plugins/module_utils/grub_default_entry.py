@@ -320,7 +320,7 @@ def hypervisor_of(entry):
         if not words:
             continue
         if words[0] in MULTIBOOT_COMMANDS and found is None:
-            args = [w for w in words[1:]]
+            args = list(words[1:])
             options = [w for w in args if w.startswith('--')]
             rest = [w for w in args if not w.startswith('--')]
             if not rest:

@@ -336,8 +336,8 @@ class GuestEvacuation(object):
         self.actions.append(' '.join(['xl'] + list(args)))
         self.changed = True
         if command.rc != 0:
-            raise EvacuationError('xl %s failed (rc=%s): %s' % (args[0], command.rc,
-                                                               (command.stderr or command.stdout or '').strip()),
+            detail = (command.stderr or command.stdout or '').strip()
+            raise EvacuationError('xl %s failed (rc=%s): %s' % (args[0], command.rc, detail),
                                   cmd=command.argv, rc=command.rc, stdout=command.stdout, stderr=command.stderr)
         return command
 

@@ -63,8 +63,8 @@ attributes:
     platforms: posix
     details: A Xen dom0 booted by GRUB 2.
 seealso:
-  - role: noreboot.xen.reboot_fallback
   - module: noreboot.xen.xen_facts
+  - module: noreboot.xen.xen_guests
 """
 
 EXAMPLES = r"""
@@ -227,8 +227,8 @@ def inspect_boot_target(params, read=_read, exists=os.path.exists, read_build_id
             view['build_id'] = read_build_id(found)
         except ImageError as exc:
             view['error'] = str(exc)
-    where = 'the default boot entry %r (grub.cfg line %d) boots %s' % (entry['title'], hypervisor['line'],
-                                                                        hypervisor['path'])
+    where = ('the default boot entry %r (grub.cfg line %d) boots %s'
+             % (entry['title'], hypervisor['line'], hypervisor['path']))
     if view['build_id'] is None:
         result['matches'] = False if expected else None
         result['msg'] = '%s, whose build-id cannot be read: %s' % (where, view['error'])

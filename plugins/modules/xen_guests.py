@@ -100,7 +100,8 @@ attributes:
 requirements:
   - C(xl) on the dom0.
 seealso:
-  - role: noreboot.xen.reboot_fallback
+  - module: noreboot.xen.boot_target
+  - module: noreboot.xen.xen_facts
 """
 
 EXAMPLES = r"""

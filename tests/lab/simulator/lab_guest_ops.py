@@ -171,10 +171,13 @@ def install_build(state, build):
     state['installed_build'] = build
 
 
+def _pad(data):
+    return data + b'\0' * ((-len(data)) % 4)
+
+
 def _note(name, note_type, desc):
     name = name + b'\0'
-    pad = lambda data: data + b'\0' * ((-len(data)) % 4)  # noqa: E731
-    return struct.pack('<III', len(name), len(desc), note_type) + pad(name) + pad(desc)
+    return struct.pack('<III', len(name), len(desc), note_type) + _pad(name) + _pad(desc)
 
 
 def hypervisor_image(build_id):
@@ -203,14 +206,14 @@ else
    set default="%(default)s"
 fi
 menuentry 'Debian GNU/Linux' --class debian $menuentry_id_option 'gnulinux-simple-lab' {
-	linux	/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda ro quiet
-	initrd	/boot/initrd.img-6.1.0-28-amd64
+\tlinux\t/boot/vmlinuz-6.1.0-28-amd64 root=/dev/vda ro quiet
+\tinitrd\t/boot/initrd.img-6.1.0-28-amd64
 }
 menuentry 'Debian GNU/Linux, with Xen hypervisor' --class debian --class xen $menuentry_id_option 'xen-gnulinux-simple-lab' {
-	echo	'Loading Xen 4.17-amd64 ...'
-	multiboot2	/boot/xen-4.17-amd64.gz placeholder   ${xen_rm_opts}
-	module2	/boot/vmlinuz-6.1.0-28-amd64 placeholder root=/dev/vda ro quiet
-	module2	--nounzip   /boot/initrd.img-6.1.0-28-amd64
+\techo\t'Loading Xen 4.17-amd64 ...'
+\tmultiboot2\t/boot/xen-4.17-amd64.gz placeholder   ${xen_rm_opts}
+\tmodule2\t/boot/vmlinuz-6.1.0-28-amd64 placeholder root=/dev/vda ro quiet
+\tmodule2\t--nounzip   /boot/initrd.img-6.1.0-28-amd64
 }
 '''
 

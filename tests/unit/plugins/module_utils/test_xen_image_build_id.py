@@ -29,9 +29,12 @@ FIXED = '151b373fd64b321593bf987fd923cd10dabadac4'
 REAL = {'4.17.5': '39a640e6f1412319235087391df9f1c5e13ae920', '4.17.7': FIXED}
 
 
+def pad(data):
+    return data + b'\0' * ((-len(data)) % 4)
+
+
 def note(name, note_type, desc):
     name_bytes = name + b'\0'
-    pad = lambda b: b + b'\0' * ((-len(b)) % 4)  # noqa: E731
     return struct.pack('<III', len(name_bytes), len(desc), note_type) + pad(name_bytes) + pad(desc)
 
 

@@ -1,0 +1,273 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""playbooks/reboot_fallback.yml on lab hosts, over SSH: guests saved, reboot, fixed build, guests back.
+
+Needs root (the lab). Six hosts of Debian's Xen 4.17.5 (build 39a640e6...), each with two
+guests; the advisory has no payload for that build, so the plan sends every host to a reboot,
+whose fix is 4.17.7 (build 151b373f...). What the lab cannot do is run apt: the tests skip the
+role's install phase (tag reboot_fallback_install) and install the fixed build the way a
+package would: the simulator's next boot runs 4.17.7 (lab_guest_ops.install_build), and the
+host's /boot holds a xen-4.17-amd64.gz with the 4.17.7 build-id note and a grub.cfg whose
+default entry boots it, which the role's boot target check reads.
+
+1. the switch: unset fails naming the hosts, false reports reboot_required, nothing changes;
+2. the boot target check: a host whose GRUB default boots plain Linux is not rebooted;
+3. happy path (group ok): both hosts rebooted in two waves (one per failure domain share),
+   on build 151b373f..., every guest runs again, ledger intent + outcome, no save file left;
+4. a reboot that never comes back (group down): the run stops before the next wave, the
+   summary names the host and its guests' save files; the second host is untouched;
+5. a guest that fails to restore (group rfail): outcome guests_not_restored, the run stops,
+   the summary names the host, the guest and its save file (kept).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+if 'labctl' not in sys.modules:
+    # A lab instance of its own, so it runs beside a user's lab (0) and the other lab tests (7).
+    os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = '9'
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+LAB = os.path.dirname(HERE)
+REPO = os.path.dirname(os.path.dirname(LAB))
+sys.path.insert(0, LAB)
+sys.path.insert(0, os.path.join(LAB, 'simulator'))
+
+import labctl  # noqa: E402
+import lab_guest_ops  # noqa: E402
+import lab_model  # noqa: E402
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
+
+OLD = '39a640e6f1412319235087391df9f1c5e13ae920'
+FIXED = '151b373fd64b321593bf987fd923cd10dabadac4'
+PLAYBOOK = os.path.join(REPO, 'playbooks', 'reboot_fallback.yml')
+ANSIBLE_PLAYBOOK = os.path.join(REPO, '.venv', 'bin', 'ansible-playbook')
+COLLECTIONS = os.path.join(REPO, '.cache', 'collections')
+SAVE_DIR = '/var/lib/noreboot-xen/saved-guests'
+
+SPEC = '''name: rbf
+inventory_group: xen_hosts
+builds:
+  deb-4.17.5: {version: 4.17.5}
+defaults:
+  reboot_delay: 1
+groups:
+  - {name: ok, count: 2, build: deb-4.17.5, hardware: intel-cascadelake, failure_domains: [rack-a],
+     guests: [{name: web, mem: 256, vcpus: 1}, {name: db, mem: 512, vcpus: 2}]}
+  - {name: down, count: 2, build: deb-4.17.5, hardware: amd-milan, failure_domains: [rack-b],
+     guests: [{name: app, mem: 256, vcpus: 1}]}
+  - {name: rfail, count: 2, build: deb-4.17.5, hardware: amd-rome, failure_domains: [rack-c],
+     guests: [{name: cache, mem: 256, vcpus: 1}, {name: queue, mem: 256, vcpus: 1}]}
+'''
+
+ADVISORY = '''schema: 1
+id: LAB-XSA-2
+title: "lab: a flaw fixed only by Xen 4.17.7 (no live patch for 4.17.5)"
+affected:
+  hypervisors:
+    versions: [">=4.17.0,<4.17.7"]
+fallback:
+  reboot: true
+  fixed_build_ids: [%s]
+  packages:
+    debian: {package: xen-hypervisor-4.17-amd64, version: "4.17.7+13-g2445b30a44-0+deb12u1"}
+''' % FIXED
+
+
+def sim_state(host):
+    with open(os.path.join(labctl.LAB_ROOT, 'hosts', host, 'state.json')) as handle:
+        return json.load(handle)
+
+
+def host_path(host, path):
+    """A path of the host's private overlay (upper layer) seen from outside."""
+    top, rest = path.strip('/').split('/', 1)
+    return os.path.join(labctl.LAB_ROOT, 'hosts', host, 'ovl', top, 'upper', rest)
+
+
+def read_jsonl(path):
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def guests(host):
+    return sorted(d['name'] for d in sim_state(host)['domains'] if d['id'] != 0)
+
+
+def install_fixed(host, default='Debian GNU/Linux, with Xen hypervisor'):
+    """The fixed package, installed as dpkg would: next boot's build, /boot image and grub.cfg."""
+    build = lab_model.resolve_build('4.17.7')
+    labctl.edit_host_state(host, lambda state: lab_guest_ops.install_build(state, build))
+    lab_guest_ops.write_boot_files(host_path(host, '/boot'), FIXED, default=default)
+
+
+def fault(host, name, value):
+    labctl.edit_host_state(host, lambda state: state['faults'].__setitem__(name, value))
+
+
+@pytest.fixture(scope='module')
+def lab(tmp_path_factory):
+    if labctl.leftovers_exist():
+        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
+                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
+    workdir = str(tmp_path_factory.mktemp('reboot_fallback'))
+    spec = os.path.join(workdir, 'spec.yml')
+    with open(spec, 'w') as handle:
+        handle.write(SPEC)
+    advisory = os.path.join(workdir, 'lab-xsa-2.yml')
+    with open(advisory, 'w') as handle:
+        handle.write(ADVISORY)
+    inventory = os.path.join(workdir, 'inventory.yml')
+    assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
+    try:
+        yield dict(workdir=workdir, inventory=inventory, advisory=advisory, runs=0)
+    finally:
+        labctl.main(['down'])
+
+
+def run(lab, target, extra=None, skip_install=True):
+    lab['runs'] += 1
+    summary_path = os.path.join(lab['workdir'], 'summary-%d.json' % lab['runs'])
+    extra_vars = {'noreboot_xen_advisories': [lab['advisory']], 'noreboot_xen_target': target,
+                  'noreboot_xen_summary_path': summary_path, 'reboot_fallback_reboot_timeout': 20,
+                  'noreboot_xen_wave_policy': {'reboot_wave_sizes': [1], 'max_per_domain': '50%'}}
+    extra_vars.update(extra or {})
+    argv = [ANSIBLE_PLAYBOOK, '-i', lab['inventory'], PLAYBOOK, '-e', json.dumps(extra_vars)]
+    if skip_install:
+        argv += ['--skip-tags', 'reboot_fallback_install']
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(LAB, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
+               ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
+    log = os.path.join(lab['workdir'], 'run-%d.log' % lab['runs'])
+    started = time.time()
+    with open(log, 'w') as handle:
+        rc = subprocess.call(argv, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    with open(log) as handle:
+        output = handle.read()
+    summary = None
+    if os.path.exists(summary_path):
+        with open(summary_path) as handle:
+            summary = json.load(handle)
+    print('run %d (%s): rc %d, %.1f s, log %s' % (lab['runs'], target, rc, time.time() - started, log))
+    return dict(rc=rc, output=output, summary=summary, log=log)
+
+
+def rows(summary):
+    return dict((r['host'], r) for r in summary['hosts'])
+
+
+def test_unset_switch_fails_naming_the_hosts_and_false_only_reports(lab):
+    before = dict((h, sim_state(h)['boots']) for h in ('ok-001', 'ok-002'))
+    result = run(lab, 'lab_group_ok')
+    assert result['rc'] != 0
+    assert 'These hosts need a reboot to get the fix' in result['output']
+    assert 'ok-001, ok-002' in result['output'] and 'noreboot_xen_reboot_ok is not set' in result['output']
+    result = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': False})
+    assert result['rc'] == 0, result['log']
+    assert [(r['host'], r['outcome']) for r in result['summary']['hosts']] == [
+        ('ok-001', 'reboot_required'), ('ok-002', 'reboot_required')]
+    for host in ('ok-001', 'ok-002'):
+        assert sim_state(host)['boots'] == before[host]
+        assert guests(host) == ['db', 'web']
+        assert not os.path.exists(host_path(host, '/var/lib/noreboot-xen/guests.json'))
+
+
+def test_boot_target_not_the_fixed_build_reboots_nothing(lab):
+    # The package "installed", but GRUB's default is plain Linux: the role must stop before any guest moves.
+    for host in ('ok-001', 'ok-002'):
+        install_fixed(host, default='0')
+    result = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': True})
+    assert result['rc'] != 0
+    summary = result['summary']
+    assert summary['gate']['proceed'] is True
+    assert rows(summary)['ok-001']['outcome'] == 'failed'
+    assert "loads no multiboot kernel: the next boot does not start Xen" in rows(summary)['ok-001']['msg']
+    for host in ('ok-001', 'ok-002'):
+        assert sim_state(host)['boots'] == 1
+        assert guests(host) == ['db', 'web']
+        assert not os.path.exists(host_path(host, '/var/lib/noreboot-xen/guests.json'))
+
+
+def test_reboot_with_saved_guests(lab):
+    for host in ('ok-001', 'ok-002'):
+        install_fixed(host)
+    result = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': True})
+    assert result['rc'] == 0, result['log']
+    summary = result['summary']
+    assert [(r['host'], r['wave'], r['outcome']) for r in summary['hosts']] == [
+        ('ok-001', 1, 'rebooted'), ('ok-002', 2, 'rebooted')]
+    for host in ('ok-001', 'ok-002'):
+        state = sim_state(host)
+        assert state['build']['build_id'] == FIXED
+        assert state['boots'] == 2
+        assert guests(host) == ['db', 'web']
+        manifest = json.load(open(host_path(host, '/var/lib/noreboot-xen/guests.json')))
+        assert manifest['status'] == 'restored'
+        assert sorted((g['name'], g['action'], g['state']) for g in manifest['guests']) == [
+            ('db', 'save', 'restored'), ('web', 'save', 'restored')]
+        assert os.listdir(host_path(host, SAVE_DIR)) == []
+        ledger = read_jsonl(host_path(host, '/var/lib/noreboot-xen/ledger.jsonl'))
+        assert [(e['event'], e['kind']) for e in ledger] == [('intent', 'reboot_fallback'), ('outcome', 'reboot_fallback')]
+        assert ledger[0]['hypervisor_build_id'] == OLD and ledger[0]['guests'] == ['db', 'web']
+        assert ledger[1]['outcome'] == 'rebooted' and ledger[1]['hypervisor_build_id'] == FIXED
+    # Run again: nothing to do (the hosts run the fixed build: not affected), nothing changes.
+    again = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': True})
+    assert again['rc'] == 0, again['log']
+    assert again['summary']['hosts'] == []
+    assert [sim_state(h)['boots'] for h in ('ok-001', 'ok-002')] == [2, 2]
+
+
+def test_reboot_that_never_comes_back_stops_the_run(lab):
+    for host in ('down-001', 'down-002'):
+        install_fixed(host)
+    fault('down-001', 'reboot_never_returns', True)
+    result = run(lab, 'lab_group_down', {'noreboot_xen_reboot_ok': True})
+    assert result['rc'] != 0
+    summary = result['summary']
+    by_host = rows(summary)
+    assert by_host['down-001']['outcome'] == 'unreachable'
+    assert by_host['down-001']['stranded'] == ['app (saved to %s/app.save, state saved)' % SAVE_DIR]
+    assert by_host['down-002']['outcome'] == 'not_started'
+    assert summary['gate']['proceed'] is False
+    assert summary['gate']['reason'].startswith(
+        'guests are not running again: down-001 (unreachable: app (saved to %s/app.save, state saved))' % SAVE_DIR)
+    assert 'down-001' in result['output'] and 'app (saved to' in result['output']
+    # down-002 was never touched; down-001's guest is accounted for in its manifest and save file.
+    assert sim_state('down-002')['boots'] == 1 and guests('down-002') == ['app']
+    assert os.path.exists(host_path('down-001', SAVE_DIR + '/app.save'))
+    manifest = json.load(open(host_path('down-001', '/var/lib/noreboot-xen/guests.json')))
+    assert [(g['name'], g['state']) for g in manifest['guests']] == [('app', 'saved')]
+
+
+def test_guest_that_fails_to_restore_stops_the_run(lab):
+    for host in ('rfail-001', 'rfail-002'):
+        install_fixed(host)
+    fault('rfail-001', 'guest_restore_fails', {'domains': ['queue']})
+    result = run(lab, 'lab_group_rfail', {'noreboot_xen_reboot_ok': True})
+    assert result['rc'] != 0
+    summary = result['summary']
+    by_host = rows(summary)
+    assert by_host['rfail-001']['outcome'] == 'guests_not_restored'
+    assert by_host['rfail-001']['stranded'] == [
+        'queue (saved to %s/queue.save, state saved: xl restore failed (rc=1): libxl: error: '
+        'libxl_stream_read.c:852:libxl__xc_domain_restore_done: restoring domain: Invalid argument' % SAVE_DIR
+        + '\nlibxl: error: libxl_create.c:1919:domcreate_rebuild_done: Domain 3:cannot (re-)build domain: -3)']
+    assert by_host['rfail-002']['outcome'] == 'not_started'
+    assert summary['gate']['proceed'] is False
+    assert 'rfail-001 (guests_not_restored: queue (saved to %s/queue.save' % SAVE_DIR in summary['gate']['reason']
+    state = sim_state('rfail-001')
+    assert state['build']['build_id'] == FIXED
+    assert guests('rfail-001') == ['cache']
+    assert os.path.exists(host_path('rfail-001', SAVE_DIR + '/queue.save')), 'the save file of a failed restore is kept'
+    assert sim_state('rfail-002')['boots'] == 1 and guests('rfail-002') == ['cache', 'queue']
