@@ -207,6 +207,8 @@ def up(run_dir: Path, specs: list[str], timeout: float) -> int:
                 job.result()
     except BaseException:
         tb.log("start failed: stopping the hosts started so far")
+        for host in hosts:  # also when their files are gone
+            stop_pid(host["pid"], run_dir)
         try:
             down(run_dir)
         except tb.TestbedError as exc:
