@@ -180,7 +180,9 @@ def rollout_env(workdir):
                    os.path.join(workdir, 'callbacks')),
                ANSIBLE_CALLBACKS_ENABLED='noreboot_module_calls',
                NOREBOOT_MODULE_CALLS_PATH=os.path.join(workdir, 'module_calls.json'),
-               ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1')
+               ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1',
+               # ansible.cfg names instance 0's directory; every lab instance has its own.
+               ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
     return env
 
 
