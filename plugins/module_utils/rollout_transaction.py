@@ -47,6 +47,7 @@ import os
 import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import last_by_name, parse_ledger
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import (
     LivepatchFailure,
     LivepatchLifecycle,
@@ -247,16 +248,7 @@ class Ledger(object):
         self.path = os.path.join(state_dir, LEDGER_NAME)
 
     def entries(self):
-        text = read_text(self.path) or ''
-        result = []
-        for line in text.splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue  # a line torn by a crash mid-write
-            if isinstance(entry, dict):
-                result.append(entry)
-        return result
+        return parse_ledger(read_text(self.path))
 
     def append(self, entry):
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -267,11 +259,7 @@ class Ledger(object):
             os.close(fd)
 
     def last_for(self, name):
-        found = None
-        for entry in self.entries():
-            if entry.get('name') == name:
-                found = entry
-        return found
+        return last_by_name(self.entries()).get(name)
 
 
 def ledger_proves(entry, name, sha256, states):

@@ -1,0 +1,61 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read the rollout ledger and lock of a host (pure functions over text, no AnsibleModule).
+
+``/var/lib/noreboot-xen/ledger.jsonl`` is written by noreboot.xen.livepatch_rollout: one JSON
+object a line, ``event`` ``intent`` (before a payload is applied) or ``outcome`` (after), with
+``name``, ``sha256``, ``run_id``, ``time`` and, for outcomes, ``outcome`` and ``failed_checks``.
+``/var/lib/noreboot-xen/rollout.lock`` holds the running transaction's run id, pid and time.
+
+Detection may use these to tell a payload a rollout finished from one whose run died after
+the apply (an *open intent*): such a payload is APPLIED but its health was never checked.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import json
+
+LEDGER_PATH = '/var/lib/noreboot-xen/ledger.jsonl'
+LOCK_PATH = '/var/lib/noreboot-xen/rollout.lock'
+
+
+def parse_ledger(text):
+    """The ledger's entries in order; lines that are not a JSON object (torn by a crash) are skipped."""
+    entries = []
+    for line in (text or '').splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict):
+            entries.append(entry)
+    return entries
+
+
+def last_by_name(entries):
+    """Map payload name to its last ledger entry."""
+    last = {}
+    for entry in entries:
+        if entry.get('name'):
+            last[entry['name']] = entry
+    return last
+
+
+def open_intents(entries):
+    """Intents no outcome followed (the run died between its intent and its outcome), by name order."""
+    return [entry for name, entry in sorted(last_by_name(entries).items()) if entry.get('event') == 'intent']
+
+
+def parse_lock(text):
+    """The lock holder as a dict (run_id, pid, time, ...), None when there is no lock text,
+    ``{'unreadable': True}`` when the text is not a JSON object."""
+    if text is None or not text.strip():
+        return None
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        return dict(unreadable=True)
+    return holder if isinstance(holder, dict) else dict(unreadable=True)
