@@ -340,3 +340,12 @@ def test_payload_reverted_before_is_not_applied_again(staged):
         handle.write(forge.forge_payload_bytes(xen_build_id=XEN_4175)[0])
     again = transaction(FakeHost(), staged, retry_reverted=True)
     assert again.run()['outcome'] == 'patched'
+
+
+def test_check_mode_without_the_staged_file_says_what_it_would_do(staged):
+    os.unlink(staged['src'])
+    host = FakeHost()
+    result = transaction(host, staged, check_mode=True).run()
+    assert result['outcome'] == 'patched' and result['msg'].startswith('would apply')
+    assert 'were not verified' in result['warnings'][0]
+    assert host.verbs() == ['xl info', 'xen-livepatch list']
