@@ -146,6 +146,13 @@ def running_guests(xl):
     return dict((d['name'], d) for d in domains if d['id'] != DOM0_ID)
 
 
+def error_detail(text):
+    """The lines of a failed xl command that say what went wrong (its ``error`` lines, else its last line)."""
+    lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
+    errors = [line for line in lines if 'error' in line.lower()]
+    return '; '.join(errors) if errors else (lines[-1] if lines else 'no message')
+
+
 def free_memory_mib(xl):
     """``xl info`` free_memory (MiB) of the host ``xl`` runs on."""
     command = xl.info()
@@ -336,7 +343,7 @@ class GuestEvacuation(object):
         self.actions.append(' '.join(['xl'] + list(args)))
         self.changed = True
         if command.rc != 0:
-            detail = (command.stderr or command.stdout or '').strip()
+            detail = error_detail(command.stderr or command.stdout)
             raise EvacuationError('xl %s failed (rc=%s): %s' % (args[0], command.rc, detail),
                                   cmd=command.argv, rc=command.rc, stdout=command.stdout, stderr=command.stderr)
         return command
