@@ -18,7 +18,9 @@ default entry boots it, which the role's boot target check reads.
 4. a reboot that never comes back (group down): the run stops before the next wave, the
    summary names the host and its guests' save files; the second host is untouched;
 5. a guest that fails to restore (group rfail): outcome guests_not_restored, the run stops,
-   the summary names the host, the guest and its save file (kept).
+   the summary names the host, the guest and its save file (kept);
+6. policy shutdown (group shut): a guest without a config file refuses the whole host before any
+   guest stops; with config files, clean shutdown, reboot, ``xl create`` from the config.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -67,6 +69,8 @@ groups:
      guests: [{name: app, mem: 256, vcpus: 1}]}
   - {name: rfail, count: 2, build: deb-4.17.5, hardware: amd-rome, failure_domains: [rack-c],
      guests: [{name: cache, mem: 256, vcpus: 1}, {name: queue, mem: 256, vcpus: 1}]}
+  - {name: shut, count: 1, build: deb-4.17.5, hardware: qemu, failure_domains: [rack-d],
+     guests: [{name: mail, mem: 256, vcpus: 1}, {name: dns, mem: 128, vcpus: 1}]}
 '''
 
 ADVISORY = '''schema: 1
@@ -136,6 +140,12 @@ def lab(tmp_path_factory):
         labctl.main(['down'])
 
 
+def ansible_env():
+    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(LAB, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
+                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
+                ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
+
+
 def run(lab, target, extra=None, skip_install=True):
     lab['runs'] += 1
     summary_path = os.path.join(lab['workdir'], 'summary-%d.json' % lab['runs'])
@@ -146,9 +156,7 @@ def run(lab, target, extra=None, skip_install=True):
     argv = [ANSIBLE_PLAYBOOK, '-i', lab['inventory'], PLAYBOOK, '-e', json.dumps(extra_vars)]
     if skip_install:
         argv += ['--skip-tags', 'reboot_fallback_install']
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(LAB, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
-               ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
+    env = ansible_env()
     log = os.path.join(lab['workdir'], 'run-%d.log' % lab['runs'])
     started = time.time()
     with open(log, 'w') as handle:
@@ -278,3 +286,37 @@ def test_guest_that_fails_to_restore_stops_the_run(lab):
     assert guests('rfail-001') == ['cache']
     assert os.path.exists(host_path('rfail-001', SAVE_DIR + '/queue.save')), 'the save file of a failed restore is kept'
     assert sim_state('rfail-002')['boots'] == 1 and guests('rfail-002') == ['cache', 'queue']
+
+
+def test_shutdown_policy_needs_config_files_then_starts_guests_again(lab):
+    host = 'shut-001'
+    install_fixed(host)
+    etc_xen = host_path(host, '/etc/xen')
+    os.makedirs(etc_xen, exist_ok=True)
+    with open(os.path.join(etc_xen, 'mail.cfg'), 'w') as handle:
+        handle.write('name = "mail"\nmemory = 256\nvcpus = 1\n')
+    extra = {'noreboot_xen_reboot_ok': True, 'reboot_fallback_guest_policy': 'shutdown'}
+    result = run(lab, 'lab_group_shut', extra)
+    assert result['rc'] != 0
+    row = rows(result['summary'])[host]
+    assert row['outcome'] == 'failed'
+    assert 'dns are to be shut down but have no config file under /etc/xen' in row['msg']
+    assert sim_state(host)['boots'] == 1 and guests(host) == ['dns', 'mail']
+    # Written through the host (over SSH): the first run looked the name up, and an overlay keeps
+    # that negative lookup cached, so a file put into the upper layer from outside stays unseen.
+    copy = subprocess.run([os.path.join(REPO, '.venv', 'bin', 'ansible'), '-i', lab['inventory'], host, '-m',
+                           'ansible.builtin.copy', '-a', json.dumps(dict(
+                               dest='/etc/xen/dns', mode='0644',
+                               content='# xl config without .cfg\nname = "dns"\nmemory = 128\nvcpus = 1\n'))],
+                          cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True)
+    assert copy.returncode == 0, copy.stdout
+    result = run(lab, 'lab_group_shut', extra)
+    assert result['rc'] == 0, result['log']
+    assert rows(result['summary'])[host]['outcome'] == 'rebooted'
+    state = sim_state(host)
+    assert state['build']['build_id'] == FIXED and state['boots'] == 2
+    assert guests(host) == ['dns', 'mail']
+    manifest = json.load(open(host_path(host, '/var/lib/noreboot-xen/guests.json')))
+    assert sorted((g['name'], g['action'], g['state'], g['config']) for g in manifest['guests']) == [
+        ('dns', 'shutdown', 'started', '/etc/xen/dns'), ('mail', 'shutdown', 'started', '/etc/xen/mail.cfg')]
