@@ -173,7 +173,6 @@ def test_host_interrupted_between_upload_and_apply_resumes(lab):
         assert int(json.load(handle)['pid']) in killed_modules
 
 
-
 def test_killed_mid_wave_then_rerun_converges(lab):
     before = set(h for h in lab['hosts'] if applied(h))
     resumed = BUSY[1]
