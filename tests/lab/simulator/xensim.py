@@ -355,8 +355,10 @@ class Hypervisor(object):
         name = payload['name']
         label = {'apply': 'APPLY', 'revert': 'REVERT', 'replace': 'REPLACE'}[op]
         if take_fault(state, 'ebusy', op):
-            dmesg(state, 'livepatch: %s: Timed out on semaphore in IRQ quiesce phase 0/%d'
-                  % (name, max(1, state['hardware'].get('dom0_vcpus', 2) - 1)))
+            fault = state['faults']['ebusy'] if isinstance(state['faults']['ebusy'], dict) else {}
+            # The CPUs did not all arrive in time: in the first (CPU) or second (IRQ) phase.
+            dmesg(state, 'livepatch: %s: Timed out on semaphore in %s quiesce phase 0/%d'
+                  % (name, fault.get('phase', 'IRQ'), max(1, state['hardware'].get('dom0_vcpus', 2) - 1)))
             payload['rc'] = -errno.EBUSY
             dmesg(state, 'livepatch: %s finished %s with rc=%d' % (name, label, payload['rc']))
             return 0

@@ -54,6 +54,12 @@ def main(job_path, result_path):
                         json.dump(state, handle)
                 subprocess.run(argv, cwd=job.get('cwd', '/root'), env=env, stdin=subprocess.DEVNULL,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=job.get('timeout', 20), check=False)
+                if faults:
+                    with open(job['state']) as handle:
+                        state = json.load(handle)
+                    state['faults'] = {}
+                    with open(job['state'], 'w') as handle:
+                        json.dump(state, handle)
     for kind in ('setup', 'steps'):
         for index, argv in enumerate(job[kind]):
             faults = job.get('pre_step_faults', {}).get(str(index)) if kind == 'steps' else None
@@ -77,6 +83,14 @@ def main(job_path, result_path):
                         'stderr': (exc.stderr or b'').decode('utf-8', 'replace')}
             item['kind'] = kind
             results.append(item)
+            if faults:
+                # The machine's own hiccup was for that step only.
+                with open(job['state']) as handle:
+                    state = json.load(handle)
+                for key in faults:
+                    state['faults'].pop(key, None)
+                with open(job['state'], 'w') as handle:
+                    json.dump(state, handle)
     with open(result_path, 'w') as handle:
         json.dump(results, handle)
 
