@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The reboot fallback on a real Xen host booted by GRUB (tests/testbed/grub_image.py).
+
+The host starts on Debian's Xen 4.17.5 (build-id 39a640e6...) with a small PV guest running.
+The fixed packages (xen-hypervisor-common and xen-hypervisor-4.17-amd64 4.17.7) are installed
+with dpkg in the dom0, as a package manager would (the dom0 has no apt index for
+bookworm-security, so the role's apt phase is skipped by its tag). Then playbooks/reboot_fallback.yml
+checks GRUB's default entry against the fixed build-id, saves the guest, reboots through GRUB,
+sees build-id 151b373f..., and restores the guest.
+
+Needs root, the testbed cache (build_testbed.py) and the GRUB image (`grub_image.py build`);
+skipped otherwise. About 5-10 minutes on a busy 2-core machine (two boots under TCG).
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+sys.path.insert(0, str(HERE))
+
+import testbed_lib as tb  # noqa: E402
+import grub_image  # noqa: E402
+
+OLD = "39a640e6f1412319235087391df9f1c5e13ae920"
+FIXED = "151b373fd64b321593bf987fd923cd10dabadac4"
+ADVISORY = f"""schema: 1
+id: TESTBED-XSA-1
+title: "testbed: a flaw fixed by Debian's Xen 4.17.7 (no live patch for 4.17.5)"
+affected:
+  hypervisors:
+    versions: [">=4.17.0,<4.17.7"]
+fallback:
+  reboot: true
+  fixed_build_ids: [{FIXED}]
+  packages:
+    debian: {{package: xen-hypervisor-4.17-amd64, version: "4.17.7+13-g2445b30a44-0+deb12u1"}}
+"""
+
+LAYOUT = tb.Layout()
+READY = (grub_image.grub_dir(LAYOUT) / ".done").exists()
+pytestmark = [
+    pytest.mark.skipif(os.geteuid() != 0, reason="the testbed needs root"),
+    pytest.mark.skipif(not READY, reason="no GRUB image: run `python3 tests/testbed/grub_image.py build`"),
+]
+
+
+@pytest.fixture(scope="module")
+def grub_host(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("grub") / "run"
+    host = grub_image.up(LAYOUT, run_dir, tb.BUILDS["4.17.5"], 900)
+    try:
+        yield dict(host, inventory=str(run_dir / "inventory.yml"), workdir=str(run_dir.parent))
+    finally:
+        grub_image.down(run_dir)
+
+
+def ssh(host, script, timeout=600):
+    return tb.ssh(host["port"], Path(host["identity_file"]), ["sh", "-c", script], timeout=timeout).stdout.decode()
+
+
+def test_fixed_package_save_reboot_through_grub_restore(grub_host):
+    before = ssh(grub_host, "xl info | grep ^build_id; xl list")
+    assert OLD in before
+    assert "\ntiny " in before, before
+    # The package install (dpkg, as apt would run it): /boot/xen-4.17-amd64.gz becomes 4.17.7.
+    ssh(grub_host, "dpkg -i /root/fixed-debs/*.deb >/root/dpkg-fixed.log 2>&1")
+    advisory = Path(grub_host["workdir"]) / "testbed-xsa-1.yml"
+    advisory.write_text(ADVISORY)
+    summary_path = Path(grub_host["workdir"]) / "summary.json"
+    extra = {"noreboot_xen_advisories": [str(advisory)], "noreboot_xen_reboot_ok": True,
+             "reboot_fallback_guest_policy": "save", "reboot_fallback_reboot_timeout": 1200,
+             "noreboot_xen_summary_path": str(summary_path), "reboot_fallback_update_cache": False}
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False",
+               ANSIBLE_TIMEOUT="120")
+    log = Path(grub_host["workdir"]) / "playbook.log"
+    with open(log, "w") as handle:
+        rc = subprocess.call([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", grub_host["inventory"],
+                              str(REPO / "playbooks" / "reboot_fallback.yml"), "-e", json.dumps(extra),
+                              "--skip-tags", "reboot_fallback_install"],
+                             cwd=str(REPO), env=env, stdout=handle, stderr=subprocess.STDOUT)
+    print("playbook rc %d, log %s" % (rc, log))
+    assert rc == 0, log.read_text()[-4000:]
+    summary = json.loads(summary_path.read_text())
+    assert [(r["host"], r["outcome"]) for r in summary["hosts"]] == [("xengrub", "rebooted")]
+    after = ssh(grub_host, "xl info | grep ^build_id; xl list; cat /var/lib/noreboot-xen/ledger.jsonl")
+    print(after)
+    assert FIXED in after
+    assert "\ntiny " in after
+    ledger = [json.loads(line) for line in after.splitlines() if line.startswith("{")]
+    assert [(e["event"], e.get("outcome")) for e in ledger] == [("intent", None), ("outcome", "rebooted")]
+    assert ledger[0]["hypervisor_build_id"] == OLD and ledger[1]["hypervisor_build_id"] == FIXED
