@@ -35,7 +35,7 @@ BINARIES = {'xl': '/usr/sbin/xl', 'xen-livepatch': '/usr/sbin/xen-livepatch'}
 XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
 
 with open(os.path.join(HERE, 'livepatch_rollout_cases.yml')) as _handle:
-    CASES = yaml.safe_load(_handle)
+    CASES = [c for c in yaml.safe_load(_handle) if isinstance(c, dict) and 'id' in c]
 
 
 class ExitJson(Exception):
