@@ -240,20 +240,21 @@ def test_real_output_apply_then_absent(version, tmp_path):
 
 
 def test_real_output_apply_ebusy_after_upload_unloads_again(tmp_path):
-    """The 4.17.5 capture of hello-cycle hit a real EBUSY on apply (CPUs not quiesced in 30 ms)."""
+    """Replays apply-busy-timeout: a real 4.17.5 apply that hit EBUSY (CPUs not quiesced in 30 ms)."""
     version = '4.17.5'
-    apply_step = captured(version, 'hello-cycle', ['xen-livepatch', 'apply', 'xen_hello_world'])
-    assert apply_step['rc'] == 2, 'the capture this test replays changed: hello-cycle 4.17.5 apply is no longer EBUSY'
+    scenario = 'apply-busy-timeout'
+    apply_step = captured(version, scenario, ['xen-livepatch', 'apply', 'xen_hello_world'])
+    assert apply_step['rc'] == 2, 'the capture this test replays changed: %s apply is no longer EBUSY' % scenario
     case = dict(args=dict(name='xen_hello_world', retries=0), payload=real_payload(version, metadata='LIVEPATCH_RULEZ'))
     case['commands'] = [
         captured(version, 'xl-info', ['xl', 'info']),
         captured(version, 'list-empty', ['xen-livepatch', 'list']),
-        with_argv(captured(version, 'hello-cycle', ['xen-livepatch', 'upload']),
+        with_argv(captured(version, scenario, ['xen-livepatch', 'upload']),
                   ['xen-livepatch', 'upload', 'xen_hello_world', '{src}']),
         apply_step,
-        captured(version, 'hello-cycle', ['xen-livepatch', 'list'], nth=1),
-        captured(version, 'hello-cycle', ['xen-livepatch', 'unload', 'xen_hello_world']),
-        captured(version, 'hello-cycle', ['xen-livepatch', 'list'], nth=3),
+        captured(version, scenario, ['xen-livepatch', 'list'], nth=1),
+        captured(version, scenario, ['xen-livepatch', 'unload', 'xen_hello_world']),
+        captured(version, scenario, ['xen-livepatch', 'list'], nth=3),
     ]
     result = run_case(case, tmp_path)[0]
     assert result['failed'] and result['changed'] is False and result['rc'] == 2
