@@ -14,7 +14,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as gate
 
-LIVE_OUTCOME_FACT = 'noreboot_xen_livepatch_outcome'
+LIVE_OUTCOME_FACT = 'livepatch_outcome'
 REBOOT_OUTCOME_FACT = 'reboot_fallback_outcome'
 REBOOT_RESULT_FACT = 'reboot_fallback_result'
 

@@ -15,8 +15,8 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
 
-OUTCOME_FACT = 'noreboot_xen_livepatch_outcome'
-RESULT_FACT = 'noreboot_xen_livepatch_result'
+OUTCOME_FACT = 'livepatch_outcome'
+RESULT_FACT = 'livepatch_result'
 PATCH_KINDS = ('canary', 'livepatch')
 
 
