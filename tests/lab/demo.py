@@ -50,7 +50,7 @@ def main():
     rc = 1
     try:
         say('bringing up the lab fleet %s' % os.path.relpath(args.spec, REPO))
-        if labctl.leftovers_exist():
+        if labctl.leftovers_exist() and not labctl.only_stray_directory():
             print('make demo: a lab is already up here (%s): it may be someone else\'s, so the demo does not '
                   'touch it. Take it down with `make lab-down` first.' % labctl.LAB_ROOT, file=sys.stderr)
             args.keep = True  # nothing of ours to tear down

@@ -466,6 +466,8 @@ def cmd_up(args):
     preflight()
     spec = load_yaml(args.spec)
     hosts = expand_spec(spec)
+    if only_stray_directory():
+        shutil.rmtree(LAB_ROOT)
     if leftovers_exist():
         if not args.replace:
             raise LabError('a lab (or leftovers of one) is already here: run `labctl.py down` first '
@@ -602,6 +604,13 @@ def lab_processes():
 
 def leftovers_exist():
     return bool(lab_namespaces() or lab_links() or os.path.exists(LAB_ROOT))
+
+
+def only_stray_directory():
+    """LAB_ROOT exists but holds no lab: not mounted, no lab.json, no namespaces or links
+    (e.g. an empty ControlPersist directory an Ansible run created)."""
+    return (os.path.isdir(LAB_ROOT) and not os.path.ismount(LAB_ROOT) and not lab_namespaces()
+            and not lab_links() and not os.path.exists(lab_state_path()))
 
 
 def close_control_masters():
