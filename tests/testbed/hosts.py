@@ -47,13 +47,17 @@ def parse_host_spec(spec: str) -> tuple[str, tb.XenBuild]:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie. A QEMU started by this very
+    process (up and down in one program, as in tests) is reaped here."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: init reaps it
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def is_our_qemu(pid: int, run_dir: Path) -> bool:
