@@ -34,6 +34,10 @@ def main():
     parser.add_argument('--spec', default=os.path.join(HERE, 'fleets', 'default.yml'))
     parser.add_argument('--playbook', default=os.path.join(REPO, 'playbooks', 'inventory_report.yml'))
     parser.add_argument('--keep', action='store_true', help='leave the fleet up afterwards (then: make lab-down)')
+    parser.add_argument('--lab-advisory', action='store_true',
+                        help='write an advisory manifest for the lab payloads (lab_xsa_fix, one per live-patchable '
+                             'build; 4.17.7 gets none, so its hosts plan for a reboot) and pass it to the playbook '
+                             'as noreboot_xen_advisories, with noreboot_xen_summary_path (for rolling_livepatch.yml)')
     parser.add_argument('extra', nargs=argparse.REMAINDER, help='more ansible-playbook arguments, after --')
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -63,13 +67,20 @@ def main():
         env['ANSIBLE_CONFIG'] = os.path.join(HERE, 'ansible.cfg')
         env['ANSIBLE_SSH_CONTROL_PATH_DIR'] = os.path.join(labctl.LAB_ROOT, 'cp')
         env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.cache', 'collections'))
+        playbook_vars = dict(noreboot_xen_report_dir=report_dir)
+        rollout_summary = os.path.join(report_dir, 'rollout_summary.json')
+        if args.lab_advisory:
+            import bench_rolling_livepatch  # pylint: disable=import-outside-toplevel
+            manifest = bench_rolling_livepatch.write_advisory(os.path.join(labctl.LAB_ROOT, 'advisory'))[0]
+            say('advisory manifest for the lab payloads: %s' % manifest)
+            playbook_vars.update(noreboot_xen_advisories=[manifest], noreboot_xen_summary_path=rollout_summary)
         argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i', inventory, args.playbook,
-                '-e', 'noreboot_xen_report_dir=%s' % report_dir] + extra
+                '-e', json.dumps(playbook_vars)] + extra
         say('running %s on it: %s' % (os.path.relpath(args.playbook, REPO), ' '.join(argv[1:])))
         t0 = time.time()
         rc = subprocess.call(argv, env=env, cwd=labctl.LAB_ROOT)
         say('playbook finished with rc %d in %.0f s' % (rc, time.time() - t0))
-        summary = os.path.join(report_dir, 'fleet_summary.json')
+        summary = rollout_summary if args.lab_advisory else os.path.join(report_dir, 'fleet_summary.json')
         if os.path.isfile(summary):
             with open(summary) as handle:
                 data = json.load(handle)

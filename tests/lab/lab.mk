@@ -6,8 +6,9 @@
 #   make lab-test    the lab's own tests (simulator contract, faults, up/down leaves nothing)
 #   make lab-bench   200-host up time, memory and down time (printed, not asserted)
 LAB_DIR := $(REPO)/tests/lab
-LAB_SPEC ?= $(LAB_DIR)/fleets/default.yml
-LAB_PLAYBOOK ?= $(REPO)/playbooks/inventory_report.yml
+LAB_SPEC ?= $(LAB_DIR)/fleets/rolling50.yml
+LAB_PLAYBOOK ?= $(REPO)/playbooks/rolling_livepatch.yml
+LAB_DEMO_ARGS ?= --lab-advisory
 LAB_PLAYBOOK_ARGS ?=
 LAB_PYTHON := $(BIN)/python
 
@@ -19,7 +20,7 @@ lab-need-root:
 	  echo "Run it as root, e.g.: sudo make $(MAKECMDGOALS)"; exit 1; fi
 
 demo: lab-need-root setup
-	$(LAB_PYTHON) $(LAB_DIR)/demo.py --spec $(LAB_SPEC) --playbook $(LAB_PLAYBOOK) -- $(LAB_PLAYBOOK_ARGS)
+	$(LAB_PYTHON) $(LAB_DIR)/demo.py --spec $(LAB_SPEC) --playbook $(LAB_PLAYBOOK) $(LAB_DEMO_ARGS) -- $(LAB_PLAYBOOK_ARGS)
 
 lab-up: lab-need-root setup
 	$(LAB_PYTHON) $(LAB_DIR)/labctl.py up --spec $(LAB_SPEC)
