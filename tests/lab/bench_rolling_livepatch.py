@@ -186,6 +186,27 @@ def rollout_env(workdir):
     return env
 
 
+def kill_stragglers(marker):
+    """SIGKILL every process whose command line names ``marker`` (this run's inventory path).
+
+    Some of ansible-playbook's forks start sessions of their own, so killing the process group
+    leaves them behind; an operator's kill -9 of the run leaves them too, but a test must not.
+    """
+    for pid in os.listdir('/proc'):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % pid, 'rb') as handle:
+                cmdline = handle.read().decode('utf-8', 'replace')
+        except OSError:
+            continue
+        if marker in cmdline:
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def run_rollout(inventory, manifest, workdir, extra_vars=None, kill_when=None, log_name='run.log'):
     """Run the rolling live patch; returns dict(rc, elapsed_s, summary, calls, log, killed).
 
@@ -209,6 +230,8 @@ def run_rollout(inventory, manifest, workdir, extra_vars=None, kill_when=None, l
                 killed = True
             time.sleep(0.2)
     elapsed = time.time() - started
+    if killed:
+        kill_stragglers(inventory)
     result = dict(rc=proc.returncode, elapsed_s=round(elapsed, 1), killed=killed, log=log_path)
     for key, path in (('summary', summary_path), ('calls', os.path.join(workdir, 'module_calls.json'))):
         if os.path.exists(path):
