@@ -3,7 +3,9 @@
 #   make testbed-build   build or reuse the cached hypervisors, payloads, dom0 image, snapshots
 #   make testbed-up      start xen4175 (Xen 4.17.5) and xen4177 (Xen 4.17.7); state in $(TESTBED_RUN_DIR)/hosts.json
 #   make testbed-down    stop them, leaving no process, port or file
-#   make testbed-test    molecule test -s xen, then the testbed's own pytest tests
+#   make testbed-test    molecule test -s xen, then pytest on the real hypervisors: the testbed's
+#                        tests (reboot fallback through GRUB included), the ELF reader on the real
+#                        payloads, and the rolling live patch on real Xen
 #   make testbed-capture record transcripts into tests/fixtures/transcripts/
 # The testbed needs root and apt-get (Debian 12). Elsewhere these targets fail loudly,
 # unless NOREBOOT_XEN_SKIP_TESTBED=1 is set, which skips them with a notice.
@@ -21,7 +23,8 @@ testbed-preflight:
 
 testbed-build:
 	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] && exit 0; exit $$rc; }; \
-	python3 $(TESTBED_DIR)/build_testbed.py
+	python3 $(TESTBED_DIR)/build_testbed.py && \
+	python3 $(TESTBED_DIR)/grub_image.py build
 
 testbed-up: testbed-build
 	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] && exit 0; exit $$rc; }; \
@@ -37,7 +40,8 @@ testbed-test: setup testbed-build
 	@$(TESTBED_PREFLIGHT) || { rc=$$?; [ $$rc = 3 ] && exit 0; exit $$rc; }; \
 	cd $(REPO) && start=$$(date +%s) && \
 	$(BIN)/molecule test -s xen && \
-	$(BIN)/pytest -q -p no:cacheprovider $(TESTBED_DIR) && \
+	NOREBOOT_XEN_REAL_TESTBED=1 $(PYTEST_STRICT) -q $(TESTBED_DIR) $(REPO)/tests/integration_real \
+	  $(REPO)/tests/lab/tests/test_rolling_livepatch_real_xen.py && \
 	echo "testbed-test: passed in $$(( $$(date +%s) - start )) s"
 
 testbed-capture: setup testbed-build
