@@ -120,3 +120,30 @@ def test_preflight_refuses_loudly_without_root_unless_skipped():
                              sys.executable, str(script)], env=env, capture_output=True,
                             text=True, check=False)
     assert nobody.returncode == 1 and "not running as root" in nobody.stderr
+
+
+def test_host_that_does_not_come_up_is_reported_and_cleaned(layout, tmp_path, monkeypatch):
+    """A clone whose saved state is cut short: QEMU cannot resume it. `up` fails with
+    the serial log and QEMU's own words, and leaves no process or file behind."""
+    build = tb.BUILDS["4.17.7"]
+    cache = tmp_path / "cache"
+    for name in ("xen", "dom0", "payloads"):
+        (cache / name).parent.mkdir(parents=True, exist_ok=True)
+        (cache / name).symlink_to(layout.root / name)
+    broken = tb.Layout(cache)
+    golden = broken.golden(build)
+    golden.mkdir(parents=True)
+    for name in (".done", "disk.qcow2"):
+        (golden / name).symlink_to(layout.golden(build) / name)
+    with open(layout.golden_state(build), "rb") as state:
+        broken.golden_state(build).write_bytes(state.read(20_000_000))
+    monkeypatch.setenv("NOREBOOT_XEN_TESTBED_CACHE", str(cache))
+    run_dir = tmp_path / "run"
+    with pytest.raises(tb.TestbedError) as failure:
+        hosts.up(run_dir, ["broken=4.17.7"], timeout=60)
+    message = str(failure.value)
+    assert "host broken (4.17.7) did not come up" in message
+    assert "serial log tail" in message and "load of migration failed" in message
+    assert not run_dir.exists()
+    leftover = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True)
+    assert leftover.stdout == ""
