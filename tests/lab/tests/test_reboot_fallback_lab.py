@@ -19,6 +19,7 @@ default entry boots it, which the role's boot target check reads.
    summary names the host and its guests' save files; the second host is untouched;
 5. a guest that fails to restore (group rfail): outcome guests_not_restored, the run stops,
    the summary names the host, the guest and its save file (kept);
+(check mode on group down first: nothing changes, the outcome says what would happen);
 6. policy shutdown (group shut): a guest without a config file refuses the whole host before any
    guest stops; with config files, clean shutdown, reboot, ``xl create`` from the config.
 """
@@ -146,7 +147,7 @@ def ansible_env():
                 ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
 
 
-def run(lab, target, extra=None, skip_install=True):
+def run(lab, target, extra=None, skip_install=True, more_args=()):
     lab['runs'] += 1
     summary_path = os.path.join(lab['workdir'], 'summary-%d.json' % lab['runs'])
     extra_vars = {'noreboot_xen_advisories': [lab['advisory']], 'noreboot_xen_target': target,
@@ -156,6 +157,7 @@ def run(lab, target, extra=None, skip_install=True):
     argv = [ANSIBLE_PLAYBOOK, '-i', lab['inventory'], PLAYBOOK, '-e', json.dumps(extra_vars)]
     if skip_install:
         argv += ['--skip-tags', 'reboot_fallback_install']
+    argv += list(more_args)
     env = ansible_env()
     log = os.path.join(lab['workdir'], 'run-%d.log' % lab['runs'])
     started = time.time()
@@ -239,6 +241,22 @@ def test_reboot_with_saved_guests(lab):
     assert again['rc'] == 0, again['log']
     assert again['summary']['hosts'] == []
     assert [sim_state(h)['boots'] for h in ('ok-001', 'ok-002')] == [2, 2]
+
+
+def test_check_mode_changes_nothing(lab):
+    for host in ('down-001', 'down-002'):
+        install_fixed(host)
+    result = run(lab, 'lab_group_down', {'noreboot_xen_reboot_ok': True}, more_args=['--check'])
+    assert result['rc'] == 0, result['log']
+    assert [(r['host'], r['outcome']) for r in result['summary']['hosts']] == [
+        ('down-001', 'would_reboot'), ('down-002', 'would_reboot')]
+    assert 'check mode: the fixed hypervisor would be installed, the guests moved (app)' in \
+        result['summary']['hosts'][0]['msg']
+    for host in ('down-001', 'down-002'):
+        assert sim_state(host)['boots'] == 1 and guests(host) == ['app']
+        assert sim_state(host)['build']['build_id'] == OLD
+        assert not os.path.exists(host_path(host, '/var/lib/noreboot-xen/guests.json'))
+        assert not os.path.exists(host_path(host, '/var/lib/noreboot-xen/ledger.jsonl'))
 
 
 def test_reboot_that_never_comes_back_stops_the_run(lab):
