@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Builds the real Xen testbed into one cache directory, or reuses what is cached.
 
 Run as root on Debian 12 with the Debian archive reachable:
@@ -84,7 +83,7 @@ def fresh_dir(directory: Path) -> Path:
 def ensure_host_packages(logdir: Path) -> None:
     missing = [p for p in HOST_PACKAGES
                if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
-                                 text=True).stdout != "install ok installed"]
+                                 text=True, check=False).stdout != "install ok installed"]
     need_src = not SOURCES_FILE.exists()
     if need_src:
         tb.log(f"adding deb-src entry {SOURCES_FILE}")

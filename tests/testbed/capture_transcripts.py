@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Records real transcripts of `xl` and `xen-livepatch` on the testbed's Xen hosts.
 
     python3 tests/testbed/capture_transcripts.py [--only SCENARIO ...] [--with-nop]
@@ -225,7 +224,7 @@ class Host:
 
     def reset(self) -> None:
         """Reverts and unloads every payload (top of the stack first)."""
-        for _ in range(5):
+        for _attempt in range(5):
             rows = self.payload_names()
             if not rows:
                 return

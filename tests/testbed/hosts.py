@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Starts and stops real Xen hosts (QEMU VMs) resumed from the testbed's booted snapshots.
 
     python3 tests/testbed/hosts.py up --host xen4175=4.17.5 --host xen4177=4.17.7 [--run-dir DIR]
@@ -192,7 +191,7 @@ def down(run_dir: Path) -> int:
 
 def up(run_dir: Path, specs: list[str], timeout: float) -> int:
     wanted = [parse_host_spec(s) for s in specs]
-    names = [n for n, _ in wanted]
+    names = [n for n, _version in wanted]
     if len(set(names)) != len(names):
         raise tb.TestbedError(f"host names must differ: {names}")
     if len(wanted) > MAX_HOSTS:

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Says whether this machine can run the real Xen testbed.
 
 Exit 0: it can. Exit 1: it cannot, with the reasons (loud). Exit 3: it cannot or need not,

@@ -28,8 +28,8 @@ def expected_host(host) -> dict:
 
 def xl_info(host) -> dict:
     out = host.check_output("xl info")
-    return {k.strip(): v.strip() for k, _, v in
-            (line.partition(":") for line in out.splitlines()) if _}
+    return {k.strip(): v.strip() for k, _sep, v in
+            (line.partition(":") for line in out.splitlines()) if _sep}
 
 
 def test_running_build_is_the_testbed_build(host):
