@@ -27,6 +27,11 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.modules import livepatch as livepatch_module
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
+    ExitJson, FailJson, assert_subset, exit_json, fail_json, load_cases)
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
 import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
@@ -35,26 +40,7 @@ BINARIES = {'xl': '/usr/sbin/xl', 'xen-livepatch': '/usr/sbin/xen-livepatch'}
 MUTATING = ('upload', 'apply', 'revert', 'replace', 'unload', 'load')
 XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
 
-with open(os.path.join(HERE, 'livepatch_cases.yml')) as _handle:
-    CASES = [c for c in yaml.safe_load(_handle) if isinstance(c, dict) and 'id' in c]
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-def _exit_json(self, **kwargs):
-    raise ExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['msg'] = msg
-    kwargs['failed'] = True
-    raise FailJson(kwargs)
+CASES = load_cases(HERE, 'livepatch_cases.yml')
 
 
 def _write_payload(case, tmp_path):
@@ -79,21 +65,6 @@ def _expand(value, src):
     if isinstance(value, dict):
         return dict((k, _expand(v, src)) for k, v in value.items())
     return value
-
-
-def _subset(expected, actual, where='result'):
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), '%s: expected a dict, got %r' % (where, actual)
-        for key, value in expected.items():
-            assert key in actual, '%s: no key %r in %r' % (where, key, sorted(actual))
-            _subset(value, actual[key], '%s.%s' % (where, key))
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), '%s: expected %r, got %r' % (
-            where, expected, actual)
-        for index, (want, got) in enumerate(zip(expected, actual)):
-            _subset(want, got, '%s[%d]' % (where, index))
-    else:
-        assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
 
 
 def run_case(case, tmp_path):
@@ -127,8 +98,8 @@ def run_case(case, tmp_path):
     with patch_module_args(args), \
             mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
             mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
             mock.patch('time.sleep', sleeps.append):
         with pytest.raises((ExitJson, FailJson)) as outcome:
             livepatch_module.main()
@@ -150,7 +121,7 @@ def test_livepatch_case(case, tmp_path):
         assert _expand(text, src) in result['msg'], result['msg']
     if 'sleeps' in want:
         assert sleeps == want['sleeps']
-    _subset(_expand(want.get('result', {}), src), result)
+    assert_subset(_expand(want.get('result', {}), src), result)
     if want.get('commands_attempts') is not None:
         assert [(c['argv'][1], c['attempts']) for c in result['commands']] == [
             tuple(x) for x in want['commands_attempts']]

@@ -17,7 +17,6 @@ import os
 import sys
 
 import pytest
-import yaml
 
 from unittest import mock
 
@@ -25,6 +24,15 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout as rollout_module
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
+    ExitJson, FailJson, assert_subset, exit_json, fail_json, load_cases)
+
+
+def assert_subset_strict(expected, actual, where='result'):
+    assert_subset(expected, actual, where, lists_equal=True)
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
@@ -34,26 +42,7 @@ import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-imp
 BINARIES = {'xl': '/usr/sbin/xl', 'xen-livepatch': '/usr/sbin/xen-livepatch'}
 XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
 
-with open(os.path.join(HERE, 'livepatch_rollout_cases.yml')) as _handle:
-    CASES = [c for c in yaml.safe_load(_handle) if isinstance(c, dict) and 'id' in c]
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-def _exit_json(self, **kwargs):
-    raise ExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['msg'] = msg
-    kwargs['failed'] = True
-    raise FailJson(kwargs)
+CASES = load_cases(HERE, 'livepatch_rollout_cases.yml')
 
 
 def _fixture(name):
@@ -71,16 +60,6 @@ def _expand(value, env):
     if isinstance(value, dict):
         return dict((k, _expand(v, env)) for k, v in value.items())
     return value
-
-
-def _subset(expected, actual, where='result'):
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), '%s: expected a dict, got %r' % (where, actual)
-        for key, value in expected.items():
-            assert key in actual, '%s: no key %r in %r' % (where, key, sorted(actual))
-            _subset(value, actual[key], '%s.%s' % (where, key))
-    else:
-        assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
@@ -131,8 +110,8 @@ def test_livepatch_rollout_case(case, tmp_path):
     with patch_module_args(args), \
             mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
             mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
             mock.patch('time.sleep', sleeps.append):
         with pytest.raises((ExitJson, FailJson)) as outcome:
             rollout_module.main()
@@ -147,7 +126,7 @@ def test_livepatch_rollout_case(case, tmp_path):
         assert text in result['msg'], result['msg']
     if 'sleeps' in want:
         assert sleeps == want['sleeps']
-    _subset(want.get('result', {}), result)
+    assert_subset_strict(want.get('result', {}), result)
     if 'ledger' in want:
         entries = [json.loads(line) for line in ledger_path.read_text().splitlines()] if ledger_path.exists() else []
         assert [[e['event'], e.get('outcome')] for e in entries] == want['ledger']

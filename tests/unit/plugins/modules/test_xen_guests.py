@@ -9,9 +9,9 @@ __metaclass__ = type
 
 import json
 import os
+import sys
 
 import pytest
-import yaml
 
 from unittest import mock
 
@@ -20,29 +20,15 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.modules import xen_guests as xen_guests_module
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
+    ExitJson, FailJson, assert_subset, exit_json, fail_json, load_cases)
+
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 BINARIES = {'xl': '/usr/sbin/xl'}
 
-with open(os.path.join(HERE, 'xen_guests_cases.yml')) as _handle:
-    CASES = [c for c in yaml.safe_load(_handle) if isinstance(c, dict) and 'id' in c]
-
-
-class ExitJson(Exception):
-    pass
-
-
-class FailJson(Exception):
-    pass
-
-
-def _exit_json(self, **kwargs):
-    raise ExitJson(kwargs)
-
-
-def _fail_json(self, msg, **kwargs):
-    kwargs['msg'] = msg
-    kwargs['failed'] = True
-    raise FailJson(kwargs)
+CASES = load_cases(HERE, 'xen_guests_cases.yml')
 
 
 def _expand(value, tmp):
@@ -53,21 +39,6 @@ def _expand(value, tmp):
     if isinstance(value, dict):
         return dict((k, _expand(v, tmp)) for k, v in value.items())
     return value
-
-
-def _subset(expected, actual, where='result'):
-    if isinstance(expected, dict):
-        assert isinstance(actual, dict), '%s: expected a dict, got %r' % (where, actual)
-        for key, value in expected.items():
-            assert key in actual, '%s: no key %r in %r' % (where, key, sorted(actual))
-            _subset(value, actual[key], '%s.%s' % (where, key))
-    elif isinstance(expected, list):
-        assert isinstance(actual, list) and len(actual) == len(expected), '%s: expected %r, got %r' % (
-            where, expected, actual)
-        for index, (want, got) in enumerate(zip(expected, actual)):
-            _subset(want, got, '%s[%d]' % (where, index))
-    else:
-        assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
@@ -103,8 +74,8 @@ def test_xen_guests_case(case, tmp_path):
     with patch_module_args(args), \
             mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
             mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', _exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', _fail_json), \
+            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
+            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
             mock.patch('time.sleep', lambda s: None):
         with pytest.raises((ExitJson, FailJson)) as outcome:
             xen_guests_module.main()
@@ -116,7 +87,7 @@ def test_xen_guests_case(case, tmp_path):
         assert result.get('changed') == want['changed']
     for text in want.get('msg_contains', []):
         assert text in result['msg'], result['msg']
-    _subset(want.get('result', {}), result)
+    assert_subset(want.get('result', {}), result)
     manifest_path = os.path.join(tmp, 'state', 'guests.json')
     if want.get('no_manifest'):
         assert not os.path.exists(manifest_path)

@@ -1,0 +1,57 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the module tests written as data share: loading the cases, catching a module's
+exit_json / fail_json, and comparing a result with the subset a case expects."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+
+import yaml
+
+
+class ExitJson(Exception):
+    """exit_json was called; args[0] is the result."""
+
+
+class FailJson(Exception):
+    """fail_json was called; args[0] is the result (with msg and failed: true)."""
+
+
+def exit_json(self, **kwargs):  # pylint: disable=unused-argument
+    raise ExitJson(kwargs)
+
+
+def fail_json(self, msg, **kwargs):  # pylint: disable=unused-argument
+    kwargs['msg'] = msg
+    kwargs['failed'] = True
+    raise FailJson(kwargs)
+
+
+def load_cases(directory, filename):
+    """The cases of a YAML file: every mapping in the top-level list that has an ``id``."""
+    with open(os.path.join(directory, filename)) as handle:
+        return [c for c in yaml.safe_load(handle) if isinstance(c, dict) and 'id' in c]
+
+
+def assert_subset(expected, actual, where='result', lists_equal=False):
+    """Every key of ``expected`` is in ``actual`` with the same value, recursively.
+
+    Lists are compared element by element (same length, each element a subset), or, with
+    ``lists_equal``, as wholes.
+    """
+    if isinstance(expected, dict):
+        assert isinstance(actual, dict), '%s: expected a dict, got %r' % (where, actual)
+        for key, value in expected.items():
+            assert key in actual, '%s: no key %r in %r' % (where, key, sorted(actual))
+            assert_subset(value, actual[key], '%s.%s' % (where, key), lists_equal)
+    elif isinstance(expected, list) and not lists_equal:
+        assert isinstance(actual, list) and len(actual) == len(expected), '%s: expected %r, got %r' % (
+            where, expected, actual)
+        for index, (want, got) in enumerate(zip(expected, actual)):
+            assert_subset(want, got, '%s[%d]' % (where, index), lists_equal)
+    else:
+        assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
