@@ -9,7 +9,10 @@ trap 'rm -rf "$work"' EXIT
 "$venv/bin/ansible-galaxy" collection build "$repo" --output-path "$work/dist" --force
 tarball=$(ls "$work"/dist/noreboot-xen-*.tar.gz)
 echo "built: $(basename "$tarball") ($(stat -c %s "$tarball") bytes)"
-"$venv/bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" --offline
+# Only the temporary path counts: the checkout may be on ANSIBLE_COLLECTIONS_PATH (make sets it),
+# and ansible-galaxy would then call the collection "already installed" and install nothing.
+ANSIBLE_COLLECTIONS_PATH="$work/collections" \
+  "$venv/bin/ansible-galaxy" collection install "$tarball" -p "$work/collections" --offline --force
 test -f "$work/collections/ansible_collections/noreboot/xen/plugins/modules/xen_facts.py"
 ANSIBLE_COLLECTIONS_PATH="$work/collections" ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false \
   "$venv/bin/ansible-playbook" -i localhost, -c local \
