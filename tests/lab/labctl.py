@@ -53,6 +53,10 @@ SUBNET_OCTET = 213 + INSTANCE
 BRIDGE_ADDR = '10.%d.0.1' % SUBNET_OCTET
 PREFIXLEN = 16
 HOST_DIR_IN_NS = '/var/lib/noreboot-xen-lab'
+# The simulator's own directory, bind-mounted here in every host: the checkout itself may sit
+# under /tmp or /root, which each host covers with a tmpfs of its own.
+SIM_DIR = os.path.join(HERE, 'simulator')
+SIM_DIR_IN_NS = '/var/lib/noreboot-xen-lab-simulator'
 INVENTORY_MARKER = '# Written by noreboot.xen tests/lab/labctl.py'
 OVERLAYS = ('/etc', '/var', '/usr', '/opt', '/srv', '/boot')
 TMPFS = (('/tmp', 'mode=1777'), ('/root', 'mode=0700'))
@@ -335,6 +339,8 @@ def host_boot(host, hostdir, addr):
         mount('overlay', path, 'overlay', 0, 'lowerdir=%s,upperdir=%s,workdir=%s' % (path, upper, work))
     os.makedirs(HOST_DIR_IN_NS, exist_ok=True)
     mount(hostdir, HOST_DIR_IN_NS, None, MS_BIND)
+    os.makedirs(SIM_DIR_IN_NS, exist_ok=True)
+    mount(SIM_DIR, SIM_DIR_IN_NS, None, MS_BIND)
     launcher = os.path.join(LAB_ROOT, 'bin', 'xensim')
     for path in XEN_TOOLS + POWER_TOOLS:
         real = os.path.realpath(path)
@@ -484,7 +490,7 @@ def cmd_up(args):
     for sub in ('bin', 'hosts', 'ssh', 'cp'):
         os.makedirs(os.path.join(LAB_ROOT, sub), exist_ok=True)
     os.chmod(os.path.join(LAB_ROOT, 'ssh'), 0o700)
-    lab_model.write_launcher(os.path.join(LAB_ROOT, 'bin', 'xensim'))
+    lab_model.write_launcher(os.path.join(LAB_ROOT, 'bin', 'xensim'), simdirs=[SIM_DIR_IN_NS])
     key = os.path.join(LAB_ROOT, 'ssh', 'id_ed25519')
     run(['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', 'noreboot-xen-lab', '-f', key])
     with open(key + '.pub') as handle:
