@@ -55,3 +55,30 @@ def assert_subset(expected, actual, where='result', lists_equal=False):
             assert_subset(want, got, '%s[%d]' % (where, index), lists_equal)
     else:
         assert actual == expected, '%s: expected %r, got %r' % (where, expected, actual)
+
+
+class ExpectedCommands(object):
+    """The commands a case expects, in order; ``take`` checks the next one against what ran.
+
+    Every command must run with LC_ALL=C, as an argv list, and be exactly the next expected one
+    (the step's first word mapped to its binary through ``binaries``); ``assert_all_ran`` fails
+    on a command left unrun. ``ran`` lists every argv that ran.
+    """
+
+    def __init__(self, steps, binaries):
+        self.pending = list(steps)
+        self.binaries = binaries
+        self.ran = []
+
+    def take(self, argv, environ_update):
+        assert environ_update and environ_update.get('LC_ALL') == 'C', 'commands must run with LC_ALL=C'
+        assert isinstance(argv, list), 'argv must be a list, never a shell string'
+        self.ran.append(list(argv))
+        assert self.pending, 'unexpected extra command %r' % (argv,)
+        step = self.pending.pop(0)
+        want = [self.binaries(step['argv'][0])] + step['argv'][1:]
+        assert argv == want, 'command %d: expected %r, ran %r' % (len(self.ran), want, argv)
+        return step
+
+    def assert_all_ran(self):
+        assert not self.pending, 'commands never run: %r' % ([c['argv'] for c in self.pending],)

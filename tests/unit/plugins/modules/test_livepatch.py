@@ -29,7 +29,7 @@ from ansible_collections.noreboot.xen.plugins.modules import livepatch as livepa
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
-    ExitJson, FailJson, assert_subset, exit_json, fail_json, load_cases)
+    ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,18 +78,11 @@ def run_case(case, tmp_path):
     args['_ansible_check_mode'] = bool(case.get('check_mode'))
     args['_ansible_diff'] = bool(case.get('diff', True))
 
-    expected = [_expand(c, src) for c in case.get('commands') or []]
-    ran = []
+    commands = ExpectedCommands([_expand(c, src) for c in case.get('commands') or []], lambda name: BINARIES.get(name, name))
     sleeps = []
 
     def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
-        assert environ_update and environ_update.get('LC_ALL') == 'C', 'commands must run with LC_ALL=C'
-        assert isinstance(argv, list), 'argv must be a list, never a shell string'
-        ran.append(list(argv))
-        assert expected, 'unexpected extra command %r' % (argv,)
-        step = expected.pop(0)
-        want = [BINARIES.get(step['argv'][0], step['argv'][0])] + step['argv'][1:]
-        assert argv == want, 'command %d: expected %r, ran %r' % (len(ran), want, argv)
+        step = commands.take(argv, environ_update)
         return step.get('rc', 0), step.get('stdout', ''), step.get('stderr', '')
 
     def get_bin_path(self, arg, required=False, opt_dirs=None):
@@ -103,8 +96,8 @@ def run_case(case, tmp_path):
             mock.patch('time.sleep', sleeps.append):
         with pytest.raises((ExitJson, FailJson)) as outcome:
             livepatch_module.main()
-    assert not expected, 'commands never run: %r' % ([c['argv'] for c in expected],)
-    return outcome.value.args[0], ran, sleeps, src
+    commands.assert_all_ran()
+    return outcome.value.args[0], commands.ran, sleeps, src
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])

@@ -27,7 +27,7 @@ from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout a
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
-    ExitJson, FailJson, assert_subset, exit_json, fail_json, load_cases)
+    ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
 
 
 def assert_subset_strict(expected, actual, where='result'):
@@ -87,18 +87,11 @@ def test_livepatch_rollout_case(case, tmp_path):
     args = dict(src=str(src), checksum=meta['sha256'], run_id='run-2', state_dir=str(state_dir))
     args.update(case['args'])
     args['_ansible_check_mode'] = bool(case.get('check_mode'))
-    expected = [_expand(c, env) for c in case.get('commands') or []]
-    ran = []
+    commands = ExpectedCommands([_expand(c, env) for c in case.get('commands') or []], BINARIES.__getitem__)
     sleeps = []
 
     def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
-        assert environ_update and environ_update.get('LC_ALL') == 'C', 'commands must run with LC_ALL=C'
-        assert isinstance(argv, list), 'argv must be a list, never a shell string'
-        ran.append(list(argv))
-        assert expected, 'unexpected extra command %r' % (argv,)
-        step = expected.pop(0)
-        want = [BINARIES[step['argv'][0]]] + step['argv'][1:]
-        assert argv == want, 'command %d: expected %r, ran %r' % (len(ran), want, argv)
+        step = commands.take(argv, environ_update)
         stdout = _fixture(step['stdout_file']) if 'stdout_file' in step else step.get('stdout', '')
         if step.get('replace'):
             stdout = stdout.replace(*step['replace'])
@@ -118,7 +111,7 @@ def test_livepatch_rollout_case(case, tmp_path):
     result = outcome.value.args[0]
     want = _expand(case['expect'], env)
 
-    assert not expected, 'commands never run: %r' % ([c['argv'] for c in expected],)
+    commands.assert_all_ran()
     assert bool(result.get('failed')) == bool(want.get('failed', False)), result.get('msg')
     if 'changed' in want:
         assert result.get('changed') == want['changed']

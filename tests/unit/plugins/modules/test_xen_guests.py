@@ -22,7 +22,7 @@ from ansible_collections.noreboot.xen.plugins.modules import xen_guests as xen_g
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
-    ExitJson, FailJson, assert_subset, exit_json, fail_json, load_cases)
+    ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,17 +53,10 @@ def test_xen_guests_case(case, tmp_path):
         with open(os.path.join(tmp, 'state', 'guests.json'), 'w') as handle:
             json.dump(case['manifest'], handle)
     args = dict(case['args'], _ansible_check_mode=bool(case.get('check_mode')))
-    expected = list(case.get('commands') or [])
-    ran = []
+    commands = ExpectedCommands(case.get('commands') or [], BINARIES.__getitem__)
 
     def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
-        assert environ_update and environ_update.get('LC_ALL') == 'C'
-        assert isinstance(argv, list)
-        ran.append(list(argv))
-        assert expected, 'unexpected extra command %r' % (argv,)
-        step = expected.pop(0)
-        want = [BINARIES[step['argv'][0]]] + step['argv'][1:]
-        assert argv == want, 'command %d: expected %r, ran %r' % (len(ran), want, argv)
+        step = commands.take(argv, environ_update)
         if step.get('creates'):
             open(step['creates'], 'w').close()
         return step.get('rc', 0), step.get('stdout', ''), step.get('stderr', '')
@@ -80,7 +73,7 @@ def test_xen_guests_case(case, tmp_path):
         with pytest.raises((ExitJson, FailJson)) as outcome:
             xen_guests_module.main()
     result = outcome.value.args[0]
-    assert not expected, 'commands never run: %r' % ([c['argv'] for c in expected],)
+    commands.assert_all_ran()
     want = case['expect']
     assert bool(result.get('failed')) == bool(want.get('failed', False)), result.get('msg')
     if 'changed' in want:
