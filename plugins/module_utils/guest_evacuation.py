@@ -67,6 +67,10 @@ EVACUATING = 'evacuating'
 MANIFEST_NAME = 'guests.json'
 DOM0_ID = 0
 MIB = 1024 * 1024
+# xl save attempts per guest (a failed save that leaves the guest running is tried again), and the
+# pause between them.
+SAVE_ATTEMPTS = 2
+SAVE_RETRY_DELAY = 10.0
 # A save image is the guest's memory plus a little; ask for this much more room.
 SAVE_OVERHEAD = 1.05
 SAVE_MARGIN_MIB = 64
@@ -180,7 +184,7 @@ class GuestEvacuation(object):
     def __init__(self, xl, state_dir='/var/lib/noreboot-xen', run_id='', host=None, policy=SAVE, overrides=None,
                  peer=None, peer_free_memory_mib=None, save_dir=None, config_dir='/etc/xen', config_paths=None,
                  shutdown_timeout=300, poll_interval=2.0, remove_save_files=True, check_mode=False,
-                 files=None, clock=time.time, sleep=time.sleep):
+                 files=None, clock=time.time, sleep=time.sleep, save_attempts=SAVE_ATTEMPTS):
         self.xl = xl
         self.state_dir = state_dir
         self.manifest_path = os.path.join(state_dir, MANIFEST_NAME)
@@ -200,6 +204,7 @@ class GuestEvacuation(object):
         self.files = files or Files()
         self.clock = clock
         self.sleep = sleep
+        self.save_attempts = max(1, int(save_attempts))
         self.actions = []
         self.changed = False
 
@@ -348,10 +353,33 @@ class GuestEvacuation(object):
                                   cmd=command.argv, rc=command.rc, stdout=command.stdout, stderr=command.stderr)
         return command
 
+    def _save(self, entry):
+        """``xl save``, tried again when it failed and the guest still runs. xl resumes a guest whose
+        save failed ("Failed to save domain, resuming domain"): a guest slow to acknowledge the
+        suspend request (busy, or still booting its kernel) costs an attempt, not the guest."""
+        name = entry['name']
+        for attempt in range(1, self.save_attempts + 1):
+            try:
+                self._run('save', name, entry['file'])
+                return
+            except EvacuationError as exc:
+                if name not in running_guests(self.xl):
+                    raise EvacuationError('%s; the guest no longer runs here and its save file may be incomplete: '
+                                          'look at xl list and %s before anything else (fix: xl restore it, or '
+                                          'start it from its config)' % (exc.msg, entry['file']), **exc.fields)
+                if attempt == self.save_attempts:
+                    raise EvacuationError('%s (%d attempts; the guest still runs here)' % (exc.msg, attempt),
+                                          **exc.fields)
+                if self.files.exists(entry['file']):
+                    self.files.remove(entry['file'])
+                self.actions.append('xl save %s failed, the guest still runs: trying again (%s)'
+                                    % (name, error_detail(exc.fields.get('stderr') or exc.fields.get('stdout') or '')))
+                self.sleep(SAVE_RETRY_DELAY)
+
     def _evacuate_one(self, entry):
         name = entry['name']
         if entry['action'] == SAVE:
-            self._run('save', name, entry['file'])
+            self._save(entry)
             if not self.files.exists(entry['file']):
                 raise EvacuationError('xl save reported success but %s does not exist' % entry['file'])
             entry['state'] = SAVED

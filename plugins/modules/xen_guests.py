@@ -35,8 +35,10 @@ options:
   policy:
     description:
       - What O(action=evacuate) does with each guest. V(migrate) runs C(xl migrate DOMAIN PEER) to O(peer),
-        V(save) runs C(xl save DOMAIN FILE) into O(save_dir), V(shutdown) runs C(xl shutdown DOMAIN) and waits up
-        to O(shutdown_timeout) seconds, V(refuse) evacuates nothing and fails when any guest runs.
+        V(save) runs C(xl save DOMAIN FILE) into O(save_dir) (a save that fails while the guest still runs,
+        for example a guest slow to acknowledge the suspend request, is tried once more after 10 seconds),
+        V(shutdown) runs C(xl shutdown DOMAIN) and waits up to O(shutdown_timeout) seconds, V(refuse) evacuates
+        nothing and fails when any guest runs.
     type: str
     choices: [migrate, save, shutdown, refuse]
     default: save

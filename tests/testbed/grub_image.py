@@ -29,6 +29,7 @@ Nothing here changes the other testbed files; the colleague's build and hosts st
 """
 
 import argparse
+import hashlib
 import json
 import os
 import shlex
@@ -110,6 +111,54 @@ def common_deb(layout, build, logdir):
 
 def hypervisor_deb(layout, build):
     return sorted(p for p in layout.debs(build).glob("xen-hypervisor-4.17-amd64_*.deb"))[0]
+
+
+# Packages the fixed-package repository carries besides the fixed hypervisor: the Ansible apt
+# module needs python3-apt in the dom0 and installs it itself (with apt-get) when it is missing.
+APT_MODULE_DEBS = ("python3-apt", "python-apt-common", "distro-info-data")
+REPO_DIR = "/root/fixed-repo"
+
+
+def apt_module_debs(layout, logdir):
+    """python3-apt and what it needs that the minbase dom0 lacks (apt-get download, cached)."""
+    where = layout.root / "debs" / "apt-module"
+    where.mkdir(parents=True, exist_ok=True)
+    found = {p.name.split("_")[0]: p for p in where.glob("*.deb")}
+    missing = [name for name in APT_MODULE_DEBS if name not in found]
+    if missing:
+        tb.run(["apt-get", "download", *missing], cwd=where, logfile=logdir / "download-apt-module.log")
+        found = {p.name.split("_")[0]: p for p in where.glob("*.deb")}
+    return [found[name] for name in APT_MODULE_DEBS]
+
+
+def packages_index(debs):
+    """A flat apt repository's Packages file for these .deb files (as dpkg-scanpackages writes it)."""
+    stanzas = []
+    for deb in debs:
+        control = tb.run(["dpkg-deb", "-f", str(deb)], capture=True).stdout.rstrip("\n")
+        data = deb.read_bytes()
+        stanzas.append(f"{control}\nFilename: ./{deb.name}\nSize: {len(data)}\n"
+                       f"MD5sum: {hashlib.md5(data).hexdigest()}\nSHA256: {hashlib.sha256(data).hexdigest()}\n")
+    return "\n".join(stanzas)
+
+
+def offer_fixed_packages(host, layout, new):
+    """Makes the fixed hypervisor installable with apt in the dom0, as a mirror carrying the
+    security update would: a flat repository in REPO_DIR holding Debian's 4.17.7 packages (and
+    python3-apt for Ansible's apt module) becomes the dom0's only apt source (the dom0 has no
+    network mirror). Returns the repository's package file names."""
+    logdir = layout.root / "logs"
+    debs = [common_deb(layout, new, logdir), hypervisor_deb(layout, new), *apt_module_debs(layout, logdir)]
+    port, key = host["port"], Path(host["identity_file"])
+    tb.ssh(port, key, ["sh", "-c", f"mkdir -p {REPO_DIR} /root/apt-sources-disabled && "
+                                   "mv /etc/apt/sources.list /etc/apt/sources.list.d/* /root/apt-sources-disabled/ "
+                                   "2>/dev/null; true"])
+    for deb in debs:
+        put(port, key, deb.read_bytes(), f"{REPO_DIR}/{deb.name}")
+    put(port, key, packages_index(debs).encode(), f"{REPO_DIR}/Packages")
+    put(port, key, f"deb [trusted=yes] file:{REPO_DIR} ./\n".encode(),
+        "/etc/apt/sources.list.d/noreboot-testbed-fixed.list")
+    return [deb.name for deb in debs]
 
 
 def build_image(layout, old, new):
@@ -200,9 +249,10 @@ def up(layout, run_dir, old, timeout):
         # The guest's config as this file says (an image built by an older grub_image.py may hold another).
         done = json.loads((image / ".done").read_text())
         put(port, key, guest_cfg(done["kernel"], done["initrd"]).encode(), f"/etc/xen/{GUEST}.cfg")
-        script = (f"date -u -s @{int(time.time())} >/dev/null && hostname xengrub && "
-                  f"xl create /etc/xen/{GUEST}.cfg >/dev/null 2>&1; sleep 20; xl info | grep ^build_id; xl list")
-        out = tb.ssh(port, key, ["sh", "-c", script], timeout=600).stdout.decode()
+        tb.ssh(port, key, ["sh", "-c", f"date -u -s @{int(time.time())} >/dev/null && hostname xengrub && "
+                                       f"xl create /etc/xen/{GUEST}.cfg"], timeout=600)
+        wait_guest_ready(port, key, GUEST, 600)
+        out = tb.ssh(port, key, ["sh", "-c", "xl info | grep ^build_id; xl list"], timeout=300).stdout.decode()
         if f"\n{GUEST} " not in out or "---sc-" in out or "--p--" in out:
             raise tb.TestbedError(f"the guest {GUEST} does not run after xl create:\n{out}")
     except (tb.TestbedError, OSError, subprocess.TimeoutExpired) as exc:
@@ -219,6 +269,24 @@ def up(layout, run_dir, old, timeout):
         "      noreboot_xen_failure_domain: testbed\n")
     tb.log(f"xengrub up on port {port} in {host['ready_seconds']} s:\n{out}")
     return host
+
+
+def wait_guest_ready(port, key, name, timeout):
+    """Waits until the guest's kernel has set up its xenbus shutdown watch: it then writes
+    control/feature-suspend in xenstore. Before that, `xl save` fails with "guest didn't
+    acknowledge suspend" (a PV guest still booting under TCG takes a minute or more)."""
+    script = (f"d=$(xl domid {shlex.quote(name)}) && "
+              "xenstore-read /local/domain/$d/control/feature-suspend 2>/dev/null")
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = tb.ssh(port, key, ["sh", "-c", script], timeout=120, check=False)
+        if proc.returncode == 0 and proc.stdout.decode().strip() == "1":
+            return
+        if time.monotonic() > deadline:
+            raise tb.TestbedError(f"guest {name} did not advertise control/feature-suspend within {timeout} s "
+                                  f"(its kernel has not finished booting): {proc.stdout.decode()!r} "
+                                  f"{proc.stderr.decode(errors='replace')[-300:]}")
+        time.sleep(5)
 
 
 def down(run_dir):

@@ -4,11 +4,11 @@
 """The reboot fallback on a real Xen host booted by GRUB (tests/testbed/grub_image.py).
 
 The host starts on Debian's Xen 4.17.5 (build-id 39a640e6...) with a small PV guest running.
-The fixed packages (xen-hypervisor-common and xen-hypervisor-4.17-amd64 4.17.7) are installed
-with dpkg in the dom0, as a package manager would (the dom0 has no apt index for
-bookworm-security, so the role's apt phase is skipped by its tag). Then playbooks/reboot_fallback.yml
-checks GRUB's default entry against the fixed build-id, saves the guest, reboots through GRUB,
-sees build-id 151b373f..., and restores the guest.
+The dom0's apt source is a flat repository holding Debian's fixed packages (4.17.7, as a mirror
+carrying the security update would; grub_image.offer_fixed_packages). playbooks/reboot_fallback.yml
+then runs the whole role: apt installs xen-hypervisor-4.17-amd64 4.17.7 (the apt module first
+installs python3-apt itself), GRUB's default entry is checked against the fixed build-id, the guest
+is saved, the host reboots through GRUB, build-id 151b373f... runs, and the guest is restored.
 
 Needs root, the testbed cache (build_testbed.py) and the GRUB image (`grub_image.py build`);
 skipped otherwise. About 5-10 minutes on a busy 2-core machine (two boots under TCG).
@@ -70,30 +70,37 @@ def test_fixed_package_save_reboot_through_grub_restore(grub_host):
     before = ssh(grub_host, "xl info | grep ^build_id; xl list")
     assert OLD in before
     assert "\ntiny " in before, before
-    # The package install (dpkg, as apt would run it): /boot/xen-4.17-amd64.gz becomes 4.17.7.
-    ssh(grub_host, "dpkg -i /root/fixed-debs/*.deb >/root/dpkg-fixed.log 2>&1")
+    offered = grub_image.offer_fixed_packages(grub_host, LAYOUT, tb.BUILDS["4.17.7"])
+    assert "xen-hypervisor-4.17-amd64_4.17.7+13-g2445b30a44-0+deb12u1_amd64.deb" in offered
+    assert "Version: 4.17.5" in ssh(grub_host, "dpkg -s xen-hypervisor-4.17-amd64")
     advisory = Path(grub_host["workdir"]) / "testbed-xsa-1.yml"
     advisory.write_text(ADVISORY)
     summary_path = Path(grub_host["workdir"]) / "summary.json"
     extra = {"noreboot_xen_advisories": [str(advisory)], "noreboot_xen_reboot_ok": True,
              "reboot_fallback_guest_policy": "save", "reboot_fallback_reboot_timeout": 1200,
-             "noreboot_xen_summary_path": str(summary_path), "reboot_fallback_update_cache": False}
+             "noreboot_xen_summary_path": str(summary_path), "reboot_fallback_update_cache": True}
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False",
                ANSIBLE_TIMEOUT="120")
     log = Path(grub_host["workdir"]) / "playbook.log"
     with open(log, "w") as handle:
         rc = subprocess.call([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", grub_host["inventory"],
-                              str(REPO / "playbooks" / "reboot_fallback.yml"), "-e", json.dumps(extra),
-                              "--skip-tags", "reboot_fallback_install"],
+                              str(REPO / "playbooks" / "reboot_fallback.yml"), "-e", json.dumps(extra)],
                              cwd=str(REPO), env=env, stdout=handle, stderr=subprocess.STDOUT)
     print("playbook rc %d, log %s" % (rc, log))
     assert rc == 0, log.read_text()[-4000:]
     summary = json.loads(summary_path.read_text())
     assert [(r["host"], r["outcome"]) for r in summary["hosts"]] == [("xengrub", "rebooted")]
-    after = ssh(grub_host, "xl info | grep ^build_id; xl list; cat /var/lib/noreboot-xen/ledger.jsonl")
+    after = ssh(grub_host, "xl info | grep ^build_id; xl list; dpkg-query -W xen-hypervisor-4.17-amd64 python3-apt; "
+                           "cat /var/lib/noreboot-xen/ledger.jsonl")
     print(after)
     assert FIXED in after
+    # The guest is back and runs (state r or b: not paused, shut down, crashed or dying).
+    tiny = [line.split() for line in after.splitlines() if line.startswith("tiny ")]
+    assert len(tiny) == 1 and tiny[0][4].strip("-") in ("r", "b"), after
+    # apt installed the fixed package (and the apt module's python3-apt) from the repository.
+    assert "xen-hypervisor-4.17-amd64\t4.17.7+13-g2445b30a44-0+deb12u1" in after
+    assert "python3-apt\t2." in after
     assert "\ntiny " in after
     ledger = [json.loads(line) for line in after.splitlines() if line.startswith("{")]
     assert [(e["event"], e.get("outcome")) for e in ledger] == [("intent", None), ("outcome", "rebooted")]

@@ -195,21 +195,62 @@ def test_refused_before_any_guest_is_touched(case):
 
 # --- evacuate: a failure mid-way ----------------------------------------------------------
 
+WRITE_FAILED = 'libxl: error: libxl_stream_write.c: write failed\n'
+# What xl save prints when the guest does not answer the suspend request in time (xl then resumes it).
+NO_ACK = ("libxl: error: libxl_dom_suspend.c:340:suspend_common_wait_guest_timeout: Domain 3:guest didn't "
+          "acknowledge suspend, cancelling request\nFailed to save domain, resuming domain\n")
+
+
 def test_save_failure_stops_and_keeps_every_guest_accounted_for():
     steps = [(['list'], 0, LIST_BOTH, ''),
              (['save', 'db1', SAVE_DIR + '/db1.save'], 0, '', '', SAVE_DIR + '/db1.save'),
-             (['save', 'web1', SAVE_DIR + '/web1.save'], 1, '', 'libxl: error: libxl_stream_write.c: write failed\n')]
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 1, '', WRITE_FAILED, SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 1, '', WRITE_FAILED),
+             (['list'], 0, LIST_WEB1, '')]
     evac, script, files = make(steps, policy='save')
     with pytest.raises(EvacuationError) as info:
         evac.evacuate()
     assert not script.steps
+    # The partial file of the first attempt was removed before the second.
+    assert files.removed == [SAVE_DIR + '/web1.save']
     msg = info.value.msg
     assert 'guest web1 (save) could not be evacuated: xl save failed (rc=1)' in msg
+    assert '(2 attempts; the guest still runs here)' in msg
     assert 'db1 (saved to %s/db1.save, state saved)' % SAVE_DIR in msg
     assert 'host is not rebooted' in msg
     manifest = manifest_of(files)
     assert manifest['status'] == 'evacuating'
     assert dict((g['name'], g['state']) for g in manifest['guests']) == {'db1': 'saved', 'web1': 'failed'}
+
+
+def test_save_not_acknowledged_is_tried_again_while_the_guest_runs():
+    steps = [(['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 1, '', NO_ACK),
+             (['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, policy='save')
+    result = evac.evacuate()
+    assert not script.steps
+    assert dict((g['name'], g['state']) for g in result['guests']) == {'web1': 'saved'}
+    assert manifest_of(files)['status'] == 'evacuated'
+    assert "xl save web1 failed, the guest still runs: trying again (libxl: error: " \
+        "libxl_dom_suspend.c:340:suspend_common_wait_guest_timeout: Domain 3:guest didn't acknowledge suspend, " \
+        "cancelling request)" in evac.actions
+
+
+def test_failed_save_of_a_guest_that_no_longer_runs_is_not_tried_again():
+    steps = [(['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 1, '', WRITE_FAILED, SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, policy='save')
+    with pytest.raises(EvacuationError) as info:
+        evac.evacuate()
+    assert not script.steps
+    assert 'the guest no longer runs here and its save file may be incomplete' in info.value.msg
+    assert files.removed == [], 'the only copy of the guest may be that file: it is kept'
+    assert dict((g['name'], g['state']) for g in manifest_of(files)['guests']) == {'web1': 'failed'}
 
 
 def test_shutdown_timeout_leaves_the_guest_running():
