@@ -31,6 +31,8 @@ IN_PROGRESS = 'in_progress'
 PATCHED = 'patched'
 ALREADY_PATCHED = 'already_patched'
 PENDING_REBOOT = 'pending_reboot'
+# Fixed by the reboot fallback (the fixed hypervisor installed, rebooted, verified) in a reboot wave.
+REBOOTED = 'rebooted'
 NOT_STARTED = 'not_started'
 NOT_AFFECTED = 'not_affected'
 NOT_XEN = 'not_xen'
@@ -48,8 +50,29 @@ DECISION_OUTCOMES = {
     'unreachable': UNREACHABLE,
 }
 
-SUMMARY_COLUMNS = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PENDING_REBOOT, UNREACHABLE, NOT_STARTED,
+SUMMARY_COLUMNS = (PATCHED, REBOOTED, ALREADY_PATCHED, REVERTED, FAILED, PENDING_REBOOT, UNREACHABLE, NOT_STARTED,
                    NOT_AFFECTED, NOT_XEN)
+
+# A reboot wave host's summary outcome, from the reboot fallback's outcome (role
+# noreboot.xen.reboot_fallback). A host whose reboot wave never ran, that was only reported
+# (noreboot_xen_reboot_ok false), refused (guests and policy refuse) or ran in check mode is
+# untouched and still needs its reboot.
+REBOOT_SUMMARY_OUTCOMES = {
+    'rebooted': REBOOTED,
+    'not_needed': ALREADY_PATCHED,
+    'reboot_required': PENDING_REBOOT,
+    'would_reboot': PENDING_REBOOT,
+    'refused': PENDING_REBOOT,
+    'failed': FAILED,
+    'guests_not_restored': FAILED,
+    'unreachable': UNREACHABLE,
+    IN_PROGRESS: UNREACHABLE,
+}
+
+
+def reboot_summary_outcome(outcome):
+    """The summary outcome of a host of a reboot wave (see REBOOT_SUMMARY_OUTCOMES)."""
+    return REBOOT_SUMMARY_OUTCOMES.get(outcome, PENDING_REBOOT)
 
 
 def effective_outcome(outcome):
@@ -205,15 +228,15 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
 
 def format_summary(summary):
     """Render the summary as a fixed-width table for the play output (one string, lines joined)."""
-    columns = ('hosts', PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PENDING_REBOOT, UNREACHABLE, NOT_STARTED)
-    heads = ('hosts', 'patched', 'already', 'reverted', 'failed', 'reboot', 'unreach', 'not_run')
-    lines = ['%-14s%-10s' % ('wave', 'kind') + ''.join('%9s' % h for h in heads) + '%11s' % 'elapsed_s']
+    columns = ('hosts', PATCHED, REBOOTED, ALREADY_PATCHED, REVERTED, FAILED, PENDING_REBOOT, UNREACHABLE, NOT_STARTED)
+    heads = ('hosts', 'patched', 'rebooted', 'already', 'reverted', 'failed', 'to_reboot', 'unreach', 'not_run')
+    lines = ['%-16s%-10s' % ('wave', 'kind') + ''.join('%10s' % h for h in heads) + '%11s' % 'elapsed_s']
     for row in summary['waves']:
         elapsed = row.get('elapsed_s')
-        lines.append('%-14s%-10s' % (row['wave'], row.get('kind') or '') + ''.join('%9d' % row.get(c, 0) for c in columns)
+        lines.append('%-16s%-10s' % (row['wave'], row.get('kind') or '') + ''.join('%10d' % row.get(c, 0) for c in columns)
                      + '%11s' % ('-' if elapsed is None else elapsed))
     totals = summary['totals']
-    lines.append('%-24s' % 'total' + ''.join('%9d' % totals.get(c, 0) for c in columns))
+    lines.append('%-26s' % 'total' + ''.join('%10d' % totals.get(c, 0) for c in columns))
     budget = summary.get('budget') or {}
     lines.append('failures: %s of %s host(s) to patch, budget %s' % (
         budget.get('failures', 0), budget.get('to_patch'), 'unlimited' if budget.get('limit') is None

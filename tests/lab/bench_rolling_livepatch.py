@@ -37,6 +37,10 @@ PLAYBOOK = os.path.join(REPO, 'playbooks', 'rolling_livepatch.yml')
 ANSIBLE_PLAYBOOK = os.path.join(REPO, '.venv', 'bin', 'ansible-playbook')
 COLLECTIONS = os.path.join(REPO, '.cache', 'collections')
 PAYLOAD = 'lab_xsa_fix'
+# The build that fixes the lab's flaw on the 4.17 branch (invented: no lab host runs it). The
+# advisory names it as the reboot fallback's fixed build; the lab cannot run apt, so it is staged
+# on the hosts as if the package were installed (stage_fixed_build).
+FIXED_BUILD = {'version': '4.17.8', 'build_id': '4178c0de' + '0' * 28 + '4178', 'debian_version': '4.17.8-1~lab1'}
 
 # Counts, per host, the task results that ran a module on the host: every result that is not
 # skipped, not of a controller-side action, and not delegated elsewhere.
@@ -120,7 +124,8 @@ def ledger(host):
 
 
 def write_advisory(directory):
-    """An advisory manifest for the lab_xsa_fix payloads of every build the lab made, except 4.17.7.
+    """An advisory manifest for the lab_xsa_fix payloads of every build the lab made, except 4.17.7
+    (its hosts, and hosts without live patching, plan for a reboot into FIXED_BUILD).
 
     Returns the manifest path and {build_id: expected xen_extra}.
     """
@@ -153,18 +158,27 @@ def write_advisory(directory):
     with open(manifest, 'w') as handle:
         handle.write('''schema: 1
 id: LAB-XSA-1
-title: "lab: a flaw every lab build has, fixed by lab_xsa_fix (xen_extra gains -lp1)"
+title: "lab: a flaw every lab build has, fixed by lab_xsa_fix (xen_extra gains -lp1) or by Xen 4.17.8"
 affected:
   hypervisors:
-    versions: [">=4.16.0,<4.19.0"]
+    versions: [">=4.16.0,<4.17.8", ">=4.18.0,<4.19.0"]
 livepatches:
 %sfallback:
   reboot: true
-  fixed_build_ids: []
+  fixed_build_ids: [%s]
   packages:
-    debian: {package: xen-hypervisor-4.17-amd64, version: "4.17.7+13-g2445b30a44-0+deb12u1"}
-''' % ''.join(entries))
+    debian: {package: xen-hypervisor-4.17-amd64, version: "%s"}
+''' % (''.join(entries), FIXED_BUILD['build_id'], FIXED_BUILD['debian_version']))
     return manifest, expects
+
+
+def stage_fixed_build(hosts):
+    """Stage FIXED_BUILD on these lab hosts as its package would install it: their next boot runs
+    it, and GRUB's default entry boots its /boot/xen-4.17-amd64.gz."""
+    build = labctl.lab_model.resolve_build(FIXED_BUILD)
+    for host in hosts:
+        labctl.stage_installed_build(host, build)
+    return build
 
 
 def rollout_command(inventory, manifest, summary_path, extra_vars=None):

@@ -36,8 +36,9 @@ def main():
     parser.add_argument('--keep', action='store_true', help='leave the fleet up afterwards (then: make lab-down)')
     parser.add_argument('--lab-advisory', action='store_true',
                         help='write an advisory manifest for the lab payloads (lab_xsa_fix, one per live-patchable '
-                             'build; 4.17.7 gets none, so its hosts plan for a reboot) and pass it to the playbook '
-                             'as noreboot_xen_advisories, with noreboot_xen_summary_path (for rolling_livepatch.yml)')
+                             'build; 4.17.7 gets none, so its hosts plan for a reboot into the fixed 4.17.8, staged '
+                             'on every host) and pass it to the playbook as noreboot_xen_advisories, with '
+                             'noreboot_xen_summary_path and noreboot_xen_reboot_ok=true (for rolling_livepatch.yml)')
     parser.add_argument('extra', nargs=argparse.REMAINDER, help='more ansible-playbook arguments, after --')
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -74,6 +75,15 @@ def main():
             manifest = bench_rolling_livepatch.write_advisory(os.path.join(labctl.LAB_ROOT, 'advisory'))[0]
             say('advisory manifest for the lab payloads: %s' % manifest)
             playbook_vars.update(noreboot_xen_advisories=[manifest], noreboot_xen_summary_path=rollout_summary)
+            # The hosts no payload fits are rebooted into the advisory's fixed build. The lab cannot run
+            # apt: the fixed package is staged on every host as if the site's package pipeline had
+            # installed it (next boot runs it, GRUB's default boots it), and the role is told so.
+            fixed = bench_rolling_livepatch.stage_fixed_build(sorted(bench_rolling_livepatch.lab_hosts()))
+            say('fixed hypervisor %s (build-id %s) staged on every host as its package would install it; hosts '
+                'no payload fits get it by a reboot (noreboot_xen_reboot_ok=true, guests saved and restored)'
+                % (fixed['debian_version'], fixed['build_id']))
+            playbook_vars.update(noreboot_xen_reboot_ok=True, reboot_fallback_install_packages=False,
+                                 reboot_fallback_reboot_timeout=120)
         argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i', inventory, args.playbook,
                 '-e', json.dumps(playbook_vars)] + extra
         say('running %s on it: %s' % (os.path.relpath(args.playbook, REPO), ' '.join(argv[1:])))

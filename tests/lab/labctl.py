@@ -719,6 +719,22 @@ def edit_host_state(name, func):
         host.save()
 
 
+def host_path(name, path):
+    """A path of the host's private overlay (upper layer) seen from outside: /boot/x of host
+    a5-001 is LAB_ROOT/hosts/a5-001/ovl/boot/upper/x."""
+    parts = path.strip('/').split('/', 1)
+    return os.path.join(LAB_ROOT, 'hosts', name, 'ovl', parts[0], 'upper', *parts[1:])
+
+
+def stage_installed_build(name, build, default='Debian GNU/Linux, with Xen hypervisor'):
+    """What installing a fixed hypervisor package does on a lab host (the lab cannot run apt): the
+    next boot runs ``build`` (a lab_model build), /boot/xen-4.17-amd64.gz holds its build-id and
+    GRUB's default entry is ``default``."""
+    import lab_guest_ops
+    edit_host_state(name, lambda state: lab_guest_ops.install_build(state, build))
+    lab_guest_ops.write_boot_files(host_path(name, '/boot'), build['build_id'], default=default)
+
+
 def ssh_ready(addr):
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.settimeout(0.3)

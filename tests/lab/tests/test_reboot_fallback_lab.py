@@ -5,10 +5,10 @@
 
 Needs root (the lab). Six hosts of Debian's Xen 4.17.5 (build 39a640e6...), each with two
 guests; the advisory has no payload for that build, so the plan sends every host to a reboot,
-whose fix is 4.17.7 (build 151b373f...). What the lab cannot do is run apt: the tests skip the
-role's install phase (tag reboot_fallback_install) and install the fixed build the way a
-package would: the simulator's next boot runs 4.17.7 (lab_guest_ops.install_build), and the
-host's /boot holds a xen-4.17-amd64.gz with the 4.17.7 build-id note and a grub.cfg whose
+whose fix is 4.17.7 (build 151b373f...). What the lab cannot do is run apt: the tests set
+reboot_fallback_install_packages false (the fix installed by other means) and install the fixed
+build the way a package would (labctl.stage_installed_build): the simulator's next boot runs
+4.17.7, and the host's /boot holds a xen-4.17-amd64.gz with the 4.17.7 build-id note and a grub.cfg whose
 default entry boots it, which the role's boot target check reads.
 
 1. the switch: unset fails naming the hosts, false reports reboot_required, nothing changes;
@@ -45,7 +45,6 @@ sys.path.insert(0, LAB)
 sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import labctl  # noqa: E402
-import lab_guest_ops  # noqa: E402
 import lab_model  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
@@ -93,10 +92,7 @@ def sim_state(host):
         return json.load(handle)
 
 
-def host_path(host, path):
-    """A path of the host's private overlay (upper layer) seen from outside."""
-    parts = path.strip('/').split('/', 1)
-    return os.path.join(labctl.LAB_ROOT, 'hosts', host, 'ovl', parts[0], 'upper', *parts[1:])
+host_path = labctl.host_path
 
 
 def read_jsonl(path):
@@ -112,9 +108,7 @@ def guests(host):
 
 def install_fixed(host, default='Debian GNU/Linux, with Xen hypervisor'):
     """The fixed package, installed as dpkg would: next boot's build, /boot image and grub.cfg."""
-    build = lab_model.resolve_build('4.17.7')
-    labctl.edit_host_state(host, lambda state: lab_guest_ops.install_build(state, build))
-    lab_guest_ops.write_boot_files(host_path(host, '/boot'), FIXED, default=default)
+    labctl.stage_installed_build(host, lab_model.resolve_build('4.17.7'), default=default)
 
 
 def fault(host, name, value):
@@ -147,16 +141,15 @@ def ansible_env():
                 ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
 
 
-def run(lab, target, extra=None, skip_install=True, more_args=()):
+def run(lab, target, extra=None, more_args=()):
     lab['runs'] += 1
     summary_path = os.path.join(lab['workdir'], 'summary-%d.json' % lab['runs'])
     extra_vars = {'noreboot_xen_advisories': [lab['advisory']], 'noreboot_xen_target': target,
                   'noreboot_xen_summary_path': summary_path, 'reboot_fallback_reboot_timeout': 20,
                   'noreboot_xen_wave_policy': {'reboot_wave_sizes': [1], 'max_per_domain': '50%'}}
+    extra_vars['reboot_fallback_install_packages'] = False
     extra_vars.update(extra or {})
     argv = [ANSIBLE_PLAYBOOK, '-i', lab['inventory'], PLAYBOOK, '-e', json.dumps(extra_vars)]
-    if skip_install:
-        argv += ['--skip-tags', 'reboot_fallback_install']
     argv += list(more_args)
     env = ansible_env()
     log = os.path.join(lab['workdir'], 'run-%d.log' % lab['runs'])

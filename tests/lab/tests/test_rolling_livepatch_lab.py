@@ -6,6 +6,8 @@
 Needs root (network namespaces, mounts, one sshd per host). The fleet comes up once for this
 module and goes down at its end. The tests run in file order, each on what the one before left:
 
+0. without noreboot_xen_reboot_ok the run stops before the first wave, naming the 12 hosts
+   that need a reboot; nothing changes (later runs set it false: those hosts are reported);
 1. a failure budget of 0 stops the run after the wave whose guest crashed; later waves are
    untouched;
 2. ansible-playbook and the module on a host both killed while that host's payload is
@@ -14,7 +16,14 @@ module and goes down at its end. The tests run in file order, each on what the o
    the payload without a second upload;
 3. ansible-playbook killed (SIGKILL) in the middle of a wave, then run again: the fleet
    converges, no payload is uploaded twice, no lock or staged file is left behind;
-4. a further full run changes nothing on Xen.
+4. a further full run changes nothing on Xen;
+5. noreboot_xen_reboot_ok true, the fixed build (4.17.8) staged as its package would install it:
+   the same playbook runs the plan's reboot waves after the live patch waves; a guest that fails
+   to restore on a host of the first reboot wave stops the run whatever the budget, and the
+   summary names the host and the guest; later reboot waves are untouched;
+6. once that guest is restored (xen_guests action=restore), a rerun reboots the rest: every
+   reboot host runs the fixed build with all its guests running, and a further run has nothing
+   left to do.
 
 What the hosts end as is read from the summary JSON, from the simulator's state (payload
 table, applies counted) and from each host's ledger (its private /var seen from outside).
@@ -67,8 +76,11 @@ def lab(tmp_path_factory):
         labctl.main(['down'])
 
 
-def run(lab, extra_vars=None, kill_when=None):
-    result = rl.run_rollout(lab['inventory'], lab['manifest'], lab['workdir'], extra_vars=extra_vars,
+def run(lab, extra_vars=None, kill_when=None, reboot_ok=False):
+    """One run of the playbook; reboot_ok None leaves noreboot_xen_reboot_ok unset."""
+    extra = {} if reboot_ok is None else {'noreboot_xen_reboot_ok': reboot_ok}
+    extra.update(extra_vars or {})
+    result = rl.run_rollout(lab['inventory'], lab['manifest'], lab['workdir'], extra_vars=extra,
                             kill_when=kill_when, log_name='run%d.log' % (len(lab['runs']) + 1))
     lab['runs'].append(result)
     print('run %d: rc %s, %.1f s, killed %s, log %s'
@@ -118,6 +130,20 @@ def kill_host_modules(host):
 
 def livepatch_hosts(lab):
     return [h for h in lab['hosts'] if h not in REBOOT]
+
+
+def test_unset_reboot_switch_stops_before_any_wave(lab):
+    result = run(lab, reboot_ok=None)
+    assert result['rc'] != 0 and result['summary'] is None
+    with open(result['log']) as handle:
+        output = handle.read()
+    assert '12 host(s) need a reboot to get the fix' in output, result['log']
+    assert ', '.join(sorted(REBOOT)) in output and 'noreboot_xen_reboot_ok is not set' in output
+    for host in lab['hosts']:
+        assert applied(host) == [] and loaded(host) == [] and rl.ledger(host) == [], host
+    assert set(result['calls']) <= set(lab['hosts']) | {'localhost'}
+    for host in lab['hosts']:
+        assert [c['action'] for c in result['calls'].get(host, [])] == ['noreboot.xen.xen_facts'], host
 
 
 def test_failure_budget_stops_the_run(lab):
@@ -245,3 +271,86 @@ def test_second_full_run_changes_nothing(lab):
     out = outcomes(result)
     assert out[CRASH] == 'pending_reboot'
     assert 'reverted on this host by run' in summary['hosts'][CRASH]['detail']
+
+
+def guest_names(host):
+    return sorted(d['name'] for d in rl.sim_state(host)['domains'] if d['id'] != 0)
+
+
+def reboot_extra(budget_hosts):
+    return {'noreboot_xen_failure_budget_hosts': budget_hosts, 'reboot_fallback_install_packages': False,
+            'reboot_fallback_reboot_timeout': 120}
+
+
+def test_reboot_waves_stop_on_a_guest_that_is_not_restored(lab):
+    fixed = rl.stage_fixed_build(REBOOT)
+    lab['guests_before'] = dict((h, guest_names(h)) for h in REBOOT)
+    live_before = xen_view(livepatch_hosts(lab))
+    victim = 'e7-001'
+    guest = lab['guests_before'][victim][-1]
+    labctl.edit_host_state(victim, lambda state: state['faults'].__setitem__('guest_restore_fails',
+                                                                             {'domains': [guest]}))
+    result = run(lab, reboot_extra(5), reboot_ok=True)
+    summary = result['summary']
+    assert summary is not None, result['log']
+    assert result['rc'] != 0 and summary['stopped'] is True
+    save_file = '/var/lib/noreboot-xen/saved-guests/%s.save' % guest
+    # The stop names the host and the guest, and where the guest is; the budget (5) was not what stopped it.
+    assert summary['stop_reason'].startswith('guests are not running again: %s (guests_not_restored: %s (saved to %s'
+                                             % (victim, guest, save_file)), summary['stop_reason']
+    entry = summary['hosts'][victim]
+    assert entry['outcome'] == 'failed' and guest in entry['detail'], entry
+    waves = dict((row['wave'], row) for row in summary['waves'])
+    victim_wave = entry['wave']
+    assert waves[victim_wave]['kind'] == 'reboot'
+    reboot_labels = [row['wave'] for row in summary['waves'] if row['kind'] == 'reboot']
+    assert reboot_labels[0] == victim_wave, 'the fault host should be in the first reboot wave: %s' % reboot_labels
+    assert len(reboot_labels) >= 2, 'the plan must have reboot waves after the first: %s' % reboot_labels
+    rows_by_host = dict((row['host'], row) for row in summary['reboot_fallback']['hosts'])
+    assert rows_by_host[victim]['outcome'] == 'guests_not_restored'
+    assert rows_by_host[victim]['stranded'][0].startswith('%s (saved to %s, state saved: xl restore failed' % (
+        guest, save_file))
+    for host in REBOOT:
+        state = rl.sim_state(host)
+        if summary['hosts'][host]['wave'] == victim_wave:
+            assert state['build']['build_id'] == fixed['build_id'] and state['boots'] == 2, host
+            expected = [g for g in lab['guests_before'][host] if not (host == victim and g == guest)]
+            assert guest_names(host) == expected, host
+            if host != victim:
+                assert summary['hosts'][host]['outcome'] == 'rebooted', host
+        else:
+            # A later reboot wave: never started, nothing on the host changed.
+            assert summary['hosts'][host]['outcome'] == 'pending_reboot', host
+            assert state['boots'] == 1 and state['build']['build_id'] != fixed['build_id'], host
+            assert guest_names(host) == lab['guests_before'][host], host
+    assert xen_view(livepatch_hosts(lab)) == live_before, 'live patch hosts must not change in this run'
+    assert rl.host_file(victim, save_file) is not None, 'the save file of the guest that failed must be kept'
+    lab['victim'] = (victim, guest)
+
+
+def test_rerun_after_the_guest_is_restored_reboots_the_rest(lab):
+    victim, guest = lab['victim']
+    labctl.edit_host_state(victim, lambda state: state['faults'].pop('guest_restore_fails'))
+    # What the stop message tells the operator to do: bring the guest back with the restore action.
+    restore = subprocess.run([os.path.join(rl.REPO, '.venv', 'bin', 'ansible'), '-i', lab['inventory'], victim,
+                              '-m', 'noreboot.xen.xen_guests', '-a', 'action=restore'],
+                             cwd=rl.REPO, env=rl.rollout_env(lab['workdir']), stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, universal_newlines=True, check=False)
+    assert restore.returncode == 0, restore.stdout
+    assert guest_names(victim) == lab['guests_before'][victim]
+    result = run(lab, reboot_extra(0), reboot_ok=True)
+    summary = result['summary']
+    assert result['rc'] == 0 and summary['stopped'] is False, result['log']
+    fixed = rl.labctl.lab_model.resolve_build(rl.FIXED_BUILD)['build_id']
+    for host in REBOOT:
+        state = rl.sim_state(host)
+        assert state['build']['build_id'] == fixed and state['boots'] == 2, host
+        assert guest_names(host) == lab['guests_before'][host], host
+        # Rebooted in this run, or (the first wave's hosts) running the fixed build already: not affected.
+        assert summary['hosts'][host]['outcome'] in ('rebooted', 'not_affected'), (host, summary['hosts'][host])
+    rebooted = sorted(h for h in REBOOT if summary['hosts'][h]['outcome'] == 'rebooted')
+    assert rebooted and summary['totals']['rebooted'] == len(rebooted)
+    assert summary['needs_reboot'] == [CRASH]
+    again = run(lab, reboot_extra(0), reboot_ok=True)
+    assert again['rc'] == 0 and again['summary']['totals']['rebooted'] == 0, again['log']
+    assert [rl.sim_state(h)['boots'] for h in REBOOT] == [2] * len(REBOOT)

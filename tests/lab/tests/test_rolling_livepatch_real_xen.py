@@ -111,7 +111,8 @@ def rollout(testbed, manifest, label):
                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_HOST_KEY_CHECKING='False')
     argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i',
             os.path.join(testbed['work'], 'inventory.json'), os.path.join(REPO, 'playbooks', 'rolling_livepatch.yml'),
-            '-e', json.dumps({'noreboot_xen_advisories': [manifest], 'noreboot_xen_summary_path': summary_path})]
+            '-e', json.dumps({'noreboot_xen_advisories': [manifest], 'noreboot_xen_summary_path': summary_path,
+                              'noreboot_xen_reboot_ok': False})]
     started = time.time()
     proc = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
     log = proc.stdout.decode('utf-8', 'replace')

@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The rolling run's gate and summary filters, with and without the plan's reboot waves."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import pytest
+
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate, rollout_summary
+from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+
+# Canary c1, live patch wave l1..l8, reboot waves r1 r2 (domain rack-a, cap 1) and r3.
+PLAN = {
+    'waves': [
+        {'number': 1, 'kind': 'canary', 'hosts': ['c1']},
+        {'number': 2, 'kind': 'livepatch', 'hosts': ['l%d' % i for i in range(1, 9)]},
+        {'number': 3, 'kind': 'reboot', 'hosts': ['r1']},
+        {'number': 4, 'kind': 'reboot', 'hosts': ['r2', 'r3']},
+    ],
+    'decisions': dict([('c1', {'decision': 'livepatch'}), ('n1', {'decision': 'not_affected'})]
+                      + [('l%d' % i, {'decision': 'livepatch'}) for i in range(1, 9)]
+                      + [(h, {'decision': 'reboot', 'failure_domain': 'rack-a'}) for h in ('r1', 'r2')]
+                      + [('r3', {'decision': 'reboot', 'failure_domain': 'rack-b'})]),
+    'domains': [{'name': 'rack-a', 'max_per_wave': 1}, {'name': 'rack-b', 'max_per_wave': 1}],
+}
+
+
+def hostvars(live=None, reboot=None, results=None):
+    found = dict((h, {}) for h in PLAN['decisions'])
+    for host, outcome in (live or {}).items():
+        found[host]['livepatch_outcome'] = outcome
+    for host, outcome in (reboot or {}).items():
+        found[host]['reboot_fallback_outcome'] = outcome
+    for host, result in (results or {}).items():
+        found[host]['reboot_fallback_result'] = result
+    return found
+
+
+ALL_PATCHED = dict([('c1', 'patched')] + [('l%d' % i, 'patched') for i in range(1, 9)])
+
+
+def test_without_reboots_the_budget_counts_only_live_patch_hosts():
+    live = dict(ALL_PATCHED, l1='failed')
+    gate = rollout_gate(PLAN, hostvars(live, {'r1': 'failed'}), budget_percent=10)
+    # 10 % of 9 live patch hosts is 0: one failure stops the run; the reboot host's failure is not looked at.
+    assert gate['proceed'] is False and gate['to_patch'] == 9 and gate['limit'] == 0
+    assert [f['host'] for f in gate['failed_hosts']] == ['l1']
+
+
+def test_with_reboots_both_kinds_share_one_budget_taken_over_both():
+    live = dict(ALL_PATCHED, l1='failed')
+    gate = rollout_gate(PLAN, hostvars(live), budget_percent=10, with_reboots=True)
+    # 10 % of 12 hosts (9 live patch + 3 reboot) is 1: one live patch failure is within the budget.
+    assert gate['proceed'] is True and gate['to_patch'] == 12 and gate['limit'] == 1
+    over = rollout_gate(PLAN, hostvars(live, {'r1': 'unreachable'}), budget_percent=10, with_reboots=True)
+    assert over['proceed'] is False
+    assert sorted(f['host'] for f in over['failed_hosts']) == ['l1', 'r1']
+
+
+def test_with_reboots_a_guest_not_running_again_stops_whatever_the_budget():
+    results = {'r1': {'msg': 'xl restore failed', 'stranded': ['web1 (saved to /x/web1.save, state saved)']}}
+    gate = rollout_gate(PLAN, hostvars(ALL_PATCHED, {'r1': 'guests_not_restored'}, results), budget_hosts=5,
+                        with_reboots=True)
+    assert gate['proceed'] is False
+    assert 'guests are not running again' in gate['reason'] and 'r1' in gate['reason']
+
+
+def test_summary_with_reboots_has_reboot_wave_rows_and_outcomes():
+    results = {'r2': {'msg': 'host did not come back', 'stranded': ['db1 (saved to /s/db1.save, state saved)']}}
+    hv = hostvars(ALL_PATCHED, {'r1': 'rebooted', 'r2': 'unreachable', 'r3': 'reboot_required'}, results)
+    times = {'wave_3': {'start': 100.0, 'end': 160.5}}
+    summary = rollout_summary(PLAN, hv, gate={'proceed': True}, wave_times=times, run_id='run1', with_reboots=True)
+    rows = dict((row['wave'], row) for row in summary['waves'])
+    assert [row['wave'] for row in summary['waves']] == ['wave_1', 'wave_2', 'wave_3', 'wave_4', 'not_in_a_wave']
+    assert (rows['wave_3']['kind'], rows['wave_3']['rebooted'], rows['wave_3']['elapsed_s']) == ('reboot', 1, 60.5)
+    assert (rows['wave_4']['unreachable'], rows['wave_4']['pending_reboot']) == (1, 1)
+    assert summary['hosts']['r1']['outcome'] == 'rebooted'
+    assert summary['hosts']['r2']['detail'] == 'host did not come back; db1 (saved to /s/db1.save, state saved)'
+    # r1 is fixed: no longer in needs_reboot; r3 (only reported) is; r2 must be looked at again.
+    assert summary['needs_reboot'] == ['r3']
+    assert summary['state_unknown'] == ['r2']
+    assert summary['totals']['rebooted'] == 1 and summary['totals']['patched'] == 9
+    table = rb.format_summary(summary)
+    assert 'rebooted' in table.splitlines()[0]
+    assert [line.split()[:4] for line in table.splitlines() if line.startswith('wave_3')] == [
+        ['wave_3', 'reboot', '1', '0']]
+
+
+def test_summary_without_reboots_reports_reboot_hosts_as_pending():
+    hv = hostvars(ALL_PATCHED, {'r1': 'rebooted'})
+    summary = rollout_summary(PLAN, hv, gate={'proceed': True})
+    assert [row['wave'] for row in summary['waves']] == ['wave_1', 'wave_2', 'not_in_a_wave']
+    assert summary['hosts']['r1']['outcome'] == 'pending_reboot'
+    assert summary['needs_reboot'] == ['r1', 'r2', 'r3']
+
+
+@pytest.mark.parametrize('outcome, expected', [
+    ('rebooted', 'rebooted'), ('not_needed', 'already_patched'), ('reboot_required', 'pending_reboot'),
+    ('would_reboot', 'pending_reboot'), ('refused', 'pending_reboot'), (None, 'pending_reboot'),
+    ('failed', 'failed'), ('guests_not_restored', 'failed'), ('unreachable', 'unreachable'),
+    ('in_progress', 'unreachable'),
+])
+def test_reboot_outcomes_in_the_summary(outcome, expected):
+    assert rb.reboot_summary_outcome(outcome) == expected
+
+
+def test_a_plan_that_is_not_a_plan_is_refused():
+    with pytest.raises(AnsibleFilterError, match='expected the plan'):
+        rollout_gate(['not', 'a', 'plan'], {}, with_reboots=True)
