@@ -8,7 +8,8 @@ The dom0's apt source is a flat repository holding Debian's fixed packages (4.17
 carrying the security update would; grub_image.offer_fixed_packages). playbooks/reboot_fallback.yml
 then runs the whole role: apt installs xen-hypervisor-4.17-amd64 4.17.7 (the apt module first
 installs python3-apt itself), GRUB's default entry is checked against the fixed build-id, the guest
-is saved, the host reboots through GRUB, build-id 151b373f... runs, and the guest is restored.
+is saved, the host reboots through GRUB, build-id 151b373f... runs, and the guest is restored;
+planned again with the same advisory, the host is not affected.
 
 Needs root, the testbed cache (build_testbed.py) and the GRUB image (`grub_image.py build`);
 skipped otherwise. About 5-10 minutes on a busy 2-core machine (two boots under TCG).
@@ -102,6 +103,16 @@ def test_fixed_package_save_reboot_through_grub_restore(grub_host):
     assert "xen-hypervisor-4.17-amd64\t4.17.7+13-g2445b30a44-0+deb12u1" in after
     assert "python3-apt\t2." in after
     assert "\ntiny " in after
+    # Planned again with the same advisory, the host is no longer affected: nothing left to do.
+    plan_path = Path(grub_host["workdir"]) / "plan-after.json"
+    proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", grub_host["inventory"],
+                           str(REPO / "playbooks" / "plan.yml"), "-e",
+                           json.dumps({"noreboot_xen_advisories": [str(advisory)],
+                                       "noreboot_xen_plan_path": str(plan_path)})],
+                          cwd=str(REPO), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    assert proc.returncode == 0, proc.stdout.decode(errors="replace")[-3000:]
+    decision = json.loads(plan_path.read_text())["decisions"]["xengrub"]
+    assert decision["decision"] == "not_affected", decision
     ledger = [json.loads(line) for line in after.splitlines() if line.startswith("{")]
     assert [(e["event"], e.get("outcome")) for e in ledger] == [("intent", None), ("outcome", "rebooted")]
     assert ledger[0]["hypervisor_build_id"] == OLD and ledger[1]["hypervisor_build_id"] == FIXED
