@@ -18,7 +18,8 @@ these sub-commands over (``COMMANDS``) and changes nothing else.
   them, so the simulator writes the peer's state itself: it finds PEER's init process (the same
   lab: its /var/lib/noreboot-xen-lab is on the same file system as ours) and reaches PEER's state
   file through /proc/PID/root (lab hosts share the machine's PID namespace). Unknown or halted
-  peer, a peer without the free memory, an unknown domain: rc 1, nothing changes. The domain
+  peer, a peer without the free memory, a peer already running a domain of that name, an
+  unknown domain: rc 1, nothing changes (the domain runs here, under its id). The domain
   on the peer records ``migrated_from`` (host, domain id, boot_id, time), which xl does not show.
 
 A domain that leaves (save, shutdown) also leaves ``guests_at_boot`` (it is no longer started
@@ -303,14 +304,9 @@ def _migrate_to(peer_state, peer_path, dom, host, io, transport):
     io.err('Loading new save file <incoming migration stream> (new xl fmt info 0x3/0x0/1466)\n')
     io.err(' Savefile contains xl domain config in JSON format\n')
     io.err('Parsing config from <saved>\n')
-    clash = not to_self and _domain(peer_state, name) is not None
-    if clash or _free_memory(peer_state) < dom['mem']:
-        # create_domain() fails on the target (freemem(): "failed to free memory for the domain";
-        # a domain of that name: libxl refuses it); the sender resumes the domain here.
-        if clash:
-            io.err('libxl: error: libxl_create.c: Domain %s already exists\n' % name)
-        else:
-            io.err('failed to free memory for the domain\n')
+    if _free_memory(peer_state) < dom['mem']:
+        # create_domain() fails on the target (xl_vmcontrol.c freemem()); the sender resumes the domain.
+        io.err('failed to free memory for the domain\n')
         io.err('migration target: Domain creation failed (code -3).\n')
         io.err('migration sender: libxl_domain_suspend failed (rc=-3)\n')
         io.err('libxl: info: libxl_exec.c:117:libxl_report_child_exitstatus: migration transport process [%d] '
@@ -322,6 +318,19 @@ def _migrate_to(peer_state, peer_path, dom, host, io, transport):
     io.err('migration sender: Target has acknowledged transfer.\n')
     io.err('migration sender: Giving target permission to start.\n')
     io.err('migration target: Got permission, starting domain.\n')
+    if not to_self and _domain(peer_state, name) is not None:
+        # The target created the domain as NAME--incoming; renaming it to NAME fails
+        # (libxl__domain_rename, ERROR_INVAL): the target destroys its copy, the sender resumes.
+        incoming = max([d['id'] for d in peer_state['domains']] + [peer_state.get('last_domid', 0)]) + 1
+        io.err('libxl: error: libxl_domain.c:81:libxl__domain_rename: Domain %d:Domain with name "%s" already exists.\n'
+               % (incoming, name))
+        io.err('migration target: Failure, destroying our copy.\n')
+        io.err('migration target: Cleanup OK, granting sender permission to resume.\n')
+        io.err('migration sender: Target reports startup failure (status code 6).\n')
+        io.err('migration sender: Trying to resume at our end.\n')
+        io.err('migration sender: Resumed OK.\n')
+        io.err('Migration failed due to problems at target.\n')
+        return 1
     if to_self:
         _leave(state, dom)
     # Where it came from (not shown by xl): lets the lab tests tell a migration from a boot.

@@ -11,7 +11,8 @@ rebooted: peer-001 (plenty of free memory, one guest of its own) and small-001 (
 1. the simulated ``xl migrate`` itself, run over SSH in mig-002: an unknown domain, an unknown
    peer and a peer without the free memory fail as xl does (rc 1, an error line, nothing moves);
    a migration to peer-001 (by address) and back (by name) moves the guest with its memory and
-   vCPUs, and the peer's free memory drops by the guest's memory;
+   vCPUs, and the peer's free memory drops by the guest's memory; a guest whose name already
+   runs on the peer stays where it is;
 2. the playbook on mig-001 with policy migrate, peer peer-001: the guests leave mig-001 before its
    reboot (the domains on the peer came from mig-001's boot before the reboot), mig-001 reboots
    into the fixed build, the outcome is ``rebooted``, the guests still run on the peer (the role
@@ -229,6 +230,15 @@ def test_xl_migrate_moves_the_guest_and_its_memory(lab):
     assert peer_rows['web'] == (256, 1) and peer_rows['other'] == (1024, 2)
     assert domains('peer-001')['web'] == (256, 1, '-b----')
     assert xl_free_memory('peer-001') == free_before - 256
+    # mig-001's own web cannot follow: the target cannot rename its copy to a name that runs there.
+    peer_before, mig_before = sim_state('peer-001')['domains'], sim_state('mig-001')['domains']
+    rc, out, err = on_host('mig-001', 'xl', 'migrate', 'web', 'peer-001')
+    assert (rc, out) == (1, '')
+    assert ('migration target: Got permission, starting domain.\n'
+            'libxl: error: libxl_domain.c:81:libxl__domain_rename: Domain 3:Domain with name "web" already exists.\n'
+            'migration target: Failure, destroying our copy.\n') in err
+    assert err.endswith('migration sender: Resumed OK.\nMigration failed due to problems at target.\n')
+    assert sim_state('peer-001')['domains'] == peer_before and sim_state('mig-001')['domains'] == mig_before
     # And back, by name, from the peer.
     rc, out, err = on_host('peer-001', 'xl', 'migrate', 'web', 'mig-002')
     assert (rc, out) == (0, ''), err
