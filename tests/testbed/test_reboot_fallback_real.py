@@ -17,6 +17,7 @@ skipped otherwise. About 5-10 minutes on a busy 2-core machine (two boots under 
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -53,14 +54,37 @@ pytestmark = [
 ]
 
 
+# Logs of the last run stay here (playbook log, the dom0's serial console, diagnostics) until the next.
+WORKDIR = LAYOUT.root / "run" / "grub-reboot-fallback-test"
+
+
 @pytest.fixture(scope="module")
-def grub_host(tmp_path_factory):
-    run_dir = tmp_path_factory.mktemp("grub") / "run"
-    host = grub_image.up(LAYOUT, run_dir, tb.BUILDS["4.17.5"], 900)
+def grub_host():
+    shutil.rmtree(WORKDIR, ignore_errors=True)
+    run_dir = WORKDIR / "run"
     try:
-        yield dict(host, inventory=str(run_dir / "inventory.yml"), workdir=str(run_dir.parent))
+        host = grub_image.up(LAYOUT, run_dir, tb.BUILDS["4.17.5"], 900)
+        yield dict(host, inventory=str(run_dir / "inventory.yml"), workdir=str(WORKDIR))
     finally:
+        serial = run_dir / "xengrub" / "serial.log"
+        if serial.exists():
+            shutil.copyfile(serial, WORKDIR / "serial.log")
         grub_image.down(run_dir)
+
+
+def failure_report(host, log):
+    """What to read when the playbook failed: the first fatal task with its context, and the dom0's
+    own view (kernel messages, journal, xl list, guest manifest), also kept in WORKDIR/diagnostics.txt."""
+    lines = log.read_text().splitlines()
+    first = next((i for i, line in enumerate(lines) if "fatal:" in line or "FAILED!" in line), len(lines) - 1)
+    context = "\n".join(lines[max(0, first - 30):first + 25])
+    proc = tb.ssh(host["port"], Path(host["identity_file"]), ["sh", "-c", (
+        "xl list; cat /var/lib/noreboot-xen/guests.json; dmesg | tail -40; journalctl -b -n 60 --no-pager; "
+        "free -m")], timeout=300, check=False)
+    dom0 = proc.stdout.decode(errors="replace") + proc.stderr.decode(errors="replace")
+    (WORKDIR / "diagnostics.txt").write_text(context + "\n--- dom0 ---\n" + dom0)
+    return "playbook log %s, serial log %s/serial.log\n--- first failure ---\n%s\n--- dom0 ---\n%s" % (
+        log, WORKDIR, context, dom0[-6000:])
 
 
 def ssh(host, script, timeout=600):
@@ -89,7 +113,7 @@ def test_fixed_package_save_reboot_through_grub_restore(grub_host):
                               str(REPO / "playbooks" / "reboot_fallback.yml"), "-e", json.dumps(extra)],
                              cwd=str(REPO), env=env, stdout=handle, stderr=subprocess.STDOUT)
     print("playbook rc %d, log %s" % (rc, log))
-    assert rc == 0, log.read_text()[-4000:]
+    assert rc == 0, failure_report(grub_host, log)
     summary = json.loads(summary_path.read_text())
     assert [(r["host"], r["outcome"]) for r in summary["hosts"]] == [("xengrub", "rebooted")]
     after = ssh(grub_host, "xl info | grep ^build_id; xl list; dpkg-query -W xen-hypervisor-4.17-amd64 python3-apt; "

@@ -254,6 +254,7 @@ def test_migrate_policy_moves_the_guests_to_the_peer_then_reboots(lab):
     result = run(lab, 'mig-001', {'reboot_fallback_migrate_peer': 'peer-001'})
     assert result['rc'] == 0, result['log']
     assert [(r['host'], r['outcome']) for r in result['summary']['hosts']] == [('mig-001', 'rebooted')]
+    assert result['summary']['hosts'][0]['msg'].endswith('every guest runs again (on the migration peer: db, web)')
     state = sim_state('mig-001')
     assert state['build']['build_id'] == FIXED and state['boots'] == 2
     assert state['boot_id'] != boot_id_before
