@@ -151,9 +151,11 @@ def running_guests(xl):
 
 
 def error_detail(text):
-    """The lines of a failed xl command that say what went wrong (its ``error`` lines, else its last line)."""
+    """The lines of a failed xl command that say what went wrong (its lines that say ``error`` or
+    ``fail``: libxl's errors and xl's own verdict, e.g. "Migration failed, resuming at sender."),
+    else its last line."""
     lines = [line.strip() for line in (text or '').splitlines() if line.strip()]
-    errors = [line for line in lines if 'error' in line.lower()]
+    errors = [line for line in lines if 'error' in line.lower() or 'fail' in line.lower()]
     return '; '.join(errors) if errors else (lines[-1] if lines else 'no message')
 
 

@@ -237,7 +237,7 @@ def test_save_not_acknowledged_is_tried_again_while_the_guest_runs():
     assert manifest_of(files)['status'] == 'evacuated'
     assert "xl save web1 failed, the guest still runs: trying again (libxl: error: " \
         "libxl_dom_suspend.c:340:suspend_common_wait_guest_timeout: Domain 3:guest didn't acknowledge suspend, " \
-        "cancelling request)" in evac.actions
+        "cancelling request; Failed to save domain, resuming domain)" in evac.actions
 
 
 def test_failed_save_of_a_guest_that_no_longer_runs_is_not_tried_again():
