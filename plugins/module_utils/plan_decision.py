@@ -38,6 +38,17 @@ revision) cannot be told apart unless their metadata differs; give revisions dif
 names or metadata. A payload of that name that is only ``CHECKED`` (uploaded, not applied)
 is not a match: the host is planned for ``livepatch``.
 
+An applied payload is not taken as done when the host's rollout ledger has an *open intent*
+for it (``xen.livepatch.open_intents``: the ledger's last entry for that name is an intent of
+the manifest's sha256, no outcome followed): a run was interrupted after the apply and before
+it recorded an outcome, so the payload's health checks never ran. Such a host is planned for
+``livepatch`` ("applied by interrupted run R; its health checks and outcome are pending"):
+noreboot.xen.livepatch_rollout then finds it APPLIED with that intent, runs the checks that need
+no baseline, reverts on failure and records the outcome, without a second upload or apply. An
+open intent for another sha256 (another file of that name) is not ours to finish: the host
+stays ``already_patched`` and the reason says so. A ledger the facts could not read
+(``xen.livepatch.ledger_error``) is named in an ``already_patched`` reason.
+
 If the host's facts ever carry a payload's own ``build_id`` (``xen-livepatch list`` does
 not; ``xl debug-keys x`` + ``xl dmesg`` would), that alone decides the match.
 
@@ -147,8 +158,12 @@ def decide_advisory(advisory, xen, force_reboot=False):
     lp_facts = xen.get('livepatch')
     payloads = lp_facts.get('payloads') if isinstance(lp_facts, dict) else None
     applied, applied_why = find_applied(payloads if isinstance(payloads, list) else [], livepatch)
+    intent = None
     if applied:
-        return dict(result, decision=ALREADY_PATCHED, reason='%s; %s' % (why, applied_why), payload=_payload_view(livepatch))
+        intent, intent_why = open_intent_for(lp_facts, livepatch)
+        if intent is None:
+            return dict(result, decision=ALREADY_PATCHED, reason='%s; %s%s' % (why, applied_why, intent_why),
+                        payload=_payload_view(livepatch))
     if force_reboot:
         return dict(result, decision=REBOOT, reason='%s; operator forced a reboot (noreboot_xen_force_reboot)' % why,
                     fallback=advisory['fallback'])
@@ -165,8 +180,31 @@ def decide_advisory(advisory, xen, force_reboot=False):
             why, lp_facts.get('reason_kind') or 'no reason_kind', detail))
     if payloads is None:
         return dict(result, decision=UNDECIDED, reason='%s; facts lack xen.livepatch.payloads' % why)
+    if intent is not None:
+        return dict(result, decision=LIVEPATCH, reason='%s; %s, applied by interrupted run %s; its health checks and '
+                    'outcome are pending: the rollout finishes it' % (why, applied_why, intent.get('run_id')),
+                    payload=_payload_view(livepatch), open_intent=dict(intent))
     return dict(result, decision=LIVEPATCH, reason='%s; %s: apply payload %s' % (why, applied_why, livepatch['name']),
                 payload=_payload_view(livepatch))
+
+
+def open_intent_for(lp_facts, livepatch):
+    """``(intent, note)``: the host's open intent for the manifest's payload, or None and a note
+    to add to an ``already_patched`` reason (empty when there is nothing to say)."""
+    intents = lp_facts.get('open_intents') if isinstance(lp_facts, dict) else None
+    ledger_error = lp_facts.get('ledger_error') if isinstance(lp_facts, dict) else None
+    notes = []
+    for intent in intents if isinstance(intents, list) else []:
+        if not isinstance(intent, dict) or intent.get('name') != livepatch['name']:
+            continue
+        sha256 = intent.get('sha256')
+        if isinstance(sha256, str) and sha256.lower() == livepatch['sha256']:
+            return intent, ''
+        notes.append('the ledger has an open intent of interrupted run %s for another file of that name (sha256 %s), '
+                     'not this payload' % (intent.get('run_id'), sha256))
+    if ledger_error:
+        notes.append('the rollout ledger could not be read (%s), so an interrupted run would go unseen' % ledger_error)
+    return None, ''.join('; ' + note for note in notes)
 
 
 def _payload_view(livepatch):
@@ -231,7 +269,7 @@ def decide_host(host, entry, advisories):
     if decision == LIVEPATCH:
         # In the order the advisories were given: that is the order they are applied and stacked.
         result['payloads'] = [dict(a['payload'], advisory=a['advisory']) for a in per_advisory if a['decision'] == LIVEPATCH]
-        result['stacking'] = stacking_check(result['build_id'], _applied_names(xen), result['payloads'], _known_ids(advisories))
+        result['stacking'] = _stacking(result['build_id'], xen, per_advisory, _known_ids(advisories))
         result['notes'] = [s['note'] for s in result['stacking'] if s['status'] != STACK_OK]
     if decision == REBOOT:
         result['fallback'] = _merge_fallback([a for a in per_advisory if a['decision'] == REBOOT])
@@ -268,6 +306,26 @@ def _known_ids(advisories):
             if livepatch.get('payload_build_id'):
                 known[livepatch['name']] = livepatch['payload_build_id']
     return known
+
+
+def _stacking(host_build_id, xen, per_advisory, known_ids):
+    """stacking_check over the payloads to apply, in advisory order; a payload an interrupted run
+    already applied (``open_intent``) is not stacked again: it is ``ok`` where it is."""
+    fresh = [dict(a['payload'], advisory=a['advisory']) for a in per_advisory
+             if a['decision'] == LIVEPATCH and not a.get('open_intent')]
+    checked = iter(stacking_check(host_build_id, _applied_names(xen), fresh, known_ids))
+    stacking = []
+    for decision in per_advisory:
+        if decision['decision'] != LIVEPATCH:
+            continue
+        name = decision['payload']['name']
+        if decision.get('open_intent'):
+            stacking.append(dict(name=name, depends=decision['payload'].get('depends'), on_top_of=None, status=STACK_OK,
+                                 note='payload %s is already applied (interrupted run %s): nothing to stack'
+                                 % (name, decision['open_intent'].get('run_id'))))
+        else:
+            stacking.append(next(checked))
+    return stacking
 
 
 def stacking_check(host_build_id, applied, payloads, known_ids):

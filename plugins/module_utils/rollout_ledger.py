@@ -35,6 +35,21 @@ def parse_ledger(text):
     return entries
 
 
+def unparsed_lines(text):
+    """Numbers (1-based) of the non-blank lines that are not a JSON object: what parse_ledger skips."""
+    numbers = []
+    for number, line in enumerate((text or '').splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            entry = None
+        if not isinstance(entry, dict):
+            numbers.append(number)
+    return numbers
+
+
 def last_by_name(entries):
     """Map payload name to its last ledger entry."""
     last = {}

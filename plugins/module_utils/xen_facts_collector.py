@@ -23,12 +23,21 @@ How the hypervisor version is told (an operator's view):
 * ``effective_version`` is ``version`` followed by ``+<name>`` for each APPLIED payload in
   ``xen-livepatch list`` order, or ``version`` alone when none is applied. It is None when
   the applied payloads cannot be known (tool missing, list failed, livepatch not gathered).
+
+The rollout ledger (``<state_dir>/ledger.jsonl``, written by noreboot.xen.livepatch_rollout) is
+read on a dom0 when ``livepatch`` is gathered: ``livepatch.open_intents`` lists the payloads
+whose last ledger entry is an ``intent`` (a run died between its intent and its outcome, so
+such a payload may be APPLIED with its health never checked). A missing ledger gives an empty
+list; an unreadable one, or lines that are not JSON objects, give ``livepatch.ledger_error``
+and a warning, never a failed detection.
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
+import os
 import re
 
 from ansible_collections.noreboot.xen.plugins.module_utils.hardware_class import (
@@ -41,6 +50,11 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser
     UNSUPPORTED_HYPERVISOR,
     LivepatchListError,
     parse_livepatch_list,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import (
+    open_intents,
+    parse_ledger,
+    unparsed_lines,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     ToolNotFound,
@@ -60,6 +74,10 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers imp
 
 SECTIONS = ('hypervisor', 'livepatch', 'hardware', 'domains')
 CAPABILITIES_PATH = '/proc/xen/capabilities'
+STATE_DIR = '/var/lib/noreboot-xen'
+LEDGER_NAME = 'ledger.jsonl'
+# What an open intent reports of its ledger entry.
+OPEN_INTENT_KEYS = ('name', 'sha256', 'run_id', 'time')
 
 # livepatch.reason_kind values added to those of livepatch_list_parser.
 TOOL_MISSING = 'tool_missing'
@@ -78,6 +96,43 @@ def read_text_file(path):
             return handle.read().decode('utf-8', 'replace')
     except (IOError, OSError):
         return None
+
+
+def read_ledger_text(path):
+    """Read the ledger; None when it does not exist. Any other error (permissions, a
+    directory in its place, an I/O error) is raised as IOError/OSError for the caller to
+    report. Bytes that are not UTF-8 are replaced."""
+    try:
+        with open(path, 'rb') as handle:
+            return handle.read().decode('utf-8', 'replace')
+    except (IOError, OSError) as exc:
+        if exc.errno == errno.ENOENT:
+            return None
+        raise
+
+
+def ledger_facts(state_dir, read_ledger):
+    """``(open_intents, ledger_error)`` from ``<state_dir>/ledger.jsonl``; never raises.
+
+    ``open_intents``: one dict per payload name whose last ledger entry is an intent
+    (OPEN_INTENT_KEYS), by name; empty when the ledger is missing or cannot be read.
+    ``ledger_error``: None, or why the ledger could not be read (whole or in part).
+    """
+    path = os.path.join(state_dir, LEDGER_NAME)
+    try:
+        text = read_ledger(path)
+    except (IOError, OSError) as exc:
+        return [], 'the ledger %s cannot be read (%s): open intents are unknown' % (
+            path, exc.strerror or exc)
+    if text is None:
+        return [], None
+    intents = [dict((key, entry.get(key)) for key in OPEN_INTENT_KEYS) for entry in open_intents(parse_ledger(text))]
+    bad = unparsed_lines(text)
+    if not bad:
+        return intents, None
+    shown = ', '.join(str(number) for number in bad[:10]) + (' ...' if len(bad) > 10 else '')
+    return intents, ('the ledger %s has %d line(s) that are not JSON objects (line %s), skipped: open intents '
+                     'are read from the other lines' % (path, len(bad), shown))
 
 
 def runner_or_none(runner_class, run_function, binary, history=None):
@@ -208,13 +263,16 @@ def _ignore(msg):
     return None
 
 
-def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None):
+def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, state_dir=STATE_DIR,
+                      read_ledger=read_ledger_text):
     """Return the ``ansible_facts.xen`` dictionary.
 
     ``xl``: an XlRunner or None; ``livepatch``: a LivepatchRunner or None; ``read_file``:
     ``path -> str or None``; ``gather``: the sections to gather (see SECTIONS); a section
     not gathered is None. Commands run in this order: ``xl info``, ``xen-livepatch list``,
-    ``xl dmesg`` (only when payloads are applied or unknown), ``xl list``.
+    ``xl dmesg`` (only when payloads are applied or unknown), ``xl list``. ``state_dir``:
+    where the rollout ledger is; ``read_ledger``: ``path -> str or None`` (None: no such
+    file), raising IOError/OSError when the file exists but cannot be read.
     """
     warn = warn or _ignore
     gather = set(gather)
@@ -231,7 +289,7 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None):
         facts['reason'] = reason
         if 'livepatch' in gather:
             facts['livepatch'] = dict(supported=False, reason='not a Xen dom0: %s' % reason,
-                                      reason_kind=NOT_XEN_DOM0, payloads=[])
+                                      reason_kind=NOT_XEN_DOM0, payloads=[], open_intents=[], ledger_error=None)
         if 'domains' in gather:
             facts['domains'] = []
         return facts
@@ -240,6 +298,10 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None):
     applied = None
     if 'livepatch' in gather:
         facts['livepatch'], applied = _livepatch_facts(livepatch, warn)
+        intents, ledger_error = ledger_facts(state_dir, read_ledger)
+        if ledger_error:
+            warn(ledger_error)
+        facts['livepatch'].update(open_intents=intents, ledger_error=ledger_error)
 
     major_minor = '%d.%d' % (info_int(info, 'xen_major'), info_int(info, 'xen_minor'))
     reported_extra = info.get('xen_extra', '')

@@ -91,6 +91,11 @@ notes:
   - A payload counts as already applied when a payload of the manifest's name is APPLIED, the host runs the
     hypervisor build-id the payload was built for (its C(.livepatch.xen_depends)) and, when the manifest gives
     C(metadata), the payload's metadata contains it. C(xen-livepatch list) does not show payload build-ids.
+  - "An applied payload with an open intent in the host's rollout ledger (C(xen.livepatch.open_intents) of
+    M(noreboot.xen.xen_facts), same name and sha256) is not V(already_patched) but V(livepatch), with the reason
+    C(applied by interrupted run R; its health checks and outcome are pending: the rollout finishes it) - a run
+    died between the apply and its outcome, and M(noreboot.xen.livepatch_rollout) finishes that transaction
+    (health checks, revert on failure, outcome) without applying the payload again."
   - Hosts decided V(undecided) or V(unreachable) are in no wave; the reason says what is missing.
 seealso:
   - module: noreboot.xen.xen_facts
@@ -134,7 +139,7 @@ decisions:
     - Per host, the decision and its reason, the hypervisor build-id, hardware class and failure domain, the
       payloads to apply (V(livepatch)) in order with C(stacking) (does each payload's C(.livepatch.depends) fit
       what it goes on top of) and C(notes) (the misfits), the fixed packages (V(reboot)), the decision per
-      advisory and the wave.
+      advisory (with C(open_intent), the ledger entry of an interrupted run the rollout is to finish) and the wave.
   returned: success
   type: dict
   sample:

@@ -19,8 +19,13 @@ description:
     the hardware class (CPU vendor, family, model, DMI) and the domains running (C(xl list)).
   - Changes nothing on the host. The commands run are C(xl info), C(xen-livepatch list),
     C(xl dmesg) (only when a payload is applied or the payloads cannot be listed, to read the boot
-    version) and C(xl list), with C(LC_ALL=C). Files read are C(/proc/cpuinfo), C(/proc/xen/capabilities)
-    and C(/sys/class/dmi/id/*).
+    version) and C(xl list), with C(LC_ALL=C). Files read are C(/proc/cpuinfo), C(/proc/xen/capabilities),
+    C(/sys/class/dmi/id/*) and, on a dom0 when O(gather) has V(livepatch), the rollout ledger
+    C(<state_dir>/ledger.jsonl) that M(noreboot.xen.livepatch_rollout) writes.
+  - From the ledger it reports the payloads whose last entry is an intent without an outcome
+    (RV(ansible_facts.xen.livepatch.open_intents)), that is payloads a rollout run was interrupted on,
+    possibly after applying them and before their health checks ran. M(noreboot.xen.fleet_plan) sends such
+    a host to a wave so that the rollout finishes the transaction.
   - Never fails because a host is not a Xen dom0; such a host gets RV(ansible_facts.xen.present=false)
     and a RV(ansible_facts.xen.reason), and still its hardware facts (useful for inventory).
   - "C(xl) and C(xen-livepatch) need root on a dom0; use C(become: true) when connecting as another user."
@@ -39,6 +44,13 @@ options:
     elements: str
     choices: [hypervisor, livepatch, hardware, domains]
     default: [hypervisor, livepatch, hardware, domains]
+  state_dir:
+    description:
+      - The state directory of M(noreboot.xen.livepatch_rollout) on the host (its O(noreboot.xen.livepatch_rollout#module:state_dir)),
+        where the ledger C(ledger.jsonl) is read from.
+      - Only read, never created. A missing directory or ledger means no open intents.
+    type: path
+    default: /var/lib/noreboot-xen
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
@@ -290,6 +302,46 @@ ansible_facts:
                   type: str
                   returned: success
                   sample: LIVEPATCH_RULEZ
+            open_intents:
+              description:
+                - The payloads whose last entry in the rollout ledger C(<state_dir>/ledger.jsonl) is an C(intent) that no
+                  C(outcome) followed - a run of M(noreboot.xen.livepatch_rollout) was interrupted between recording its
+                  intent and its outcome, for example after the apply and before the health checks. By name.
+                - Empty when there is no ledger, when it cannot be read (see RV(ansible_facts.xen.livepatch.ledger_error))
+                  or when the host is not a dom0.
+              type: list
+              elements: dict
+              returned: success
+              contains:
+                name:
+                  description: The payload name.
+                  type: str
+                  returned: success
+                  sample: xsa999_4175
+                sha256:
+                  description: The SHA-256 of the payload file the interrupted run applied.
+                  type: str
+                  returned: success
+                  sample: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
+                run_id:
+                  description: The run id of the interrupted run.
+                  type: str
+                  returned: success
+                  sample: 20260101T120000Z-1a2b
+                time:
+                  description: When the intent was recorded, UTC, as the ledger has it.
+                  type: str
+                  returned: success
+                  sample: "2026-01-01T12:00:00Z"
+            ledger_error:
+              description:
+                - Why the ledger could not be read, whole (permissions, not a file; RV(ansible_facts.xen.livepatch.open_intents)
+                  is then empty) or in part (lines that are not JSON objects are skipped, the open intents come from the
+                  other lines). The module warns with the same text; detection does not fail.
+                - V(null) when the ledger was read or does not exist.
+              type: str
+              returned: success
+              sample: "the ledger /var/lib/noreboot-xen/ledger.jsonl cannot be read (Permission denied): open intents are unknown"
         effective_version:
           description:
             - RV(ansible_facts.xen.hypervisor.version), then C(+<name>) for each APPLIED payload in list order.
@@ -407,7 +459,9 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner im
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import (
     SECTIONS,
+    STATE_DIR,
     collect_xen_facts,
+    read_ledger_text,
     read_text_file,
     runner_or_none,
 )
@@ -416,6 +470,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector i
 def get_argument_spec():
     return dict(
         gather=dict(type='list', elements='str', choices=list(SECTIONS), default=list(SECTIONS)),
+        state_dir=dict(type='path', default=STATE_DIR),
     )
 
 
@@ -425,7 +480,8 @@ def main():
     history = []
     xl = runner_or_none(XlRunner, run, module.get_bin_path('xl'), history)
     livepatch = runner_or_none(LivepatchRunner, run, module.get_bin_path('xen-livepatch'), history)
-    facts = collect_xen_facts(xl, livepatch, read_text_file, gather=module.params['gather'], warn=module.warn)
+    facts = collect_xen_facts(xl, livepatch, read_text_file, gather=module.params['gather'], warn=module.warn,
+                              state_dir=module.params['state_dir'], read_ledger=read_ledger_text)
     commands = [dict(argv=result.argv, rc=result.rc) for result in history]
     module.exit_json(changed=False, ansible_facts=dict(xen=facts), commands=commands)
 

@@ -11,7 +11,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate, rollout_summary
+from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate, rollout_plan_hosts, rollout_summary
 from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
 
 # Canary c1, live patch wave l1..l8, reboot waves r1 r2 (domain rack-a, cap 1) and r3.
@@ -112,3 +112,16 @@ def test_reboot_outcomes_in_the_summary(outcome, expected):
 def test_a_plan_that_is_not_a_plan_is_refused():
     with pytest.raises(AnsibleFilterError, match='expected the plan'):
         rollout_gate(['not', 'a', 'plan'], {}, with_reboots=True)
+
+
+def test_plan_hosts_carry_the_ledger_open_intents_of_the_facts():
+    intents = [{'name': 'xsa999_4175', 'sha256': 'a' * 64, 'run_id': 'R1', 'time': 't'}]
+    xen = {'present': True, 'livepatch': {'supported': True, 'payloads': [], 'open_intents': intents, 'ledger_error': None}}
+    hostvars = {'h1': {'ansible_facts': {'xen': xen}, 'noreboot_xen_detected': {'unreachable': False, 'error': None},
+                       'noreboot_xen_failure_domain': 'rack-a'},
+                'h2': {}}
+    hosts = rollout_plan_hosts(['h1', 'h2'], hostvars)
+    assert hosts['h1']['xen']['livepatch']['open_intents'] == intents
+    assert hosts['h1']['failure_domain'] == 'rack-a' and hosts['h1']['unreachable'] is False
+    assert hosts['h2'] == dict(xen=None, unreachable=True, error='detection did not run on this host', failure_domain=None,
+                               force_reboot=False)

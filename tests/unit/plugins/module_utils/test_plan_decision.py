@@ -338,3 +338,80 @@ def test_stacking_on_a_payload_applied_by_an_earlier_advisory():
     assert result['stacking'][0]['status'] == 'ok'
     assert result['stacking'][0]['note'] == 'payload second stacks on payload first'
     assert result['notes'] == []
+
+
+# --- Open intents: a run interrupted after the apply ------------------------------------------
+
+APPLIED_4175 = [{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}]
+
+
+def with_ledger(xen, intents=(), ledger_error=None):
+    xen['livepatch'].update(open_intents=[dict(i) for i in intents], ledger_error=ledger_error)
+    return xen
+
+
+def intent(name='xsa999_4175', sha256='a' * 64, run_id='20260101T000000Z-dead'):
+    return dict(name=name, sha256=sha256, run_id=run_id, time='2026-01-01T00:00:05Z')
+
+
+def test_applied_with_an_open_intent_for_it_is_livepatch_so_the_rollout_finishes_it():
+    result = decide(with_ledger(facts(payloads=APPLIED_4175), [intent()]), failure_domain='rack-1')
+    assert result['decision'] == 'livepatch', result['reason']
+    assert result['reason'].endswith(
+        'payload xsa999_4175 is APPLIED on its build-id %s, applied by interrupted run 20260101T000000Z-dead; '
+        'its health checks and outcome are pending: the rollout finishes it' % XEN_4175)
+    assert [(p['name'], p['sha256'], p['advisory']) for p in result['payloads']] == [('xsa999_4175', 'a' * 64, 'XSA-999')]
+    assert result['advisories'][0]['open_intent'] == intent()
+    # The payload is not stacked on itself: no replace_only/mismatch note for it.
+    assert [(s['name'], s['status']) for s in result['stacking']] == [('xsa999_4175', 'ok')]
+    assert 'already applied (interrupted run 20260101T000000Z-dead)' in result['stacking'][0]['note']
+    assert result['notes'] == []
+
+
+def test_applied_without_open_intent_stays_already_patched_as_before():
+    before = decide(facts(payloads=APPLIED_4175))
+    for xen in (with_ledger(facts(payloads=APPLIED_4175)),
+                with_ledger(facts(payloads=APPLIED_4175), [intent(name='xsa1_other')])):
+        result = decide(xen)
+        assert result['decision'] == 'already_patched'
+        assert result['reason'] == before['reason']
+        assert 'open_intent' not in result['advisories'][0]
+
+
+def test_open_intent_for_another_file_of_that_name_is_not_finished():
+    result = decide(with_ledger(facts(payloads=APPLIED_4175), [intent(sha256='f' * 64)]))
+    assert result['decision'] == 'already_patched'
+    assert ('the ledger has an open intent of interrupted run 20260101T000000Z-dead for another file of that name '
+            '(sha256 %s), not this payload' % ('f' * 64)) in result['reason']
+
+
+def test_unreadable_ledger_is_named_in_already_patched():
+    result = decide(with_ledger(facts(payloads=APPLIED_4175), ledger_error='the ledger L cannot be read (EACCES)'))
+    assert result['decision'] == 'already_patched'
+    assert result['reason'].endswith('the rollout ledger could not be read (the ledger L cannot be read (EACCES)), '
+                                     'so an interrupted run would go unseen')
+
+
+def test_open_intent_of_a_payload_not_applied_changes_nothing():
+    # CHECKED with an intent (died between upload and apply) was livepatch already; absent too.
+    checked = [{'name': 'xsa999_4175', 'state': 'CHECKED'}]
+    result = decide(with_ledger(facts(payloads=checked), [intent()]))
+    assert result['decision'] == 'livepatch'
+    assert result['reason'].endswith('loaded but CHECKED, not APPLIED: apply payload xsa999_4175')
+    assert decide(with_ledger(facts(), [intent()]))['reason'].endswith('is not loaded: apply payload xsa999_4175')
+
+
+def test_open_intent_with_forced_reboot_is_a_reboot():
+    result = decide(with_ledger(facts(payloads=APPLIED_4175), [intent()]), force_reboot=True)
+    assert result['decision'] == 'reboot'
+    assert 'operator forced a reboot' in result['reason']
+
+
+def test_open_intent_next_to_a_fresh_payload_of_another_advisory():
+    advisories = _stack_advisories(XEN_4175, '11' * 20)
+    host = with_ledger(facts(payloads=[{'name': 'first', 'state': 'APPLIED'}]), [intent(name='first')])
+    result = decide(host, advisories)
+    assert result['decision'] == 'livepatch'
+    assert [p['name'] for p in result['payloads']] == ['first', 'second']
+    assert [(s['name'], s['status']) for s in result['stacking']] == [('first', 'ok'), ('second', 'ok')]
+    assert result['stacking'][1]['note'] == 'payload second stacks on payload first'

@@ -34,3 +34,10 @@ def test_empty_ledger_and_lock():
     assert rl.parse_lock('{"run_id": "r", "pid": 1}') == dict(run_id='r', pid=1)
     assert rl.parse_lock('{"run_id": ') == dict(unreadable=True)
     assert rl.parse_lock('[1]') == dict(unreadable=True)
+
+
+def test_unparsed_lines_are_the_ones_parse_ledger_skips():
+    text = LEDGER + '\n\n[1]\n"text"\n{"event": "intent", "name": "c"}\n'
+    assert rl.unparsed_lines(text) == [4, 6, 7]
+    assert len(rl.parse_ledger(text)) == len([line for line in text.splitlines() if line.strip()]) - 3
+    assert rl.unparsed_lines(None) == [] and rl.unparsed_lines('\n  \n') == []

@@ -15,6 +15,8 @@ import pytest
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import (
     collect_xen_facts,
+    ledger_facts,
+    read_ledger_text,
     read_text_file,
     runner_or_none,
 )
@@ -136,3 +138,59 @@ def test_read_text_file(tmp_path):
     assert read_text_file(str(odd)) == u'Box \ufffd\n'
     assert read_text_file(str(tmp_path / 'missing')) is None
     assert read_text_file(str(tmp_path)) is None  # a directory: unreadable as a file
+
+
+# --- The rollout ledger ------------------------------------------------------------------------
+
+def test_read_ledger_text_missing_is_none_other_errors_raise(tmp_path):
+    assert read_ledger_text(str(tmp_path / 'nothing' / 'ledger.jsonl')) is None
+    (tmp_path / 'ledger.jsonl').mkdir()
+    with pytest.raises((IOError, OSError)):
+        read_ledger_text(str(tmp_path / 'ledger.jsonl'))
+
+
+def test_ledger_facts_from_real_files(tmp_path):
+    assert ledger_facts(str(tmp_path), read_ledger_text) == ([], None)
+    (tmp_path / 'ledger.jsonl').write_bytes(
+        b'{"event": "intent", "name": "b", "sha256": "2", "run_id": "r2", "time": "t2", "advisory": "X"}\n'
+        b'{"event": "intent", "name": "a", "sha256": "1", "run_id": "r1", "time": "t1"}\n'
+        b'{"event": "outcome", "name": "a", "sha256": "1", "run_id": "r1", "outcome": "patched"}\n'
+        b'{"event": "intent", "name": "c", "sha256": "3", "run_id": "r3", "time": "t3"}\n')
+    intents, error = ledger_facts(str(tmp_path), read_ledger_text)
+    assert error is None
+    assert intents == [dict(name='b', sha256='2', run_id='r2', time='t2'), dict(name='c', sha256='3', run_id='r3', time='t3')]
+
+
+def test_ledger_facts_in_a_directory_that_is_not_readable_as_a_file(tmp_path):
+    (tmp_path / 'ledger.jsonl').mkdir()
+    intents, error = ledger_facts(str(tmp_path), read_ledger_text)
+    assert intents == []
+    assert error.startswith('the ledger %s cannot be read (' % (tmp_path / 'ledger.jsonl'))
+    assert error.endswith('): open intents are unknown')
+
+
+def test_ledger_facts_names_at_most_ten_bad_lines(tmp_path):
+    (tmp_path / 'ledger.jsonl').write_bytes(b'\xff\xfe not json\n' * 12)
+    intents, error = ledger_facts(str(tmp_path), read_ledger_text)
+    assert intents == []
+    assert '12 line(s) that are not JSON objects (line 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 ...)' in error
+
+
+def test_ledger_is_read_only_on_a_dom0_with_livepatch_gathered():
+    reads = []
+
+    def read_ledger(path):
+        reads.append(path)
+        return '{"event": "intent", "name": "p", "sha256": "1", "run_id": "r", "time": "t"}\n'
+
+    host = Host({('xl', 'info'): (0, fixture('xen-4.17.5/xl_info.txt'), ''),
+                 ('xen-livepatch', 'list'): (0, fixture('xen-4.17.5/livepatch_list_empty.txt'), '')})
+    xl, livepatch = runners(host)
+    facts = collect_xen_facts(xl, livepatch, no_files, gather=['livepatch'], state_dir='/st', read_ledger=read_ledger)
+    assert reads == ['/st/ledger.jsonl']
+    assert facts['livepatch']['open_intents'] == [dict(name='p', sha256='1', run_id='r', time='t')]
+    facts = collect_xen_facts(xl, livepatch, no_files, gather=['hardware'], state_dir='/st', read_ledger=read_ledger)
+    assert reads == ['/st/ledger.jsonl'] and facts['livepatch'] is None
+    facts = collect_xen_facts(None, None, no_files, gather=['livepatch'], state_dir='/st', read_ledger=read_ledger)
+    assert reads == ['/st/ledger.jsonl']
+    assert facts['livepatch']['open_intents'] == [] and facts['livepatch']['ledger_error'] is None

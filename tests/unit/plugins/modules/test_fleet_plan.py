@@ -232,3 +232,25 @@ def test_two_advisories_whose_payloads_cannot_stack_are_noted(tmp_path, capsys, 
     assert [s['status'] for s in decision['stacking']] == ['ok', 'replace_only']
     assert 'Notes (1 host(s)):' in result['table']
     assert any(line.startswith('  xen01: payload xsa1000_4175 depends on the hypervisor') for line in result['table'])
+
+
+def test_applied_payload_with_an_open_intent_lands_in_a_wave(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    sha256 = am._sha256_of(str(tmp_path / 'payloads' / 'xsa999.livepatch'))
+    applied = [{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}]
+    resumed = xen(payloads=applied)
+    resumed['livepatch'].update(ledger_error=None, open_intents=[
+        {'name': 'xsa999_4175', 'sha256': sha256, 'run_id': 'R1', 'time': '2026-01-01T00:00:00Z'}])
+    done = xen(payloads=applied)
+    done['livepatch'].update(ledger_error=None, open_intents=[])
+    result = run(dict(advisories=[manifest], hosts={'resume01': {'xen': resumed}, 'done01': {'xen': done}}),
+                 capsys, monkeypatch)
+    assert not result.get('failed'), result.get('msg')
+    decision = result['decisions']['resume01']
+    assert decision['decision'] == 'livepatch'
+    assert decision['reason'].endswith('applied by interrupted run R1; its health checks and outcome are pending: '
+                                       'the rollout finishes it')
+    assert [p['sha256'] for p in decision['payloads']] == [sha256]
+    assert decision['wave'] == 1 and result['waves'][0]['hosts'] == ['resume01']
+    assert result['decisions']['done01']['decision'] == 'already_patched'
+    assert result['decisions']['done01']['wave'] is None

@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import errno
 import json
 import os
 
@@ -21,10 +22,12 @@ from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as module_warnings
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.noreboot.xen.plugins.modules import xen_facts
+from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout, xen_facts
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
+
+LIVEPATCH_KEYS = ('supported', 'reason', 'reason_kind', 'payloads', 'open_intents', 'ledger_error')
 
 with open(os.path.join(HERE, 'xen_facts_cases.yml')) as _handle:
     CASES = yaml.safe_load(_handle)['cases']
@@ -61,6 +64,7 @@ class FakeHost(object):
     def __init__(self, case):
         self.tools = case.get('tools') or {}
         self.files = dict((path, text_of(spec)) for path, spec in (case.get('files') or {}).items())
+        self.unreadable = list(case.get('unreadable') or [])
         self.expected = list(case.get('commands') or [])
         self.ran = []
         self.files_read = []
@@ -82,12 +86,20 @@ class FakeHost(object):
         self.files_read.append(path)
         return self.files.get(path)
 
+    def read_ledger(self, path):
+        """Like read_ledger_text: None when missing, IOError for a path the case lists as unreadable."""
+        self.files_read.append(path)
+        if path in self.unreadable:
+            raise IOError(errno.EACCES, 'Permission denied', path)
+        return self.files.get(path)
+
 
 def run_module(case, monkeypatch, capsys):
     host = FakeHost(case)
     monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, *a, **kw: host.get_bin_path(*a, **kw))
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, *a, **kw: host.run_command(*a, **kw))
     monkeypatch.setattr(xen_facts, 'read_text_file', host.read_file)
+    monkeypatch.setattr(xen_facts, 'read_ledger_text', host.read_ledger)
     monkeypatch.setattr(module_warnings, '_global_warnings', {})
     if hasattr(module_warnings, '_internal'):
         # Once any controller code is imported (other tests do), ansible-core >= 2.19 sends
@@ -120,6 +132,8 @@ def test_xen_facts_case(case, monkeypatch, capsys):
     assert sorted(facts) == sorted(['present', 'reason', 'hypervisor', 'livepatch', 'effective_version',
                                     'hardware', 'domains'])
     assert_subset(case['facts'], facts)
+    if facts['livepatch'] is not None:
+        assert sorted(facts['livepatch']) == sorted(LIVEPATCH_KEYS)
     assert result['commands'] == [dict(argv=command['argv'], rc=command.get('rc', 0))
                                   for command in case.get('commands') or []]
 
@@ -133,9 +147,12 @@ def test_xen_facts_case(case, monkeypatch, capsys):
 
 def test_argument_spec_is_small_and_defaults_to_all_sections():
     spec = xen_facts.get_argument_spec()
-    assert list(spec) == ['gather']
+    assert list(spec) == ['gather', 'state_dir']
     assert spec['gather']['default'] == ['hypervisor', 'livepatch', 'hardware', 'domains']
     assert spec['gather']['choices'] == spec['gather']['default']
+    # The same directory noreboot.xen.livepatch_rollout writes its ledger to.
+    assert spec['state_dir'] == dict(type='path', default='/var/lib/noreboot-xen')
+    assert spec['state_dir']['default'] == livepatch_rollout.get_argument_spec()['state_dir']['default']
 
 
 def test_documented_options_match_argument_spec():
@@ -145,10 +162,25 @@ def test_documented_options_match_argument_spec():
     returned = yaml.safe_load(xen_facts.RETURN)['ansible_facts']['contains']['xen']['contains']
     assert sorted(returned) == sorted(['present', 'reason', 'hypervisor', 'livepatch', 'effective_version',
                                        'hardware', 'domains'])
+    assert sorted(returned['livepatch']['contains']) == sorted(LIVEPATCH_KEYS)
+    assert sorted(returned['livepatch']['contains']['open_intents']['contains']) == ['name', 'run_id', 'sha256', 'time']
 
 
 def test_files_read_are_only_the_documented_ones(monkeypatch, capsys):
     host, code, dummy = run_module(CASES[0], monkeypatch, capsys)
     assert code == 0
     assert host.files_read == ['/proc/cpuinfo'] + ['/sys/class/dmi/id/%s' % f for f in (
-        'sys_vendor', 'product_name', 'bios_vendor', 'bios_version', 'bios_date')] + ['/proc/xen/capabilities']
+        'sys_vendor', 'product_name', 'bios_vendor', 'bios_version', 'bios_date')] + [
+        '/proc/xen/capabilities', '/var/lib/noreboot-xen/ledger.jsonl']
+
+
+def test_the_ledger_is_read_from_state_dir_and_not_without_livepatch(monkeypatch, capsys):
+    case = dict(CASES[0], args=dict(state_dir='/srv/nrx'))
+    host, code, result = run_module(case, monkeypatch, capsys)
+    assert code == 0 and host.files_read[-1] == '/srv/nrx/ledger.jsonl'
+    assert result['ansible_facts']['xen']['livepatch']['open_intents'] == []
+    case = dict(CASES[0], args=dict(gather=['hardware', 'domains']),
+                commands=[c for c in CASES[0]['commands'] if c['argv'][0] != '/usr/sbin/xen-livepatch'])
+    host, code, result = run_module(case, monkeypatch, capsys)
+    assert code == 0 and not [path for path in host.files_read if path.endswith('ledger.jsonl')]
+    assert result['ansible_facts']['xen']['livepatch'] is None
