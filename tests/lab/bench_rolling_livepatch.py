@@ -102,6 +102,24 @@ def lab_hosts():
     return dict((h['name'], h) for h in state.get('hosts') or [])
 
 
+def kill_host_modules(host):
+    """SIGKILL the Ansible module processes running on a lab host (a pipelined module is a bare
+    ``python3`` reading its code from stdin), as if the host-side process died."""
+    netns = lab_hosts()[host]['netns']
+    pids = subprocess.run(['ip', 'netns', 'pids', netns], stdout=subprocess.PIPE, check=True).stdout.split()
+    killed = []
+    for pid in pids:
+        try:
+            with open('/proc/%s/cmdline' % pid.decode(), 'rb') as handle:
+                argv = [a for a in handle.read().split(b'\0') if a]
+        except OSError:
+            continue
+        if len(argv) == 1 and os.path.basename(argv[0]).startswith(b'python3'):
+            os.kill(int(pid), signal.SIGKILL)
+            killed.append(int(pid))
+    return killed
+
+
 def sim_state(host):
     """The simulator's state of a lab host (payload table, counters, domains)."""
     with open(os.path.join(labctl.LAB_ROOT, 'hosts', host, 'state.json')) as handle:

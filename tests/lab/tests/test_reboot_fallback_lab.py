@@ -30,7 +30,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -42,18 +41,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(LAB))
 sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import labctl  # noqa: E402
-import lab_model  # noqa: E402
+import reboot_fallback_lab_support as support  # noqa: E402
+from reboot_fallback_lab_support import FIXED, OLD, install_fixed, sim_state  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
 
-OLD = '39a640e6f1412319235087391df9f1c5e13ae920'
-FIXED = '151b373fd64b321593bf987fd923cd10dabadac4'
-PLAYBOOK = os.path.join(REPO, 'playbooks', 'reboot_fallback.yml')
-ANSIBLE_PLAYBOOK = os.path.join(REPO, '.venv', 'bin', 'ansible-playbook')
-COLLECTIONS = os.path.join(REPO, '.cache', 'collections')
 SAVE_DIR = '/var/lib/noreboot-xen/saved-guests'
 
 SPEC = '''name: rbf
@@ -73,25 +67,6 @@ groups:
      guests: [{name: mail, mem: 256, vcpus: 1}, {name: dns, mem: 128, vcpus: 1}]}
 '''
 
-ADVISORY = '''schema: 1
-id: LAB-XSA-2
-title: "lab: a flaw fixed only by Xen 4.17.7 (no live patch for 4.17.5)"
-affected:
-  hypervisors:
-    versions: [">=4.17.0,<4.17.7"]
-fallback:
-  reboot: true
-  fixed_build_ids: [%s]
-  packages:
-    debian: {package: xen-hypervisor-4.17-amd64, version: "4.17.7+13-g2445b30a44-0+deb12u1"}
-''' % FIXED
-
-
-def sim_state(host):
-    with open(os.path.join(labctl.LAB_ROOT, 'hosts', host, 'state.json')) as handle:
-        return json.load(handle)
-
-
 host_path = labctl.host_path
 
 
@@ -106,64 +81,19 @@ def guests(host):
     return sorted(d['name'] for d in sim_state(host)['domains'] if d['id'] != 0)
 
 
-def install_fixed(host, default='Debian GNU/Linux, with Xen hypervisor'):
-    """The fixed package, installed as dpkg would: next boot's build, /boot image and grub.cfg."""
-    labctl.stage_installed_build(host, lab_model.resolve_build('4.17.7'), default=default)
-
-
 def fault(host, name, value):
     labctl.edit_host_state(host, lambda state: state['faults'].__setitem__(name, value))
 
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
-                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
-    workdir = str(tmp_path_factory.mktemp('reboot_fallback'))
-    spec = os.path.join(workdir, 'spec.yml')
-    with open(spec, 'w') as handle:
-        handle.write(SPEC)
-    advisory = os.path.join(workdir, 'lab-xsa-2.yml')
-    with open(advisory, 'w') as handle:
-        handle.write(ADVISORY)
-    inventory = os.path.join(workdir, 'inventory.yml')
-    assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
-    try:
-        yield dict(workdir=workdir, inventory=inventory, advisory=advisory, runs=0)
-    finally:
-        labctl.main(['down'])
-
-
-def ansible_env():
-    return dict(os.environ, ANSIBLE_CONFIG=os.path.join(LAB, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
-                ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
+    yield from support.lab_up(str(tmp_path_factory.mktemp('reboot_fallback')), SPEC, 'LAB-XSA-2')
 
 
 def run(lab, target, extra=None, more_args=()):
-    lab['runs'] += 1
-    summary_path = os.path.join(lab['workdir'], 'summary-%d.json' % lab['runs'])
-    extra_vars = {'noreboot_xen_advisories': [lab['advisory']], 'noreboot_xen_target': target,
-                  'noreboot_xen_summary_path': summary_path, 'reboot_fallback_reboot_timeout': 20,
-                  'noreboot_xen_wave_policy': {'reboot_wave_sizes': [1], 'max_per_domain': '50%'}}
-    extra_vars['reboot_fallback_install_packages'] = False
+    extra_vars = {'noreboot_xen_wave_policy': {'reboot_wave_sizes': [1], 'max_per_domain': '50%'}}
     extra_vars.update(extra or {})
-    argv = [ANSIBLE_PLAYBOOK, '-i', lab['inventory'], PLAYBOOK, '-e', json.dumps(extra_vars)]
-    argv += list(more_args)
-    env = ansible_env()
-    log = os.path.join(lab['workdir'], 'run-%d.log' % lab['runs'])
-    started = time.time()
-    with open(log, 'w') as handle:
-        rc = subprocess.call(argv, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    with open(log) as handle:
-        output = handle.read()
-    summary = None
-    if os.path.exists(summary_path):
-        with open(summary_path) as handle:
-            summary = json.load(handle)
-    print('run %d (%s): rc %d, %.1f s, log %s' % (lab['runs'], target, rc, time.time() - started, log))
-    return dict(rc=rc, output=output, summary=summary, log=log)
+    return support.run_reboot_fallback(lab, target, extra_vars, more_args)
 
 
 def rows(summary):
@@ -319,7 +249,7 @@ def test_shutdown_policy_needs_config_files_then_starts_guests_again(lab):
                            'ansible.builtin.copy', '-a', json.dumps(dict(
                                dest='/etc/xen/dns', mode='0644',
                                content='# xl config without .cfg\nname = "dns"\nmemory = 128\nvcpus = 1\n'))],
-                          cwd=REPO, env=ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          cwd=REPO, env=support.ansible_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                           universal_newlines=True, check=False)
     assert copy.returncode == 0, copy.stdout
     result = run(lab, 'lab_group_shut', extra)

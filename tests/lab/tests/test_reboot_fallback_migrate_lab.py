@@ -27,7 +27,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -38,20 +37,14 @@ if 'labctl' not in sys.modules:
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-REPO = os.path.dirname(os.path.dirname(LAB))
 sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import labctl  # noqa: E402
-import lab_model  # noqa: E402
+import reboot_fallback_lab_support as support  # noqa: E402
+from reboot_fallback_lab_support import FIXED, OLD, install_fixed, sim_state  # noqa: E402
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
 
-OLD = '39a640e6f1412319235087391df9f1c5e13ae920'
-FIXED = '151b373fd64b321593bf987fd923cd10dabadac4'
-PLAYBOOK = os.path.join(REPO, 'playbooks', 'reboot_fallback.yml')
-ANSIBLE_PLAYBOOK = os.path.join(REPO, '.venv', 'bin', 'ansible-playbook')
-COLLECTIONS = os.path.join(REPO, '.cache', 'collections')
 MANIFEST = '/var/lib/noreboot-xen/guests.json'
 
 # small-001: 8704 MiB of memory, dom0 8192 MiB: xl info free_memory 8704 - 8192 - 23 = 489.
@@ -71,24 +64,6 @@ groups:
      failure_domains: [rack-d], guests: []}
 '''
 SMALL_FREE = 489
-
-ADVISORY = '''schema: 1
-id: LAB-XSA-3
-title: "lab: a flaw fixed only by Xen 4.17.7 (no live patch for 4.17.5)"
-affected:
-  hypervisors:
-    versions: [">=4.17.0,<4.17.7"]
-fallback:
-  reboot: true
-  fixed_build_ids: [%s]
-  packages:
-    debian: {package: xen-hypervisor-4.17-amd64, version: "4.17.7+13-g2445b30a44-0+deb12u1"}
-''' % FIXED
-
-
-def sim_state(host):
-    with open(os.path.join(labctl.LAB_ROOT, 'hosts', host, 'state.json')) as handle:
-        return json.load(handle)
 
 
 def domains(host):
@@ -126,55 +101,16 @@ def xl_list_rows(host):
     return rows
 
 
-def install_fixed(host):
-    labctl.stage_installed_build(host, lab_model.resolve_build('4.17.7'))
-
-
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
-                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
-    workdir = str(tmp_path_factory.mktemp('reboot_fallback_migrate'))
-    spec = os.path.join(workdir, 'spec.yml')
-    with open(spec, 'w') as handle:
-        handle.write(SPEC)
-    advisory = os.path.join(workdir, 'lab-xsa-3.yml')
-    with open(advisory, 'w') as handle:
-        handle.write(ADVISORY)
-    inventory = os.path.join(workdir, 'inventory.yml')
-    try:
-        assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
-        yield dict(workdir=workdir, inventory=inventory, advisory=advisory, runs=0)
-    finally:
-        labctl.main(['down'])
+    yield from support.lab_up(str(tmp_path_factory.mktemp('reboot_fallback_migrate')), SPEC, 'LAB-XSA-3')
 
 
 def run(lab, target, extra=None):
-    lab['runs'] += 1
-    summary_path = os.path.join(lab['workdir'], 'summary-%d.json' % lab['runs'])
-    extra_vars = {'noreboot_xen_advisories': [lab['advisory']], 'noreboot_xen_target': target,
-                  'noreboot_xen_summary_path': summary_path, 'reboot_fallback_reboot_timeout': 20,
-                  'noreboot_xen_wave_policy': {'reboot_wave_sizes': [1], 'max_per_domain': 1},
-                  'reboot_fallback_install_packages': False, 'noreboot_xen_reboot_ok': True,
-                  'reboot_fallback_guest_policy': 'migrate'}
+    extra_vars = {'noreboot_xen_wave_policy': {'reboot_wave_sizes': [1], 'max_per_domain': 1},
+                  'noreboot_xen_reboot_ok': True, 'reboot_fallback_guest_policy': 'migrate'}
     extra_vars.update(extra or {})
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(LAB, 'ansible.cfg'), ANSIBLE_COLLECTIONS_PATH=COLLECTIONS,
-               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0',
-               ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))
-    log = os.path.join(lab['workdir'], 'run-%d.log' % lab['runs'])
-    started = time.time()
-    with open(log, 'w') as handle:
-        rc = subprocess.call([ANSIBLE_PLAYBOOK, '-i', lab['inventory'], PLAYBOOK, '-e', json.dumps(extra_vars)],
-                             cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    with open(log) as handle:
-        output = handle.read()
-    summary = None
-    if os.path.exists(summary_path):
-        with open(summary_path) as handle:
-            summary = json.load(handle)
-    print('run %d (%s): rc %d, %.1f s, log %s' % (lab['runs'], target, rc, time.time() - started, log))
-    return dict(rc=rc, output=output, summary=summary, log=log)
+    return support.run_reboot_fallback(lab, target, extra_vars)
 
 
 def rows(summary):

@@ -33,7 +33,6 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import signal
 import subprocess
 import sys
 
@@ -110,24 +109,6 @@ def loaded(host):
     return [p['name'] for p in rl.sim_state(host)['payloads']]
 
 
-def kill_host_modules(host):
-    """SIGKILL the Ansible module processes running on a lab host (a pipelined module is a bare
-    ``python3`` reading its code from stdin), as if the host-side process died."""
-    netns = rl.lab_hosts()[host]['netns']
-    pids = subprocess.run(['ip', 'netns', 'pids', netns], stdout=subprocess.PIPE, check=True).stdout.split()
-    killed = []
-    for pid in pids:
-        try:
-            with open('/proc/%s/cmdline' % pid.decode(), 'rb') as handle:
-                argv = [a for a in handle.read().split(b'\0') if a]
-        except OSError:
-            continue
-        if len(argv) == 1 and os.path.basename(argv[0]).startswith(b'python3'):
-            os.kill(int(pid), signal.SIGKILL)
-            killed.append(int(pid))
-    return killed
-
-
 def livepatch_hosts(lab):
     return [h for h in lab['hosts'] if h not in REBOOT]
 
@@ -184,7 +165,7 @@ def test_host_interrupted_between_upload_and_apply_resumes(lab):
 
     def uploaded_not_applied():
         if loaded(target) and not applied(target):
-            killed_modules.extend(kill_host_modules(target))
+            killed_modules.extend(rl.kill_host_modules(target))
             return True
         return False
 

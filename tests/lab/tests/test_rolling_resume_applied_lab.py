@@ -21,8 +21,6 @@ from __future__ import absolute_import, division, print_function
 
 import json
 import os
-import signal
-import subprocess
 import sys
 
 import pytest
@@ -112,24 +110,6 @@ def xen_view(hosts):
     return view
 
 
-def kill_host_modules(host):
-    """SIGKILL the Ansible module processes running on a lab host (a pipelined module is a bare
-    ``python3`` reading its code from stdin), as if the host-side process died."""
-    netns = rl.lab_hosts()[host]['netns']
-    pids = subprocess.run(['ip', 'netns', 'pids', netns], stdout=subprocess.PIPE, check=True).stdout.split()
-    killed = []
-    for pid in pids:
-        try:
-            with open('/proc/%s/cmdline' % pid.decode(), 'rb') as handle:
-                argv = [a for a in handle.read().split(b'\0') if a]
-        except OSError:
-            continue
-        if len(argv) == 1 and os.path.basename(argv[0]).startswith(b'python3'):
-            os.kill(int(pid), signal.SIGKILL)
-            killed.append(int(pid))
-    return killed
-
-
 def events(host):
     return [(e['event'], e.get('outcome')) for e in rl.ledger(host)]
 
@@ -143,7 +123,7 @@ def test_module_killed_after_the_apply_leaves_an_open_intent(lab):
             state = sim(host)
             if state and state['applied'] and events(host) == [('intent', None)]:
                 caught['host'] = host
-                caught['modules'] = kill_host_modules(host)
+                caught['modules'] = rl.kill_host_modules(host)
                 return True
         return False
 
