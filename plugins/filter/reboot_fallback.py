@@ -26,7 +26,10 @@ def _hostvar(hostvars, host, key):
         return None
 
 
-def _collect(plan, hostvars):
+def collect_outcomes(plan, hostvars):
+    """``(live, reboot, results, stranded)`` of the plan's hosts out of ``hostvars``: live patch
+    outcomes of the canary/livepatch wave hosts; reboot outcomes, results and stranded guests
+    (descriptions) of the reboot wave hosts. Also used by the rolling run's filters."""
     if not isinstance(plan, dict) or 'waves' not in plan:
         raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan (a mapping with "waves"), got %r'
                                  % type(plan).__name__)
@@ -49,7 +52,7 @@ def _collect(plan, hostvars):
 
 def reboot_wave_gate(plan, hostvars, wave_index=None, budget_hosts=None, budget_percent=None, previous=None):
     """Whether reboot wave ``wave_index`` (1 = the first reboot wave) may start."""
-    live, reboot, _results, stranded = _collect(plan, hostvars)
+    live, reboot, _results, stranded = collect_outcomes(plan, hostvars)
     waves = gate.reboot_waves(plan)
     next_hosts = []
     if wave_index is not None and 0 < int(wave_index) <= len(waves):
@@ -69,7 +72,7 @@ def reboot_wave_hosts(plan, wave_index):
 
 
 def reboot_fallback_summary(plan, hostvars):
-    _live, reboot, results, _stranded = _collect(plan, hostvars)
+    _live, reboot, results, _stranded = collect_outcomes(plan, hostvars)
     return gate.summarize(plan, reboot, results)
 
 

@@ -16,13 +16,12 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import collect_outcomes
 from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as rg
 from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
 
 OUTCOME_FACT = 'livepatch_outcome'
 RESULT_FACT = 'livepatch_result'
-REBOOT_OUTCOME_FACT = 'reboot_fallback_outcome'
-REBOOT_RESULT_FACT = 'reboot_fallback_result'
 PATCH_KINDS = ('canary', 'livepatch')
 
 
@@ -71,27 +70,15 @@ def _collect(plan, hostvars):
     return waves, to_patch, canaries, wave_of, outcomes, details
 
 
-def _reboots(plan, hostvars):
-    """Reboot wave hosts: host -> (wave label, reboot outcome fact, result fact)."""
-    found = {}
-    for wave in rg.reboot_waves(plan):
-        for host in wave['hosts']:
-            result = _hostvar(hostvars, host, REBOOT_RESULT_FACT)
-            found[host] = ('wave_%d' % wave['number'], _hostvar(hostvars, host, REBOOT_OUTCOME_FACT),
-                           result if hasattr(result, 'get') else {})
-    return found
-
-
 def rollout_gate(plan, hostvars, budget_hosts=None, budget_percent=None, previous=None, with_reboots=False):
     """Whether the next wave may start; see rollout_budget.evaluate_gate (and, with
     ``with_reboots``, reboot_wave_gate.evaluate: the reboot hosts share the budget)."""
     _waves_, to_patch, canaries, _wave_of, outcomes, details = _collect(plan, hostvars)
     try:
         if with_reboots:
-            live = dict((host, outcomes.get(host)) for host in to_patch)
-            reboots = dict((host, entry[1]) for host, entry in _reboots(plan, hostvars).items())
-            return rg.evaluate(plan, live, reboots, budget_hosts=budget_hosts, budget_percent=budget_percent,
-                               previous=previous or None, details=details)
+            live, reboots, _results, stranded = collect_outcomes(plan, hostvars)
+            return rg.evaluate(plan, live, reboots, stranded=stranded, budget_hosts=budget_hosts,
+                               budget_percent=budget_percent, previous=previous or None, details=details)
         return rb.evaluate_gate(to_patch, outcomes, canaries=canaries, budget_hosts=budget_hosts,
                                 budget_percent=budget_percent, previous=previous or None, details=details)
     except ValueError as exc:
@@ -108,14 +95,16 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
         plan_hosts[host] = dict(decision=decision.get('decision'), wave=wave_of.get(host))
     labels = [dict(label='wave_%d' % w['number'], kind=w['kind']) for w in waves]
     if with_reboots:
-        for host, (label, outcome, result) in _reboots(plan, hostvars).items():
-            if host in plan_hosts:
-                plan_hosts[host]['wave'] = label
-            outcomes[host] = rb.reboot_summary_outcome(outcome)
-            message = result.get('msg')
-            if outcome in rg.REBOOT_FAILURES or outcome == 'refused':
-                details[host] = '; '.join([message or outcome] + list(result.get('stranded') or []))
-        labels += [dict(label='wave_%d' % w['number'], kind='reboot') for w in rg.reboot_waves(plan)]
+        _live, reboots, results, stranded = collect_outcomes(plan, hostvars)
+        for wave in rg.reboot_waves(plan):
+            labels.append(dict(label='wave_%d' % wave['number'], kind='reboot'))
+            for host in wave['hosts']:
+                if host in plan_hosts:
+                    plan_hosts[host]['wave'] = 'wave_%d' % wave['number']
+                outcome = reboots[host]
+                outcomes[host] = rb.reboot_summary_outcome(outcome)
+                if outcome in rg.REBOOT_FAILURES or outcome == 'refused':
+                    details[host] = '; '.join([results[host].get('msg') or outcome] + stranded.get(host, []))
     return rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
                         details=details, run_id=run_id)
 

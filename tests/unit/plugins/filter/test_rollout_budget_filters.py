@@ -70,6 +70,15 @@ def test_with_reboots_a_guest_not_running_again_stops_whatever_the_budget():
     assert 'guests are not running again' in gate['reason'] and 'r1' in gate['reason']
 
 
+def test_with_reboots_a_host_that_did_not_come_back_with_its_guests_on_disk_stops():
+    # The last reboot wave's host never came back: no later reboot gate runs, so the summary's gate must see it.
+    results = {'r3': {'msg': 'did not come back', 'stranded': ['db1 (saved to /s/db1.save, state saved)']}}
+    gate = rollout_gate(PLAN, hostvars(ALL_PATCHED, {'r1': 'rebooted', 'r2': 'rebooted', 'r3': 'unreachable'},
+                                       results), budget_hosts=5, with_reboots=True)
+    assert gate['proceed'] is False
+    assert gate['reason'].startswith('guests are not running again: r3 (unreachable: db1 (saved to /s/db1.save')
+
+
 def test_summary_with_reboots_has_reboot_wave_rows_and_outcomes():
     results = {'r2': {'msg': 'host did not come back', 'stranded': ['db1 (saved to /s/db1.save, state saved)']}}
     hv = hostvars(ALL_PATCHED, {'r1': 'rebooted', 'r2': 'unreachable', 'r3': 'reboot_required'}, results)
