@@ -22,22 +22,11 @@ LEDGER_PATH = '/var/lib/noreboot-xen/ledger.jsonl'
 LOCK_PATH = '/var/lib/noreboot-xen/rollout.lock'
 
 
-def parse_ledger(text):
-    """The ledger's entries in order; lines that are not a JSON object (torn by a crash) are skipped."""
+def scan_ledger(text):
+    """``(entries, skipped)``: the ledger's entries in order, and the numbers (1-based) of the
+    non-blank lines that are not a JSON object (torn by a crash), which are skipped."""
     entries = []
-    for line in (text or '').splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict):
-            entries.append(entry)
-    return entries
-
-
-def unparsed_lines(text):
-    """Numbers (1-based) of the non-blank lines that are not a JSON object: what parse_ledger skips."""
-    numbers = []
+    skipped = []
     for number, line in enumerate((text or '').splitlines(), 1):
         if not line.strip():
             continue
@@ -45,9 +34,16 @@ def unparsed_lines(text):
             entry = json.loads(line)
         except ValueError:
             entry = None
-        if not isinstance(entry, dict):
-            numbers.append(number)
-    return numbers
+        if isinstance(entry, dict):
+            entries.append(entry)
+        else:
+            skipped.append(number)
+    return entries, skipped
+
+
+def parse_ledger(text):
+    """The ledger's entries in order; lines that are not a JSON object (torn by a crash) are skipped."""
+    return scan_ledger(text)[0]
 
 
 def last_by_name(entries):

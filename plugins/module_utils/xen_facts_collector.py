@@ -53,8 +53,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import (
     open_intents,
-    parse_ledger,
-    unparsed_lines,
+    scan_ledger,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     ToolNotFound,
@@ -126,8 +125,8 @@ def ledger_facts(state_dir, read_ledger):
             path, exc.strerror or exc)
     if text is None:
         return [], None
-    intents = [dict((key, entry.get(key)) for key in OPEN_INTENT_KEYS) for entry in open_intents(parse_ledger(text))]
-    bad = unparsed_lines(text)
+    entries, bad = scan_ledger(text)
+    intents = [dict((key, entry.get(key)) for key in OPEN_INTENT_KEYS) for entry in open_intents(entries)]
     if not bad:
         return intents, None
     shown = ', '.join(str(number) for number in bad[:10]) + (' ...' if len(bad) > 10 else '')

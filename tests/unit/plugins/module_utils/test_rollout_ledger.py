@@ -36,8 +36,10 @@ def test_empty_ledger_and_lock():
     assert rl.parse_lock('[1]') == dict(unreadable=True)
 
 
-def test_unparsed_lines_are_the_ones_parse_ledger_skips():
+def test_scan_ledger_numbers_the_lines_parse_ledger_skips():
     text = LEDGER + '\n\n[1]\n"text"\n{"event": "intent", "name": "c"}\n'
-    assert rl.unparsed_lines(text) == [4, 6, 7]
-    assert len(rl.parse_ledger(text)) == len([line for line in text.splitlines() if line.strip()]) - 3
-    assert rl.unparsed_lines(None) == [] and rl.unparsed_lines('\n  \n') == []
+    entries, skipped = rl.scan_ledger(text)
+    assert skipped == [4, 6, 7]
+    assert entries == rl.parse_ledger(text)
+    assert len(entries) == len([line for line in text.splitlines() if line.strip()]) - 3
+    assert rl.scan_ledger(None) == ([], []) and rl.scan_ledger('\n  \n') == ([], [])
