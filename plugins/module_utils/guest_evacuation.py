@@ -186,7 +186,7 @@ class GuestEvacuation(object):
     def __init__(self, xl, state_dir='/var/lib/noreboot-xen', run_id='', host=None, policy=SAVE, overrides=None,
                  peer=None, peer_free_memory_mib=None, save_dir=None, config_dir='/etc/xen', config_paths=None,
                  shutdown_timeout=300, poll_interval=2.0, remove_save_files=True, check_mode=False,
-                 files=None, clock=time.time, sleep=time.sleep, save_attempts=SAVE_ATTEMPTS):
+                 files=None, clock=time.time, sleep=time.sleep):
         self.xl = xl
         self.state_dir = state_dir
         self.manifest_path = os.path.join(state_dir, MANIFEST_NAME)
@@ -206,7 +206,6 @@ class GuestEvacuation(object):
         self.files = files or Files()
         self.clock = clock
         self.sleep = sleep
-        self.save_attempts = max(1, int(save_attempts))
         self.actions = []
         self.changed = False
 
@@ -360,7 +359,7 @@ class GuestEvacuation(object):
         save failed ("Failed to save domain, resuming domain"): a guest slow to acknowledge the
         suspend request (busy, or still booting its kernel) costs an attempt, not the guest."""
         name = entry['name']
-        for attempt in range(1, self.save_attempts + 1):
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
             try:
                 self._run('save', name, entry['file'])
                 return
@@ -369,7 +368,7 @@ class GuestEvacuation(object):
                     raise EvacuationError('%s; the guest no longer runs here and its save file may be incomplete: '
                                           'look at xl list and %s before anything else (fix: xl restore it, or '
                                           'start it from its config)' % (exc.msg, entry['file']), **exc.fields)
-                if attempt == self.save_attempts:
+                if attempt == SAVE_ATTEMPTS:
                     raise EvacuationError('%s (%d attempts; the guest still runs here)' % (exc.msg, attempt),
                                           **exc.fields)
                 if self.files.exists(entry['file']):
