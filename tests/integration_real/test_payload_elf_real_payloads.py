@@ -7,7 +7,7 @@ The testbed (tests/testbed/) builds Xen's own test payloads (xen/test/livepatch:
 xen_bye_world, ...) from Debian's Xen source into
 ``/var/cache/noreboot-xen-testbed/payloads/<version>/`` with a ``manifest.json`` whose
 ``xen_depends`` values it read with objcopy: an oracle independent of our reader.
-Override the location with ``NOREBOOT_XEN_PAYLOAD_CACHE``. These tests fail, never skip, when
+Another testbed cache: ``NOREBOOT_XEN_TESTBED_CACHE`` (its ``payloads/``). These tests fail, never skip, when
 the cache is missing: run them after the testbed is built.
 """
 
@@ -26,7 +26,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle i
     inspect_payload,
 )
 
-CACHE = os.environ.get('NOREBOOT_XEN_PAYLOAD_CACHE', '/var/cache/noreboot-xen-testbed/payloads')
+CACHE = os.path.join(os.environ.get('NOREBOOT_XEN_TESTBED_CACHE', '/var/cache/noreboot-xen-testbed'), 'payloads')
 VERSIONS = ('4.17.5', '4.17.7')
 # Build-ids of the Debian hypervisors in shared/reference/xen-<version>/xl_info.txt.
 DEBIAN_XEN_BUILD_IDS = {'4.17.5': '39a640e6f1412319235087391df9f1c5e13ae920',
@@ -40,7 +40,7 @@ def load(version):
     manifest_path = os.path.join(directory, 'manifest.json')
     assert os.path.isfile(manifest_path), (
         'no real livepatch payloads: %s is missing. Build the testbed first (tests/testbed/), or point '
-        'NOREBOOT_XEN_PAYLOAD_CACHE at a directory holding <version>/manifest.json and *.livepatch' % manifest_path)
+        'NOREBOOT_XEN_TESTBED_CACHE at a testbed cache whose payloads/<version>/ holds manifest.json and *.livepatch' % manifest_path)
     with open(manifest_path) as handle:
         manifest = json.load(handle)
     assert manifest.get('payloads'), '%s lists no payloads' % manifest_path

@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'support'))
 
 from livepatch_payload_forge import forge_payload  # noqa: E402
 
-REAL_PAYLOAD_CACHE = os.environ.get('NOREBOOT_XEN_TESTBED_PAYLOADS', '/var/cache/noreboot-xen-testbed/payloads')
+REAL_PAYLOAD_CACHE = os.path.join(os.environ.get('NOREBOOT_XEN_TESTBED_CACHE', '/var/cache/noreboot-xen-testbed'), 'payloads')
 
 # Xen's test payloads: (depends on, metadata). 'hypervisor' = the build-id of the hypervisor.
 XEN_TEST_PAYLOADS = {

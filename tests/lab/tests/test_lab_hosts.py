@@ -204,13 +204,13 @@ def test_host_becomes_unreachable_after_its_first_apply(lab, host):
 
 
 def test_payload_that_crashes_the_hypervisor(lab):
-    real = '/var/cache/noreboot-xen-testbed/payloads/4.17.5/xen_nop.livepatch'
+    import lab_payloads
+    real = os.path.join(lab_payloads.REAL_PAYLOAD_CACHE, '4.17.5', 'xen_nop.livepatch')
     tmp = os.path.join(labctl.LAB_ROOT, 'xen_nop.livepatch')
     if os.path.isfile(real):
         import shutil
         shutil.copyfile(real, tmp)
     else:
-        import lab_payloads
         lab_payloads.forge_xen_test_payload(tmp, '4.17.5', B5, 'xen_nop')
     with open(tmp, 'rb') as handle:
         ssh(lab, 'ok-001', 'cat > /root/xen_nop.livepatch', stdin=handle.read())
