@@ -18,8 +18,8 @@ description:
     its C(multiboot2) / C(multiboot) line, and reads that file's GNU build-id (the file is a gzip-compressed ELF
     image; the build-id note is the one C(xl info) reports once it runs).
   - With O(expected_build_ids), RV(matches) says whether the next boot will run one of them. The module never
-    fails because they differ; the caller decides (the role M(noreboot.xen.reboot_fallback) stops and reboots
-    nothing).
+    fails because they differ; the caller decides (the role
+    R(noreboot.xen.reboot_fallback,ansible_collections.noreboot.xen.reboot_fallback_role) stops and reboots nothing).
   - Read-only. Only GRUB 2 configurations as C(grub-mkconfig) writes them are understood; EFI boots that start
     C(xen.efi) directly are not.
 options:
