@@ -52,7 +52,7 @@ sanity: setup
 	tests/tools/run_sanity.sh
 
 lint: setup
-	$(BIN)/ansible-lint --offline --profile production
+	env -u ANSIBLE_COLLECTIONS_SCAN_SYS_PATH $(BIN)/ansible-lint --offline --profile production
 
 changelog-lint: setup
 	$(BIN)/antsibull-changelog lint
