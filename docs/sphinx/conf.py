@@ -85,6 +85,7 @@ def _include_guides(app, docname, source):
 def setup(app):
     app.connect('source-read', _include_guides)
 
+
 # The theme's default top bar and side links point at Ansible's own sites (blog, forum, docs);
 # this site is the collection's alone.
 html_theme_options = {'topbar_links': {}, 'show_extranav': False}
