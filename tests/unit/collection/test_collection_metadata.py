@@ -40,3 +40,42 @@ def test_license_is_declared_once_and_its_text_ships():
     assert 'END OF TERMS AND CONDITIONS' in text
     ignored = galaxy.get('build_ignore', [])
     assert 'COPYING' not in ignored, ignored
+
+
+def _core_matrix():
+    """{ansible-core pin: python} of requirements/core-*.txt (make core-matrix)."""
+    matrix = {}
+    folder = os.path.join(REPO, 'requirements')
+    for name in sorted(os.listdir(folder)):
+        if not (name.startswith('core-') and name.endswith('.txt')):
+            continue
+        with open(os.path.join(folder, name), encoding='utf-8') as handle:
+            lines = handle.read().splitlines()
+        pins = [line.split('==', 1)[1] for line in lines if line.startswith('ansible-core==')]
+        pythons = [line.split(':', 1)[1].strip() for line in lines if line.startswith('# python:')]
+        assert len(pins) == 1 and len(pythons) == 1, (name, lines)
+        matrix[pins[0]] = pythons[0]
+    return matrix
+
+
+def _version(text):
+    return tuple(int(part) for part in text.split('.'))
+
+
+def test_requires_ansible_lower_bound_is_the_oldest_core_tested():
+    claim = _load('meta/runtime.yml')['requires_ansible']
+    assert claim.startswith('>=') and ',' not in claim, claim
+    matrix = _core_matrix()
+    assert len(matrix) >= 2, matrix
+    assert min(matrix, key=_version) == claim[2:], (claim, sorted(matrix))
+
+
+def test_readme_and_versioning_state_the_tested_matrix():
+    with open(os.path.join(REPO, 'requirements', 'test.txt'), encoding='utf-8') as handle:
+        main_core = [line.split('==', 1)[1].strip() for line in handle if line.startswith('ansible-core==')][0]
+    rows = dict(_core_matrix(), **{main_core: '3.11'})
+    for doc in ('README.md', 'docs/versioning.md'):
+        with open(os.path.join(REPO, doc), encoding='utf-8') as handle:
+            text = handle.read()
+        for core, python in rows.items():
+            assert any(line.startswith('| %s ' % core) and '| %s ' % python in line for line in text.splitlines()), (doc, core)
