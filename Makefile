@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 
 # Cheap checks first; then the lab fleet (simulated hosts over SSH); then the real Xen
 # hypervisors under QEMU (the testbed's cold build happens on first use and is cached).
-test: setup unit sanity lint changelog-lint docs-lint docs galaxy-smoke lab-test testbed-test
+test: setup unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke lab-test testbed-test
 	@echo "make test: all steps passed in $$(( $$(date +%s) - $(TEST_STARTED) )) s"
 
 TEST_STARTED := $(shell date +%s)
@@ -67,3 +67,4 @@ clean:
 -include tests/testbed/testbed.mk
 -include tests/lab/lab.mk
 include docs/docs.mk
+-include tests/tools/core_matrix.mk

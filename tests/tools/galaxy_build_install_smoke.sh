@@ -9,6 +9,10 @@ trap 'rm -rf "$work"' EXIT
 "$venv/bin/ansible-galaxy" collection build "$repo" --output-path "$work/dist" --force
 tarball=$(ls "$work"/dist/noreboot-xen-*.tar.gz)
 echo "built: $(basename "$tarball") ($(stat -c %s "$tarball") bytes)"
+# A packager gets the license text with the artifact, and MANIFEST.json names it.
+members=$(tar -tzf "$tarball")
+grep -qx COPYING <<<"$members" || { echo "galaxy-smoke: COPYING missing from $tarball" >&2; exit 1; }
+tar -xzOf "$tarball" MANIFEST.json | python3 -c 'import json, sys; info = json.load(sys.stdin)["collection_info"]; assert info["license"] == ["GPL-3.0-or-later"], info; print("license:", info["license"][0], "+ COPYING")'
 # Only the temporary path counts: the checkout may be on ANSIBLE_COLLECTIONS_PATH (make sets it),
 # and ansible-galaxy would then call the collection "already installed" and install nothing.
 ANSIBLE_COLLECTIONS_PATH="$work/collections" \

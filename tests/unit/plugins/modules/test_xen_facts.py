@@ -100,7 +100,7 @@ def run_module(case, monkeypatch, capsys):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, *a, **kw: host.run_command(*a, **kw))
     monkeypatch.setattr(xen_facts, 'read_text_file', host.read_file)
     monkeypatch.setattr(xen_facts, 'read_ledger_text', host.read_ledger)
-    monkeypatch.setattr(module_warnings, '_global_warnings', {})
+    monkeypatch.setattr(module_warnings, '_global_warnings', type(module_warnings._global_warnings)())  # dict on 2.19+, list before
     if hasattr(module_warnings, '_internal'):
         # Once any controller code is imported (other tests do), ansible-core >= 2.19 sends
         # warnings to the controller's display instead of the module result: run as a module.
