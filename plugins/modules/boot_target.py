@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: boot_target
 short_description: Tell which Xen hypervisor the boot loader's default entry will boot
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(/boot/grub/grub.cfg) (and C(grubenv) for C(saved_entry) / C(next_entry), and C(GRUB_DEFAULT) of
     C(/etc/default/grub) for information), finds the menu entry GRUB boots by default and the hypervisor file of

@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: fleet_plan
 short_description: Decide per host what Xen advisories ask for and plan canaries and waves
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads advisory manifests (see C(docs/advisory_manifest.md) in the collection), validates them, including
     the payload files they name (sha256, and the ELF C(.livepatch.xen_depends) against the declared build-id),

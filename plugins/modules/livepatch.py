@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: livepatch
 short_description: Manage one Xen hypervisor live patch payload with xen-livepatch
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Uploads, applies, reverts, replaces and unloads one Xen livepatch payload on one host with C(xen-livepatch),
     without rebooting it.

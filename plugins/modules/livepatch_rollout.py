@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: livepatch_rollout
 short_description: Apply one Xen live patch payload to a host as a guarded transaction
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - One host's part of a rolling live patch, in one module call, so a rollout costs a single round trip per host
     besides staging the file.

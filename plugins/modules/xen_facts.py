@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: xen_facts
 short_description: Detect the Xen hypervisor, its live patches, the hardware and the guests of a host
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads what a Xen live patch rollout needs to know about a host, as the fact C(ansible_facts.xen),
     that is the running hypervisor build (version, build-id, command line, capabilities), the live patch

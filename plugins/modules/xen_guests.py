@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: xen_guests
 short_description: Move the guests of a Xen dom0 out of the way of a reboot, and bring them back
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - O(action=evacuate) reads C(xl list), chooses per guest what to do by O(policy) (and O(overrides)),
     checks every precondition for every guest before touching any (the peer's free memory for
