@@ -128,6 +128,21 @@ def test_sha256_that_does_not_match_the_file(advisory_dir):
     assert 'payloads/xsa999-4.17.5.livepatch' in problems[0].problem
 
 
+def test_payload_whose_sha256_does_not_match_is_not_parsed(advisory_dir):
+    """Issue 13 item 6: bytes that are not the declared ones never reach the ELF reader."""
+    directory, manifest, dummy = advisory_dir
+    manifest['livepatches'][0]['sha256'] = 'f' * 64
+    manifest['livepatches'][1]['sha256'] = 'abc'
+    calls = []
+
+    def inspect(path):
+        calls.append(os.path.basename(path))
+        raise am.PayloadInspectionError('the reader was called')
+    problems = problems_of(manifest, directory, inspect_payload=inspect)
+    assert calls == []
+    assert paths_of(problems) == ['livepatches[0].sha256', 'livepatches[1].sha256']
+
+
 def test_sha256_that_is_not_hex(advisory_dir):
     directory, manifest, dummy = advisory_dir
     manifest['livepatches'][0]['sha256'] = 'abc'
