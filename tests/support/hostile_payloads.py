@@ -14,6 +14,13 @@ benchmark tests/tools/bench_payload_elf_hostile.py.
 * ``suffix_names``: N sections whose names start at N different offsets of one long string
   (each a suffix of the one before), so caching names by offset does not help.
 * ``many_short_names``: as many sections as the file size allows, each with a short name.
+* ``short_suffix_names``: the worst a reader that bounds names to 1 KiB and sections to 8192
+  must still decode: 8000 sections, each name starting at its own offset of blocks of 1023
+  bytes (about 4 MiB of names from a 0.5 MiB file). It has no build-id notes, so it is not a
+  payload, but the ELF reader alone may read it.
+
+The first two keep below 8000 sections, so a reader's bound on the section count does not
+hide a missing bound on name lengths.
 
 Pure standard library.
 """
@@ -28,6 +35,7 @@ EHDR_SIZE = 64
 SHDR_SIZE = 64
 SHN_LORESERVE = 0xff00
 MIB = 1024 * 1024
+SECTIONS = 8000
 
 
 def _elf(headers, blob):
@@ -61,7 +69,7 @@ def shared_long_name(size=int(1.5 * MIB)):
     """About ``size`` bytes: half a name table holding one long name, half section headers all naming it."""
     name_len = size // 2
     count = (size - name_len - EHDR_SIZE) // SHDR_SIZE - 2
-    count = min(count, SHN_LORESERVE - 3)
+    count = min(count, SECTIONS)
     blob = b'A' * name_len + b'\0'
     return _elf([_names_header(blob)] + [(0, SHT_PROGBITS, 0, 0)] * count, blob)
 
@@ -70,7 +78,7 @@ def suffix_names(size=int(1.5 * MIB)):
     """About ``size`` bytes: each section's name starts one byte further into one long name."""
     name_len = size // 2
     count = (size - name_len - EHDR_SIZE) // SHDR_SIZE - 2
-    count = min(count, SHN_LORESERVE - 3, name_len)
+    count = min(count, SECTIONS, name_len)
     blob = b'B' * name_len + b'\0'
     return _elf([_names_header(blob)] + [(index, SHT_PROGBITS, 0, 0) for index in range(count)], blob)
 
@@ -87,8 +95,20 @@ def many_short_names(size=int(1.5 * MIB)):
     return _elf([_names_header(blob)] + headers, blob)
 
 
+def short_suffix_names(size=None):
+    """About 0.5 MiB (``size`` is ignored): SECTIONS sections, each named from its own offset of 1023-byte names."""
+    block = b'C' * 1023 + b'\0'
+    blob = block * (SECTIONS // 1023 + 1)
+    headers = [(index + index // 1023, SHT_PROGBITS, 0, 0) for index in range(SECTIONS)]
+    return _elf([_names_header(blob)] + headers, blob)
+
+
 SHAPES = {
     'shared_long_name': shared_long_name,
     'suffix_names': suffix_names,
     'many_short_names': many_short_names,
+    'short_suffix_names': short_suffix_names,
 }
+# The shapes the ELF reader itself must refuse (the others it may read; the host and the
+# controller then refuse them as payloads without build-id notes).
+READER_REFUSES = ('shared_long_name', 'suffix_names', 'many_short_names')
