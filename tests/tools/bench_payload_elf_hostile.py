@@ -82,7 +82,7 @@ def measure(function, path, sha):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--size', type=int, default=int(1.5 * MIB), help='file size to aim at (default 1.5 MiB)')
     args = parser.parse_args(argv)
     limit = 2 * 1024 * 1024 * 1024
