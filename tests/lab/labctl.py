@@ -451,7 +451,8 @@ def make_lab_payloads(hosts):
             continue
         done.add(build['build_id'])
         lab_payloads.write_build_payloads(os.path.join(LAB_ROOT, 'payloads', build['build_id']), build,
-                                          real_build=build['version'] in lab_model.KNOWN_BUILDS)
+                                          real_build=lab_model.KNOWN_BUILDS.get(build['version'], {}).get('build_id')
+                                          == build['build_id'])
 
 
 def cmd_up(args):
