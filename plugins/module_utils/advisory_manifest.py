@@ -270,7 +270,7 @@ def payload_path(base, rel, resolve=True):
         base, full = os.path.realpath(base), os.path.realpath(full)
     else:
         base = os.path.normpath(base)
-    if full == base or os.path.commonpath([base, full]) != base:
+    if os.path.commonpath([base, full]) != base:
         return None
     return full
 
