@@ -123,6 +123,12 @@ def test_forged_xen_nop_crashes_whatever_its_file_is_called(tmp_path):
     assert payload['effect'] == {'crash': 'DOUBLE FAULT', 'source': 'xen-test:xen_nop'}
 
 
+def take_baseline(host):
+    """The product's health baseline from the simulated tools' output."""
+    return host_health.take_baseline(*[host.run(*argv)[1] for argv in (('xl', 'info'), ('xl', 'list'), ('xl', 'dmesg'),
+                                                                        ('xen-livepatch', 'list'))])
+
+
 def apply_lab_fix(host):
     path = str(host.tmp / 'lab_xsa_fix.livepatch')
     lab_payloads.forge_lab_payload(path, host.build['build_id'], {'xen_extra': '-lp1'})
@@ -132,8 +138,7 @@ def apply_lab_fix(host):
 def test_console_after_apply_writes_guest_lines_that_the_dmesg_check_ignores(tmp_path):
     quiet = Host(tmp_path / 'quiet')
     noisy = Host(tmp_path / 'noisy', faults={'console_after_apply': {'lines': GUEST_LINES, 'domain': 'vm2'}})
-    baseline = dict((h, host_health.take_baseline(h.run('xl', 'info')[1], h.run('xl', 'list')[1], h.run('xl', 'dmesg')[1],
-                                                   h.run('xen-livepatch', 'list')[1])) for h in (quiet, noisy))
+    baseline = dict((h, take_baseline(h)) for h in (quiet, noisy))
     applied = [apply_lab_fix(h) for h in (quiet, noisy)]
     assert applied[0][0] == 0 and applied[0] == (0, applied[1][1].replace('/noisy/', '/quiet/'), applied[1][2])
     vm2 = [d['id'] for d in noisy.state()['domains'] if d['name'] == 'vm2'][0]
@@ -146,8 +151,7 @@ def test_console_after_apply_writes_guest_lines_that_the_dmesg_check_ignores(tmp
 
 def test_console_after_apply_from_xen_fails_the_dmesg_check(tmp_path):
     host = Host(tmp_path, faults={'console_after_apply': {'lines': GUEST_LINES[:1], 'from': 'xen'}})
-    baseline = host_health.take_baseline(host.run('xl', 'info')[1], host.run('xl', 'list')[1], host.run('xl', 'dmesg')[1],
-                                         host.run('xen-livepatch', 'list')[1])
+    baseline = take_baseline(host)
     assert apply_lab_fix(host)[0] == 0
     rc, text, dummy = host.run('xl', 'dmesg')
     assert text.endswith('(XEN) %s\n' % GUEST_LINES[0])
