@@ -125,8 +125,8 @@ def test_forged_xen_nop_crashes_whatever_its_file_is_called(tmp_path):
 
 def take_baseline(host):
     """The product's health baseline from the simulated tools' output."""
-    return host_health.take_baseline(*[host.run(*argv)[1] for argv in (('xl', 'info'), ('xl', 'list'), ('xl', 'dmesg'),
-                                                                        ('xen-livepatch', 'list'))])
+    commands = (('xl', 'info'), ('xl', 'list'), ('xl', 'dmesg'), ('xen-livepatch', 'list'))
+    return host_health.take_baseline(*[host.run(*argv)[1] for argv in commands])
 
 
 def apply_lab_fix(host):
