@@ -87,7 +87,7 @@ def test_fresh_host_is_patched_with_the_exact_commands(staged):
         + ['xl info', 'xen-livepatch list', 'xen-livepatch upload ' + NAME, 'xen-livepatch apply ' + NAME,
            'xen-livepatch list']                                # lifecycle
         + HEALTH)
-    assert [LP, 'upload', NAME, staged['src']] in host.ran
+    assert [LP, 'upload', NAME, os.path.join(staged['state_dir'], 'upload', NAME + '.livepatch')] in host.ran
     assert result['uploaded'] is True and result['resumed'] is False and result['changed'] is True
     entries = ledger(staged)
     assert [(e['event'], e.get('outcome')) for e in entries] == [('intent', None), ('outcome', 'patched')]
@@ -318,6 +318,7 @@ def test_staging_left_by_other_runs_is_removed(staged):
     os.makedirs(other)
     with open(os.path.join(other, 'old.livepatch'), 'w') as handle:
         handle.write('x')
+    _write_ledger(staged, dict(event='intent', run_id='run-0', name='xsa1', sha256='0' * 64))
     result = transaction(FakeHost(), staged).run()
     assert result['outcome'] == 'patched'
     assert result['stale_staging_removed'] == ['run-0']
