@@ -465,11 +465,11 @@ class RolloutTransaction(object):
             if exc.errno != errno.EEXIST:
                 raise TransactionError('cannot create %s: %s' % (path, exc.strerror or exc))
         info = os.lstat(path)
-        if (not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid()) or stat.S_IMODE(info.st_mode) != 0o700:
-            raise TransactionError('%s must be a directory owned by uid %d with mode 0700 (it is %s, uid %d, mode '
-                                   '%04o); remove it and run again' % (path, os.geteuid(), 'a directory' if
-                                                                         stat.S_ISDIR(info.st_mode) else 'not a directory',
-                                                                         info.st_uid, stat.S_IMODE(info.st_mode)))
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) != 0o700:
+            raise TransactionError('%s must be a directory owned by uid %d with mode 0700 (it has uid %d, mode %04o, '
+                                   'directory: %s); remove it and run again'
+                                   % (path, os.geteuid(), info.st_uid, stat.S_IMODE(info.st_mode),
+                                      stat.S_ISDIR(info.st_mode)))
         return path
 
     def _read_staged(self):
