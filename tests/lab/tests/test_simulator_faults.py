@@ -211,5 +211,5 @@ def test_attempt_counters_count_each_operation(tmp_path):
     host.run('xen-livepatch', 'list')
     host.run('xen-livepatch', 'revert', 'fix1')
     host.run('xen-livepatch', 'unload', 'fix1')
-    assert host.state()['counters']['attempts'] == {'upload': {'fix1': 1}, 'apply': {'fix1': 3}, 'revert': {'fix1': 1},
-                                                   'unload': {'fix1': 1}}
+    expected = {'upload': {'fix1': 1}, 'apply': {'fix1': 3}, 'revert': {'fix1': 1}, 'unload': {'fix1': 1}}
+    assert host.state()['counters']['attempts'] == expected
