@@ -11,7 +11,9 @@ live patch needs one **failure budget for the whole run**, checked before each w
   whose outcome is still ``in_progress`` when the gate runs was lost during its wave (the
   play dropped it): it counts as ``unreachable``;
 * the limit is ``budget_hosts`` failed hosts and/or ``budget_percent`` percent of the hosts to
-  patch (rounded down); with both, the smaller wins; with neither, there is no limit;
+  patch (rounded down); with both, the smaller wins; with neither, the limit is
+  DEFAULT_BUDGET_HOSTS (0: an unattended run halts after the wave in which the first host
+  failed); "no limit" is written out: ``unlimited`` for a variable lifts that variable's limit;
 * the run stops when failures **exceed** the limit (a limit of 0 stops at the first failure);
 * any failed canary stops the run, whatever the budget;
 * a stop is final: once a gate said stop, every later gate says stop with the first reason.
@@ -82,25 +84,67 @@ def effective_outcome(outcome):
     return outcome
 
 
+# With no budget variable set, the run tolerates no failed host: the wave in flight finishes,
+# no further wave starts. An unattended run must halt on trouble unless the operator says otherwise.
+DEFAULT_BUDGET_HOSTS = 0
+UNLIMITED = 'unlimited'
+
+
+def _unset(value):
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _is_unlimited(value):
+    return isinstance(value, str) and value.strip().lower() == UNLIMITED
+
+
+def _number(value, name, kind):
+    if isinstance(value, bool):
+        raise ValueError('%s must be %s or "unlimited", got %r' % (name, kind, value))
+    try:
+        return int(value) if kind == 'a host count' else float(value)
+    except (TypeError, ValueError):
+        raise ValueError('%s must be %s or "unlimited", got %r' % (name, kind, value))
+
+
 def failure_limit(total_to_patch, budget_hosts=None, budget_percent=None):
     """How many failed hosts the run tolerates; None means no limit.
 
     ``budget_hosts`` is an absolute count, ``budget_percent`` a percentage (0-100) of
-    ``total_to_patch`` rounded down. With both, the smaller applies. Raises ValueError on a
-    negative count or a percentage outside 0-100.
+    ``total_to_patch`` rounded down. With both, the smaller applies; with neither,
+    DEFAULT_BUDGET_HOSTS. ``"unlimited"`` lifts that variable's limit (both unlimited, or one
+    unlimited and the other unset: no limit). Raises ValueError on a negative count, a
+    percentage outside 0-100 or a value that is neither a number nor ``unlimited``.
     """
+    return budget_in_force(total_to_patch, budget_hosts, budget_percent)['limit']
+
+
+def budget_in_force(total_to_patch, budget_hosts=None, budget_percent=None):
+    """``{'limit', 'source'}``: the limit of failure_limit and, in words, where it comes from."""
     limits = []
-    if budget_hosts is not None and budget_hosts != '':
-        count = int(budget_hosts)
+    sources = []
+    if _unset(budget_hosts) and _unset(budget_percent):
+        return dict(limit=DEFAULT_BUDGET_HOSTS, source='default: noreboot_xen_failure_budget_hosts and '
+                    'noreboot_xen_failure_budget_percent unset')
+    if _is_unlimited(budget_hosts):
+        sources.append('noreboot_xen_failure_budget_hosts=unlimited')
+    elif not _unset(budget_hosts):
+        count = _number(budget_hosts, 'noreboot_xen_failure_budget_hosts', 'a host count')
         if count < 0:
             raise ValueError('noreboot_xen_failure_budget_hosts must be 0 or more, got %r' % budget_hosts)
-        limits.append(count)
-    if budget_percent is not None and budget_percent != '':
-        percent = float(budget_percent)
+        limits.append((count, 'noreboot_xen_failure_budget_hosts=%d' % count))
+    if _is_unlimited(budget_percent):
+        sources.append('noreboot_xen_failure_budget_percent=unlimited')
+    elif not _unset(budget_percent):
+        percent = _number(budget_percent, 'noreboot_xen_failure_budget_percent', 'a percentage')
         if percent < 0 or percent > 100:
             raise ValueError('noreboot_xen_failure_budget_percent must be between 0 and 100, got %r' % budget_percent)
-        limits.append(int(int(total_to_patch) * percent // 100))
-    return min(limits) if limits else None
+        limits.append((int(int(total_to_patch) * percent // 100),
+                       'noreboot_xen_failure_budget_percent=%s of %d host(s)' % (budget_percent, int(total_to_patch))))
+    if not limits:
+        return dict(limit=None, source=', '.join(sources))
+    limit, source = min(limits, key=lambda item: item[0])
+    return dict(limit=limit, source=source)
 
 
 def _describe(host, outcome, detail):
@@ -124,14 +168,15 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
     details = details or {}
     outcomes = outcomes or {}
     to_patch = sorted(set(to_patch or []))
-    limit = failure_limit(len(to_patch), budget_hosts, budget_percent)
+    budget = budget_in_force(len(to_patch), budget_hosts, budget_percent)
+    limit = budget['limit']
     failed_hosts = []
     for host in to_patch:
         outcome = effective_outcome(outcomes.get(host))
         if outcome in FAILURE_OUTCOMES:
             failed_hosts.append(dict(host=host, outcome=outcome, detail=details.get(host)))
     result = dict(proceed=True, reason=None, failures=len(failed_hosts), failed_hosts=failed_hosts,
-                  limit=limit, to_patch=len(to_patch))
+                  limit=limit, budget_source=budget['source'], to_patch=len(to_patch))
     if previous and not previous.get('proceed', True):
         result.update(proceed=False, reason=previous.get('reason'))
         return result
@@ -142,8 +187,8 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
         return result
     if limit is not None and len(failed_hosts) > limit:
         result.update(proceed=False, reason='failure budget exceeded: %d failed host(s) of %d to patch, the budget '
-                      'allows %s: %s' % (len(failed_hosts), len(to_patch), limit,
-                                         ', '.join(_describe(f['host'], f['outcome'], f['detail'])
+                      'allows %s (%s): %s' % (len(failed_hosts), len(to_patch), limit, budget['source'],
+                                              ', '.join(_describe(f['host'], f['outcome'], f['detail'])
                                                    for f in failed_hosts)))
     return result
 
@@ -219,7 +264,8 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
         state_unknown=unknown,
         stopped=not gate.get('proceed', True),
         stop_reason=gate.get('reason'),
-        budget=dict(limit=gate.get('limit'), failures=gate.get('failures', 0), to_patch=gate.get('to_patch')),
+        budget=dict(limit=gate.get('limit'), failures=gate.get('failures', 0), to_patch=gate.get('to_patch'),
+                    source=gate.get('budget_source')),
         totals=totals,
         waves=result_waves,
         hosts=hosts,
@@ -238,9 +284,9 @@ def format_summary(summary):
     totals = summary['totals']
     lines.append('%-26s' % 'total' + ''.join('%10d' % totals.get(c, 0) for c in columns))
     budget = summary.get('budget') or {}
-    lines.append('failures: %s of %s host(s) to patch, budget %s' % (
-        budget.get('failures', 0), budget.get('to_patch'), 'unlimited' if budget.get('limit') is None
-        else budget.get('limit')))
+    lines.append('failures: %s of %s host(s) to patch, budget %s%s' % (
+        budget.get('failures', 0), budget.get('to_patch'), UNLIMITED if budget.get('limit') is None
+        else '%s failed host(s)' % budget.get('limit'), ' (%s)' % budget['source'] if budget.get('source') else ''))
     if summary.get('needs_reboot'):
         lines.append('needs a reboot (%d): %s' % (len(summary['needs_reboot']), ', '.join(summary['needs_reboot'])))
     if summary.get('state_unknown'):
