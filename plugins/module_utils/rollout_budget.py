@@ -7,7 +7,9 @@ Ansible's ``max_fail_percentage`` counts per serial batch and only within one pl
 live patch needs one **failure budget for the whole run**, checked before each wave starts:
 
 * every host the plan sends a payload to (canaries and wave hosts) is *to patch*;
-* a host *failed* when its outcome is ``failed``, ``reverted`` or ``unreachable``; a host
+* a host *failed* when its outcome is ``failed``, ``failed_applied``, ``reverted``,
+  ``previously_reverted`` (a payload that failed there in an earlier run still counts: the plan
+  holds such hosts, a stale plan must not open the gate) or ``unreachable``; a host
   whose outcome is still ``in_progress`` when the gate runs was lost during its wave (the
   play dropped it): it counts as ``unreachable``;
 * the limit is ``budget_hosts`` failed hosts and/or ``budget_percent`` percent of the hosts to
@@ -15,7 +17,8 @@ live patch needs one **failure budget for the whole run**, checked before each w
   DEFAULT_BUDGET_HOSTS (0: an unattended run halts after the wave in which the first host
   failed); "no limit" is written out: ``unlimited`` for a variable lifts that variable's limit;
 * the run stops when failures **exceed** the limit (a limit of 0 stops at the first failure);
-* any failed canary stops the run, whatever the budget;
+* any failed canary stops the run, whatever the budget; so does any ``failed_applied`` host
+  (a payload left APPLIED after failed checks: someone must look);
 * a stop is final: once a gate said stop, every later gate says stop with the first reason.
 
 Hosts already in flight when the budget runs out finish their wave: the gate only decides
@@ -40,8 +43,14 @@ NOT_AFFECTED = 'not_affected'
 NOT_XEN = 'not_xen'
 # The host reverted this payload in an earlier run and was not touched again: it needs a reboot.
 PREVIOUSLY_REVERTED = 'previously_reverted'
+# The health checks failed and the payload is still APPLIED (the revert failed, or
+# revert_on_failure was false): it stops the run whatever the budget.
+FAILED_APPLIED = 'failed_applied'
+# Plan decisions: the payload failed on this host (or its group) before; left applied after failed checks.
+HELD = 'held'
+NEEDS_ATTENTION = 'needs_attention'
 
-FAILURE_OUTCOMES = (FAILED, REVERTED, UNREACHABLE)
+FAILURE_OUTCOMES = (FAILED, FAILED_APPLIED, REVERTED, PREVIOUSLY_REVERTED, UNREACHABLE)
 
 # Plan decisions that never reach a wave, mapped to the summary's outcome for them.
 DECISION_OUTCOMES = {
@@ -50,10 +59,14 @@ DECISION_OUTCOMES = {
     'not_affected': NOT_AFFECTED,
     'not_xen': NOT_XEN,
     'unreachable': UNREACHABLE,
+    HELD: HELD,
+    NEEDS_ATTENTION: NEEDS_ATTENTION,
 }
 
-SUMMARY_COLUMNS = (PATCHED, REBOOTED, ALREADY_PATCHED, REVERTED, FAILED, PENDING_REBOOT, UNREACHABLE, NOT_STARTED,
-                   NOT_AFFECTED, NOT_XEN)
+SUMMARY_COLUMNS = (PATCHED, REBOOTED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PENDING_REBOOT, UNREACHABLE,
+                   NOT_STARTED, NOT_AFFECTED, NOT_XEN, HELD, NEEDS_ATTENTION)
+# Outcomes after which the run exits non-zero even when every wave ran: someone must look.
+ATTENTION_OUTCOMES = (FAILED_APPLIED, HELD, NEEDS_ATTENTION)
 
 # A reboot wave host's summary outcome, from the reboot fallback's outcome (role
 # noreboot.xen.reboot_fallback). A host whose reboot wave never ran, that was only reported
@@ -180,6 +193,12 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
     if previous and not previous.get('proceed', True):
         result.update(proceed=False, reason=previous.get('reason'))
         return result
+    left_applied = [f for f in failed_hosts if f['outcome'] == FAILED_APPLIED]
+    if left_applied:
+        result.update(proceed=False, reason='payload left APPLIED after failed checks: %s; no wave starts until '
+                      'someone reverts it or reboots the host' % ', '.join(
+                          _describe(f['host'], f['outcome'], f['detail']) for f in left_applied))
+        return result
     failed_canaries = [f for f in failed_hosts if f['host'] in set(canaries or ())]
     if failed_canaries:
         result.update(proceed=False, reason='canary failed: %s; no wave starts after a failed canary'
@@ -200,7 +219,7 @@ def host_outcome(decision, outcome, planned):
     if planned:
         outcome = effective_outcome(outcome)
         if outcome == PREVIOUSLY_REVERTED:
-            return PENDING_REBOOT
+            return HELD
         return outcome or NOT_STARTED
     return DECISION_OUTCOMES.get(decision, decision or NOT_STARTED)
 
@@ -258,8 +277,13 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
     gate = gate or {}
     needs_reboot = sorted(h for h, e in hosts.items() if e['outcome'] in (PENDING_REBOOT, REVERTED, FAILED))
     unknown = sorted(h for h, e in hosts.items() if e['outcome'] in (UNREACHABLE, NOT_STARTED, 'undecided'))
+    held = sorted(h for h, e in hosts.items() if e['outcome'] == HELD)
+    attention = sorted(h for h, e in hosts.items() if e['outcome'] in (FAILED_APPLIED, NEEDS_ATTENTION))
     return dict(
         run_id=run_id,
+        held=held,
+        needs_attention=attention,
+        attention=bool(held or attention),
         needs_reboot=needs_reboot,
         state_unknown=unknown,
         stopped=not gate.get('proceed', True),
@@ -289,6 +313,12 @@ def format_summary(summary):
         else '%s failed host(s)' % budget.get('limit'), ' (%s)' % budget['source'] if budget.get('source') else ''))
     if summary.get('needs_reboot'):
         lines.append('needs a reboot (%d): %s' % (len(summary['needs_reboot']), ', '.join(summary['needs_reboot'])))
+    if summary.get('held'):
+        lines.append('held (%d): %s (a payload failed there or on its group before, see the reasons; released only '
+                     'by noreboot_xen_retry_failed)' % (len(summary['held']), ', '.join(summary['held'])))
+    if summary.get('needs_attention'):
+        lines.append('needs attention (%d): %s (payload left APPLIED after failed checks: revert it or reboot)'
+                     % (len(summary['needs_attention']), ', '.join(summary['needs_attention'])))
     if summary.get('state_unknown'):
         lines.append('look again (%d): %s' % (len(summary['state_unknown']), ', '.join(summary['state_unknown'])))
     if summary.get('stopped'):

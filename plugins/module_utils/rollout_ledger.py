@@ -60,6 +60,15 @@ def open_intents(entries):
     return [entry for name, entry in sorted(last_by_name(entries).items()) if entry.get('event') == 'intent']
 
 
+def last_outcomes(entries):
+    """Map payload name to its last ``outcome`` entry (an intent after it does not hide it), by name order."""
+    last = {}
+    for entry in entries:
+        if entry.get('name') and entry.get('event') == 'outcome':
+            last[entry['name']] = entry
+    return [last[name] for name in sorted(last)]
+
+
 def parse_lock(text):
     """The lock holder as a dict (run_id, pid, time, ...), None when there is no lock text,
     ``{'unreadable': True}`` when the text is not a JSON object."""

@@ -5,7 +5,8 @@
 
 * Groups: live-patch hosts grouped by (hypervisor build-id, hardware class).
 * Canary waves: one host per group, the first by host name whose failure domain still has
-  room in the wave; a group whose hosts all sit in full domains waits for the next canary wave.
+  room in the wave (a host the operator released from ``held``, ``retry_failed`` true, goes
+  before the others of its group: it is the canary again); a group whose hosts all sit in full domains waits for the next canary wave.
 * Live-patch waves: the other live-patch hosts, taken round-robin over the groups (so early
   waves sample every group), in waves sized by ``wave_sizes`` like Ansible's ``serial``: an
   integer is a host count, ``"N%"`` a share of all live-patch hosts (rounded down, at least
@@ -179,6 +180,9 @@ def plan_waves(decisions, policy=None):
     groups = {}
     for host in live:
         groups.setdefault(group_key(by_host[host]), []).append(host)
+    for key in groups:
+        # A host released after a failure is its group's canary again (sort is stable: then by name).
+        groups[key].sort(key=lambda name: not by_host[name].get('retry_failed'))
     canary_waves, canaries = _canary_waves(groups, by_host, caps)
     rest = _round_robin(groups, set(canaries.values()))
     live_waves = _sized_waves(rest, policy['wave_sizes'], len(live), by_host, caps)

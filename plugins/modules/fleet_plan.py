@@ -67,6 +67,18 @@ options:
           - V(100%) means no cap.
         type: raw
         default: "50%"
+  retry_failed:
+    description:
+      - Payload names the operator releases. A host where a payload of that name and sha256 ended V(reverted),
+        V(failed) or V(failed_applied) (the ledger's last outcome, RV(ansible_facts.xen.livepatch.last_outcomes) of
+        M(noreboot.xen.xen_facts)), or where an intent for it is open while the payload is not loaded and the host
+        has booted since (it may have killed the host), is planned V(held), and so is every other live patch host
+        of its build-id and hardware class planned for that payload. Listed here, such hosts are planned for
+        V(livepatch) again and the host that failed is its group's canary.
+      - The playbooks take it from C(noreboot_xen_retry_failed).
+    type: list
+    elements: str
+    default: []
   plan_path:
     description:
       - Where to write the plan as JSON (sorted keys, so the same plan gives the same file).
@@ -242,6 +254,7 @@ def get_argument_spec():
             max_per_domain=dict(type='raw', default='50%'),
         )),
         plan_path=dict(type='path'),
+        retry_failed=dict(type='list', elements='str', default=[]),
     )
 
 
@@ -315,7 +328,7 @@ def run_module():
         if problems:
             raise AdvisoryManifestError(problems)
         advisories = load_advisories(documents)
-        plan = build_plan(advisories, params['hosts'], policy)
+        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
     except (PolicyError, PlanInputError) as exc:

@@ -77,12 +77,12 @@ def test_an_unlimited_budget_means_only_canaries_stop_the_run():
     assert rb.evaluate_gate(HOSTS, outcomes, canaries=['h00'], budget_hosts='unlimited')['proceed'] is True
 
 
-def test_a_host_reverted_in_an_earlier_run_is_no_new_failure():
-    gate = rb.evaluate_gate(HOSTS, {'h00': 'previously_reverted'}, canaries=['h00'], budget_hosts=0)
-    assert gate['proceed'] is True
+def test_a_host_reverted_in_an_earlier_run_still_counts_and_is_held():
+    gate = rb.evaluate_gate(HOSTS, {'h00': 'previously_reverted'}, canaries=['h00'], budget_hosts=10)
+    assert gate['proceed'] is False
     summary = rb.summarize({'h00': dict(decision='livepatch', wave='wave_1')}, {'h00': 'previously_reverted'})
-    assert summary['hosts']['h00']['outcome'] == 'pending_reboot'
-    assert summary['needs_reboot'] == ['h00']
+    assert summary['hosts']['h00']['outcome'] == 'held'
+    assert summary['held'] == ['h00']
 
 
 def test_hosts_outside_the_plan_do_not_count():
