@@ -25,8 +25,9 @@ Steps, in order (``RolloutTransaction.run``):
    payload table.
 5. **intent** entry in the ledger, then **apply** through ``livepatch_lifecycle`` (retries on
    exit status 2), optional **soak**, then the **health checks** of ``host_health``.
-6. On a failed check: **revert and unload** (``outcome: reverted``); if that fails too the host
-   is left with the payload and ``outcome: failed``.
+6. On a failed check: **revert and unload** (``outcome: reverted``); if that fails too (or
+   ``revert_on_failure`` is false) the host is left with the payload: ``outcome: failed_applied``
+   (it stops the rolling run whatever the budget, and later plans report ``needs_attention``).
 7. **outcome** entry in the ledger, staged file removed, lock released.
 
 A payload the ledger says this host reverted (same name and sha256) is not applied again unless
@@ -34,7 +35,8 @@ A payload the ledger says this host reverted (same name and sha256) is not appli
 the fix, by a reboot or after the cause is found) and nothing on Xen changes (a guest that
 crashed once is not crashed again by the next run).
 
-Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``previously_reverted``.
+Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``failed_applied``,
+``previously_reverted``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -66,7 +68,9 @@ ALREADY_PATCHED = 'already_patched'
 REVERTED = 'reverted'
 FAILED = 'failed'
 PREVIOUSLY_REVERTED = 'previously_reverted'
-OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PREVIOUSLY_REVERTED)
+# The checks failed and the payload is still APPLIED (revert failed, or revert_on_failure=false).
+FAILED_APPLIED = 'failed_applied'
+OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUSLY_REVERTED)
 
 LOCK_NAME = 'rollout.lock'
 LEDGER_NAME = 'ledger.jsonl'
@@ -539,8 +543,8 @@ class RolloutTransaction(object):
             self.result['changed'] = True
             table = self._table_or_none()
             row = payload_index(table or []).get(self.name)
-            if row is not None and row['state'] == 'APPLIED' and self.revert_on_failure:
-                outcome = REVERTED if self._revert() else FAILED
+            if row is not None and row['state'] == 'APPLIED':
+                outcome = REVERTED if self.revert_on_failure and self._revert() else FAILED_APPLIED
             else:
                 outcome = FAILED
             return self._finish(outcome, 'applying %s failed: %s' % (self.name, exc.msg))
@@ -557,13 +561,13 @@ class RolloutTransaction(object):
                 self.name, ' (resumed: uploaded by an earlier run)' if self.result['resumed'] else '', len(checks)))
         why = '; '.join('%s: %s' % (c['name'], c['detail']) for c in failing)
         if not self.revert_on_failure:
-            return self._finish(FAILED, 'health check(s) failed after applying %s, left applied '
+            return self._finish(FAILED_APPLIED, 'health check(s) failed after applying %s, left applied '
                                 '(revert_on_failure=false): %s' % (self.name, why))
         if self._revert():
             self._remove_src()
             return self._finish(REVERTED, 'health check(s) failed after applying %s, reverted and unloaded it: %s'
                                 % (self.name, why))
-        return self._finish(FAILED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
+        return self._finish(FAILED_APPLIED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
                             % (self.name, self.result['cleanup']['msg'], why))
 
     def _finish_interrupted(self, intent):
@@ -593,7 +597,7 @@ class RolloutTransaction(object):
             self._remove_src()
             return self._finish(REVERTED, '%s %s; check(s) failed, reverted and unloaded it: %s'
                                 % (self.name, note, why))
-        return self._finish(FAILED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
+        return self._finish(FAILED_APPLIED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
 
     def _remove_stale_staging(self):
         """Remove staging directories of other runs: while we hold the lock no other run works here,
