@@ -5,7 +5,8 @@
 
 ``/var/lib/noreboot-xen/ledger.jsonl`` is written by noreboot.xen.livepatch_rollout: one JSON
 object a line, ``event`` ``intent`` (before a payload is applied) or ``outcome`` (after), with
-``name``, ``sha256``, ``run_id``, ``time`` and, for outcomes, ``outcome`` and ``failed_checks``.
+``name``, ``sha256``, ``run_id``, ``time``, for intents ``boot_id`` (the host's boot when it was
+written) and, for outcomes, ``outcome`` and ``failed_checks``.
 ``/var/lib/noreboot-xen/rollout.lock`` holds the running transaction's run id, pid and time.
 
 Detection may use these to tell a payload a rollout finished from one whose run died after

@@ -530,7 +530,9 @@ class RolloutTransaction(object):
         self._timed('baseline', started)
 
         if not self.result['resumed']:
-            self.ledger.append(self._entry('intent'))
+            # The boot id tells a later detection whether the host rebooted since: an open intent of a
+            # payload no longer loaded, written in another boot, means the payload may have killed the host.
+            self.ledger.append(self._entry('intent', boot_id=self.identity.me().get('boot_id')))
         started = self.clock()
         try:
             applied = self._lifecycle('applied', src=self.src, checksum=self.checksum)
