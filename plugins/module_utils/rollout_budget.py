@@ -167,29 +167,54 @@ def _describe(host, outcome, detail):
     return text + ')'
 
 
+def _budget_checks(to_patch, reboot_hosts, budget_hosts, budget_percent):
+    """``[(label, hosts, budget)]``: the limits the failures are held to.
+
+    Without reboot hosts: one limit over the hosts to patch. With reboot hosts (the run also
+    reboots), the two kinds keep separate limits so that enabling reboots never multiplies the
+    live patch limit: a percentage is taken per kind (of the live patch hosts, of the reboot
+    hosts); a host count is over the whole run (both kinds' failures together); with neither,
+    the default count (0) is over the whole run.
+    """
+    reboot = sorted(set(reboot_hosts or ()) & set(to_patch))
+    if not reboot:
+        return [('', to_patch, budget_in_force(len(to_patch), budget_hosts, budget_percent))]
+    live = [h for h in to_patch if h not in set(reboot)]
+    checks = []
+    if not _unset(budget_hosts) or _unset(budget_percent):
+        checks.append(('', to_patch, budget_in_force(len(to_patch), budget_hosts, None)))
+    if not _unset(budget_percent):
+        checks.append(('live patch ', live, budget_in_force(len(live), None, budget_percent)))
+        checks.append(('reboot ', reboot, budget_in_force(len(reboot), None, budget_percent)))
+    return checks
+
+
 def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_percent=None, previous=None,
-                  details=None):
+                  details=None, reboot_hosts=()):
     """Decide whether the next wave may start.
 
     ``to_patch``: the hosts the plan sends a payload to; ``outcomes``: host -> outcome for the
     hosts whose wave has run (missing or None: not started); ``canaries``: the canary hosts;
     ``previous``: the last gate's result (a stop is final); ``details``: optional host -> short
-    text (failed checks) used in the reason.
+    text (failed checks) used in the reason; ``reboot_hosts``: the hosts of ``to_patch`` that
+    are rebooted rather than live patched (their limits are kept apart, see _budget_checks).
 
-    Returns ``{'proceed', 'reason', 'failures', 'failed_hosts', 'limit', 'to_patch'}``.
+    Returns ``{'proceed', 'reason', 'failures', 'failed_hosts', 'limit', 'budget_source', 'to_patch'}``.
     """
     details = details or {}
     outcomes = outcomes or {}
     to_patch = sorted(set(to_patch or []))
-    budget = budget_in_force(len(to_patch), budget_hosts, budget_percent)
-    limit = budget['limit']
+    checks = _budget_checks(to_patch, reboot_hosts, budget_hosts, budget_percent)
+    budget = dict(limit=checks[0][2]['limit'], source='; '.join(
+        ('%s%s' % (label.strip() + ': ' if label else '', b['source'])) if len(checks) > 1 else b['source']
+        for label, _hosts, b in checks))
     failed_hosts = []
     for host in to_patch:
         outcome = effective_outcome(outcomes.get(host))
         if outcome in FAILURE_OUTCOMES:
             failed_hosts.append(dict(host=host, outcome=outcome, detail=details.get(host)))
     result = dict(proceed=True, reason=None, failures=len(failed_hosts), failed_hosts=failed_hosts,
-                  limit=limit, budget_source=budget['source'], to_patch=len(to_patch))
+                  limit=budget['limit'], budget_source=budget['source'], to_patch=len(to_patch))
     if previous and not previous.get('proceed', True):
         result.update(proceed=False, reason=previous.get('reason'))
         return result
@@ -204,11 +229,16 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
         result.update(proceed=False, reason='canary failed: %s; no wave starts after a failed canary'
                       % ', '.join(_describe(f['host'], f['outcome'], f['detail']) for f in failed_canaries))
         return result
-    if limit is not None and len(failed_hosts) > limit:
-        result.update(proceed=False, reason='failure budget exceeded: %d failed host(s) of %d to patch, the budget '
-                      'allows %s (%s): %s' % (len(failed_hosts), len(to_patch), limit, budget['source'],
-                                              ', '.join(_describe(f['host'], f['outcome'], f['detail'])
-                                                   for f in failed_hosts)))
+    for label, hosts, kind_budget in checks:
+        kind_failed = [f for f in failed_hosts if f['host'] in set(hosts)]
+        limit = kind_budget['limit']
+        if limit is not None and len(kind_failed) > limit:
+            result.update(proceed=False, reason='failure budget exceeded: %d failed %shost(s) of %d to patch, the '
+                          'budget allows %s (%s): %s' % (len(kind_failed), label, len(hosts), limit,
+                                                         kind_budget['source'],
+                                                         ', '.join(_describe(f['host'], f['outcome'], f['detail'])
+                                                                   for f in kind_failed)))
+            return result
     return result
 
 

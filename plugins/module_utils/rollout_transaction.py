@@ -50,6 +50,7 @@ import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import last_by_name, parse_ledger
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import (
     LivepatchFailure,
     LivepatchLifecycle,
@@ -387,6 +388,9 @@ class RolloutTransaction(object):
             raise TransactionError(exc.msg)
         if not self.run_id:
             raise TransactionError('run_id must not be empty: the ledger and the lock record which run acted')
+        problem = run_id_problem(self.run_id)
+        if problem:
+            raise TransactionError(problem)
 
     def _verify_payload(self, running_build_id):
         if self.check_mode and self.src and not os.path.exists(self.src):

@@ -67,6 +67,13 @@ options:
           - V(100%) means no cap.
         type: raw
         default: "50%"
+      max_canaries_per_wave:
+        description:
+          - The most canaries of one canary wave (one canary per build-id and hardware class); the groups beyond it
+            wait for the next canary wave, so many groups give several small canary waves instead of one large one.
+          - V(0) means no cap.
+        type: int
+        default: 5
   retry_failed:
     description:
       - Payload names the operator releases. A host where a payload of that name and sha256 ended V(reverted),
@@ -252,6 +259,7 @@ def get_argument_spec():
             wave_sizes=dict(type='list', elements='raw'),
             reboot_wave_sizes=dict(type='list', elements='raw'),
             max_per_domain=dict(type='raw', default='50%'),
+            max_canaries_per_wave=dict(type='int', default=5),
         )),
         plan_path=dict(type='path'),
         retry_failed=dict(type='list', elements='str', default=[]),

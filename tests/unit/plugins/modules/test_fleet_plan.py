@@ -129,7 +129,8 @@ def test_policy_is_passed_through(tmp_path, capsys, monkeypatch):
     result = run(dict(advisories=[manifest], hosts=fleet(), policy={'wave_sizes': ['100%'], 'max_per_domain': '100%'}),
                  capsys, monkeypatch)
     assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot']
-    assert result['policy'] == {'wave_sizes': ['100%'], 'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%'}
+    assert result['policy'] == {'wave_sizes': ['100%'], 'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%',
+                                'max_canaries_per_wave': 5}
 
 
 def test_bad_manifest_is_refused_with_every_problem(tmp_path, capsys, monkeypatch):
