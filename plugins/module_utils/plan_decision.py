@@ -483,7 +483,7 @@ def hold_groups(decisions):
             if key in held:
                 causes.append('payload %s is held on its build-id/hardware group (%s, %s): it failed on %s; released '
                               'with %s=[%s]' % (payload['name'], key[0][:12] or 'unknown build', key[1],
-                                               '; '.join(held[key]), RELEASE_VARIABLE, payload['name']))
+                                                '; '.join(held[key]), RELEASE_VARIABLE, payload['name']))
         if causes:
             decision.update(decision=HELD, reason='; '.join(causes), payloads=[], stacking=[], notes=[])
     return decisions

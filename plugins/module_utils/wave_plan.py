@@ -4,10 +4,11 @@
 """Turn per-host decisions into canaries and waves (pure Python, deterministic).
 
 * Groups: live-patch hosts grouped by (hypervisor build-id, hardware class).
-* Canary waves: at most ``max_canaries_per_wave`` hosts (default 5; 0 or None: no cap), one host per group, the first by host name whose failure domain still has
+* Canary waves: one host per group, the first by host name whose failure domain still has
   room in the wave (a host the operator released from ``held``, ``retry_failed`` true, goes
-  before the others of its group: it is the canary again); groups beyond the cap wait for the
-  next canary wave, so 20 build/hardware groups give 4 canary waves of 5, not one of 20; a group whose hosts all sit in full domains waits for the next canary wave.
+  before the others of its group: it is the canary again); a group whose hosts all sit in full
+  domains waits for the next canary wave. At most ``max_canaries_per_wave`` canaries a wave
+  (default 5; 0 or None: no cap): 20 build/hardware groups give 4 canary waves of 5, not one of 20.
 * Live-patch waves: the other live-patch hosts, taken round-robin over the groups (so early
   waves sample every group), in waves sized by ``wave_sizes`` like Ansible's ``serial``: an
   integer is a host count, ``"N%"`` a share of all live-patch hosts (rounded down, at least

@@ -77,7 +77,7 @@ options:
   retry_failed:
     description:
       - Payload names the operator releases. A host where a payload of that name and sha256 ended V(reverted),
-        V(failed) or V(failed_applied) (the ledger's last outcome, RV(ansible_facts.xen.livepatch.last_outcomes) of
+        V(failed) or V(failed_applied) (the ledger's last outcome, C(ansible_facts.xen.livepatch.last_outcomes) of
         M(noreboot.xen.xen_facts)), or where an intent for it is open while the payload is not loaded and the host
         has booted since (it may have killed the host), is planned V(held), and so is every other live patch host
         of its build-id and hardware class planned for that payload. Listed here, such hosts are planned for

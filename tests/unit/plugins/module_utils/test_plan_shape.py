@@ -51,13 +51,11 @@ def test_good_run_ids_pass(run_id):
 def _tasks(node):
     if isinstance(node, list):
         for item in node:
-            for task in _tasks(item):
-                yield task
+            yield from _tasks(item)
     elif isinstance(node, dict):
         yield node
         for key in ('tasks', 'block', 'rescue', 'always', 'pre_tasks', 'post_tasks'):
-            for task in _tasks(node.get(key) or []):
-                yield task
+            yield from _tasks(node.get(key) or [])
 
 
 def test_every_detect_play_reads_the_ledger_from_livepatch_state_dir():

@@ -74,7 +74,7 @@ def test_hosts_still_down_count_against_the_domain_cap():
     assert result['reason'] == ('failure domain b: rb-b1 still down, the wave would take rb-b2 down too, the cap is 1')
     # domain a has room for one more: a wave of rb-a2 alone could go
     alone = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, next_hosts=['rb-a2'],
-                           budget_hosts='unlimited')
+                          budget_hosts='unlimited')
     assert alone['proceed'] is True
 
 
