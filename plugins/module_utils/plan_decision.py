@@ -57,7 +57,8 @@ written in; ``xen.livepatch.boot_id``: the host's boot now):
   host by run R, or an intent of run R for it is open, the payload is not loaded and the host
   has booted since the intent was written ("this payload may have killed the host"). The
   reason names the cause and the run. The other ``livepatch`` hosts of the same build-id and
-  hardware class planned for that payload are ``held`` too (fleet_plan_builder.hold_groups).
+  hardware class planned for that payload are ``held`` too (hold_groups), unless the payload is
+  ``already_patched`` on some host of that group (its canary passed: the failure is the host's).
   Only the operator releases it: ``retry_failed`` (playbook ``noreboot_xen_retry_failed``)
   lists payload names; a released host is ``livepatch`` with ``retry_failed: true`` and goes
   first, as its group's canary (wave_plan);
@@ -464,14 +465,22 @@ def _group(decision):
 
 def hold_groups(decisions):
     """A payload held on a host (it failed there, or may have killed it) is held on every other
-    ``livepatch`` host of the same build-id and hardware class planned for it (in place; returns
-    ``decisions``). The reason names the host and the run that saw it fail."""
+    ``livepatch`` host of the same build-id and hardware class planned for it, unless the payload
+    is applied and fine (``already_patched``) on some host of that group: then only the failed
+    host is held (in place; returns ``decisions``). The reason names the host and the run that
+    saw it fail."""
     held = {}
+    working = set()
     for decision in decisions:
         for advisory in decision.get('advisories') or []:
             if advisory.get('decision') == HELD:
                 key = _group(decision) + (advisory['payload']['name'],)
                 held.setdefault(key, []).append('%s (%s)' % (decision['host'], advisory['held']['detail']))
+            elif advisory.get('decision') == ALREADY_PATCHED and advisory.get('payload'):
+                working.add(_group(decision) + (advisory['payload']['name'],))
+    # A group where the payload is applied and fine on some host (its canary passed) lost only the
+    # failed host: the failure is that host's. A group where it works nowhere (a failed canary) is held.
+    held = dict((key, hosts) for key, hosts in held.items() if key not in working)
     if not held:
         return decisions
     for decision in decisions:

@@ -267,7 +267,7 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
     'needs_reboot', 'state_unknown'}`` where each wave row counts ``hosts`` and every
     SUMMARY_COLUMNS outcome, with ``kind`` and ``elapsed_s``; hosts in no wave are counted in a
     last row, ``not_in_a_wave``. ``needs_reboot`` lists the hosts still exposed that only a reboot
-    can fix today (pending_reboot, reverted, failed); ``state_unknown`` those that must be
+    can fix today (pending_reboot, reverted, failed, held); ``state_unknown`` those that must be
     looked at again (unreachable, not started, undecided).
     """
     outcomes = outcomes or {}
@@ -305,7 +305,7 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
             row['elapsed_s'] = None
         result_waves.append(row)
     gate = gate or {}
-    needs_reboot = sorted(h for h, e in hosts.items() if e['outcome'] in (PENDING_REBOOT, REVERTED, FAILED))
+    needs_reboot = sorted(h for h, e in hosts.items() if e['outcome'] in (PENDING_REBOOT, REVERTED, FAILED, HELD))
     unknown = sorted(h for h, e in hosts.items() if e['outcome'] in (UNREACHABLE, NOT_STARTED, 'undecided'))
     held = sorted(h for h, e in hosts.items() if e['outcome'] == HELD)
     attention = sorted(h for h, e in hosts.items() if e['outcome'] in (FAILED_APPLIED, NEEDS_ATTENTION))

@@ -89,3 +89,11 @@ def test_the_summary_lists_held_hosts_and_counts_them_as_needing_attention():
     assert summary['attention'] is True
     assert 'held (1): h1' in rb.format_summary(summary)
     assert XEN_4175
+
+
+def test_a_group_where_the_payload_works_on_its_canary_holds_only_the_failed_host():
+    hosts = _fleet(failed_host='h3')
+    hosts['h1'] = dict(xen=with_history(facts(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}])))
+    plan = fpb.build_plan([advisory()], hosts)
+    decisions = plan['decisions']
+    assert [decisions[h]['decision'] for h in ('h1', 'h2', 'h3')] == ['already_patched', 'livepatch', 'held']
