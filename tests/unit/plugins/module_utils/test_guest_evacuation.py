@@ -379,3 +379,81 @@ def test_unknown_policy():
     evac, script, files = make([(['list'], 0, LIST_WEB1, '')], policy='pause')
     with pytest.raises(EvacuationError, match="guest policy 'pause' is not one of migrate, save, shutdown, refuse"):
         evac.evacuate()
+
+
+# --- names and peers that are not plain (issue 14 item 7) ---------------------------------
+
+def _row(name, domid=7):
+    return '%-40s %5d   256     1     -b----       1.0\n' % (name, domid)
+
+
+BAD_NAMES = ['/tmp/evil', '../../etc/evil', 'web1;reboot', 'a..b', '.hidden', '-x']
+
+
+@pytest.mark.parametrize('policy', ['save', 'shutdown'])
+@pytest.mark.parametrize('name', BAD_NAMES)
+def test_guest_name_that_is_not_plain_is_refused_before_anything_moves(name, policy):
+    files = FakeFiles(existing=['/tmp/evil.cfg', '/tmp/evil', '/etc/xen/web1.cfg', '/etc/evil.cfg'])
+    evac, script, files = make([(['list'], 0, HEAD + DOM0 + WEB1 + _row(name), '')], files, policy=policy)
+    with pytest.raises(EvacuationError) as info:
+        evac.evacuate()
+    assert not script.steps
+    assert len(script.ran) == 1, 'only xl list may run: %r' % script.ran
+    assert files.writes == []
+    assert repr(name) in info.value.msg and 'not a plain Xen domain name' in info.value.msg
+
+
+BAD_PEERS = ['xen-b;reboot', 'xen-b reboot', '../xen-b', 'xen-b/x', '-oProxyCommand=reboot', 'root@xen-b',
+             '$(reboot)', 'xen-b..example']
+
+
+@pytest.mark.parametrize('peer', BAD_PEERS)
+def test_peer_that_is_not_a_host_name_or_address_is_refused_before_anything_moves(peer):
+    evac, script, files = make([(['list'], 0, LIST_WEB1, '')], policy='migrate', peer=peer,
+                               peer_free_memory_mib=99999)
+    with pytest.raises(EvacuationError) as info:
+        evac.evacuate()
+    assert not script.steps
+    assert len(script.ran) == 1
+    assert files.writes == []
+    assert 'is not a host name or address' in info.value.msg
+
+
+@pytest.mark.parametrize('peer', ['xen-b', 'xen-b.example.org', '192.0.2.7', '2001:db8::7'])
+def test_peer_host_names_and_addresses_are_accepted(peer):
+    steps = [(['list'], 0, LIST_WEB1, ''), (['migrate', 'web1', peer], 0, '', ''), (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, policy='migrate', peer=peer, peer_free_memory_mib=4096)
+    evac.evacuate()
+    assert not script.steps
+
+
+@pytest.mark.parametrize('path', ['/etc/shadow', SAVE_DIR + '/../guests.json', SAVE_DIR + '/sub/web1.save',
+                                  SAVE_DIR + '/db1.save'])
+def test_restore_never_reads_or_removes_a_file_outside_the_save_directory(path):
+    entry = dict(SAVED_WEB1, file=path)
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(entry))}, existing=[path])
+    evac, script, files = make([(['list'], 0, LIST_NONE, ''), (['list'], 0, LIST_NONE, '')], files)
+    with pytest.raises(RestoreError, match='not the save file of guest web1 in %s' % SAVE_DIR):
+        evac.restore()
+    assert not script.steps
+    assert files.removed == []
+
+
+def test_restore_refuses_a_manifest_guest_whose_name_is_not_plain():
+    entry = dict(DOWN_DB1, name='/tmp/evil', config='/tmp/evil.cfg')
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(entry))}, existing=['/tmp/evil.cfg'])
+    evac, script, files = make([(['list'], 0, LIST_NONE, ''), (['list'], 0, LIST_NONE, '')], files)
+    with pytest.raises(RestoreError, match='not a plain Xen domain name'):
+        evac.restore()
+    assert not script.steps
+
+
+def test_restore_uses_the_save_directory_recorded_in_the_manifest():
+    entry = dict(SAVED_WEB1, file='/srv/saves/web1.save')
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(entry, save_dir='/srv/saves'))},
+                      existing=['/srv/saves/web1.save'])
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', '/srv/saves/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert not script.steps
