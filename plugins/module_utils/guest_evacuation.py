@@ -37,6 +37,8 @@ __metaclass__ = type
 import errno
 import json
 import os
+import re
+import socket
 import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers import (
@@ -87,6 +89,50 @@ class EvacuationError(Exception):
 
 class RestoreError(EvacuationError):
     """Not every guest runs again; ``missing`` lists them with where they are."""
+
+
+# A plain Xen domain name: what becomes part of a save-file path, a config path and an xl argv.
+# Letters, digits, '_', '-', '.', ':' (no '/', no '..', no shell characters), not starting with '.' or '-'.
+_DOMAIN_NAME_RE = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,63}$')
+# A DNS host name: labels of letters, digits and inner '-', separated by single dots.
+_HOST_LABEL = r'[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?'
+_HOST_NAME_RE = re.compile(r'^%s(?:\.%s)*\.?$' % (_HOST_LABEL, _HOST_LABEL))
+
+
+def plain_domain_name(name):
+    """True when ``name`` is a plain Xen domain name (safe in a path and an argv)."""
+    return (isinstance(name, str) and bool(_DOMAIN_NAME_RE.match(name)) and '..' not in name)
+
+
+def host_or_address(peer):
+    """True when ``peer`` is a host name, an IPv4 or an IPv6 address (nothing ssh or a shell reads more into)."""
+    if not isinstance(peer, str) or not peer or len(peer) > 253:
+        return False
+    if _HOST_NAME_RE.match(peer):
+        return True
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, peer)
+            return True
+        except (socket.error, ValueError):
+            continue
+    return False
+
+
+def check_domain_names(names, what='guest'):
+    """Raise naming every name that is not a plain Xen domain name."""
+    bad = sorted(n for n in names if not plain_domain_name(n))
+    if bad:
+        raise EvacuationError('%s name(s) %s: not a plain Xen domain name (letters, digits, _ - . :, no / or ..; at '
+                              'most 64 characters): nothing was moved (fix: rename the domain, or move it away by '
+                              'hand)' % (what, ', '.join(repr(n) for n in bad)), refused=bad)
+
+
+def check_peer(peer):
+    if peer is not None and not host_or_address(peer):
+        raise EvacuationError('migration peer %r is not a host name or address (no user@, port, path, option or shell '
+                              'character): nothing was moved (fix: give the peer dom0 as a host name or IP address)'
+                              % (peer,))
 
 
 class Files(object):
@@ -196,7 +242,8 @@ class GuestEvacuation(object):
         self.overrides = dict(overrides or {})
         self.peer = peer or None
         self.peer_free_memory_mib = peer_free_memory_mib
-        self.save_dir = save_dir or os.path.join(state_dir, 'saved-guests')
+        self.save_dir_given = save_dir or None
+        self.save_dir = os.path.normpath(save_dir or os.path.join(state_dir, 'saved-guests'))
         self.config_dir = config_dir
         self.config_paths = dict(config_paths or {})
         self.shutdown_timeout = float(shutdown_timeout)
@@ -245,10 +292,16 @@ class GuestEvacuation(object):
                 return candidate
         return None
 
+    def save_file(self, name, save_dir=None):
+        """The save image of guest ``name``: ``<save_dir>/<name>.save``, never anywhere else."""
+        return os.path.join(save_dir or self.save_dir, '%s.save' % name)
+
     def plan(self, guests):
         """The action per guest (sorted by name), after checking every precondition; raises on the first
         policy-level problem with every guest it concerns."""
         check_policy(self.policy, self.overrides)
+        check_domain_names(guests)
+        check_peer(self.peer)
         entries = []
         for name in sorted(guests):
             dom = guests[name]
@@ -256,7 +309,7 @@ class GuestEvacuation(object):
             entry = dict(name=name, domid=dom['id'], memory_mib=dom['memory_mib'], vcpus=dom['vcpus'],
                          action=action, state=PLANNED, file=None, peer=None, config=None, error=None)
             if action == SAVE:
-                entry['file'] = os.path.join(self.save_dir, '%s.save' % name)
+                entry['file'] = self.save_file(name)
             elif action == MIGRATE:
                 entry['peer'] = self.peer
             elif action == SHUTDOWN:
@@ -316,7 +369,8 @@ class GuestEvacuation(object):
                     and g['name'] not in guests]
         entries = self.plan(guests)
         manifest = dict(schema=1, host=self.host, run_id=self.run_id, policy=self.policy, peer=self.peer,
-                        created=utc_iso(self.clock()), status=EVACUATING, guests=kept + entries)
+                        save_dir=self.save_dir, created=utc_iso(self.clock()), status=EVACUATING,
+                        guests=kept + entries)
         if self.check_mode:
             return self._result(manifest)
         self.write_manifest(manifest)
@@ -407,8 +461,12 @@ class GuestEvacuation(object):
             return self._result(manifest)
         guests = running_guests(self.xl)
         problems = []
+        # Save files are read (and removed) only inside the save directory: the one given, else the one the
+        # manifest records (written by evacuate), else the default.
+        save_dir = os.path.normpath(self.save_dir_given or manifest.get('save_dir') or self.save_dir)
         for entry in manifest['guests']:
             try:
+                self._check_entry(entry, save_dir)
                 self._restore_one(entry, guests)
             except EvacuationError as exc:
                 entry['error'] = exc.msg
@@ -433,6 +491,17 @@ class GuestEvacuation(object):
         manifest['status'] = RESTORED
         self.write_manifest(manifest)
         return self._result(manifest)
+
+    def _check_entry(self, entry, save_dir):
+        """A manifest entry names a plain domain and, when saved, its own save file in the save directory."""
+        name = entry.get('name')
+        if not plain_domain_name(name):
+            raise EvacuationError('%r is not a plain Xen domain name: not restored (fix: look at the manifest %s)'
+                                  % (name, self.manifest_path))
+        if entry.get('action') == SAVE and entry.get('file') and entry['file'] != self.save_file(name, save_dir):
+            raise EvacuationError('%s is not the save file of guest %s in %s: not read, not removed (fix: look at the '
+                                  'manifest %s, restore the guest by hand)'
+                                  % (entry['file'], name, save_dir, self.manifest_path))
 
     def _restore_one(self, entry, guests):
         name = entry['name']

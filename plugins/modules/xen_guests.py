@@ -26,6 +26,10 @@ description:
   - A manifest whose guests were not all brought back is never overwritten; a later O(action=evacuate) keeps its
     entries.
   - Commands are run as argv lists with C(LC_ALL=C). Guests are never destroyed or forced off.
+  - A guest whose name is not a plain Xen domain name (letters, digits, C(_ - . :), no C(/) or C(..), at most
+    64 characters), or a O(peer) that is not a host name or IP address, makes O(action=evacuate) fail before anything
+    is written or moved. Save images are only ever C(<save_dir>/<name>.save); O(action=restore) reads and removes no
+    other file.
 options:
   action:
     description: What to do.
@@ -47,13 +51,16 @@ options:
     type: dict
     default: {}
   peer:
-    description: The dom0 guests migrate to (as C(xl migrate) reaches it over SSH).
+    description: The dom0 guests migrate to (as C(xl migrate) reaches it over SSH), a host name or an IP address.
     type: str
   peer_free_memory_mib:
     description: The peer's C(xl info) free_memory (MiB), read there beforehand (O(action=status) on the peer).
     type: int
   save_dir:
-    description: Where save images go. Default C(<state_dir>/saved-guests).
+    description:
+      - Where save images go. Default C(<state_dir>/saved-guests).
+      - For O(action=restore), the directory the manifest's save files must be in; default the one the manifest
+        records.
     type: path
   config_dir:
     description: Where guest config files are looked up (C(NAME.cfg), then C(NAME)) for V(shutdown).
