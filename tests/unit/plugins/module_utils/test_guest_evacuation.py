@@ -457,3 +457,43 @@ def test_restore_uses_the_save_directory_recorded_in_the_manifest():
     evac, script, files = make(steps, files)
     evac.restore()
     assert not script.steps
+
+
+# --- restore keeps the image until the guest is seen running (issue 14 item 2) -------------
+
+WEB1_CRASHED = 'web1                                         9   512     1     ----c-       0.1\n'
+
+
+@pytest.mark.parametrize('after', [LIST_NONE, HEAD + DOM0 + WEB1_CRASHED], ids=['gone', 'crashed'])
+def test_a_guest_that_dies_on_resume_keeps_its_image_and_the_error_names_it(after):
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1))}, existing=[SAVE_DIR + '/web1.save'])
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''), (['list'], 0, after, '')]
+    slept = []
+    evac, script, files = make(steps, files)
+    evac.sleep = slept.append
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    assert not script.steps
+    assert files.removed == [], 'the memory image is the only copy of the guest: kept'
+    assert SAVE_DIR + '/web1.save' in info.value.msg and 'image kept' in info.value.msg
+    assert slept and slept[0] >= 1, 'the guest is looked at after a settle, not right after xl restore'
+    entry = manifest_of(files)['guests'][0]
+    assert entry.get('file_removed') is not True
+    assert manifest_of(files)['status'] == 'incomplete'
+
+
+def test_image_is_removed_only_after_the_guest_was_seen_running():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1))}, existing=[SAVE_DIR + '/web1.save'])
+    order = []
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    real_remove = files.remove
+
+    def remove(path):
+        order.append(('remove', len(script.ran)))
+        real_remove(path)
+    files.remove = remove
+    evac.restore()
+    assert order == [('remove', 3)], 'removed after the last xl list: %r' % order
+    assert manifest_of(files)['guests'][0]['file_removed'] is True
