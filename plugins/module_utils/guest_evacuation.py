@@ -76,6 +76,9 @@ SAVE_RETRY_DELAY = 10.0
 # A save image is the guest's memory plus a little; ask for this much more room.
 SAVE_OVERHEAD = 1.05
 SAVE_MARGIN_MIB = 64
+# Seconds between the last xl restore / xl create and the xl list that must show the guests running: a guest
+# that dies on resume is gone (or crashed) by then, and its save image is still there.
+RESTORE_SETTLE = 5.0
 
 
 class EvacuationError(Exception):
@@ -194,6 +197,12 @@ def running_guests(xl):
     except XlOutputError as exc:
         raise EvacuationError('cannot read xl list: %s' % exc, cmd=command.argv, stdout=command.stdout)
     return dict((d['name'], d) for d in domains if d['id'] != DOM0_ID)
+
+
+def alive(domain):
+    """A domain ``xl list`` shows neither crashed (c) nor dying (d)."""
+    state = domain.get('state') or ''
+    return 'c' not in state and 'd' not in state
 
 
 def error_detail(text):
@@ -475,9 +484,25 @@ class GuestEvacuation(object):
                 self.write_manifest(manifest)
         if self.check_mode:
             return self._result(manifest)
-        now = running_guests(self.xl)
+        if any(e['state'] in (RESTORED, STARTED) and e['name'] not in guests for e in manifest['guests']):
+            self.sleep(RESTORE_SETTLE)
+        now = dict((n, d) for n, d in running_guests(self.xl).items() if alive(d))
         missing = [e for e in manifest['guests']
                    if e['state'] != ON_PEER and e['name'] not in now]
+        for entry in manifest['guests']:
+            if entry['name'] not in now or entry.get('file_removed') or entry['state'] != RESTORED:
+                continue
+            # Seen running after the settle: only now is its memory image no longer needed.
+            if self.remove_save_files and entry.get('file'):
+                self.files.remove(entry['file'])
+                entry['file_removed'] = True
+        for entry in missing:
+            if entry['state'] == RESTORED and entry.get('file'):
+                # The guest lives on in its image only: the manifest says so (a rerun restores from it again).
+                entry['state'] = SAVED
+                entry['error'] = ('xl restore exited 0 but the guest does not run (or crashed) %ss later: image kept '
+                                  'at %s (fix: look at xl dmesg and the guest console, then xl restore it by hand)'
+                                  % (int(RESTORE_SETTLE), entry['file']))
         if missing or problems:
             for entry in missing:
                 if not entry.get('error'):
@@ -519,9 +544,6 @@ class GuestEvacuation(object):
         if entry.get('action') == SAVE and entry.get('file') and self.files.exists(entry['file']):
             self._run('restore', entry['file'])
             entry['state'] = RESTORED
-            if self.remove_save_files:
-                self.files.remove(entry['file'])
-                entry['file_removed'] = True
             return
         if entry.get('action') == SHUTDOWN and entry.get('config') and state in (SHUT_DOWN, PLANNED, FAILED):
             self._run('create', entry['config'])

@@ -21,6 +21,9 @@ description:
   - O(action=restore) brings back every guest the manifest lists, with C(xl restore FILE) or C(xl create CONFIG);
     guests that already run are left alone, migrated guests are reported as running on the peer. It fails, naming
     each guest and where it is, when a guest does not run afterwards.
+  - A save image is removed (O(remove_save_files)) only once its guest has been seen running (not crashed or dying)
+    in C(xl list) a few seconds after the restore; a guest that dies on resume keeps its image, the manifest says
+    V(saved) again and the error names the file.
   - O(action=status) only reads C(xl info) and C(xl list) (free memory and running guests), for example on a
     migration peer.
   - A manifest whose guests were not all brought back is never overwritten; a later O(action=evacuate) keeps its
