@@ -497,3 +497,36 @@ def test_image_is_removed_only_after_the_guest_was_seen_running():
     evac.restore()
     assert order == [('remove', 3)], 'removed after the last xl list: %r' % order
     assert manifest_of(files)['guests'][0]['file_removed'] is True
+
+
+# --- right before the reboot: no guest may run here (issue 14 item 3) ----------------------
+
+def _verify(steps, manifest):
+    contents = {MANIFEST: json.dumps(manifest)} if manifest is not None else {}
+    evac, script, files = make(steps, FakeFiles(contents=contents))
+    return evac, script, files
+
+
+def test_a_guest_created_after_evacuation_blocks_the_reboot_and_is_named():
+    evac, script, files = _verify([(['list'], 0, LIST_WEB1, '')], _manifest(dict(SAVED_WEB1, name='db1')))
+    with pytest.raises(EvacuationError) as info:
+        evac.verify_evacuated()
+    assert not script.steps
+    assert "web1 runs here but is not in the guest manifest" in info.value.msg
+    assert 'not rebooted' in info.value.msg
+    assert info.value.fields['unexpected'] == ['web1']
+    assert info.value.fields.get('outcome') != 'refused', 'the evacuated guests must still be brought back'
+
+
+def test_a_manifest_guest_running_again_blocks_the_reboot():
+    evac, script, files = _verify([(['list'], 0, LIST_WEB1, '')], _manifest(SAVED_WEB1))
+    with pytest.raises(EvacuationError, match='web1 runs here again although the manifest says saved'):
+        evac.verify_evacuated()
+
+
+def test_an_empty_host_may_reboot():
+    evac, script, files = _verify([(['list'], 0, LIST_NONE, '')], _manifest(SAVED_WEB1))
+    result = evac.verify_evacuated()
+    assert not script.steps
+    assert result['changed'] is False
+    assert files.writes == []
