@@ -461,6 +461,27 @@ class GuestEvacuation(object):
                 self.sleep(self.poll_interval)
             entry['state'] = SHUT_DOWN
 
+    # --- right before the reboot -------------------------------------------------------------
+    def verify_evacuated(self):
+        """List the domains again, right before the reboot: any guest running here (one created after the
+        evacuation, so not in the manifest, or one of the manifest back again) would be killed by the reboot.
+        Read-only; raises naming each. Not a refusal (``outcome`` unset): the guests already moved are to be
+        brought back by the caller."""
+        guests = running_guests(self.xl)
+        manifest = self.read_manifest() or dict(guests=[])
+        listed = dict((g.get('name'), g) for g in manifest['guests'])
+        if guests:
+            unexpected = sorted(n for n in guests if n not in listed)
+            back = sorted(n for n in guests if n in listed)
+            parts = ['%s runs here but is not in the guest manifest %s (created after the evacuation)'
+                     % (n, self.manifest_path) for n in unexpected]
+            parts += ['%s runs here again although the manifest says %s' % (n, listed[n].get('state')) for n in back]
+            raise EvacuationError('%s: %s is not rebooted, a reboot would kill them (fix: move these guests away '
+                                  'or stop them, then run again; the evacuated guests are brought back)'
+                                  % ('; '.join(parts), self.host or 'this host'), unexpected=unexpected, back=back,
+                                  guests=[guests[n] for n in sorted(guests)])
+        return self._result(manifest if manifest.get('status') else None)
+
     # --- restore -----------------------------------------------------------------------------
     def restore(self):
         manifest = self.read_manifest()

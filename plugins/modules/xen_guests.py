@@ -24,6 +24,8 @@ description:
   - A save image is removed (O(remove_save_files)) only once its guest has been seen running (not crashed or dying)
     in C(xl list) a few seconds after the restore; a guest that dies on resume keeps its image, the manifest says
     V(saved) again and the error names the file.
+  - O(action=verify_evacuated), right before the reboot, lists the domains again and fails naming every guest that
+    runs here (a guest created after the evacuation is not in the manifest); it changes nothing.
   - O(action=status) only reads C(xl info) and C(xl list) (free memory and running guests), for example on a
     migration peer.
   - A manifest whose guests were not all brought back is never overwritten; a later O(action=evacuate) keeps its
@@ -37,7 +39,7 @@ options:
   action:
     description: What to do.
     type: str
-    choices: [evacuate, restore, status]
+    choices: [evacuate, restore, status, verify_evacuated]
     required: true
   policy:
     description:
@@ -145,7 +147,7 @@ EXAMPLES = r"""
 RETURN = r"""
 manifest:
   description: The manifest as written (or, in check mode, as it would be written); null when there is none.
-  returned: action is evacuate or restore
+  returned: action is evacuate, restore or verify_evacuated
   type: dict
   sample:
     schema: 1
@@ -172,6 +174,11 @@ free_memory_mib:
 actions:
   description: The xl commands that changed something, in order.
   returned: always
+  type: list
+  elements: str
+unexpected:
+  description: Guests running right before the reboot that the manifest does not list (created after the evacuation).
+  returned: failed verify_evacuated
   type: list
   elements: str
 missing:
@@ -208,7 +215,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner im
 
 def get_argument_spec():
     return dict(
-        action=dict(type='str', required=True, choices=['evacuate', 'restore', 'status']),
+        action=dict(type='str', required=True, choices=['evacuate', 'restore', 'status', 'verify_evacuated']),
         policy=dict(type='str', default='save', choices=list(POLICIES)),
         overrides=dict(type='dict', default={}),
         peer=dict(type='str'),
@@ -253,6 +260,8 @@ def main():
     try:
         if params['action'] == 'evacuate':
             result = evacuation.evacuate()
+        elif params['action'] == 'verify_evacuated':
+            result = evacuation.verify_evacuated()
         else:
             result = evacuation.restore()
     except EvacuationError as exc:
