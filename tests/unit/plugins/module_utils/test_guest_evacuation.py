@@ -530,3 +530,64 @@ def test_an_empty_host_may_reboot():
     assert not script.steps
     assert result['changed'] is False
     assert files.writes == []
+
+
+# --- disk space and short writes (issue 14 item 9) -----------------------------------------
+
+class ProbedFiles(FakeFiles):
+    def __init__(self, **kwargs):
+        super(ProbedFiles, self).__init__(**kwargs)
+        self.probed = []
+
+    def free_bytes(self, path):
+        self.probed.append(path)
+        return super(ProbedFiles, self).free_bytes(path)
+
+
+def test_space_is_measured_on_the_save_directory_filesystem_even_before_it_exists():
+    files = ProbedFiles(existing=['/srv', STATE], free_mib=2000)
+    evac, script, files = make([(['list'], 0, LIST_BOTH, '')], files, policy='save', save_dir='/srv/xen/saves')
+    with pytest.raises(EvacuationError, match='/srv has 2000 MiB free but saving guest.s. db1, web1 needs about '
+                                              '2752 MiB: nothing was saved'):
+        evac.evacuate()
+    assert files.probed == ['/srv'], 'the nearest existing directory of the save directory, not the state directory'
+    assert len(script.ran) == 1 and files.writes == []
+
+
+def test_manifest_writer_writes_every_byte_despite_short_writes_and_fsyncs_file_and_directory(tmp_path, monkeypatch):
+    from ansible_collections.noreboot.xen.plugins.module_utils import guest_evacuation as mod
+    import os
+    import stat
+    real_write, real_fsync = os.write, os.fsync
+    synced = []
+    monkeypatch.setattr(mod.os, 'write', lambda fd, data: real_write(fd, data[:7]))
+    monkeypatch.setattr(mod.os, 'fsync', lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real_fsync(fd)))
+    path = str(tmp_path / 'guests.json')
+    text = json.dumps(dict(guests=[dict(name='web%d' % i) for i in range(50)]))
+    mod.Files().write_atomic(path, text)
+    with open(path) as handle:
+        assert handle.read() == text
+    assert synced == [False, True], 'the file, then its directory (the rename), are fsynced'
+
+
+def test_a_full_disk_keeps_the_good_manifest(tmp_path, monkeypatch):
+    from ansible_collections.noreboot.xen.plugins.module_utils import guest_evacuation as mod
+    import errno
+    import os
+    path = str(tmp_path / 'guests.json')
+    with open(path, 'w') as handle:
+        handle.write('{"guests": []}\n')
+    real_write = os.write
+    calls = []
+
+    def write(fd, data):
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_write(fd, data[:5])
+    monkeypatch.setattr(mod.os, 'write', write)
+    with pytest.raises(OSError):
+        mod.Files().write_atomic(path, json.dumps(dict(guests=[dict(name='web1')])))
+    with open(path) as handle:
+        assert handle.read() == '{"guests": []}\n'
+    assert os.listdir(str(tmp_path)) == ['guests.json'], 'no torn temporary file is left behind'
