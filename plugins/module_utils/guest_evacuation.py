@@ -165,14 +165,32 @@ class Files(object):
             raise
 
     def write_atomic(self, path, text):
+        """Replace ``path`` by ``text`` or leave it as it was: every byte written (os.write may write less
+        than asked), the file fsynced, renamed over ``path``, the directory fsynced (the rename is durable).
+        On any error the temporary file is removed and the old file is untouched."""
         tmp = path + '.tmp'
+        data = text.encode('utf-8')
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            os.write(fd, text.encode('utf-8'))
-            os.fsync(fd)
+            try:
+                done = 0
+                while done < len(data):
+                    written = os.write(fd, data[done:])
+                    if not written:
+                        raise OSError(errno.EIO, 'wrote nothing to %s' % tmp)
+                    done += written
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, path)
+        except Exception:
+            self.remove(tmp)
+            raise
+        dir_fd = os.open(os.path.dirname(path) or '.', os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
         finally:
-            os.close(fd)
-        os.rename(tmp, path)
+            os.close(dir_fd)
 
     def remove(self, path):
         try:
@@ -348,9 +366,10 @@ class GuestEvacuation(object):
         saving = [e for e in entries if e['action'] == SAVE]
         if saving:
             need = int(sum(e['memory_mib'] for e in saving) * SAVE_OVERHEAD + SAVE_MARGIN_MIB) * MIB
-            probe = self.save_dir if self.files.exists(self.save_dir) else self.state_dir
-            if not self.files.exists(probe):
-                probe = os.path.dirname(probe.rstrip('/')) or '/'
+            # The save directory's file system: the directory itself, else its nearest existing parent.
+            probe = self.save_dir
+            while not self.files.exists(probe) and os.path.dirname(probe) != probe:
+                probe = os.path.dirname(probe)
             free = self.files.free_bytes(probe)
             if free < need:
                 raise EvacuationError('%s has %d MiB free but saving guest(s) %s needs about %d MiB: nothing was '
