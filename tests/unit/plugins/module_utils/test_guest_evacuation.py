@@ -66,6 +66,18 @@ class FakeFiles(object):
         self.removed.append(path)
         self.existing.discard(path)
 
+    def listdir(self, path):
+        prefix = path.rstrip('/') + '/'
+        return sorted(set(p[len(prefix):] for p in list(self.existing) + list(self.contents)
+                          if p.startswith(prefix) and '/' not in p[len(prefix):]))
+
+    def rename(self, src, dst):
+        self.renamed = getattr(self, 'renamed', []) + [(src, dst)]
+        if src in self.contents:
+            self.contents[dst] = self.contents.pop(src)
+        self.existing.discard(src)
+        self.existing.add(dst)
+
 
 class Script(object):
     """Expected commands in order: (argv words after xl, rc, stdout, stderr, side effect)."""
@@ -591,3 +603,57 @@ def test_a_full_disk_keeps_the_good_manifest(tmp_path, monkeypatch):
     with open(path) as handle:
         assert handle.read() == '{"guests": []}\n'
     assert os.listdir(str(tmp_path)) == ['guests.json'], 'no torn temporary file is left behind'
+
+
+# --- autostart at boot: xendomains and /etc/xen/auto (issue 14 item 4) ---------------------
+
+WEB1_COLD = 'web1                                         1   512     1     -b----       2.0\n'
+AUTO_WEB1 = '/etc/xen/auto/web1.cfg'
+HELD_WEB1 = STATE + '/autostart-held/web1.cfg'
+
+
+def test_a_saved_guest_started_cold_after_the_boot_is_a_conflict_with_its_image_kept():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1))}, existing=[SAVE_DIR + '/web1.save'])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    assert not script.steps
+    assert files.removed == []
+    msg = info.value.msg
+    assert 'web1 was started cold after the boot (domain 1' in msg
+    assert 'its memory image %s/web1.save was not used: image kept' % SAVE_DIR in msg
+    assert info.value.fields['conflicts'] == ['web1']
+    entry = manifest_of(files)['guests'][0]
+    assert entry['state'] == 'conflict' and manifest_of(files)['status'] == 'incomplete'
+
+
+def test_evacuation_holds_the_autostart_entry_of_a_saved_guest_and_restore_puts_it_back():
+    files = FakeFiles(existing=['/etc/xen/auto'], contents={AUTO_WEB1: 'name = "web1"\nmemory = 512\n'})
+    steps = [(['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, files, policy='save')
+    evac.evacuate()
+    assert files.renamed == [(AUTO_WEB1, HELD_WEB1)]
+    assert AUTO_WEB1 not in files.contents, 'xendomains must not start web1 cold at boot'
+    entry = manifest_of(files)['guests'][0]
+    assert entry['autostart'] == AUTO_WEB1 and entry['autostart_held'] == HELD_WEB1
+    # Held only after the manifest says so: the first write lists the entry to put back.
+    assert files.writes[0]['guests'][0]['autostart'] == AUTO_WEB1
+
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert not script.steps
+    assert files.renamed[-1] == (HELD_WEB1, AUTO_WEB1)
+    assert manifest_of(files)['guests'][0]['autostart_held'] is None
+
+
+def test_xendomains_restoring_from_the_save_directory_is_refused():
+    files = FakeFiles(contents={'/etc/default/xendomains': 'XENDOMAINS_RESTORE=true\nXENDOMAINS_SAVE="%s"\n' % SAVE_DIR})
+    evac, script, files = make([(['list'], 0, LIST_WEB1, '')], files, policy='save')
+    with pytest.raises(EvacuationError, match='XENDOMAINS_SAVE .* is the save directory'):
+        evac.evacuate()
+    assert files.writes == []
