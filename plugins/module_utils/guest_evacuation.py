@@ -62,11 +62,18 @@ FAILED = 'failed'
 RESTORED = 'restored'
 STARTED = 'started'
 RUNNING = 'running'          # found running at restore (never left, or already started)
+CONFLICT = 'conflict'        # saved, but found started cold after the boot: its image was not used (kept)
 ON_PEER = 'on_peer'
 
 EVACUATED = 'evacuated'
 EVACUATING = 'evacuating'
 MANIFEST_NAME = 'guests.json'
+# The distribution's xendomains settings (Debian, then RHEL-likes) and its default autostart directory.
+XENDOMAINS_FILES = ('/etc/default/xendomains', '/etc/sysconfig/xendomains')
+XENDOMAINS_AUTO = '/etc/xen/auto'
+# An autostart entry held over the reboot: renamed in its own directory to a dot file, which
+# xendomains' ``$XENDOMAINS_AUTO/*`` does not match (same file system: an atomic rename).
+HELD_SUFFIX = '.noreboot-xen-held'
 DOM0_ID = 0
 MIB = 1024 * 1024
 # xl save attempts per guest (a failed save that leaves the guest running is tried again), and the
@@ -198,6 +205,56 @@ class Files(object):
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 raise
+
+    def listdir(self, path):
+        return sorted(os.listdir(path))
+
+    def rename(self, src, dst):
+        os.rename(src, dst)
+
+
+_SHELL_ASSIGN_RE = re.compile(r'^\s*(XENDOMAINS_[A-Z_]+)=(.*)$')
+_CFG_NAME_RE = re.compile(r'''^\s*name\s*=\s*["']([^"']+)["']''', re.MULTILINE)
+
+
+def read_xendomains(files, paths=XENDOMAINS_FILES):
+    """The xendomains settings that act on guests at shutdown and boot: ``path`` (the file read, or None),
+    ``save`` (XENDOMAINS_SAVE: where it saves running domains at shutdown, '' for none), ``restore``
+    (XENDOMAINS_RESTORE: whether it restores them from there at boot) and ``auto`` (XENDOMAINS_AUTO: the
+    directory of configs it starts at boot)."""
+    for path in paths:
+        text = files.read(path)
+        if text is None:
+            continue
+        values = {}
+        for line in text.splitlines():
+            match = _SHELL_ASSIGN_RE.match(line)
+            if match:
+                value = match.group(2).split(' #')[0].strip()
+                values[match.group(1)] = value.strip('"').strip("'")
+        return dict(path=path, save=values.get('XENDOMAINS_SAVE', ''),
+                    restore=values.get('XENDOMAINS_RESTORE', 'true').lower() == 'true',
+                    auto=values.get('XENDOMAINS_AUTO') or XENDOMAINS_AUTO)
+    return dict(path=None, save='', restore=False, auto=XENDOMAINS_AUTO)
+
+
+def autostart_configs(files, auto_dir):
+    """``{domain name: config path}`` of the configs in the autostart directory (their ``name = "..."``)."""
+    found = {}
+    if not auto_dir or not files.exists(auto_dir):
+        return found
+    for entry in files.listdir(auto_dir):
+        if entry.startswith('.'):
+            continue
+        path = os.path.join(auto_dir, entry)
+        try:
+            text = files.read(path)
+        except (IOError, OSError):
+            continue
+        match = _CFG_NAME_RE.search(text or '')
+        if match:
+            found[match.group(1)] = path
+    return found
 
 
 def utc_iso(epoch):
@@ -363,7 +420,19 @@ class GuestEvacuation(object):
                                       'nothing was migrated (fix: free memory on the peer, choose another peer, or '
                                       'save these guests instead)' % (self.peer, self.peer_free_memory_mib,
                                                                       ', '.join(e['name'] for e in migrating), need))
+        xendomains = read_xendomains(self.files)
+        autostart = autostart_configs(self.files, xendomains['auto'])
+        for entry in entries:
+            # Started cold at boot it would lose its saved memory image, or run twice (here and on the peer).
+            if entry['action'] in (SAVE, MIGRATE) and entry['name'] in autostart:
+                entry['autostart'] = autostart[entry['name']]
+                entry['autostart_held'] = None
         saving = [e for e in entries if e['action'] == SAVE]
+        if saving and xendomains['restore'] and xendomains['save'] \
+                and os.path.normpath(xendomains['save']) == self.save_dir:
+            raise EvacuationError('%s sets XENDOMAINS_RESTORE=true and XENDOMAINS_SAVE %s, which is the save '
+                                  'directory: xendomains would restore the saved guests at boot on its own; nothing '
+                                  'was saved (fix: set another save directory)' % (xendomains['path'], self.save_dir))
         if saving:
             need = int(sum(e['memory_mib'] for e in saving) * SAVE_OVERHEAD + SAVE_MARGIN_MIB) * MIB
             # The save directory's file system: the directory itself, else its nearest existing parent.
@@ -404,6 +473,13 @@ class GuestEvacuation(object):
         self.write_manifest(manifest)
         if entries and any(e['action'] == SAVE for e in entries):
             self.files.makedirs(self.save_dir)
+        for entry in entries:
+            if entry.get('autostart'):
+                held = held_path(entry['autostart'])
+                self.files.rename(entry['autostart'], held)
+                entry['autostart_held'] = held
+                self.actions.append('held autostart entry %s as %s for the reboot' % (entry['autostart'], held))
+                self.write_manifest(manifest)
         for entry in entries:
             try:
                 self._evacuate_one(entry)
@@ -536,6 +612,11 @@ class GuestEvacuation(object):
             if self.remove_save_files and entry.get('file'):
                 self.files.remove(entry['file'])
                 entry['file_removed'] = True
+        for entry in manifest['guests']:
+            if entry.get('autostart_held') and entry['name'] in now:
+                self.files.rename(entry['autostart_held'], entry['autostart'])
+                self.actions.append('put back autostart entry %s' % entry['autostart'])
+                entry['autostart_held'] = None
         for entry in missing:
             if entry['state'] == RESTORED and entry.get('file'):
                 # The guest lives on in its image only: the manifest says so (a rerun restores from it again).
@@ -552,7 +633,8 @@ class GuestEvacuation(object):
             bad = missing + [p for p in problems if p not in missing]
             raise RestoreError('guest(s) not running again on %s: %s (manifest %s)'
                                % (self.host or 'this host', _where_list(bad), self.manifest_path),
-                               manifest=manifest, missing=[_where(e) for e in bad])
+                               manifest=manifest, missing=[_where(e) for e in bad],
+                               conflicts=[e['name'] for e in bad if e['state'] == CONFLICT])
         manifest['status'] = RESTORED
         self.write_manifest(manifest)
         return self._result(manifest)
@@ -573,10 +655,22 @@ class GuestEvacuation(object):
         state = entry.get('state')
         if state in (RESTORED, STARTED, RUNNING, ON_PEER):
             return
+        if state == CONFLICT and not self.files.exists(entry.get('file') or ''):
+            state = entry['state'] = RUNNING if name in guests else SAVED
+            if state == RUNNING:
+                return
         if state == MIGRATED:
             entry['state'] = ON_PEER
             return
         if name in guests:
+            if entry.get('action') == SAVE and state in (SAVED, CONFLICT) and entry.get('file') \
+                    and self.files.exists(entry['file']):
+                entry['state'] = CONFLICT
+                raise EvacuationError(
+                    '%s was started cold after the boot (domain %s, e.g. by xendomains or %s) and its memory image %s '
+                    'was not used: image kept (fix: to resume the saved state, xl shutdown the cold guest and xl '
+                    'restore %s; to keep the cold one, remove the image)'
+                    % (name, guests[name]['id'], XENDOMAINS_AUTO, entry['file'], entry['file']))
             entry['state'] = RUNNING
             return
         if self.check_mode:
@@ -595,6 +689,11 @@ class GuestEvacuation(object):
     def _result(self, manifest):
         return dict(changed=self.changed, manifest=manifest, manifest_path=self.manifest_path,
                     guests=(manifest or {}).get('guests') or [], actions=list(self.actions))
+
+
+def held_path(path):
+    """Where an autostart entry is held over the reboot: a dot file beside it."""
+    return os.path.join(os.path.dirname(path), '.%s%s' % (os.path.basename(path), HELD_SUFFIX))
 
 
 def _where(entry):

@@ -24,6 +24,15 @@ description:
   - A save image is removed (O(remove_save_files)) only once its guest has been seen running (not crashed or dying)
     in C(xl list) a few seconds after the restore; a guest that dies on resume keeps its image, the manifest says
     V(saved) again and the error names the file.
+  - Automatic actors at boot are handled on purpose. C(/etc/default/xendomains) (or C(/etc/sysconfig/xendomains))
+    is read; with C(XENDOMAINS_RESTORE=true) and C(XENDOMAINS_SAVE) equal to O(save_dir), O(action=evacuate) fails
+    before anything moves. The autostart entry (in C(XENDOMAINS_AUTO), default C(/etc/xen/auto)) of a guest that is
+    saved or migrated is held over the reboot (renamed beside itself to C(.NAME.noreboot-xen-held), which
+    xendomains does not start) and recorded in the manifest; O(action=restore) puts it back once the guest runs
+    here again (a migrated guest's entry stays held, the guest runs on the peer).
+  - A saved guest that O(action=restore) finds already running was started cold after the boot (by xendomains,
+    C(/etc/xen/auto) or a person): its memory image was not used. It is reported as a conflict (state
+    V(conflict), RV(conflicts)), the image is kept and the restore fails, naming both ways out.
   - O(action=verify_evacuated), right before the reboot, lists the domains again and fails naming every guest that
     runs here (a guest created after the evacuation is not in the manifest); it changes nothing.
   - O(action=status) only reads C(xl info) and C(xl list) (free memory and running guests), for example on a
@@ -174,6 +183,11 @@ free_memory_mib:
 actions:
   description: The xl commands that changed something, in order.
   returned: always
+  type: list
+  elements: str
+conflicts:
+  description: Saved guests found started cold at restore (their memory image unused and kept).
+  returned: failed restore
   type: list
   elements: str
 unexpected:
