@@ -658,3 +658,48 @@ def test_xendomains_restoring_from_the_save_directory_is_refused():
     with pytest.raises(EvacuationError, match='XENDOMAINS_SAVE .* is the save directory'):
         evac.evacuate()
     assert files.writes == []
+
+
+# --- one migration peer for a whole wave (issue 14 item 8) ---------------------------------
+
+def test_two_hosts_of_a_wave_cannot_overcommit_one_peer():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import reserve_peer_memory
+    plan = reserve_peer_memory([
+        dict(host='xen-a', peer='xen-p', need_mib=3000, peer_free_mib=4096),
+        dict(host='xen-c', peer='xen-p', need_mib=3000, peer_free_mib=4096),
+    ])
+    # Each fits alone (the per-host check let both through); together they do not: both refused.
+    for host in ('xen-a', 'xen-c'):
+        assert plan[host]['refused']
+        assert 'xen-p has 4096 MiB free but the wave migrates 6000 MiB to it (xen-a 3000, xen-c 3000)' \
+            in plan[host]['refused']
+        assert 'nothing was migrated' in plan[host]['refused']
+
+
+def test_peer_memory_is_reserved_host_by_host_for_the_wave():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import reserve_peer_memory
+    plan = reserve_peer_memory([
+        dict(host='xen-c', peer='xen-p', need_mib=1000, peer_free_mib=4096),
+        dict(host='xen-a', peer='xen-p', need_mib=2000, peer_free_mib=4096),
+        dict(host='xen-d', peer='xen-q', need_mib=500, peer_free_mib=600),
+        dict(host='xen-e', peer='xen-p', need_mib=0, peer_free_mib=None),
+    ])
+    assert plan['xen-a'] == dict(peer='xen-p', need_mib=2000, available_mib=4096, refused=None)
+    assert plan['xen-c'] == dict(peer='xen-p', need_mib=1000, available_mib=2096, refused=None)
+    assert plan['xen-d'] == dict(peer='xen-q', need_mib=500, available_mib=600, refused=None)
+    assert plan['xen-e']['refused'] is None
+
+
+def test_a_peer_that_is_itself_rebooted_in_the_wave_is_refused():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import reserve_peer_memory
+    plan = reserve_peer_memory([dict(host='xen-a', peer='xen-c', need_mib=100, peer_free_mib=4096),
+                                dict(host='xen-c', peer='xen-d', need_mib=100, peer_free_mib=4096)])
+    assert 'xen-c is rebooted in the same wave' in plan['xen-a']['refused']
+
+
+def test_migration_need_follows_policy_and_overrides():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import migration_need_mib
+    guests = [dict(name='web1', memory_mib=512), dict(name='db1', memory_mib=2048)]
+    assert migration_need_mib(guests, 'migrate', {}) == 2560
+    assert migration_need_mib(guests, 'migrate', {'db1': 'save'}) == 512
+    assert migration_need_mib(guests, 'save', {'web1': 'migrate'}) == 512
