@@ -310,6 +310,51 @@ def check_policy(policy, overrides):
                                   % (name, value, ', '.join(POLICIES)))
 
 
+def migration_need_mib(guests, policy, overrides=None):
+    """MiB of the guests (``xl list`` dicts) that ``policy`` (and per-guest ``overrides``) migrates."""
+    overrides = overrides or {}
+    return sum(int(g['memory_mib']) for g in guests if overrides.get(g['name'], policy) == MIGRATE)
+
+
+def reserve_peer_memory(requests):
+    """Assign the migration peers of one wave on the controller. ``requests``: per host of the wave
+    ``host``, ``peer``, ``need_mib`` (what it migrates) and ``peer_free_mib`` (the peer's xl info
+    free_memory read before any migration). Returns per host ``peer``, ``need_mib``, ``available_mib`` (the
+    peer's free memory less what the hosts before it, by name, reserved) and ``refused`` (why, or None).
+    A peer that cannot take the whole wave refuses every host migrating to it: nothing is migrated."""
+    wave = set(r['host'] for r in requests)
+    by_peer = {}
+    for request in sorted(requests, key=lambda r: r['host']):
+        if int(request.get('need_mib') or 0) > 0:
+            by_peer.setdefault(request['peer'], []).append(request)
+    plan = dict((r['host'], dict(peer=r.get('peer'), need_mib=int(r.get('need_mib') or 0), available_mib=None,
+                                 refused=None)) for r in requests)
+    for peer, hosts in by_peer.items():
+        names = ', '.join(r['host'] for r in hosts)
+        frees = [int(r['peer_free_mib']) for r in hosts if r.get('peer_free_mib') is not None]
+        total = sum(int(r['need_mib']) for r in hosts)
+        refused = None
+        if not peer:
+            refused = 'no migration peer is set for %s (fix: set the peer host to migrate to)' % names
+        elif peer in wave:
+            refused = ('the migration peer %s is rebooted in the same wave as %s (fix: choose a peer outside the '
+                       'wave)' % (peer, names))
+        elif len(frees) < len(hosts):
+            refused = 'the free memory of peer %s is unknown (fix: read it with xl info on the peer)' % peer
+        elif total > min(frees):
+            refused = ('peer %s has %d MiB free but the wave migrates %d MiB to it (%s): nothing was migrated (fix: '
+                       'free memory on the peer, spread the hosts over other peers or waves, or save these guests)'
+                       % (peer, min(frees), total, ', '.join('%s %d' % (r['host'], int(r['need_mib'])) for r in hosts)))
+        reserved = 0
+        for request in hosts:
+            entry = plan[request['host']]
+            entry['refused'] = refused
+            if frees:
+                entry['available_mib'] = min(frees) - reserved
+            reserved += int(request['need_mib'])
+    return plan
+
+
 class GuestEvacuation(object):
     """Evacuate / restore one host's guests. ``xl`` is an XlRunner (its ``run`` takes argv words)."""
 
