@@ -31,7 +31,7 @@ description:
     xendomains does not start) and recorded in the manifest; O(action=restore) puts it back once the guest runs
     here again (a migrated guest's entry stays held, the guest runs on the peer).
   - A saved guest that O(action=restore) finds already running was started cold after the boot (by xendomains,
-    C(/etc/xen/auto) or a person): its memory image was not used. It is reported as a conflict (state
+    C(/etc/xen/auto) or a person), so its memory image was not used. It is reported as a conflict (state
     V(conflict), RV(conflicts)), the image is kept and the restore fails, naming both ways out.
   - O(action=verify_evacuated), right before the reboot, lists the domains again and fails naming every guest that
     runs here (a guest created after the evacuation is not in the manifest); it changes nothing.
