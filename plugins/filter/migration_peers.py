@@ -11,6 +11,8 @@ __metaclass__ = type
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import (
+    EvacuationError,
+    check_peer,
     migration_need_mib,
     reserve_peer_memory,
 )
@@ -37,6 +39,17 @@ def migration_peer_plan(batch, hostvars, fact=REQUEST_FACT):
     return reserve_peer_memory(requests)
 
 
+def migration_peer_problem(peer):
+    """Why ``peer`` cannot be a migration peer (not a host name or address), or '' when it can: checked
+    before the peer is contacted at all."""
+    try:
+        check_peer(peer)
+    except EvacuationError as exc:
+        return exc.msg
+    return ''
+
+
 class FilterModule(object):
     def filters(self):
-        return dict(migration_peer_plan=migration_peer_plan, migration_need_mib=migration_need_mib)
+        return dict(migration_peer_plan=migration_peer_plan, migration_need_mib=migration_need_mib,
+                    migration_peer_problem=migration_peer_problem)

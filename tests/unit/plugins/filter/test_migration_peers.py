@@ -7,7 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.filter.migration_peers import FilterModule, migration_peer_plan
+from ansible_collections.noreboot.xen.plugins.filter.migration_peers import (
+    FilterModule, migration_peer_plan, migration_peer_problem)
 
 
 def test_the_wave_plan_reads_every_host_request_and_refuses_an_overcommitted_peer():
@@ -31,4 +32,9 @@ def test_a_peer_with_room_for_the_wave_gets_its_memory_shared_out():
 
 
 def test_filters_are_registered():
-    assert sorted(FilterModule().filters()) == ['migration_need_mib', 'migration_peer_plan']
+    assert sorted(FilterModule().filters()) == ['migration_need_mib', 'migration_peer_plan', 'migration_peer_problem']
+
+
+def test_a_peer_with_a_shell_character_is_named_before_it_is_contacted():
+    assert "migration peer 'xen-b;reboot' is not a host name or address" in migration_peer_problem('xen-b;reboot')
+    assert migration_peer_problem('xen-b.example.org') == ''
