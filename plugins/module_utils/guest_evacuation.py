@@ -341,7 +341,8 @@ def reserve_peer_memory(requests):
                        'wave)' % (peer, names))
         elif len(frees) < len(hosts):
             refused = 'the free memory of peer %s is unknown (fix: read it with xl info on the peer)' % peer
-        elif total > min(frees):
+        elif total > min(frees) and len(hosts) > 1:
+            # (One host alone is checked by evacuate itself, with the same numbers.)
             refused = ('peer %s has %d MiB free but the wave migrates %d MiB to it (%s): nothing was migrated (fix: '
                        'free memory on the peer, spread the hosts over other peers or waves, or save these guests)'
                        % (peer, min(frees), total, ', '.join('%s %d' % (r['host'], int(r['need_mib'])) for r in hosts)))
