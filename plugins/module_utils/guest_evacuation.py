@@ -26,6 +26,14 @@ each missing guest and where it is (save file, config, peer). The manifest is ke
 A manifest whose guests are not all back (an earlier run stopped between evacuate and
 restore) is never overwritten: ``evacuate`` keeps its entries and only adds guests running now.
 
+Guest names must be plain Xen domain names and the peer a host name or address (both checked
+before anything is written); a save image is always ``<save_dir>/<name>.save`` and restore reads
+and removes no other file. ``verify_evacuated`` lists the domains again right before the reboot.
+A save image is removed only once its guest was seen running after ``RESTORE_SETTLE`` seconds; a
+saved guest found already running at restore (started cold by xendomains / ``/etc/xen/auto``)
+is a ``conflict``, its image kept. Autostart entries of saved and migrated guests are held over
+the reboot (see ``read_xendomains``). ``reserve_peer_memory`` shares a peer out among a wave.
+
 Commands are argv lists through an ``XlRunner`` (plugins/module_utils/xen_command_runner.py);
 the file system is reached through a small ``Files`` object so tests can replace it.
 """
