@@ -50,6 +50,44 @@ def collect_outcomes(plan, hostvars):
     return live, reboot, results, stranded
 
 
+def collect_finish(plan, hostvars):
+    """``(outcomes, results, stranded)`` of the hosts the plan decides finish_reboot for."""
+    outcomes = {}
+    results = {}
+    stranded = {}
+    for host in gate.finish_hosts(plan):
+        outcomes[host] = _hostvar(hostvars, host, REBOOT_OUTCOME_FACT)
+        result = _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {}
+        results[host] = result
+        if result.get('stranded'):
+            stranded[host] = list(result['stranded'])
+    return outcomes, results, stranded
+
+
+def finish_reboot_hosts(plan):
+    """The hosts an earlier run left unfinished (plan decision finish_reboot), by name."""
+    if not isinstance(plan, dict):
+        raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan, got %r' % type(plan).__name__)
+    return gate.finish_hosts(plan)
+
+
+def finish_reboot_gate(plan, hostvars, previous=None):
+    """The gate after the finish play: stop when a host an earlier run left unfinished does not
+    have every guest running again."""
+    outcomes, _results, stranded = collect_finish(plan, hostvars)
+    return gate.evaluate_finish(outcomes, stranded=stranded, previous=previous or None)
+
+
+def finish_reboot_lines(plan, hostvars):
+    """One line per host an earlier run left unfinished (outcome and message), then its stranded guests."""
+    outcomes, results, stranded = collect_finish(plan, hostvars)
+    lines = []
+    for host in sorted(outcomes):
+        lines.append(('%s: %s %s' % (host, outcomes[host] or 'not_reached', results[host].get('msg') or '')).rstrip())
+        lines.extend('  guest %s' % guest for guest in stranded.get(host, []))
+    return lines
+
+
 def reboot_wave_gate(plan, hostvars, wave_index=None, budget_hosts=None, budget_percent=None, previous=None):
     """Whether reboot wave ``wave_index`` (1 = the first reboot wave) may start."""
     live, reboot, _results, stranded = collect_outcomes(plan, hostvars)
@@ -73,11 +111,20 @@ def reboot_wave_hosts(plan, wave_index):
 
 def reboot_fallback_summary(plan, hostvars):
     _live, reboot, results, _stranded = collect_outcomes(plan, hostvars)
-    return gate.summarize(plan, reboot, results)
+    finish, finish_results, _finish_stranded = collect_finish(plan, hostvars)
+    return gate.summarize(plan, reboot, results, finish_outcomes=finish, finish_results=finish_results)
 
 
 def reboot_fallback_table(summary):
     return gate.format_summary(summary)
+
+
+def reboot_fallback_failures(summary, refused=False):
+    """The rows of reboot_fallback_summary that make a run fail (see reboot_wave_gate.failures)."""
+    if not isinstance(summary, dict) or 'hosts' not in summary:
+        raise AnsibleFilterError('expected the output of noreboot.xen.reboot_fallback_summary, got %r'
+                                 % type(summary).__name__)
+    return gate.failures(summary, refused=bool(refused))
 
 
 def reboot_fallback_where(guest):
@@ -89,7 +136,11 @@ class FilterModule(object):
         return {
             'reboot_wave_gate': reboot_wave_gate,
             'reboot_wave_hosts': reboot_wave_hosts,
+            'finish_reboot_hosts': finish_reboot_hosts,
+            'finish_reboot_gate': finish_reboot_gate,
+            'finish_reboot_lines': finish_reboot_lines,
             'reboot_fallback_summary': reboot_fallback_summary,
             'reboot_fallback_table': reboot_fallback_table,
             'reboot_fallback_where': reboot_fallback_where,
+            'reboot_fallback_failures': reboot_fallback_failures,
         }

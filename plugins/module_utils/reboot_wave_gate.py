@@ -121,11 +121,57 @@ def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=Non
     return gate
 
 
-def summarize(plan, reboot_outcomes, results=None):
-    """Rows of the reboot hosts: ``[{host, wave, outcome, msg, stranded}]`` in wave order, plus counts."""
+# Hosts an earlier run left unfinished (plan decision finish_reboot), finished before any wave
+# (role noreboot.xen.reboot_fallback, tasks_from finish). Their outcomes: ``rebooted`` (a fixed build
+# runs, every guest runs again), ``not_rebooted`` (every guest runs again, the build is not a
+# fixed one: still needs its reboot), ``guests_not_restored``, ``failed``, ``would_finish`` (check
+# mode), ``in_progress`` while (or if lost during) the finish.
+FINISH_REBOOT = 'finish_reboot'
+FINISH_WAVE = 'finish'
+FINISH_FAILURES = ('failed', GUESTS_NOT_RESTORED, 'unreachable', 'in_progress', 'lost')
+
+
+def finish_hosts(plan):
+    """The hosts the plan decides ``finish_reboot`` for, by name."""
+    return sorted(host for host, decision in (plan.get('decisions') or {}).items()
+                  if (decision or {}).get('decision') == FINISH_REBOOT)
+
+
+def evaluate_finish(finish_outcomes, stranded=None, previous=None):
+    """The gate after the hosts an earlier run left unfinished were finished: no wave starts
+    when one of them did not end with every guest running again (or was not reached: outcome
+    None). Returns ``previous`` (or {}) when they all did; a stop is final."""
+    stranded = stranded or {}
+    if previous and not previous.get('proceed', True):
+        return previous
+    bad = []
+    for host in sorted(finish_outcomes):
+        outcome = finish_outcomes[host]
+        if outcome is None or outcome in FINISH_FAILURES:
+            bad.append(dict(host=host, outcome=outcome or 'not_reached',
+                            detail='; '.join(stranded.get(host) or []) or None))
+    if not bad:
+        return dict(previous or {})
+    return dict(proceed=False, failures=len(bad), failed_hosts=bad, limit=None, to_patch=None,
+                reason='an earlier run left guests out and they are not all back: %s; no wave starts until they '
+                'are (look at each host\'s guests.json, then run the same command again)'
+                % ', '.join('%s (%s%s)' % (b['host'], b['outcome'], ': %s' % b['detail'] if b['detail'] else '')
+                            for b in bad))
+
+
+def summarize(plan, reboot_outcomes, results=None, finish_outcomes=None, finish_results=None):
+    """Rows of the reboot hosts: ``[{host, wave, outcome, msg, stranded}]`` in wave order, plus counts;
+    the hosts an earlier run left unfinished first (wave ``finish``)."""
     results = results or {}
     rows = []
     counts = {}
+    finish_results = finish_results or {}
+    for host in sorted(finish_outcomes or {}):
+        outcome = finish_outcomes[host] or 'not_started'
+        result = finish_results.get(host) or {}
+        rows.append(dict(host=host, wave=FINISH_WAVE, outcome=outcome, msg=result.get('msg') or '',
+                         stranded=list(result.get('stranded') or [])))
+        counts[outcome] = counts.get(outcome, 0) + 1
     for wave in reboot_waves(plan):
         for host in wave['hosts']:
             outcome = reboot_outcomes.get(host) or 'not_started'
@@ -134,6 +180,26 @@ def summarize(plan, reboot_outcomes, results=None):
                              stranded=list(result.get('stranded') or [])))
             counts[outcome] = counts.get(outcome, 0) + 1
     return dict(hosts=rows, counts=counts)
+
+
+# Reboot outcomes that make a run fail at its end: the host was not fixed with every guest running
+# again, or is not accounted for (left in_progress: lost during its wave, or unreachable).
+UNSETTLED = ('failed', 'unreachable', GUESTS_NOT_RESTORED, 'in_progress', 'lost', 'wrong_build')
+
+
+def failures(summary, refused=False):
+    """The rows of a summary (summarize) that make the run fail: reboot hosts with an UNSETTLED
+    outcome (and ``refused`` ones when ``refused``), and hosts an earlier run left unfinished that
+    were not finished (FINISH_FAILURES, or never reached)."""
+    unsettled = UNSETTLED + (('refused',) if refused else ())
+    bad = []
+    for row in summary.get('hosts') or []:
+        if row.get('wave') == FINISH_WAVE:
+            if row.get('outcome') in FINISH_FAILURES + ('not_started',):
+                bad.append(row)
+        elif row.get('outcome') in unsettled:
+            bad.append(row)
+    return bad
 
 
 def format_summary(summary):
