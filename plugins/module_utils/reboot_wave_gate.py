@@ -10,13 +10,20 @@ hosts together, and a stop is final for both kinds of wave. On top of the budget
 * a guest that is not running again (outcome ``guests_not_restored``), or a host that did
   not come back while its guests sit on its disk (``unreachable`` with stranded guests),
   stops the run whatever the budget: no further host is rebooted until someone looks;
+* so does a reboot host that did not come back at all (``unreachable``, ``in_progress`` or
+  ``lost``: lost during its wave) or came back on a build that is not a fixed one
+  (``wrong_build``), guests or not: the fixed build may not boot, or not boot right, on that
+  hardware, and the next wave would meet the same;
+* a failed reboot canary (the hosts of the plan's reboot waves marked ``canary``, one per fixed
+  build and hardware class) stops the run like a failed live patch canary;
 * a failure domain never has more hosts down than its cap (``domains[].max_per_wave`` of the
   plan): hosts of earlier reboot waves that did not come back still count as down, so the
   next wave may not take the domain over its cap.
 
 Reboot outcomes (fact ``reboot_fallback_outcome`` of the role noreboot.xen.reboot_fallback):
 ``rebooted``, ``reboot_required``, ``refused``, ``not_needed``, ``failed``, ``unreachable``,
-``guests_not_restored``, and ``in_progress`` while (or if lost during) its wave.
+``guests_not_restored``, ``wrong_build``, and ``in_progress`` while (or if lost during) its wave
+(``lost`` once the controller has accounted for it: reboot fallback filter collect_outcomes).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -35,8 +42,12 @@ BUDGET_OUTCOME = {
     'unreachable': rb.UNREACHABLE,
     GUESTS_NOT_RESTORED: rb.FAILED,
     'in_progress': rb.IN_PROGRESS,
+    'lost': rb.UNREACHABLE,
+    'wrong_build': rb.FAILED,
 }
-DOWN_OUTCOMES = ('unreachable', 'in_progress')
+DOWN_OUTCOMES = ('unreachable', 'in_progress', 'lost')
+# Outcomes of a reboot host that stop the run whatever the budget: it did not come back, or not on a fixed build.
+NOT_BACK_OUTCOMES = DOWN_OUTCOMES + ('wrong_build',)
 
 
 def where(guest):
@@ -75,7 +86,8 @@ def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=Non
     details = dict(details or {})
     waves = plan.get('waves') or []
     live = [h for w in waves if w.get('kind') in ('canary', 'livepatch') for h in w['hosts']]
-    canaries = [h for w in waves if w.get('kind') == 'canary' for h in w['hosts']]
+    canaries = [h for w in waves if w.get('kind') == 'canary' or (w.get('kind') == 'reboot' and w.get('canary'))
+                for h in w['hosts']]
     rebooting = [h for w in reboot_waves(plan) for h in w['hosts']]
     outcomes = dict((h, live_outcomes.get(h)) for h in live)
     for host in rebooting:
@@ -94,6 +106,13 @@ def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=Non
     if lost:
         gate.update(proceed=False, reason='guests are not running again: %s; no further host is rebooted until '
                     'they are brought back' % ', '.join(lost))
+        return gate
+    not_back = ['%s (%s%s)' % (host, reboot_outcomes.get(host), ': %s' % details[host] if details.get(host) else '')
+                for host in sorted(rebooting) if reboot_outcomes.get(host) in NOT_BACK_OUTCOMES]
+    if not_back:
+        gate.update(proceed=False, reason='reboot host(s) did not come back, or came back on a build that is not the '
+                    'fixed one: %s; no further host is rebooted, whatever the budget (look at them, then run the '
+                    'same command again)' % ', '.join(not_back))
         return gate
     decisions = plan.get('decisions') or {}
     caps = dict((d['name'], d.get('max_per_wave')) for d in plan.get('domains') or [])

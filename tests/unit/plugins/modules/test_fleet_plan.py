@@ -128,7 +128,9 @@ def test_policy_is_passed_through(tmp_path, capsys, monkeypatch):
     manifest = write_advisory(tmp_path)
     result = run(dict(advisories=[manifest], hosts=fleet(), policy={'wave_sizes': ['100%'], 'max_per_domain': '100%'}),
                  capsys, monkeypatch)
-    assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot']
+    # The first reboot wave is the reboot canary (one host per fixed build and hardware class), then the rest.
+    assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot', 'reboot']
+    assert [w['canary'] for w in result['waves'] if w['kind'] == 'reboot'] == [True, False]
     assert result['policy'] == {'wave_sizes': ['100%'], 'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%'}
 
 
