@@ -17,6 +17,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_ga
 LIVE_OUTCOME_FACT = 'livepatch_outcome'
 REBOOT_OUTCOME_FACT = 'reboot_fallback_outcome'
 REBOOT_RESULT_FACT = 'reboot_fallback_result'
+REBOOT_PROGRESS_FACT = 'reboot_fallback_progress'
 
 
 def _hostvar(hostvars, host, key):
@@ -26,10 +27,19 @@ def _hostvar(hostvars, host, key):
         return None
 
 
+def _reboot_outcome(hostvars, host):
+    """A reboot (or finish) host's outcome and result; one lost mid-role (still ``in_progress``)
+    is accounted for as ``lost`` (reboot_wave_gate.account_lost)."""
+    return gate.account_lost(_hostvar(hostvars, host, REBOOT_OUTCOME_FACT),
+                             _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {},
+                             _hostvar(hostvars, host, REBOOT_PROGRESS_FACT))
+
+
 def collect_outcomes(plan, hostvars):
     """``(live, reboot, results, stranded)`` of the plan's hosts out of ``hostvars``: live patch
     outcomes of the canary/livepatch wave hosts; reboot outcomes, results and stranded guests
-    (descriptions) of the reboot wave hosts. Also used by the rolling run's filters."""
+    (descriptions) of the reboot wave hosts, a host lost mid-role as ``lost``. Also used by the
+    rolling run's filters."""
     if not isinstance(plan, dict) or 'waves' not in plan:
         raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan (a mapping with "waves"), got %r'
                                  % type(plan).__name__)
@@ -40,8 +50,7 @@ def collect_outcomes(plan, hostvars):
     for wave in plan['waves']:
         for host in wave['hosts']:
             if wave.get('kind') == 'reboot':
-                reboot[host] = _hostvar(hostvars, host, REBOOT_OUTCOME_FACT)
-                result = _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {}
+                reboot[host], result = _reboot_outcome(hostvars, host)
                 results[host] = result
                 if result.get('stranded'):
                     stranded[host] = list(result['stranded'])
@@ -56,8 +65,7 @@ def collect_finish(plan, hostvars):
     results = {}
     stranded = {}
     for host in gate.finish_hosts(plan):
-        outcomes[host] = _hostvar(hostvars, host, REBOOT_OUTCOME_FACT)
-        result = _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {}
+        outcomes[host], result = _reboot_outcome(hostvars, host)
         results[host] = result
         if result.get('stranded'):
             stranded[host] = list(result['stranded'])

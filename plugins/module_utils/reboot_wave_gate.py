@@ -34,7 +34,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget
 
 REBOOTED = 'rebooted'
 GUESTS_NOT_RESTORED = 'guests_not_restored'
-REBOOT_FAILURES = ('failed', 'unreachable', GUESTS_NOT_RESTORED)
+REBOOT_FAILURES = ('failed', 'unreachable', GUESTS_NOT_RESTORED, 'lost', 'wrong_build')
 # How the shared budget counts a reboot outcome.
 BUDGET_OUTCOME = {
     REBOOTED: rb.PATCHED,
@@ -66,6 +66,33 @@ def where(guest):
     if guest.get('error'):
         text += ': %s' % guest['error']
     return text + ')'
+
+
+LOST = 'lost'
+# Guest states of the manifest that mean the guest is back, or never left.
+BACK_STATES = ('restored', 'started', 'running', 'on_peer')
+
+
+def account_lost(outcome, result, progress):
+    """``(outcome, result)`` of a reboot host, a lost one accounted for. A host still
+    ``in_progress`` once its wave is over dropped out of the play mid-role (unreachable: Ansible
+    runs neither the role's rescue nor its report); with the role's ``reboot_fallback_progress``
+    (``phase``, ``guests`` as known then) it becomes ``lost``, its result saying in which phase
+    and, as ``stranded``, which guests were moved where (or that they are unknown when it was lost
+    while moving them). Other outcomes are returned as they are."""
+    if outcome != 'in_progress' or not isinstance(progress, dict):
+        return outcome, result
+    phase = progress.get('phase') or 'unknown'
+    guests = [g for g in progress.get('guests') or [] if isinstance(g, dict)]
+    moved = [g for g in guests if g.get('state') not in BACK_STATES]
+    stranded = [where(g) for g in moved]
+    if not guests and phase == 'evacuate':
+        stranded = ['guests unknown: the host was lost while moving them; its guest manifest guests.json says where '
+                    'each one is']
+    msg = ('lost during the %s phase: the host dropped out of the play, its rescue and report did not run%s; its guest '
+           'manifest and ledger let the next run finish it' % (
+               phase, ' (guests moved: %s)' % ', '.join(g.get('name') or '?' for g in moved) if moved else ''))
+    return LOST, dict(result or {}, outcome=LOST, phase=phase, msg=msg, stranded=stranded, guests=guests)
 
 
 def reboot_waves(plan):
