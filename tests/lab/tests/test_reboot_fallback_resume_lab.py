@@ -3,11 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """An interrupted reboot fallback is finished by the next run (issue 14 items 1 and 6), over SSH.
 
-The controller (ansible-playbook of playbooks/reboot_fallback.yml) is SIGKILLed while the lab
+(a) The controller (ansible-playbook of playbooks/reboot_fallback.yml) is SIGKILLed while the lab
 host is down for its reboot, its guests saved on its disk. The host comes back on the fixed
 build by itself. The same command run again must plan the host finish_reboot (not
 not_affected), bring every saved guest back, close the ledger's reboot intent with an outcome,
 and say so in its summary.
+
+(b) A fixed build that does not boot (fault reboot_never_returns on every host of the group: the
+hosts never come back from the reboot into it) stops the run after the reboot canary (one host per
+fixed build and hardware class), rc non-zero, the later reboot hosts untouched.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -43,6 +47,8 @@ defaults:
 groups:
   - {name: kill, count: 1, build: deb-4.17.5, hardware: intel-cascadelake, failure_domains: [rack-a],
      guests: [{name: web, mem: 256, vcpus: 1}, {name: db, mem: 512, vcpus: 2}]}
+  - {name: nob, count: 3, build: deb-4.17.5, hardware: amd-milan, failure_domains: [rack-b],
+     guests: [{name: app, mem: 256, vcpus: 1}]}
 '''
 HOST = 'kill-001'
 STATE_DIR = '/var/lib/noreboot-xen'
@@ -108,3 +114,23 @@ def test_controller_killed_while_the_host_is_down_then_the_rerun_brings_every_gu
     again = support.run_reboot_fallback(lab, 'lab_group_kill', {'noreboot_xen_reboot_ok': True})
     assert again['rc'] == 0, again['log']
     assert again['summary']['hosts'] == []
+
+
+def test_a_fixed_build_that_does_not_boot_stops_the_run_after_the_reboot_canary(lab):
+    hosts = ('nob-001', 'nob-002', 'nob-003')
+    for host in hosts:
+        install_fixed(host)
+        labctl.edit_host_state(host, lambda state: state['faults'].__setitem__('reboot_never_returns', True))
+    result = support.run_reboot_fallback(lab, 'lab_group_nob', {
+        'noreboot_xen_reboot_ok': True, 'noreboot_xen_failure_budget_hosts': 5,
+        'noreboot_xen_wave_policy': {'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%'}})
+    assert result['rc'] != 0
+    summary = result['summary']
+    assert [(r['host'], r['wave'], r['outcome']) for r in summary['hosts']] == [
+        ('nob-001', 1, 'unreachable'), ('nob-002', 2, 'not_started'), ('nob-003', 2, 'not_started')]
+    assert summary['gate']['proceed'] is False
+    assert summary['gate']['reason'].startswith('canary failed: nob-001 (unreachable'), summary['gate']
+    assert sim_state('nob-001')['boots'] == 2
+    for host in ('nob-002', 'nob-003'):
+        assert sim_state(host)['boots'] == 1 and guests(host) == ['app']
+        assert not os.path.exists(labctl.host_path(host, STATE_DIR + '/guests.json'))
