@@ -13,7 +13,7 @@ version_added: 0.1.0
 short_description: Live wave progress of the rolling live patch and the reboot fallback
 description:
   - Prints, beside the output of whatever stdout callback is in use, one line when each wave of
-    P(noreboot.xen.rolling_livepatch#playbook) or P(noreboot.xen.reboot_fallback#playbook) starts (wave n of m,
+    C(playbooks/rolling_livepatch.yml) or C(playbooks/reboot_fallback.yml) starts (wave n of m,
     kind, hosts, failure domains), one line when it ends (patched, already patched, reverted, failed,
     unreachable and rebooted hosts, elapsed time, failure budget used of allowed, estimated time left for the
     run), and one line, the moment it is known, for each host outcome that needs attention (reverted, failed,

@@ -196,8 +196,8 @@ class WaveProgress(object):
             if isinstance(result, dict):
                 checks = result.get('failed_checks') or []
                 detail = ', '.join(checks) if checks else (result.get('msg') or '')
-            return ['%s ATTENTION %s %s in wave %d%s' % (PREFIX, host, outcome, self.current[0],
-                                                        (': %s' % detail) if detail else '')]
+            suffix = (': %s' % detail) if detail else ''
+            return ['%s ATTENTION %s %s in wave %d%s' % (PREFIX, host, outcome, self.current[0], suffix)]
         return []
 
     def _times(self, times):

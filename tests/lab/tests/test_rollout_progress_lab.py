@@ -84,8 +84,8 @@ def test_wave_end_lines_match_the_summary(lab_run):
         for column in ('hosts', 'patched', 'already_patched', 'reverted', 'failed', 'unreachable', 'rebooted'):
             assert end[column] == row[column], (column, end, row)
     assert [e['wave'] for e in ends] == list(range(1, len(rows) + 1))
-    assert (ends[-1]['budget_used'], ends[-1]['budget_limit']) == (summary['budget']['failures'],
-                                                                    summary['budget']['limit'])
+    budget = summary['budget']
+    assert (ends[-1]['budget_used'], ends[-1]['budget_limit']) == (budget['failures'], budget['limit'])
     starts = [line for line in lines if ' start: ' in line]
     assert len(starts) == len(rows) and 'failure domains: ' in starts[0]
 
