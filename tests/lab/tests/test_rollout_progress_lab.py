@@ -7,7 +7,9 @@
 Enabled the way an operator does (ANSIBLE_CALLBACKS_ENABLED) with another stdout callback set
 (ANSIBLE_STDOUT_CALLBACK=minimal): its wave end lines must count what the run's JSON summary counts,
 wave by wave, its ATTENTION lines name the faulted host, and its budget figure is the summary's.
-Needs root; uses the lab instance of NOREBOOT_XEN_LAB_INSTANCE (7 by default, conftest.py).
+After the run, every patched or rebooted host carries the local fact noreboot_xen, as
+ansible.builtin.setup reads it (ansible_local): its effective version is what Xen runs, its last run
+is this run with the host's outcome; hosts not patched have none. Needs root; uses the lab instance of NOREBOOT_XEN_LAB_INSTANCE (7 by default, conftest.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -62,7 +64,18 @@ def lab_run(tmp_path_factory):
         assert os.path.exists(summary_path), proc.stdout[-4000:]
         with open(summary_path) as handle:
             summary = json.load(handle)
-        yield dict(rc=proc.returncode, output=proc.stdout, summary=summary, workdir=workdir)
+        # What any later play sees: the local facts, gathered by Ansible's own setup module.
+        setup = subprocess.run([os.path.join(rl.REPO, '.venv', 'bin', 'ansible'), '-i', inventory, 'all', '-m',
+                                'ansible.builtin.setup', '-a', 'filter=ansible_local', '-o'], cwd=rl.REPO,
+                               env=rl.rollout_env(workdir), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, check=False)
+        local = {}
+        for line in setup.stdout.splitlines():
+            if ' | SUCCESS => ' in line:
+                host, data = line.split(' | SUCCESS => ', 1)
+                local[host.strip()] = json.loads(data)['ansible_facts'].get('ansible_local', {})
+        yield dict(rc=proc.returncode, output=proc.stdout, summary=summary, workdir=workdir, local=local,
+                   setup=setup.stdout, states=dict((h, rl.sim_state(h)) for h in rl.lab_hosts()))
     finally:
         labctl.main(['down'])
 
@@ -96,3 +109,26 @@ def test_attention_lines_name_the_faulted_host(lab_run):
     attention = [line for line in progress_lines(lab_run['output']) if ' ATTENTION ' in line]
     assert [line.split()[2] for line in attention] == [CRASH], attention
     assert attention[0].startswith('[rollout] ATTENTION %s reverted in wave ' % CRASH)
+
+
+def test_patched_and_rebooted_hosts_carry_the_local_fact(lab_run):
+    summary = lab_run['summary']
+    local = lab_run['local']
+    assert set(local) == set(summary['hosts']), lab_run['setup'][-3000:]
+    for host, entry in sorted(summary['hosts'].items()):
+        fact = local[host].get('noreboot_xen')
+        if entry['outcome'] not in ('patched', 'rebooted'):
+            assert fact is None, (host, entry, fact)
+            continue
+        assert fact is not None, (host, entry)
+        assert fact['last_run'] == {'id': summary['run_id'], 'outcome': entry['outcome'],
+                                    'kind': 'livepatch' if entry['outcome'] == 'patched' else 'reboot_fallback'}
+        state = lab_run['states'][host]
+        assert fact['build_id'] == state['build']['build_id'], host
+        applied = list(state['applied'])
+        assert fact['effective_version'] == '+'.join([fact['hypervisor_version']] + applied), (host, fact)
+        if entry['outcome'] == 'patched':
+            assert [p['name'] for p in fact['applied_payloads']['LAB-XSA-1']] == applied, (host, fact)
+            assert len(fact['applied_payloads']['LAB-XSA-1'][0]['sha256']) == 64
+        else:
+            assert fact['applied_payloads'] == {} and fact['hypervisor_version'] == '4.17.8', (host, fact)
