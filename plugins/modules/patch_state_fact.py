@@ -16,7 +16,7 @@ description:
     rollout ledger, and writes C(/etc/ansible/facts.d/noreboot_xen.fact) (JSON), so that C(ansible_local.noreboot_xen)
     in any later play, AWX's fact cache and other tools see the host's state without this collection's modules.
   - The fact holds the effective version (booted version plus the applied payloads), the running build-id, the
-    applied payloads grouped by advisory (name and sha256 from the ledger), and C(last_run) (id, outcome, kind):
+    applied payloads grouped by advisory (name and sha256 from the ledger), and C(last_run) (id, outcome, kind),
     the run that last changed the host. A run whose outcome is not V(patched) or V(rebooted) keeps the previous
     C(last_run), so a rerun that changes nothing leaves the file as it is.
   - The file is written through a temporary file in the same directory and a rename (never torn).
@@ -45,10 +45,13 @@ options:
     default: /var/lib/noreboot-xen
 attributes:
   check_mode:
+    description: Reads the host and returns the document, writes nothing.
     support: full
   diff_mode:
+    description: Returns the file before and after.
     support: full
   idempotent:
+    description: A second call with the same state writes nothing (C(changed) compares the file's text).
     support: full
 author:
   - noreboot.xen developers (@noreboot)

@@ -155,7 +155,7 @@ def test_failure_budget_stops_the_run(lab):
     for host in canaries:
         actions = [c['action'] for c in result['calls'][host]]
         assert actions == ['noreboot.xen.xen_facts', 'ansible.builtin.copy', 'noreboot.xen.livepatch_rollout',
-                       'noreboot.xen.patch_state_fact'], host
+                           'noreboot.xen.patch_state_fact'], host
     for host in later + REBOOT:
         assert [c['action'] for c in result['calls'][host]] == ['noreboot.xen.xen_facts'], host
 
