@@ -5,8 +5,9 @@
 #   make testbed-down    stop them, leaving no process, port or file
 #   make testbed-test    molecule test -s xen, then pytest on the real hypervisors: the testbed's
 #                        tests, the payload module four ways, the ELF reader on the real
-#                        payloads, the rolling live patch on real Xen, and the reboot fallback
-#                        through GRUB (apt installs 4.17.7, guest saved, reboot, guest restored)
+#                        payloads, the rolling live patch on real Xen, the reboot fallback
+#                        through GRUB (apt installs 4.17.7, guest saved, reboot, guest restored),
+#                        and the simulator contract replayed with the real payloads just built
 #   make testbed-reboot-fallback-test   only the reboot fallback through GRUB
 #   make testbed-capture record transcripts into tests/fixtures/transcripts/
 # The testbed needs root and apt-get (Debian 12). Elsewhere these targets fail loudly,
@@ -46,6 +47,7 @@ testbed-test: setup testbed-build
 	$(BIN)/molecule test -s xen && \
 	NOREBOOT_XEN_REAL_TESTBED=1 $(PYTEST_STRICT) -q $(TESTBED_DIR) $(REPO)/tests/integration_real \
 	  $(REPO)/tests/lab/tests/test_rolling_livepatch_real_xen.py && \
+	NOREBOOT_XEN_CONTRACT_PAYLOADS=real $(PYTEST_STRICT) -q $(REPO)/tests/lab/tests/test_simulator_contract.py && \
 	echo "testbed-test: passed in $$(( $$(date +%s) - start )) s"
 
 # The reboot fallback through GRUB on a real host alone (about 7 min: two boots under TCG).
