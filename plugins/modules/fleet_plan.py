@@ -214,7 +214,11 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import AdvisoryManifestError, ManifestProblem
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import (
+    MAX_MANIFEST_SIZE,
+    AdvisoryManifestError,
+    ManifestProblem,
+)
 from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder import (
     PlanInputError,
     build_plan,
@@ -252,6 +256,10 @@ def _unique_key_loader():
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, dummy in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, 'a key must be a single value (a string), not a %s'
+                        % ('list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'), key_node.start_mark)
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
@@ -269,9 +277,14 @@ def read_manifests(paths):
     for path in paths:
         try:
             with open(path, 'rb') as handle:
-                raw = handle.read()
+                raw = handle.read(MAX_MANIFEST_SIZE + 1)
         except (IOError, OSError) as exc:
             problems.append(ManifestProblem(path, '', 'cannot read the manifest (%s)' % (exc.strerror or exc),
+                                            'check the path given in advisories'))
+            continue
+        if len(raw) > MAX_MANIFEST_SIZE:
+            problems.append(ManifestProblem(path, '', 'the file is larger than %d bytes; an advisory manifest is a '
+                                            'few KiB of YAML, so it was not parsed' % MAX_MANIFEST_SIZE,
                                             'check the path given in advisories'))
             continue
         try:

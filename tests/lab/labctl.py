@@ -440,8 +440,9 @@ def build_inventory(spec, hosts, key_path):
 
 
 def make_lab_payloads(hosts):
-    """Payload files for every build in the fleet, by build-id: real Xen test payloads for the real
-    builds when the testbed cache has them, forged ones (with a .noreboot.lab_effect) otherwise."""
+    """Payload files for every build in the fleet, by build-id (lab_payloads.write_build_payloads):
+    Xen's test payloads (real ones from the testbed cache for the real builds, forged otherwise)
+    and the synthetic fix lab_xsa_fix."""
     import lab_payloads
     done = set()
     for host in hosts:
@@ -449,23 +450,9 @@ def make_lab_payloads(hosts):
         if build['build_id'] in done:
             continue
         done.add(build['build_id'])
-        outdir = os.path.join(LAB_ROOT, 'payloads', build['build_id'])
-        os.makedirs(outdir, exist_ok=True)
-        for name in ('xen_hello_world', 'xen_bye_world', 'xen_replace_world'):
-            real = lab_payloads.real_payload(build['version'], name)
-            dest = os.path.join(outdir, name + '.livepatch')
-            if real and build['version'] in lab_model.KNOWN_BUILDS:
-                shutil.copyfile(real, dest)
-            else:
-                lab_payloads.forge_xen_test_payload(dest, build['version'] + '-' + build['build_id'][:8],
-                                                    build['build_id'], name)
-        # A synthetic security fix with a visible effect, for the rolling live patch job.
-        fix = 'lab_xsa_fix'
-        lab_payloads.forge_lab_payload(os.path.join(outdir, fix + '.livepatch'), build['build_id'],
-                                       {'xen_extra': build['extra'] + '-lp1'},
-                                       build_id=lab_payloads.forged_build_id(build['build_id'], fix),
-                                       metadata='LAB_XSA_FIX')
-        write_file(os.path.join(outdir, 'BUILD'), '%s %s\n' % (build['version'], build['build_id']))
+        lab_payloads.write_build_payloads(os.path.join(LAB_ROOT, 'payloads', build['build_id']), build,
+                                          real_build=lab_model.KNOWN_BUILDS.get(build['version'], {}).get('build_id')
+                                          == build['build_id'])
 
 
 def cmd_up(args):

@@ -453,6 +453,7 @@ def after_apply_faults(state):
                     else:
                         dom['state'] = '----c-'
                     dmesg(state, 'd%d has crashed (lab fault guest_crash_after_apply)' % dom['id'])
+    console_after_apply(state, count)
     gone = state['faults'].get('unreachable_after_applies')
     if gone and not state.get('unreachable_scheduled'):
         if isinstance(gone, int):
@@ -463,6 +464,30 @@ def after_apply_faults(state):
                 {'action': gone.get('how', 'link_down'), 'delay': float(gone.get('delay', 0.5))})
     if state['crashed']:
         pass
+
+
+def console_after_apply(state, count):
+    """Fault ``console_after_apply``: lines written to the console ring right after the Nth
+    successful apply (``{"lines": [...], "after_applies": 1, "from": "guest"|"xen", "domain": NAME}``).
+
+    From a guest (the default: its first guest, or ``domain``) a line reads ``(dN) TEXT``, as
+    Xen prefixes what an HVM guest writes to port 0xE9 or a PV guest to its console; from
+    ``xen`` it reads ``(XEN) TEXT``, as the hypervisor's own messages do.
+    """
+    console = state['faults'].get('console_after_apply')
+    if not console or count != int(console.get('after_applies', 1)):
+        return
+    if console.get('from', 'guest') == 'xen':
+        prefix = '(XEN) '
+    else:
+        guests = [d for d in state['domains'] if d['id'] != 0]
+        wanted = console.get('domain') or (guests[0]['name'] if guests else None)
+        domid = [d['id'] for d in guests if d['name'] == wanted]
+        if not domid:
+            return
+        prefix = '(d%d) ' % domid[0]
+    for line in console.get('lines') or []:
+        state['dmesg'].append(prefix + line)
 
 
 # ----------------------------------------------------------------------------- xen-livepatch

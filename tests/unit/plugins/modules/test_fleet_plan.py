@@ -157,6 +157,29 @@ def test_yaml_errors_name_the_line(tmp_path, capsys, monkeypatch):
     assert problems[2]['file'] == missing and 'cannot read the manifest' in problems[2]['problem']
 
 
+def test_non_scalar_yaml_key_is_a_problem_line(tmp_path, capsys, monkeypatch):
+    """Issue 13 item 9: a list or mapping used as a key names its place instead of a traceback."""
+    listkey = tmp_path / 'listkey.yml'
+    listkey.write_text('schema: 1\n? [a, b]\n: 1\n')
+    mapkey = tmp_path / 'mapkey.yml'
+    mapkey.write_text('schema: 1\naffected:\n  {x: 1}: 2\n')
+    result = run(dict(advisories=[str(listkey), str(mapkey)], hosts={}), capsys, monkeypatch)
+    assert result['failed'] is True
+    problems = result['problems']
+    assert [(p['file'], p['path']) for p in problems] == [(str(listkey), 'line 2 column 3'),
+                                                          (str(mapkey), 'line 3 column 3')]
+    assert all('a key must be a single value' in p['problem'] for p in problems)
+
+
+def test_manifest_larger_than_the_limit_is_not_parsed(tmp_path, capsys, monkeypatch):
+    huge = tmp_path / 'huge.yml'
+    huge.write_text('schema: 1\n' + '# padding\n' * 120000)
+    result = run(dict(advisories=[str(huge)], hosts={}), capsys, monkeypatch)
+    assert result['failed'] is True
+    assert [p['file'] for p in result['problems']] == [str(huge)]
+    assert 'larger than 1048576 bytes' in result['problems'][0]['problem']
+
+
 @pytest.mark.parametrize('args, words', [
     (dict(policy={'wave_sizes': [0]}), 'policy.wave_sizes[0]: 0 hosts per wave cannot make progress'),
     (dict(hosts={'xen01': {'facts': {}}}), 'hosts.xen01: unknown key(s) facts'),
