@@ -5,11 +5,10 @@
 
 Steps, in order (``RolloutTransaction.run``):
 
-1. **lock** ``<state_dir>/rollout.lock`` (``O_CREAT|O_EXCL``, mode 0600) recording run id, pid,
-   the pid's start time, the boot id and the time. A lock held by a live process fails fast
-   naming its holder. A lock is *stale*, and is taken over, when its process is gone: its pid
-   does not exist, belongs to a process started at another time (pid reuse), or the host booted
-   since (boot id differs). A live holder is never broken, whatever its age.
+1. **lock** ``<state_dir>/rollout.lock``: ``flock`` on the open file, held until the transaction ends
+   (the kernel drops it when the process dies, so there is no staleness to guess and no takeover
+   race); the file records run id, pid, the pid's start time, the boot id and the time for the
+   messages. A lock held by another process fails fast naming the holder its file records.
 2. **read** the payload table and the hypervisor build-id; decide with the **ledger**
    (``<state_dir>/ledger.jsonl``, one JSON object a line) what the table means:
 
@@ -19,8 +18,11 @@ Steps, in order (``RolloutTransaction.run``):
    * CHECKED otherwise (cannot be proven ours) -> unload it, then upload the staged file fresh;
    * APPLIED without ledger proof -> the payload code checks its identity (metadata) and
      reports ``already_patched`` with ``proven: false``.
-3. **verify** the staged file: sha256, payload build-id, and that it was built for the running
-   hypervisor (``.livepatch.xen_depends`` == ``xl info`` build_id).
+3. **verify** the staged file: read it once without following a symlink (a regular file that
+   others cannot write), hash those bytes and write the same bytes to the private copy
+   ``<state_dir>/upload/<name>.livepatch`` (0700 directory, 0600 file); check the copy's sha256,
+   payload build-id, and that it was built for the running hypervisor (``.livepatch.xen_depends``
+   == ``xl info`` build_id). Xen uploads that copy.
 4. **baseline**: running guests and their domain ids, ``xl dmesg`` (line count and last lines),
    payload table.
 5. **intent** entry in the ledger, then **apply** through ``livepatch_lifecycle`` (retries on
@@ -42,8 +44,11 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import fcntl
+import hashlib
 import json
 import os
+import stat
 import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health
@@ -70,9 +75,13 @@ OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PREVIOUSLY_REVERTED)
 
 LOCK_NAME = 'rollout.lock'
 LEDGER_NAME = 'ledger.jsonl'
-# A lock file that cannot be parsed (its writer died between create and write) is stale
-# once it is this old; younger, its writer may still be writing it.
-UNREADABLE_LOCK_GRACE_S = 60
+STAGING_NAME = 'staging'
+# The private copy Xen uploads from: <state_dir>/upload/<name>.livepatch, directory 0700, file 0600.
+UPLOAD_NAME = 'upload'
+# A staged payload larger than this is not copied (Xen payloads are kilobytes to a few MiB).
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+O_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
+O_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)
 
 
 class LockHeld(Exception):
@@ -158,7 +167,16 @@ class ProcessIdentity(object):
 # ------------------------------------------------------------------------------------------
 
 class HostLock(object):
-    """``<state_dir>/rollout.lock``: one rollout transaction per host at a time."""
+    """``<state_dir>/rollout.lock``: one rollout transaction per host at a time.
+
+    The lock is the kernel's ``flock`` on the open lock file, held for the whole transaction (one
+    module call) and released by the kernel when the process ends, however it ends: no staleness
+    is guessed and a takeover cannot race. The file also records the holder (run id, pid, time)
+    for the messages and for ``xen_facts``. After ``flock`` the path must still name the locked
+    inode (a releasing run unlinks it): otherwise the lock is taken again on the new file. A
+    record naming a live process that holds no ``flock`` (an older version of this collection)
+    is respected as held.
+    """
 
     def __init__(self, state_dir, run_id, identity, clock=time.time):
         self.path = os.path.join(state_dir, LOCK_NAME)
@@ -167,10 +185,11 @@ class HostLock(object):
         self.clock = clock
         self.record = None
         self.took_over_from = None
+        self.fd = None
 
     def _read_holder(self):
         text = read_text(self.path)
-        if text is None:
+        if text is None or not text.strip():
             return None
         try:
             holder = json.loads(text)
@@ -184,57 +203,100 @@ class HostLock(object):
                 return None
             return dict(unreadable=True, mtime=mtime, text=text[:200])
 
-    def _create(self):
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, (json.dumps(self.record, sort_keys=True) + '\n').encode('utf-8'))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     def describe(self, holder):
+        if not holder:
+            return 'another process (it has not written its record yet)'
         if holder.get('unreadable'):
             return 'an unreadable lock file %s (written %s)' % (self.path, utc_iso(holder['mtime']))
         return 'run %s (pid %s, since %s)' % (holder.get('run_id'), holder.get('pid'), holder.get('time'))
+
+    def _held(self, holder):
+        return LockHeld('host is locked by %s (lock file %s): another rollout transaction is working on this '
+                        'host. Wait for it to finish; the lock goes away with its process'
+                        % (self.describe(holder), self.path), holder or {})
+
+    def _open_locked(self):
+        """The descriptor of the lock file under our flock, or None when the path moved meanwhile."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise TransactionError('cannot open the lock file %s: %s' % (self.path, exc.strerror or exc))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except (IOError, OSError) as exc:
+            os.close(fd)
+            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise self._held(self._read_holder())
+            raise TransactionError('cannot lock %s: %s' % (self.path, exc.strerror or exc))
+        try:
+            named = os.lstat(self.path)
+        except OSError:
+            named = None
+        mine = os.fstat(fd)
+        if named is None or (named.st_dev, named.st_ino) != (mine.st_dev, mine.st_ino):
+            os.close(fd)  # released (unlinked) between our open and our flock: lock the new file
+            return None
+        return fd
 
     def acquire(self):
         now = self.clock()
         self.record = dict(self.identity.me(), run_id=self.run_id, time=utc_iso(now), epoch=now)
         for _attempt in range(3):
+            fd = self._open_locked()
+            if fd is None:
+                continue
             try:
-                self._create()
-                return self.record
+                holder = self._read_holder()
+                if holder and not holder.get('unreadable') and self.identity.alive(holder):
+                    raise self._held(holder)
+                self.took_over_from = holder
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                write_fully(fd, (json.dumps(self.record, sort_keys=True) + '\n').encode('utf-8'))
+                os.fsync(fd)
             except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise TransactionError('cannot create the lock file %s: %s' % (self.path, exc.strerror or exc))
-            holder = self._read_holder()
-            if holder is None:
-                continue  # released meanwhile: try again
-            if holder.get('unreadable'):
-                stale = now - holder['mtime'] > UNREADABLE_LOCK_GRACE_S
-            else:
-                stale = not self.identity.alive(holder)
-            if not stale:
-                raise LockHeld('host is locked by %s (lock file %s): another rollout transaction is working on this '
-                               'host. Wait for it to finish; if that run is really dead, remove %s and run again'
-                               % (self.describe(holder), self.path, self.path), holder)
-            self.took_over_from = holder
-            try:
-                os.unlink(self.path)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    raise TransactionError('cannot remove the stale lock file %s: %s'
-                                           % (self.path, exc.strerror or exc))
+                os.close(fd)
+                raise TransactionError('cannot write the lock file %s: %s' % (self.path, exc.strerror or exc))
+            except LockHeld:
+                os.close(fd)
+                raise
+            self.fd = fd
+            return self.record
         raise TransactionError('could not take the lock %s after 3 attempts (other runs keep taking it)' % self.path)
 
     def release(self):
-        """Remove the lock file if it is still ours."""
-        holder = self._read_holder()
-        if holder and holder.get('run_id') == self.run_id and holder.get('pid') == self.record.get('pid'):
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+        """Remove the lock file (we still hold its flock, so it is ours), then drop the flock."""
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+# ------------------------------------------------------------------------------------------
+# Durable writes
+# ------------------------------------------------------------------------------------------
+
+def write_fully(fd, data):
+    """Write all of ``data`` (os.write may write less than asked)."""
+    view = memoryview(data)
+    while len(view):
+        written = os.write(fd, view)
+        if not written or written < 0:
+            raise OSError(errno.EIO, 'os.write wrote nothing')
+        view = view[written:]
+
+
+def fsync_directory(path):
+    """Make a file's creation or growth in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------
@@ -251,12 +313,23 @@ class Ledger(object):
         return parse_ledger(read_text(self.path))
 
     def append(self, entry):
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        """Append one whole line and make it durable; a line torn by a crash is closed first, so this entry
+        is read back on its own. Raises TransactionError when it cannot be written (full or read-only disk)."""
+        line = (json.dumps(entry, sort_keys=True) + '\n').encode('utf-8')
         try:
-            os.write(fd, (json.dumps(entry, sort_keys=True) + '\n').encode('utf-8'))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b'\n':
+                    line = b'\n' + line
+                write_fully(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_directory(os.path.dirname(self.path))
+        except OSError as exc:
+            raise TransactionError('cannot write the ledger %s: %s. Free space in (or fix the permissions of) the '
+                                   'state directory, then run again' % (self.path, exc.strerror or exc))
 
     def last_for(self, name):
         return last_by_name(self.entries()).get(name)
@@ -313,6 +386,8 @@ class RolloutTransaction(object):
         self.lifecycle = lifecycle
         self.lock = HostLock(state_dir, run_id, self.identity, clock)
         self.ledger = Ledger(state_dir)
+        # What Xen uploads: the private copy made under the lock (the staged file itself in check mode).
+        self.upload_src = src
         self.timings = {}
         self.baseline = None
         self.result = dict(changed=False, outcome=None, name=name, run_id=run_id, failed_checks=[], checks=[],
@@ -348,6 +423,129 @@ class RolloutTransaction(object):
                      hypervisor_build_id=self.result.get('hypervisor_build_id'), advisory=self.advisory)
         entry.update(fields)
         return entry
+
+    def _check_state_dir(self):
+        """Refuse a state directory others could use to change what we stage, lock or record."""
+        try:
+            info = os.lstat(self.state_dir)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return
+            raise TransactionError('cannot read the state directory %s: %s' % (self.state_dir, exc.strerror or exc))
+        problem = None
+        if stat.S_ISLNK(info.st_mode):
+            problem = 'is a symlink'
+        elif not stat.S_ISDIR(info.st_mode):
+            problem = 'is not a directory'
+        elif info.st_uid not in (0, os.geteuid()):
+            problem = 'is owned by uid %d, not root' % info.st_uid
+        elif info.st_mode & 0o022:
+            problem = 'is writable by its group or by others (mode %04o)' % stat.S_IMODE(info.st_mode)
+        if problem:
+            raise TransactionError('the state directory %s %s: another user could replace the staged payload, the '
+                                   'lock or the ledger. Make it a directory owned by root with mode 0700 (or set '
+                                   'state_dir to one); nothing was staged or changed' % (self.state_dir, problem))
+
+    def prepare_state_dir(self):
+        """Refuse an unsafe state directory, create a missing one (0700): before anything is staged."""
+        self._check_state_dir()
+        if self.check_mode or os.path.isdir(self.state_dir):
+            return False
+        try:
+            os.makedirs(self.state_dir, 0o700)
+        except OSError as exc:
+            raise TransactionError('cannot create the state directory %s: %s' % (self.state_dir, exc.strerror or exc))
+        return True
+
+    def _private_dir(self):
+        path = os.path.join(self.state_dir, UPLOAD_NAME)
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise TransactionError('cannot create %s: %s' % (path, exc.strerror or exc))
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) != 0o700:
+            raise TransactionError('%s must be a directory owned by uid %d with mode 0700 (it has uid %d, mode %04o, '
+                                   'directory: %s); remove it and run again'
+                                   % (path, os.geteuid(), info.st_uid, stat.S_IMODE(info.st_mode),
+                                      stat.S_ISDIR(info.st_mode)))
+        return path
+
+    def _read_staged(self):
+        """The staged file's bytes, read through one descriptor that does not follow a symlink."""
+        try:
+            fd = os.open(self.src, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | getattr(os, 'O_NONBLOCK', 0))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise TransactionError('the staged payload %s is a symlink: refused (only a regular file staged by '
+                                       'this rollout is uploaded); nothing was changed' % self.src)
+            raise TransactionError('cannot read the staged payload %s: %s; nothing was changed'
+                                   % (self.src, exc.strerror or exc))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise TransactionError('the staged payload %s is not a regular file; nothing was changed' % self.src)
+            if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+                raise TransactionError('the staged payload %s is owned by uid %d with mode %04o: another user could '
+                                       'have written it; refused, nothing was changed'
+                                       % (self.src, info.st_uid, stat.S_IMODE(info.st_mode)))
+            if info.st_size > MAX_PAYLOAD_BYTES:
+                raise TransactionError('the staged payload %s has %d bytes, more than %d: refused'
+                                       % (self.src, info.st_size, MAX_PAYLOAD_BYTES))
+            chunks = []
+            total = 0
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_PAYLOAD_BYTES:
+                    raise TransactionError('the staged payload %s grew past %d bytes: refused'
+                                           % (self.src, MAX_PAYLOAD_BYTES))
+                chunks.append(chunk)
+            return b''.join(chunks)
+        finally:
+            os.close(fd)
+
+    def _private_copy(self):
+        """Copy the staged file, under the lock, to a file only root can reach; Xen uploads that copy.
+
+        The bytes are hashed as read and the same bytes are written, so what Xen gets is what was
+        verified, whatever happens to the staged path afterwards."""
+        data = self._read_staged()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != self.checksum:
+            raise TransactionError('checksum mismatch for the staged payload %s: its sha256 is %s, expected %s; it was not '
+                                   'uploaded' % (self.src, actual, self.checksum),
+                                   payload=dict(path=self.src, sha256=actual))
+        path = os.path.join(self._private_dir(), self.name + '.livepatch')
+        try:
+            try:
+                os.unlink(path)  # left by a run that died; we hold the lock
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            try:
+                write_fully(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self._remove_private_copy(path)
+            raise TransactionError('cannot write the private copy %s of the payload: %s. Free space in (or fix '
+                                   'the permissions of) the state directory; nothing was changed'
+                                   % (path, exc.strerror or exc))
+        self.result['upload_src'] = path
+        return path
+
+    @staticmethod
+    def _remove_private_copy(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
 
     def _remove_src(self):
         if not self.remove_src or self.check_mode or not self.src:
@@ -391,8 +589,10 @@ class RolloutTransaction(object):
                 'check mode: the staged payload %s is not there (the copy did not run), so its sha256 and build-ids '
                 'were not verified' % self.src)
             return
+        if not self.check_mode:
+            self.upload_src = self._private_copy()
         try:
-            payload = inspect_payload(self.src, self.checksum)
+            payload = inspect_payload(self.upload_src, self.checksum)
         except LivepatchFailure as exc:
             raise TransactionError(exc.msg, payload=exc.fields.get('payload'))
         self.result['payload'] = payload
@@ -455,7 +655,11 @@ class RolloutTransaction(object):
         if not self.check_mode:
             entry = self._entry('outcome', outcome=outcome, failed_checks=self.result['failed_checks'],
                                 resumed=self.result['resumed'], uploaded=self.result['uploaded'], msg=msg)
-            self.ledger.append(entry)
+            try:
+                self.ledger.append(entry)
+            except TransactionError as exc:
+                raise TransactionError('%s. The outcome was %s (%s) but it is not recorded: the ledger still shows '
+                                       'the intent, so the next run checks this host again' % (exc.msg, outcome, msg))
             self.result['ledger_entry'] = entry
             self.result['changed'] = self.result['changed'] or outcome != ALREADY_PATCHED
         return self.result
@@ -478,7 +682,7 @@ class RolloutTransaction(object):
             if not proven:
                 # Not recorded by us: let the payload code check what it can (metadata), read-only.
                 self._verify_payload(running)
-                self._lifecycle('applied', src=self.src, checksum=self.checksum)
+                self._lifecycle('applied', src=self.upload_src, checksum=self.checksum)
             self._remove_src()
             msg = '%s is already APPLIED%s' % (
                 self.name, ' (recorded in the ledger by run %s)' % last.get('run_id') if proven
@@ -529,7 +733,7 @@ class RolloutTransaction(object):
             self.ledger.append(self._entry('intent'))
         started = self.clock()
         try:
-            applied = self._lifecycle('applied', src=self.src, checksum=self.checksum)
+            applied = self._lifecycle('applied', src=self.upload_src, checksum=self.checksum)
         except LivepatchFailure as exc:
             self._timed('apply', started)
             self.result['failed_checks'] = ['apply']
@@ -596,29 +800,27 @@ class RolloutTransaction(object):
         return self._finish(FAILED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
 
     def _remove_stale_staging(self):
-        """Remove staging directories of other runs: while we hold the lock no other run works here,
-        so they are leftovers of interrupted runs."""
-        if self.check_mode or not self.remove_src or not self.src:
+        """Remove what other runs left in ``<state_dir>/staging``: only the directories of runs whose
+        transaction on this host is in the ledger (it ran, so they will not use their file again), and
+        never anything outside the state directory. A run that staged and waits for the lock keeps its file."""
+        if self.check_mode or not self.remove_src:
             return
-        staging = os.path.dirname(os.path.dirname(self.src))
-        if os.path.basename(staging) != 'staging':
-            return
+        staging = os.path.join(self.state_dir, STAGING_NAME)
         try:
             names = os.listdir(staging)
         except OSError:
             return
-        for run in names:
+        done = set(entry.get('run_id') for entry in self.ledger.entries())
+        for run in sorted(names):
             path = os.path.join(staging, run)
-            if run == self.run_id or not os.path.isdir(path) or os.path.islink(path):
+            if run == self.run_id or run not in done:
                 continue
-            removed = []
-            for name in os.listdir(path):
-                try:
-                    os.unlink(os.path.join(path, name))
-                    removed.append(name)
-                except OSError:
-                    pass
             try:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    continue
+                for name in os.listdir(path):
+                    if stat.S_ISREG(os.lstat(os.path.join(path, name)).st_mode):
+                        os.unlink(os.path.join(path, name))
                 os.rmdir(path)
                 self.result.setdefault('stale_staging_removed', []).append(run)
             except OSError:
@@ -638,19 +840,16 @@ class RolloutTransaction(object):
         """Return the result dict; ``outcome`` says what happened. Raises LockHeld / TransactionError."""
         self._verify_inputs()
         total = self.clock()
+        self.prepare_state_dir()
         if not self.check_mode:
-            if not os.path.isdir(self.state_dir):
-                try:
-                    os.makedirs(self.state_dir, 0o700)
-                except OSError as exc:
-                    raise TransactionError('cannot create the state directory %s: %s'
-                                           % (self.state_dir, exc.strerror or exc))
             self.lock.acquire()
             self.result['lock'] = dict(path=self.lock.path, took_over_from=self.lock.took_over_from)
         try:
             return self._transaction()
         finally:
             if not self.check_mode:
+                if self.upload_src != self.src:
+                    self._remove_private_copy(self.upload_src)
                 self._remove_stale_staging()
                 self.lock.release()
             self._timed('total', total)

@@ -67,6 +67,14 @@ options:
           - V(100%) means no cap.
         type: raw
         default: "50%"
+  validate_only:
+    description:
+      - Only read and validate every manifest (and its payload files) completely, with the same code the plan uses,
+        and return O(advisories) as read; plan nothing (O(hosts) may be V({})) and write nothing.
+      - The playbooks run this on the controller first, so a bad manifest stops the run before any host is
+        contacted.
+    type: bool
+    default: false
   plan_path:
     description:
       - Where to write the plan as JSON (sorted keys, so the same plan gives the same file).
@@ -218,6 +226,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest imp
     MAX_MANIFEST_SIZE,
     AdvisoryManifestError,
     ManifestProblem,
+    public_view,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder import (
     PlanInputError,
@@ -246,6 +255,7 @@ def get_argument_spec():
             max_per_domain=dict(type='raw', default='50%'),
         )),
         plan_path=dict(type='path'),
+        validate_only=dict(type='bool', default=False),
     )
 
 
@@ -328,6 +338,8 @@ def run_module():
         if problems:
             raise AdvisoryManifestError(problems)
         advisories = load_advisories(documents)
+        if params['validate_only']:
+            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories])
         plan = build_plan(advisories, params['hosts'], policy)
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])

@@ -32,9 +32,20 @@ description:
     APPLIED payload whose last ledger entry is an intent (the run died after the apply) is verified with the
     checks that need no baseline (C(hypervisor_answers), C(payload_applied), C(expected_effect)) and reverted if
     one fails."
-  - "Locks: a lock held by a live process fails the task at once, naming the run id and pid holding it. A lock is
-    stale, and taken over (RV(lock.took_over_from)), when its process is gone: the pid no longer exists, was
-    reused by a process started at another time, or the host booted since."
+  - "Locks: the lock is the kernel's C(flock) on C(<state_dir>/rollout.lock), held by this module's process for the
+    whole transaction, so it goes away with the process however that ends and two runs can never both hold it. A
+    lock held by another process fails the task at once, naming the run id and pid its file records. A lock file
+    left by a process that died is taken over (RV(lock.took_over_from))."
+  - "What Xen uploads: under the lock, the staged file is opened without following a symlink (a symlink, a
+    non-regular file or a file others could write is refused), its bytes are hashed and the same bytes are written
+    to a private copy C(<state_dir>/upload/<name>.livepatch) (directory 0700, file 0600, owned by the running user);
+    that copy is verified and uploaded, then removed. A staged file replaced after the check never reaches Xen."
+  - "The state directory must be owned by root (or the running user) and not writable by its group or others;
+    otherwise the task fails before anything is read or changed. O(prepare_only) makes this check (and creates a
+    missing directory) before the payload is staged."
+  - "Ledger writes are whole lines (short writes are continued), synced with their directory; a line torn by a
+    crash is ended before the next entry. A ledger that cannot be written (full or read-only disk) fails the task
+    before the payload is applied."
 options:
   name:
     description: Name of the payload in the hypervisor (C(xen-livepatch list) ID).
@@ -104,6 +115,13 @@ options:
   advisory:
     description: Advisory id recorded in the ledger.
     type: str
+  prepare_only:
+    description:
+      - Only check the state directory (owned by root or the running user, not writable by its group or others)
+        and create it (mode 0700) when missing; take no lock and touch nothing else. Run it before staging the
+        payload, so that nothing is staged in a directory others can write.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -131,6 +149,15 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Check (or create) the state directory before staging a payload in it
+  noreboot.xen.livepatch_rollout:
+    name: xsa-999-4.17.5
+    src: /var/lib/noreboot-xen/staging/20261127T2300Z-ab12/xsa-999.livepatch
+    checksum: "sha256:5f0c1a4f2d7bb0b0d3c1e2f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e"
+    run_id: 20261127T2300Z-ab12
+    prepare_only: true
+  become: true
+
 - name: Apply the staged payload with health checks, revert on failure
   noreboot.xen.livepatch_rollout:
     name: xsa-999-4.17.5
@@ -225,8 +252,14 @@ cleanup:
   description: How the revert and unload after a failed check went.
   returned: when a revert was attempted
   type: dict
+upload_src:
+  description: The private copy of the verified payload that was uploaded (removed at the end).
+  returned: when the staged payload was read
+  type: str
+  sample: /var/lib/noreboot-xen/upload/xen_hello_world.livepatch
 stale_staging_removed:
-  description: Run ids whose staging directories (left by interrupted runs) were removed.
+  description: Run ids whose staging directories in C(<state_dir>/staging) were removed (runs whose transaction on
+    this host is in the ledger).
   returned: when there were any
   type: list
   elements: str
@@ -281,6 +314,7 @@ def get_argument_spec():
         retry_reverted=dict(type='bool', default=False),
         state_dir=dict(type='path', default='/var/lib/noreboot-xen'),
         advisory=dict(type='str'),
+        prepare_only=dict(type='bool', default=False),
     )
 
 
@@ -303,6 +337,12 @@ def main():
         soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
         replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
         advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode)
+    if params['prepare_only']:
+        try:
+            created = transaction.prepare_state_dir()
+        except TransactionError as exc:
+            module.fail_json(msg=exc.msg, changed=False, outcome=FAILED, failed_checks=['preconditions'], checks=[])
+        module.exit_json(changed=created, msg='state directory %s is safe to stage in' % params['state_dir'])
     try:
         result = transaction.run()
     except LockHeld as exc:

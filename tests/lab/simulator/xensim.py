@@ -139,6 +139,12 @@ def effective_extra(state):
     return extra[:15]
 
 
+def count_attempt(state, op, name):
+    """counters.attempts[op][name] += 1: every hypercall asked of the hypervisor, failed ones too."""
+    per_op = state['counters'].setdefault('attempts', {}).setdefault(op, {})
+    per_op[name] = per_op.get(name, 0) + 1
+
+
 def take_fault(state, key, op, default_ops=('apply', 'revert', 'replace')):
     """Whether fault ``key`` fires for this attempt of ``op`` (first k attempts, or always).
 
@@ -175,6 +181,7 @@ class Hypervisor(object):
 
     def upload(self, name, path, raw):
         state = self.state
+        count_attempt(state, 'upload', name)
         if not self.enabled():
             return errno.ENOSYS
         if len(name) + 1 > NAME_SIZE or not raw or len(raw) > MAX_PAYLOAD_SIZE:
@@ -280,6 +287,7 @@ class Hypervisor(object):
         """XEN_SYSCTL_LIVEPATCH_ACTION: a synchronous errno; the work's outcome lands in payload['rc']."""
         state = self.state
         name = payload['name']
+        count_attempt(state, op, name)
         if op == 'unload':
             if payload['state'] != CHECKED:
                 return errno.EINVAL

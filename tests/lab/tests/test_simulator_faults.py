@@ -199,3 +199,17 @@ def test_help_and_usage_go_to_stderr(tmp_path):
     assert (rc, out) == (1, '') and 'Usage: xen-livepatch' in err
     assert host.run('xen-livepatch', 'apply', 'x' * 129) == (1, '', 'ID must be no more than 128 characters.\n')
     assert host.run('xen-livepatch', 'apply', 'nothere', '--bogus')[2] == 'Unsupported flag: --bogus.\n'
+
+
+def test_attempt_counters_count_each_operation(tmp_path):
+    """counters.attempts counts every upload/apply/revert/unload asked of the hypervisor (issue 13), failed ones too."""
+    host = Host(tmp_path, faults={'ebusy': {'first': 2}})
+    path = host.payload('fix1')
+    host.run('xen-livepatch', 'upload', 'fix1', path)
+    for dummy in range(3):
+        host.run('xen-livepatch', 'apply', 'fix1')
+    host.run('xen-livepatch', 'list')
+    host.run('xen-livepatch', 'revert', 'fix1')
+    host.run('xen-livepatch', 'unload', 'fix1')
+    expected = {'upload': {'fix1': 1}, 'apply': {'fix1': 3}, 'revert': {'fix1': 1}, 'unload': {'fix1': 1}}
+    assert host.state()['counters']['attempts'] == expected

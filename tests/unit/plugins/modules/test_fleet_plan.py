@@ -277,3 +277,21 @@ def test_applied_payload_with_an_open_intent_lands_in_a_wave(tmp_path, capsys, m
     assert decision['wave'] == 1 and result['waves'][0]['hosts'] == ['resume01']
     assert result['decisions']['done01']['decision'] == 'already_patched'
     assert result['decisions']['done01']['wave'] is None
+
+
+def test_validate_only_checks_every_manifest_and_plans_nothing(tmp_path, capsys, monkeypatch):
+    """Issue 13 item 12: the playbooks validate the manifests before any host is contacted (hosts: {})."""
+    good = write_advisory(tmp_path)
+    result = run(dict(advisories=[good], hosts={}, validate_only=True), capsys, monkeypatch)
+    assert not result.get('failed'), result.get('msg')
+    assert result['changed'] is False
+    assert [a['id'] for a in result['advisories']] == ['XSA-999']
+    assert 'decisions' not in result and 'waves' not in result
+    bad_dir = tmp_path / 'bad'
+    bad_dir.mkdir()
+    bad = write_advisory(bad_dir, livepatches=[{'xen_build_id': XEN_4175, 'file': 'payloads/xsa999.livepatch',
+                                                'name': 'xsa999_4175', 'sha256': '0' * 64}])
+    result = run(dict(advisories=[good, bad], hosts={}, validate_only=True), capsys, monkeypatch)
+    assert result['failed'] is True
+    assert [p['file'] for p in result['problems']] == [bad]
+    assert 'sha256' in result['msg']
