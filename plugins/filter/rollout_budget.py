@@ -19,6 +19,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import collect_outcomes
 from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as rg
 from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 
 OUTCOME_FACT = 'livepatch_outcome'
 RESULT_FACT = 'livepatch_result'
@@ -132,6 +133,14 @@ def rollout_plan_hosts(hosts, hostvars):
     return fleet
 
 
+def rollout_run_id(run_id):
+    """The run id, checked (rollout_run_id.run_id_problem); a bad one raises a clear error."""
+    problem = run_id_problem(run_id)
+    if problem:
+        raise AnsibleFilterError(problem)
+    return run_id
+
+
 def rollout_summary_table(summary):
     """The summary as a fixed-width table (a string)."""
     return rb.format_summary(summary)
@@ -144,4 +153,5 @@ class FilterModule(object):
             'rollout_summary': rollout_summary,
             'rollout_summary_table': rollout_summary_table,
             'rollout_plan_hosts': rollout_plan_hosts,
+            'rollout_run_id': rollout_run_id,
         }

@@ -4,8 +4,9 @@
 """The gate before each reboot wave, and the reboot part of the run summary (pure Python).
 
 Reboot waves run after the live patch waves under the **same** failure budget
-(rollout_budget.evaluate_gate): the hosts counted are the live patch hosts and the reboot
-hosts together, and a stop is final for both kinds of wave. On top of the budget:
+(rollout_budget.evaluate_gate), the two kinds' limits kept apart: a percentage is taken per
+kind (of the live patch hosts, of the reboot hosts), a host count over the whole run; a stop
+is final for both kinds of wave. On top of the budget:
 
 * a guest that is not running again (outcome ``guests_not_restored``), or a host that did
   not come back while its guests sit on its disk (``unreachable`` with stranded guests),
@@ -83,7 +84,8 @@ def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=Non
         if stranded.get(host):
             details[host] = 'guests left: %s' % '; '.join(stranded[host])
     gate = rb.evaluate_gate(live + rebooting, outcomes, canaries=canaries, budget_hosts=budget_hosts,
-                            budget_percent=budget_percent, previous=previous, details=details)
+                            budget_percent=budget_percent, previous=previous, details=details,
+                            reboot_hosts=rebooting)
     if not gate['proceed']:
         return gate
     lost = []

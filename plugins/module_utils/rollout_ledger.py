@@ -5,7 +5,8 @@
 
 ``/var/lib/noreboot-xen/ledger.jsonl`` is written by noreboot.xen.livepatch_rollout: one JSON
 object a line, ``event`` ``intent`` (before a payload is applied) or ``outcome`` (after), with
-``name``, ``sha256``, ``run_id``, ``time`` and, for outcomes, ``outcome`` and ``failed_checks``.
+``name``, ``sha256``, ``run_id``, ``time``, for intents ``boot_id`` (the host's boot when it was
+written) and, for outcomes, ``outcome`` and ``failed_checks``.
 ``/var/lib/noreboot-xen/rollout.lock`` holds the running transaction's run id, pid and time.
 
 Detection may use these to tell a payload a rollout finished from one whose run died after
@@ -58,6 +59,15 @@ def last_by_name(entries):
 def open_intents(entries):
     """Intents no outcome followed (the run died between its intent and its outcome), by name order."""
     return [entry for name, entry in sorted(last_by_name(entries).items()) if entry.get('event') == 'intent']
+
+
+def last_outcomes(entries):
+    """Map payload name to its last ``outcome`` entry (an intent after it does not hide it), by name order."""
+    last = {}
+    for entry in entries:
+        if entry.get('name') and entry.get('event') == 'outcome':
+            last[entry['name']] = entry
+    return [last[name] for name in sorted(last)]
 
 
 def parse_lock(text):

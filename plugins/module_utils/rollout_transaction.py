@@ -27,8 +27,9 @@ Steps, in order (``RolloutTransaction.run``):
    payload table.
 5. **intent** entry in the ledger, then **apply** through ``livepatch_lifecycle`` (retries on
    exit status 2), optional **soak**, then the **health checks** of ``host_health``.
-6. On a failed check: **revert and unload** (``outcome: reverted``); if that fails too the host
-   is left with the payload and ``outcome: failed``.
+6. On a failed check: **revert and unload** (``outcome: reverted``); if that fails too (or
+   ``revert_on_failure`` is false) the host is left with the payload: ``outcome: failed_applied``
+   (it stops the rolling run whatever the budget, and later plans report ``needs_attention``).
 7. **outcome** entry in the ledger, staged file removed, lock released.
 
 A payload the ledger says this host reverted (same name and sha256) is not applied again unless
@@ -36,7 +37,8 @@ A payload the ledger says this host reverted (same name and sha256) is not appli
 the fix, by a reboot or after the cause is found) and nothing on Xen changes (a guest that
 crashed once is not crashed again by the next run).
 
-Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``previously_reverted``.
+Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``failed_applied``,
+``previously_reverted``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -53,6 +55,7 @@ import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import last_by_name, parse_ledger
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import (
     LivepatchFailure,
     LivepatchLifecycle,
@@ -71,7 +74,9 @@ ALREADY_PATCHED = 'already_patched'
 REVERTED = 'reverted'
 FAILED = 'failed'
 PREVIOUSLY_REVERTED = 'previously_reverted'
-OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PREVIOUSLY_REVERTED)
+# The checks failed and the payload is still APPLIED (revert failed, or revert_on_failure=false).
+FAILED_APPLIED = 'failed_applied'
+OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUSLY_REVERTED)
 
 LOCK_NAME = 'rollout.lock'
 LEDGER_NAME = 'ledger.jsonl'
@@ -581,6 +586,9 @@ class RolloutTransaction(object):
             raise TransactionError(exc.msg)
         if not self.run_id:
             raise TransactionError('run_id must not be empty: the ledger and the lock record which run acted')
+        problem = run_id_problem(self.run_id)
+        if problem:
+            raise TransactionError(problem)
 
     def _verify_payload(self, running_build_id):
         if self.check_mode and self.src and not os.path.exists(self.src):
@@ -730,7 +738,9 @@ class RolloutTransaction(object):
         self._timed('baseline', started)
 
         if not self.result['resumed']:
-            self.ledger.append(self._entry('intent'))
+            # The boot id tells a later detection whether the host rebooted since: an open intent of a
+            # payload no longer loaded, written in another boot, means the payload may have killed the host.
+            self.ledger.append(self._entry('intent', boot_id=self.identity.me().get('boot_id')))
         started = self.clock()
         try:
             applied = self._lifecycle('applied', src=self.upload_src, checksum=self.checksum)
@@ -743,8 +753,8 @@ class RolloutTransaction(object):
             self.result['changed'] = True
             table = self._table_or_none()
             row = payload_index(table or []).get(self.name)
-            if row is not None and row['state'] == 'APPLIED' and self.revert_on_failure:
-                outcome = REVERTED if self._revert() else FAILED
+            if row is not None and row['state'] == 'APPLIED':
+                outcome = REVERTED if self.revert_on_failure and self._revert() else FAILED_APPLIED
             else:
                 outcome = FAILED
             return self._finish(outcome, 'applying %s failed: %s' % (self.name, exc.msg))
@@ -761,13 +771,13 @@ class RolloutTransaction(object):
                 self.name, ' (resumed: uploaded by an earlier run)' if self.result['resumed'] else '', len(checks)))
         why = '; '.join('%s: %s' % (c['name'], c['detail']) for c in failing)
         if not self.revert_on_failure:
-            return self._finish(FAILED, 'health check(s) failed after applying %s, left applied '
+            return self._finish(FAILED_APPLIED, 'health check(s) failed after applying %s, left applied '
                                 '(revert_on_failure=false): %s' % (self.name, why))
         if self._revert():
             self._remove_src()
             return self._finish(REVERTED, 'health check(s) failed after applying %s, reverted and unloaded it: %s'
                                 % (self.name, why))
-        return self._finish(FAILED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
+        return self._finish(FAILED_APPLIED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
                             % (self.name, self.result['cleanup']['msg'], why))
 
     def _finish_interrupted(self, intent):
@@ -797,7 +807,7 @@ class RolloutTransaction(object):
             self._remove_src()
             return self._finish(REVERTED, '%s %s; check(s) failed, reverted and unloaded it: %s'
                                 % (self.name, note, why))
-        return self._finish(FAILED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
+        return self._finish(FAILED_APPLIED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
 
     def _remove_stale_staging(self):
         """Remove what other runs left in ``<state_dir>/staging``: only the directories of runs whose

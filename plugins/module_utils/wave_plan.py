@@ -5,7 +5,10 @@
 
 * Groups: live-patch hosts grouped by (hypervisor build-id, hardware class).
 * Canary waves: one host per group, the first by host name whose failure domain still has
-  room in the wave; a group whose hosts all sit in full domains waits for the next canary wave.
+  room in the wave (a host the operator released from ``held``, ``retry_failed`` true, goes
+  before the others of its group: it is the canary again); a group whose hosts all sit in full
+  domains waits for the next canary wave. At most ``max_canaries_per_wave`` canaries a wave
+  (default 5; 0 or None: no cap): 20 build/hardware groups give 4 canary waves of 5, not one of 20.
 * Live-patch waves: the other live-patch hosts, taken round-robin over the groups (so early
   waves sample every group), in waves sized by ``wave_sizes`` like Ansible's ``serial``: an
   integer is a host count, ``"N%"`` a share of all live-patch hosts (rounded down, at least
@@ -27,6 +30,9 @@ import re
 
 DEFAULT_WAVE_SIZES = (1, '5%', '25%', '100%')
 DEFAULT_MAX_PER_DOMAIN = '50%'
+# Canaries of one wave: a canary wave tries a payload on one host per build/hardware group at once;
+# more groups than this wait for the next canary wave.
+DEFAULT_MAX_CANARIES_PER_WAVE = 5
 UNASSIGNED_DOMAIN = 'unassigned'
 
 CANARY = 'canary'
@@ -34,7 +40,7 @@ LIVEPATCH = 'livepatch'
 REBOOT = 'reboot'
 
 _PCT_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*%\s*$')
-POLICY_KEYS = ('wave_sizes', 'reboot_wave_sizes', 'max_per_domain')
+POLICY_KEYS = ('wave_sizes', 'reboot_wave_sizes', 'max_per_domain', 'max_canaries_per_wave')
 
 
 class PolicyError(ValueError):
@@ -77,7 +83,15 @@ def normalize_policy(policy=None):
     cap = policy.get('max_per_domain', DEFAULT_MAX_PER_DOMAIN)
     if cap is not None:
         cap = _check_size(cap, 'policy.max_per_domain')
-    return dict(wave_sizes=sizes, reboot_wave_sizes=reboot, max_per_domain=cap)
+    canaries = policy.get('max_canaries_per_wave', DEFAULT_MAX_CANARIES_PER_WAVE)
+    if canaries in (0, '0'):
+        canaries = None  # 0: no cap, as the fleet_plan module option says
+    if canaries is not None:
+        canaries = _check_size(canaries, 'policy.max_canaries_per_wave')
+        if not isinstance(canaries, int):
+            raise PolicyError('policy.max_canaries_per_wave: %r is not a host count; use an integer like 5, or null for '
+                              'no cap' % (canaries,))
+    return dict(wave_sizes=sizes, reboot_wave_sizes=reboot, max_per_domain=cap, max_canaries_per_wave=canaries)
 
 
 def size_of(spec, total):
@@ -113,7 +127,7 @@ def _fits(domain, used, caps):
     return cap is None or used.get(domain, 0) < cap
 
 
-def _canary_waves(groups, by_host, caps):
+def _canary_waves(groups, by_host, caps, max_canaries=None):
     pending = sorted(groups)
     waves = []
     canaries = {}
@@ -122,6 +136,9 @@ def _canary_waves(groups, by_host, caps):
         wave = []
         waiting = []
         for key in pending:
+            if max_canaries is not None and len(wave) >= max_canaries:
+                waiting.append(key)
+                continue
             chosen = None
             for host in groups[key]:
                 if _fits(domain_of(by_host[host]), used, caps):
@@ -179,7 +196,10 @@ def plan_waves(decisions, policy=None):
     groups = {}
     for host in live:
         groups.setdefault(group_key(by_host[host]), []).append(host)
-    canary_waves, canaries = _canary_waves(groups, by_host, caps)
+    for key in groups:
+        # A host released after a failure is its group's canary again (sort is stable: then by name).
+        groups[key].sort(key=lambda name: not by_host[name].get('retry_failed'))
+    canary_waves, canaries = _canary_waves(groups, by_host, caps, policy['max_canaries_per_wave'])
     rest = _round_robin(groups, set(canaries.values()))
     live_waves = _sized_waves(rest, policy['wave_sizes'], len(live), by_host, caps)
     reboot_waves = _sized_waves(reboot, policy['reboot_wave_sizes'], len(reboot), by_host, caps)

@@ -29,7 +29,11 @@ read on a dom0 when ``livepatch`` is gathered: ``livepatch.open_intents`` lists 
 whose last ledger entry is an ``intent`` (a run died between its intent and its outcome, so
 such a payload may be APPLIED with its health never checked). A missing ledger gives an empty
 list; an unreadable one, or lines that are not JSON objects, give ``livepatch.ledger_error``
-and a warning, never a failed detection.
+and a warning, never a failed detection. ``livepatch.last_outcomes`` lists, per payload name,
+the ledger's last outcome entry (a payload ``reverted``, ``failed`` or ``failed_applied`` there
+keeps counting: the plan holds the host or reports it ``needs_attention``), and
+``livepatch.boot_id`` is the host's boot id now (an open intent written in another boot, whose
+payload is no longer loaded, may have killed the host).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -52,6 +56,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser
     parse_livepatch_list,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import (
+    last_outcomes,
     open_intents,
     scan_ledger,
 )
@@ -77,6 +82,11 @@ STATE_DIR = '/var/lib/noreboot-xen'
 LEDGER_NAME = 'ledger.jsonl'
 # What an open intent reports of its ledger entry.
 OPEN_INTENT_KEYS = ('name', 'sha256', 'run_id', 'time')
+# Reported only when the intent recorded it (intents written before boot ids were recorded lack it).
+OPEN_INTENT_OPTIONAL_KEYS = ('boot_id',)
+# What a last outcome reports of its ledger entry.
+LAST_OUTCOME_KEYS = ('name', 'sha256', 'run_id', 'time', 'outcome', 'failed_checks')
+BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id'
 
 # livepatch.reason_kind values added to those of livepatch_list_parser.
 TOOL_MISSING = 'tool_missing'
@@ -126,12 +136,32 @@ def ledger_facts(state_dir, read_ledger):
     if text is None:
         return [], None
     entries, bad = scan_ledger(text)
-    intents = [dict((key, entry.get(key)) for key in OPEN_INTENT_KEYS) for entry in open_intents(entries)]
+    intents = [dict([(key, entry.get(key)) for key in OPEN_INTENT_KEYS]
+                    + [(key, entry[key]) for key in OPEN_INTENT_OPTIONAL_KEYS if entry.get(key)])
+               for entry in open_intents(entries)]
     if not bad:
         return intents, None
     shown = ', '.join(str(number) for number in bad[:10]) + (' ...' if len(bad) > 10 else '')
     return intents, ('the ledger %s has %d line(s) that are not JSON objects (line %s), skipped: open intents '
                      'are read from the other lines' % (path, len(bad), shown))
+
+
+def ledger_history(state_dir, read_ledger):
+    """``(open_intents, last_outcomes, ledger_error)``; see ledger_facts (never raises)."""
+    path = os.path.join(state_dir, LEDGER_NAME)
+    try:
+        text = read_ledger(path)
+    except (IOError, OSError) as exc:
+        error = exc
+
+        def read_again(dummy):
+            raise error
+        intents, ledger_error = ledger_facts(state_dir, read_again)
+        return intents, [], ledger_error
+    entries = scan_ledger(text)[0] if text is not None else []
+    intents, ledger_error = ledger_facts(state_dir, lambda dummy: text)
+    outcomes = [dict((key, entry.get(key)) for key in LAST_OUTCOME_KEYS) for entry in last_outcomes(entries)]
+    return intents, outcomes, ledger_error
 
 
 def runner_or_none(runner_class, run_function, binary, history=None):
@@ -288,7 +318,8 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
         facts['reason'] = reason
         if 'livepatch' in gather:
             facts['livepatch'] = dict(supported=False, reason='not a Xen dom0: %s' % reason,
-                                      reason_kind=NOT_XEN_DOM0, payloads=[], open_intents=[], ledger_error=None)
+                                      reason_kind=NOT_XEN_DOM0, payloads=[], open_intents=[], ledger_error=None,
+                                      last_outcomes=[], boot_id=None)
         if 'domains' in gather:
             facts['domains'] = []
         return facts
@@ -297,10 +328,12 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
     applied = None
     if 'livepatch' in gather:
         facts['livepatch'], applied = _livepatch_facts(livepatch, warn)
-        intents, ledger_error = ledger_facts(state_dir, read_ledger)
+        intents, outcomes, ledger_error = ledger_history(state_dir, read_ledger)
         if ledger_error:
             warn(ledger_error)
-        facts['livepatch'].update(open_intents=intents, ledger_error=ledger_error)
+        boot_id = (read_file(BOOT_ID_PATH) or '').strip() or None
+        facts['livepatch'].update(open_intents=intents, ledger_error=ledger_error, last_outcomes=outcomes,
+                                  boot_id=boot_id)
 
     major_minor = '%d.%d' % (info_int(info, 'xen_major'), info_int(info, 'xen_minor'))
     reported_extra = info.get('xen_extra', '')

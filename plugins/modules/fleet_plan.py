@@ -67,6 +67,25 @@ options:
           - V(100%) means no cap.
         type: raw
         default: "50%"
+      max_canaries_per_wave:
+        description:
+          - The most canaries of one canary wave (one canary per build-id and hardware class); the groups beyond it
+            wait for the next canary wave, so many groups give several small canary waves instead of one large one.
+          - V(0) means no cap.
+        type: int
+        default: 5
+  retry_failed:
+    description:
+      - Payload names the operator releases. A host where a payload of that name and sha256 ended V(reverted),
+        V(failed) or V(failed_applied) (the ledger's last outcome, C(ansible_facts.xen.livepatch.last_outcomes) of
+        M(noreboot.xen.xen_facts)), or where an intent for it is open while the payload is not loaded and the host
+        has booted since (it may have killed the host), is planned V(held), and so is every other live patch host
+        of its build-id and hardware class planned for that payload. Listed here, such hosts are planned for
+        V(livepatch) again and the host that failed is its group's canary.
+      - The playbooks take it from C(noreboot_xen_retry_failed).
+    type: list
+    elements: str
+    default: []
   validate_only:
     description:
       - Only read and validate every manifest (and its payload files) completely, with the same code the plan uses,
@@ -253,9 +272,11 @@ def get_argument_spec():
             wave_sizes=dict(type='list', elements='raw'),
             reboot_wave_sizes=dict(type='list', elements='raw'),
             max_per_domain=dict(type='raw', default='50%'),
+            max_canaries_per_wave=dict(type='int', default=5),
         )),
         plan_path=dict(type='path'),
         validate_only=dict(type='bool', default=False),
+        retry_failed=dict(type='list', elements='str', default=[]),
     )
 
 
@@ -340,7 +361,7 @@ def run_module():
         advisories = load_advisories(documents)
         if params['validate_only']:
             module.exit_json(changed=False, advisories=[public_view(a) for a in advisories])
-        plan = build_plan(advisories, params['hosts'], policy)
+        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
     except (PolicyError, PlanInputError) as exc:

@@ -138,7 +138,8 @@ attributes:
 requirements:
   - C(xl) and C(xen-livepatch) on the Xen control domain (dom0), run as root.
 notes:
-  - The task fails when RV(outcome) is V(reverted) or V(failed), or when the lock is held; every result carries
+  - The task fails when RV(outcome) is V(reverted), V(failed) or V(failed_applied) (the health checks failed and the
+    payload is still APPLIED - the revert failed or O(revert_on_failure) is false), or when the lock is held; every result carries
     RV(outcome), RV(failed_checks) and RV(msg), so a C(rescue) can record them.
   - The payload itself is applied through the same code as M(noreboot.xen.livepatch).
 seealso:
@@ -182,7 +183,7 @@ outcome:
   description: What happened on the host.
   returned: always
   type: str
-  choices: [patched, already_patched, reverted, failed, previously_reverted]
+  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted]
   sample: patched
 msg:
   description: One sentence on the outcome, naming the failed checks and their details.
@@ -356,7 +357,7 @@ def main():
     warnings = result.pop('warnings', [])
     for warning in warnings:
         module.warn(warning)
-    if result['outcome'] in ('reverted', 'failed'):
+    if result['outcome'] in ('reverted', 'failed', 'failed_applied'):
         module.fail_json(**result)
     module.exit_json(**result)
 

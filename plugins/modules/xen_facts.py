@@ -333,6 +333,28 @@ ansible_facts:
                   type: str
                   returned: success
                   sample: "2026-01-01T12:00:00Z"
+                boot_id:
+                  description:
+                    - The host's boot id when the intent was written. An intent written in another boot than
+                      RV(ansible_facts.xen.livepatch.boot_id) whose payload is not loaded may have killed the host.
+                  type: str
+                  returned: when the intent recorded it
+                  sample: 0b6f3c52-1c8e-4a4e-9d36-2f1e0c4b7a11
+            last_outcomes:
+              description:
+                - Per payload name, the last C(outcome) entry of the rollout ledger (an intent after it does not hide it).
+                  A payload that ended V(reverted), V(failed) or V(failed_applied) keeps counting - M(noreboot.xen.fleet_plan)
+                  holds the host, or reports it V(needs_attention) when the payload is still APPLIED. By name.
+              type: list
+              elements: dict
+              returned: success
+              sample: [{name: xsa999_4175, sha256: 9f86d0..., run_id: 20260101T120000Z-1a2b, time: "2026-01-01T12:00:09Z",
+                        outcome: reverted, failed_checks: [expected_effect]}]
+            boot_id:
+              description: The host's boot id now (C(/proc/sys/kernel/random/boot_id)); V(null) when it cannot be read.
+              type: str
+              returned: success
+              sample: 0b6f3c52-1c8e-4a4e-9d36-2f1e0c4b7a11
             ledger_error:
               description:
                 - Why the ledger could not be read, whole (permissions, not a file; RV(ansible_facts.xen.livepatch.open_intents)

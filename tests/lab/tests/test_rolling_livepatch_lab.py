@@ -134,8 +134,8 @@ def test_failure_budget_stops_the_run(lab):
     assert result['rc'] != 0, 'a run that stopped itself must fail'
     assert summary['stopped'] is True
     assert summary['stop_reason'] == (
-        'failure budget exceeded: 1 failed host(s) of 38 to patch, the budget allows 0: %s (reverted: guests_running)'
-        % CRASH)
+        'failure budget exceeded: 1 failed host(s) of 38 to patch, the budget allows 0 '
+        '(noreboot_xen_failure_budget_hosts=0): %s (reverted: guests_running)' % CRASH)
     out = outcomes(result)
     waves = dict((row['wave'], row) for row in summary['waves'])
     assert waves['wave_1']['kind'] == 'canary' and waves['wave_1']['patched'] == waves['wave_1']['hosts'] == 4
@@ -200,7 +200,7 @@ def test_killed_mid_wave_then_rerun_converges(lab):
     assert summary['stopped'] is False, summary['stop_reason']
     for host in livepatch_hosts(lab):
         if host == CRASH:
-            assert out[host] == 'pending_reboot'  # reverted in the first run, not crashed again
+            assert out[host] == 'held'  # reverted in the first run: planned held, not crashed again
             assert applied(host) == []
         elif host == FLAKY and out[host] == 'unreachable':
             continue  # it dropped off the network after its apply (in whichever run reached it)
@@ -209,7 +209,7 @@ def test_killed_mid_wave_then_rerun_converges(lab):
             assert len(applied(host)) == 1, host
     # Every host the killed run had already patched is already_patched now: not applied again.
     for host in partly - set([FLAKY]):
-        assert out[host] in ('already_patched', 'pending_reboot'), (host, out[host])
+        assert out[host] in ('already_patched', 'held'), (host, out[host])
     for host in BUSY:
         assert applied(host), 'EBUSY twice must be cured by the retry'
     # No payload uploaded twice, no lock, no staged file left on any host that was reached.
@@ -239,7 +239,8 @@ def test_second_full_run_changes_nothing(lab):
     ledgers = dict((h, rl.ledger(h)) for h in lab['hosts'])
     result = run(lab)
     summary = result['summary']
-    assert result['rc'] == 0 and summary['stopped'] is False
+    # The crash host stays held (its payload was reverted there): the run says so and exits non-zero.
+    assert result['rc'] != 0 and summary['stopped'] is False and summary['held'] == [CRASH]
     assert summary['totals']['patched'] == 0
     assert xen_view(lab['hosts']) == before, 'a second run must not change what Xen holds'
     for host in lab['hosts']:
@@ -247,11 +248,11 @@ def test_second_full_run_changes_nothing(lab):
             assert rl.ledger(host) == ledgers[host], '%s: ledger changed' % host
     changed = dict((h, [c['action'] for c in calls if c['changed']]) for h, calls in result['calls'].items()
                    if h in lab['hosts'])
-    assert dict((h, c) for h, c in changed.items() if c) in (
-        {}, {CRASH: ['ansible.builtin.copy', 'noreboot.xen.livepatch_rollout']}), changed
+    assert dict((h, c) for h, c in changed.items() if c) == {}, changed
     out = outcomes(result)
-    assert out[CRASH] == 'pending_reboot'
-    assert 'reverted on this host by run' in summary['hosts'][CRASH]['detail']
+    assert out[CRASH] == 'held'
+    with open(result['log']) as handle:
+        assert 'ended reverted on this host in run' in handle.read(), result['log']
 
 
 def guest_names(host):
@@ -321,7 +322,8 @@ def test_rerun_after_the_guest_is_restored_reboots_the_rest(lab):
     assert guest_names(victim) == lab['guests_before'][victim]
     result = run(lab, reboot_extra(0), reboot_ok=True)
     summary = result['summary']
-    assert result['rc'] == 0 and summary['stopped'] is False, result['log']
+    # Every wave ran; the run exits non-zero only because the crash host stays held.
+    assert result['rc'] != 0 and summary['stopped'] is False and summary['held'] == [CRASH], result['log']
     fixed = rl.labctl.lab_model.resolve_build(rl.FIXED_BUILD)['build_id']
     for host in REBOOT:
         state = rl.sim_state(host)
@@ -333,5 +335,5 @@ def test_rerun_after_the_guest_is_restored_reboots_the_rest(lab):
     assert rebooted and summary['totals']['rebooted'] == len(rebooted)
     assert summary['needs_reboot'] == [CRASH]
     again = run(lab, reboot_extra(0), reboot_ok=True)
-    assert again['rc'] == 0 and again['summary']['totals']['rebooted'] == 0, again['log']
+    assert again['summary']['held'] == [CRASH] and again['summary']['totals']['rebooted'] == 0, again['log']
     assert [rl.sim_state(h)['boots'] for h in REBOOT] == [2] * len(REBOOT)

@@ -61,18 +61,20 @@ def test_guests_not_restored_stops_whatever_the_budget():
 def test_host_that_never_came_back_with_guests_on_its_disk_stops():
     stranded = {'rb-a1': ['db1 (saved to /srv/db1.save, state saved)']}
     result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, stranded=stranded,
-                           next_hosts=SECOND)
+                           next_hosts=SECOND, budget_hosts='unlimited')
     assert result['proceed'] is False
     assert 'rb-a1 (unreachable: db1 (saved to /srv/db1.save, state saved))' in result['reason']
 
 
 def test_hosts_still_down_count_against_the_domain_cap():
     # rb-b1 never came back (no guests on it): domain b has cap 1, rb-b2 would be a second host down.
-    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': 'unreachable'}, next_hosts=SECOND)
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': 'unreachable'}, next_hosts=SECOND,
+                           budget_hosts='unlimited')
     assert result['proceed'] is False
     assert result['reason'] == ('failure domain b: rb-b1 still down, the wave would take rb-b2 down too, the cap is 1')
     # domain a has room for one more: a wave of rb-a2 alone could go
-    alone = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, next_hosts=['rb-a2'])
+    alone = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, next_hosts=['rb-a2'],
+                          budget_hosts='unlimited')
     assert alone['proceed'] is True
 
 

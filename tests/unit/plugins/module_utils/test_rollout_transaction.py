@@ -160,12 +160,12 @@ def test_old_dmesg_errors_do_not_count(staged):
     assert result['outcome'] == 'patched', result['msg']
 
 
-def test_revert_that_fails_leaves_outcome_failed(staged):
+def test_revert_that_fails_leaves_outcome_failed_applied(staged):
     host = FakeHost()
     host.on_apply.append(lambda h: h.guests.pop())
     host.ebusy['revert'] = 99
     result = transaction(host, staged, retries=1).run()
-    assert result['outcome'] == 'failed'
+    assert result['outcome'] == 'failed_applied'
     assert result['cleanup']['done'] is False
     assert host.row(NAME)['state'] == 'APPLIED'
 

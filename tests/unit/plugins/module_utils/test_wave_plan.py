@@ -39,9 +39,10 @@ def test_bad_policies_are_refused(policy, message):
 
 def test_policy_defaults():
     assert wp.normalize_policy(None) == dict(wave_sizes=[1, '5%', '25%', '100%'],
-                                             reboot_wave_sizes=[1, '5%', '25%', '100%'], max_per_domain='50%')
+                                             reboot_wave_sizes=[1, '5%', '25%', '100%'], max_per_domain='50%',
+                                             max_canaries_per_wave=5)
     assert wp.normalize_policy({'wave_sizes': ['2', ' 10 % '], 'max_per_domain': None}) == dict(
-        wave_sizes=[2, '10%'], reboot_wave_sizes=[2, '10%'], max_per_domain=None)
+        wave_sizes=[2, '10%'], reboot_wave_sizes=[2, '10%'], max_per_domain=None, max_canaries_per_wave=5)
 
 
 @pytest.mark.parametrize('spec, total, expected', [(1, 100, 1), ('5%', 100, 5), ('5%', 10, 1), ('25%', 10, 2),

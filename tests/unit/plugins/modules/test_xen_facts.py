@@ -27,7 +27,8 @@ from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout, 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
 
-LIVEPATCH_KEYS = ('supported', 'reason', 'reason_kind', 'payloads', 'open_intents', 'ledger_error')
+LIVEPATCH_KEYS = ('supported', 'reason', 'reason_kind', 'payloads', 'open_intents', 'ledger_error', 'last_outcomes',
+                  'boot_id')
 
 with open(os.path.join(HERE, 'xen_facts_cases.yml')) as _handle:
     CASES = yaml.safe_load(_handle)['cases']
@@ -163,7 +164,8 @@ def test_documented_options_match_argument_spec():
     assert sorted(returned) == sorted(['present', 'reason', 'hypervisor', 'livepatch', 'effective_version',
                                        'hardware', 'domains'])
     assert sorted(returned['livepatch']['contains']) == sorted(LIVEPATCH_KEYS)
-    assert sorted(returned['livepatch']['contains']['open_intents']['contains']) == ['name', 'run_id', 'sha256', 'time']
+    assert sorted(returned['livepatch']['contains']['open_intents']['contains']) == ['boot_id', 'name', 'run_id', 'sha256',
+                                                                                     'time']
 
 
 def test_files_read_are_only_the_documented_ones(monkeypatch, capsys):
@@ -171,13 +173,13 @@ def test_files_read_are_only_the_documented_ones(monkeypatch, capsys):
     assert code == 0
     assert host.files_read == ['/proc/cpuinfo'] + ['/sys/class/dmi/id/%s' % f for f in (
         'sys_vendor', 'product_name', 'bios_vendor', 'bios_version', 'bios_date')] + [
-        '/proc/xen/capabilities', '/var/lib/noreboot-xen/ledger.jsonl']
+        '/proc/xen/capabilities', '/var/lib/noreboot-xen/ledger.jsonl', '/proc/sys/kernel/random/boot_id']
 
 
 def test_the_ledger_is_read_from_state_dir_and_not_without_livepatch(monkeypatch, capsys):
     case = dict(CASES[0], args=dict(state_dir='/srv/nrx'))
     host, code, result = run_module(case, monkeypatch, capsys)
-    assert code == 0 and host.files_read[-1] == '/srv/nrx/ledger.jsonl'
+    assert code == 0 and host.files_read[-2:] == ['/srv/nrx/ledger.jsonl', '/proc/sys/kernel/random/boot_id']
     assert result['ansible_facts']['xen']['livepatch']['open_intents'] == []
     case = dict(CASES[0], args=dict(gather=['hardware', 'domains']),
                 commands=[c for c in CASES[0]['commands'] if c['argv'][0] != '/usr/sbin/xen-livepatch'])
