@@ -16,7 +16,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import collect_outcomes
+from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import collect_finish, collect_outcomes
 from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as rg
 from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
@@ -106,6 +106,16 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
                 outcomes[host] = rb.reboot_summary_outcome(outcome)
                 if outcome in rg.REBOOT_FAILURES or outcome == 'refused':
                     details[host] = '; '.join([results[host].get('msg') or outcome] + stranded.get(host, []))
+    finish, finish_results, finish_stranded = collect_finish(plan, hostvars)
+    if finish:
+        labels.insert(0, dict(label=rg.FINISH_WAVE, kind=rg.FINISH_WAVE))
+    for host, outcome in finish.items():
+        # Hosts an earlier run left unfinished, finished before any wave (plan decision finish_reboot).
+        if host in plan_hosts:
+            plan_hosts[host]['wave'] = rg.FINISH_WAVE
+        outcomes[host] = rb.reboot_summary_outcome(outcome) if outcome else rb.NOT_STARTED
+        details[host] = '; '.join([finish_results[host].get('msg') or outcome or 'not reached']
+                                  + finish_stranded.get(host, []))
     return rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
                         details=details, run_id=run_id)
 

@@ -364,6 +364,36 @@ def reserve_peer_memory(requests):
     return plan
 
 
+def parse_manifest(text, path):
+    """The guest manifest's data from its text (None when there is no manifest); raises
+    EvacuationError naming ``path`` when the text is not a mapping with a guests list."""
+    if text is None:
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise EvacuationError('the guest manifest %s cannot be read (%s): it may be the only record of where '
+                              'guests are; look at it and move it away by hand once every guest is accounted for'
+                              % (path, exc))
+    if not isinstance(data, dict) or not isinstance(data.get('guests'), list):
+        raise EvacuationError('the guest manifest %s is not a mapping with a guests list; look at it and move '
+                              'it away by hand once every guest is accounted for' % path)
+    return data
+
+
+# Guest states of a manifest that mean the guest is back (or never left): restore has nothing to do.
+BACK_STATES = (RESTORED, STARTED, RUNNING, ON_PEER)
+
+
+def unfinished_guests(manifest):
+    """The guests of a manifest that an evacuation moved (or was about to move) and no restore
+    brought back yet: every guest whose state is not one of BACK_STATES, unless the manifest's
+    status is ``restored``. [] for no manifest."""
+    if not manifest or manifest.get('status') == RESTORED:
+        return []
+    return [g for g in manifest.get('guests') or [] if isinstance(g, dict) and g.get('state') not in BACK_STATES]
+
+
 class GuestEvacuation(object):
     """Evacuate / restore one host's guests. ``xl`` is an XlRunner (its ``run`` takes argv words)."""
 
@@ -396,19 +426,7 @@ class GuestEvacuation(object):
 
     # --- manifest ----------------------------------------------------------------------------
     def read_manifest(self):
-        text = self.files.read(self.manifest_path)
-        if text is None:
-            return None
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise EvacuationError('the guest manifest %s cannot be read (%s): it may be the only record of where '
-                                  'guests are; look at it and move it away by hand once every guest is accounted for'
-                                  % (self.manifest_path, exc))
-        if not isinstance(data, dict) or not isinstance(data.get('guests'), list):
-            raise EvacuationError('the guest manifest %s is not a mapping with a guests list; look at it and move '
-                                  'it away by hand once every guest is accounted for' % self.manifest_path)
-        return data
+        return parse_manifest(self.files.read(self.manifest_path), self.manifest_path)
 
     def write_manifest(self, manifest):
         manifest['updated'] = utc_iso(self.clock())

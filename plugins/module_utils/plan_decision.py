@@ -22,6 +22,10 @@ Decisions (one per host, with a reason in words, plus one per host and advisory)
   ``hypervisor_without_livepatch``), or the operator forced it (host var
   ``noreboot_xen_force_reboot``; it turns ``livepatch`` into ``reboot`` and leaves
   ``already_patched`` alone);
+* ``finish_reboot``: an earlier run of the reboot fallback did not finish on this host
+  (``xen.evacuation.unfinished``: guests of its guest manifest not back, or a reboot intent
+  without an outcome in its ledger), whatever its build: the run finishes it before anything
+  else (see finish_reboot_decision);
 * ``undecided``: the facts lack what the decision needs (detection failed, partial facts, a
   version a payload may have altered, live patch state unknown because ``xen-livepatch`` is
   missing or failed); the host is in no wave, and the reason says what is missing.
@@ -97,8 +101,10 @@ REBOOT = 'reboot'
 UNDECIDED = 'undecided'
 HELD = 'held'
 NEEDS_ATTENTION = 'needs_attention'
+FINISH_REBOOT = 'finish_reboot'
 
-DECISIONS = (UNREACHABLE, NOT_XEN, UNDECIDED, NEEDS_ATTENTION, HELD, REBOOT, LIVEPATCH, ALREADY_PATCHED, NOT_AFFECTED)
+DECISIONS = (UNREACHABLE, NOT_XEN, FINISH_REBOOT, UNDECIDED, NEEDS_ATTENTION, HELD, REBOOT, LIVEPATCH, ALREADY_PATCHED,
+             NOT_AFFECTED)
 # Most demanding first: how per-advisory decisions combine into the host's decision.
 _PRIORITY = (UNDECIDED, NEEDS_ATTENTION, HELD, REBOOT, LIVEPATCH, ALREADY_PATCHED, NOT_AFFECTED)
 
@@ -325,6 +331,54 @@ def failure_domain(entry):
 
 def decide_host(host, entry, advisories, retry_failed=()):
     """The decision for one host over all advisories (a dict; see the module docstring)."""
+    result = _decide_host(host, entry, advisories)
+    evacuation = (entry.get('xen') or {}).get('evacuation') if isinstance(entry, dict) else None
+    if result['decision'] != UNREACHABLE and isinstance(evacuation, dict) and evacuation.get('unfinished'):
+        return finish_reboot_decision(result, evacuation, advisories)
+    return result
+
+
+def _where(guest):
+    action = guest.get('action')
+    place = {'save': 'saved to %s' % guest.get('file'), 'migrate': 'migrated to %s' % guest.get('peer'),
+             'shutdown': 'shut down, config %s' % guest.get('config')}.get(action, action or 'unknown')
+    return '%s (%s, state %s)' % (guest.get('name'), place, guest.get('state'))
+
+
+def finish_reboot_decision(result, evacuation, advisories):
+    """``finish_reboot`` for a host an earlier reboot fallback run left unfinished (its facts'
+    ``evacuation``), whatever its build. ``resumes`` keeps the decision the host would get
+    otherwise; ``finish`` says what finishing needs: the guests not yet back, the resumed run,
+    and ``good_build_ids``, the builds that count as fixed (every advisory's and the intent's
+    fixed build-ids, plus the running build when the advisories leave it alone)."""
+    intent = evacuation.get('reboot_intent') or {}
+    guests = [g for g in evacuation.get('guests') or [] if isinstance(g, dict)]
+    good = set()
+    for advisory in advisories:
+        good.update((advisory.get('fallback') or {}).get('fixed_build_ids') or [])
+    good.update(b.lower() for b in intent.get('fixed_build_ids') or [] if isinstance(b, str))
+    if result['decision'] in (NOT_AFFECTED, ALREADY_PATCHED) and result.get('build_id'):
+        good.add(result['build_id'])
+    what = []
+    if guests:
+        what.append('guest(s) %s are not back' % ', '.join(_where(g) for g in guests))
+    if intent:
+        what.append('the reboot intent of run %s has no outcome in the ledger' % intent.get('run_id'))
+    if evacuation.get('error'):
+        what.append(evacuation['error'])
+    reason = ('an earlier reboot fallback run (%s) did not finish here: %s; this run finishes it before anything '
+              'else (verify the build, bring the guests back, record the outcome), whatever the build; otherwise: %s'
+              % (intent.get('run_id') or evacuation.get('run_id') or 'run id unknown', '; '.join(what),
+                 result['reason']))
+    finish = dict(guests=guests, resumed_run_id=intent.get('run_id') or evacuation.get('run_id'),
+                  manifest_path=evacuation.get('manifest_path'), reboot_intent=intent or None,
+                  good_build_ids=sorted(good))
+    return dict(result, decision=FINISH_REBOOT, reason=reason, resumes=dict(decision=result['decision'],
+                                                                            reason=result['reason']),
+                finish=finish, payloads=[], stacking=[])
+
+
+def _decide_host(host, entry, advisories):
     result = _base(host, entry)
     if not isinstance(entry, dict):
         return dict(result, decision=UNDECIDED, reason='no input for this host (expected a mapping with xen facts)')

@@ -82,6 +82,9 @@ REBOOT_SUMMARY_OUTCOMES = {
     'guests_not_restored': FAILED,
     'unreachable': UNREACHABLE,
     IN_PROGRESS: UNREACHABLE,
+    # Lost mid reboot fallback (what it had done is in its result), came back on a build that is not fixed.
+    'lost': UNREACHABLE,
+    'wrong_build': FAILED,
 }
 
 

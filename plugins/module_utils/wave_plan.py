@@ -13,7 +13,11 @@
   waves sample every group), in waves sized by ``wave_sizes`` like Ansible's ``serial``: an
   integer is a host count, ``"N%"`` a share of all live-patch hosts (rounded down, at least
   1), the last size repeats; ``"100%"`` means the rest.
-* Reboot waves: the reboot hosts, after all live-patch waves, sized by ``reboot_wave_sizes``.
+* Reboot waves: the reboot hosts, after all live-patch waves. The first reboot wave(s) are
+  canaries (``canary: true``): one host per reboot group, (the fixed build-ids it is to boot
+  into, hardware class), chosen as the live patch canaries are; the other reboot hosts follow,
+  by name, in waves sized by ``reboot_wave_sizes``. A fixed build that does not boot on a kind
+  of hardware is then met on one host, not on a wave of them.
 * Every wave respects ``max_per_domain``: at most that many hosts (``"50%"``: that share of
   the domain's hosts in the whole input, rounded down, at least 1) of one failure domain.
   Hosts without a failure domain share the domain ``unassigned``. A host the cap keeps out
@@ -156,6 +160,24 @@ def _canary_waves(groups, by_host, caps, max_canaries=None):
     return waves, canaries
 
 
+def reboot_group_key(decision):
+    """A reboot host's canary group: (its fixed build-ids, joined, and its hardware class)."""
+    fallback = decision.get('fallback') if isinstance(decision.get('fallback'), dict) else {}
+    fixed = ','.join(sorted(str(b) for b in fallback.get('fixed_build_ids') or []))
+    return (fixed, decision.get('hardware_class') or 'unknown')
+
+
+def _reboot_waves(reboot, sizes, by_host, caps):
+    """``(canary_waves, waves)`` of the reboot hosts: one canary per reboot group first."""
+    groups = {}
+    for host in reboot:
+        groups.setdefault(reboot_group_key(by_host[host]), []).append(host)
+    canary_waves, canaries = _canary_waves(groups, by_host, caps)
+    chosen = set(canaries.values())
+    rest = [host for host in reboot if host not in chosen]
+    return canary_waves, _sized_waves(rest, sizes, len(reboot), by_host, caps)
+
+
 def _round_robin(groups, skip):
     queues = [[h for h in groups[key] if h not in skip] for key in sorted(groups)]
     longest = max([len(q) for q in queues] or [0])
@@ -202,17 +224,20 @@ def plan_waves(decisions, policy=None):
     canary_waves, canaries = _canary_waves(groups, by_host, caps, policy['max_canaries_per_wave'])
     rest = _round_robin(groups, set(canaries.values()))
     live_waves = _sized_waves(rest, policy['wave_sizes'], len(live), by_host, caps)
-    reboot_waves = _sized_waves(reboot, policy['reboot_wave_sizes'], len(reboot), by_host, caps)
+    reboot_canary_waves, reboot_waves = _reboot_waves(reboot, policy['reboot_wave_sizes'], by_host, caps)
 
     waves = []
-    for kind, hosts_lists in ((CANARY, canary_waves), (LIVEPATCH, live_waves), (REBOOT, reboot_waves)):
-        for hosts in hosts_lists:
+    for kind, hosts_lists in ((CANARY, canary_waves), (LIVEPATCH, live_waves),
+                              (REBOOT, reboot_canary_waves + reboot_waves)):
+        for index, hosts in enumerate(hosts_lists):
             per_domain = {}
             for host in hosts:
                 domain = domain_of(by_host[host])
                 per_domain[domain] = per_domain.get(domain, 0) + 1
             waves.append(dict(number=len(waves) + 1, kind=kind, hosts=sorted(hosts), size=len(hosts),
                               per_domain=dict(sorted(per_domain.items()))))
+            if kind == REBOOT:
+                waves[-1]['canary'] = index < len(reboot_canary_waves)
     wave_of = {}
     for wave in waves:
         for host in wave['hosts']:

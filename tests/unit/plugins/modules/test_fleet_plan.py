@@ -88,7 +88,7 @@ def test_plan_for_a_mixed_fleet(tmp_path, capsys, monkeypatch):
     assert not result.get('failed'), result.get('msg')
     assert result['changed'] is True
     assert result['counts'] == {'livepatch': 10, 'reboot': 2, 'already_patched': 1, 'not_affected': 1,
-                                'not_xen': 1, 'unreachable': 1, 'undecided': 0, 'held': 0, 'needs_attention': 0}
+                                'not_xen': 1, 'unreachable': 1, 'undecided': 0, 'held': 0, 'needs_attention': 0, 'finish_reboot': 0}
     assert result['decisions']['old01']['reason'].endswith('no payload for build-id ' + 'ee' * 20)
     assert result['decisions']['forced01']['decision'] == 'reboot'
     assert [(g['hardware_class'], g['canary']) for g in result['groups']] == [('intel-6-106', 'xen00'), ('intel-6-85', 'xen01')]
@@ -128,7 +128,9 @@ def test_policy_is_passed_through(tmp_path, capsys, monkeypatch):
     manifest = write_advisory(tmp_path)
     result = run(dict(advisories=[manifest], hosts=fleet(), policy={'wave_sizes': ['100%'], 'max_per_domain': '100%'}),
                  capsys, monkeypatch)
-    assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot']
+    # The first reboot wave is the reboot canary (one host per fixed build and hardware class), then the rest.
+    assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot', 'reboot']
+    assert [w['canary'] for w in result['waves'] if w['kind'] == 'reboot'] == [True, False]
     assert result['policy'] == {'wave_sizes': ['100%'], 'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%',
                                 'max_canaries_per_wave': 5}
 

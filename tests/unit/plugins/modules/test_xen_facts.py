@@ -131,7 +131,7 @@ def test_xen_facts_case(case, monkeypatch, capsys):
     assert list(result['ansible_facts']) == ['xen']
     facts = result['ansible_facts']['xen']
     assert sorted(facts) == sorted(['present', 'reason', 'hypervisor', 'livepatch', 'effective_version',
-                                    'hardware', 'domains'])
+                                    'hardware', 'domains', 'evacuation'])
     assert_subset(case['facts'], facts)
     if facts['livepatch'] is not None:
         assert sorted(facts['livepatch']) == sorted(LIVEPATCH_KEYS)
@@ -149,7 +149,7 @@ def test_xen_facts_case(case, monkeypatch, capsys):
 def test_argument_spec_is_small_and_defaults_to_all_sections():
     spec = xen_facts.get_argument_spec()
     assert list(spec) == ['gather', 'state_dir']
-    assert spec['gather']['default'] == ['hypervisor', 'livepatch', 'hardware', 'domains']
+    assert spec['gather']['default'] == ['hypervisor', 'livepatch', 'hardware', 'domains', 'evacuation']
     assert spec['gather']['choices'] == spec['gather']['default']
     # The same directory noreboot.xen.livepatch_rollout writes its ledger to.
     assert spec['state_dir'] == dict(type='path', default='/var/lib/noreboot-xen')
@@ -162,7 +162,9 @@ def test_documented_options_match_argument_spec():
     assert doc['options']['gather']['default'] == xen_facts.get_argument_spec()['gather']['default']
     returned = yaml.safe_load(xen_facts.RETURN)['ansible_facts']['contains']['xen']['contains']
     assert sorted(returned) == sorted(['present', 'reason', 'hypervisor', 'livepatch', 'effective_version',
-                                       'hardware', 'domains'])
+                                       'hardware', 'domains', 'evacuation'])
+    assert sorted(returned['evacuation']['contains']) == sorted(
+        ['unfinished', 'manifest_path', 'status', 'run_id', 'updated', 'guests', 'reboot_intent', 'error', 'ledger_error'])
     assert sorted(returned['livepatch']['contains']) == sorted(LIVEPATCH_KEYS)
     assert sorted(returned['livepatch']['contains']['open_intents']['contains']) == ['boot_id', 'name', 'run_id', 'sha256',
                                                                                      'time']
@@ -173,13 +175,14 @@ def test_files_read_are_only_the_documented_ones(monkeypatch, capsys):
     assert code == 0
     assert host.files_read == ['/proc/cpuinfo'] + ['/sys/class/dmi/id/%s' % f for f in (
         'sys_vendor', 'product_name', 'bios_vendor', 'bios_version', 'bios_date')] + [
-        '/proc/xen/capabilities', '/var/lib/noreboot-xen/ledger.jsonl', '/proc/sys/kernel/random/boot_id']
+        '/proc/xen/capabilities', '/var/lib/noreboot-xen/ledger.jsonl', '/proc/sys/kernel/random/boot_id',
+        '/var/lib/noreboot-xen/guests.json']
 
 
 def test_the_ledger_is_read_from_state_dir_and_not_without_livepatch(monkeypatch, capsys):
     case = dict(CASES[0], args=dict(state_dir='/srv/nrx'))
     host, code, result = run_module(case, monkeypatch, capsys)
-    assert code == 0 and host.files_read[-2:] == ['/srv/nrx/ledger.jsonl', '/proc/sys/kernel/random/boot_id']
+    assert code == 0 and host.files_read[-3:] == ['/srv/nrx/ledger.jsonl', '/proc/sys/kernel/random/boot_id', '/srv/nrx/guests.json']
     assert result['ansible_facts']['xen']['livepatch']['open_intents'] == []
     case = dict(CASES[0], args=dict(gather=['hardware', 'domains']),
                 commands=[c for c in CASES[0]['commands'] if c['argv'][0] != '/usr/sbin/xen-livepatch'])
