@@ -331,7 +331,7 @@ def failure_domain(entry):
 
 def decide_host(host, entry, advisories, retry_failed=()):
     """The decision for one host over all advisories (a dict; see the module docstring)."""
-    result = _decide_host(host, entry, advisories)
+    result = _decide_host(host, entry, advisories, retry_failed)
     evacuation = (entry.get('xen') or {}).get('evacuation') if isinstance(entry, dict) else None
     if result['decision'] != UNREACHABLE and isinstance(evacuation, dict) and evacuation.get('unfinished'):
         return finish_reboot_decision(result, evacuation, advisories)
@@ -378,7 +378,7 @@ def finish_reboot_decision(result, evacuation, advisories):
                 finish=finish, payloads=[], stacking=[])
 
 
-def _decide_host(host, entry, advisories):
+def _decide_host(host, entry, advisories, retry_failed=()):
     result = _base(host, entry)
     if not isinstance(entry, dict):
         return dict(result, decision=UNDECIDED, reason='no input for this host (expected a mapping with xen facts)')
