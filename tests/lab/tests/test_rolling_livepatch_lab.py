@@ -149,11 +149,13 @@ def test_failure_budget_stops_the_run(lab):
     for host in REBOOT:
         assert out[host] == 'pending_reboot'
     assert set(summary['needs_reboot']) == set(REBOOT + [CRASH])
-    # Two module calls per patched host besides detection (xen_facts): copy and livepatch_rollout.
+    # Three module calls per patched host besides detection (xen_facts): copy, livepatch_rollout and
+    # patch_state_fact (the local fact).
     canaries = [h for h, e in summary['hosts'].items() if e['wave'] == 'wave_1']
     for host in canaries:
         actions = [c['action'] for c in result['calls'][host]]
-        assert actions == ['noreboot.xen.xen_facts', 'ansible.builtin.copy', 'noreboot.xen.livepatch_rollout'], host
+        assert actions == ['noreboot.xen.xen_facts', 'ansible.builtin.copy', 'noreboot.xen.livepatch_rollout',
+                           'noreboot.xen.patch_state_fact'], host
     for host in later + REBOOT:
         assert [c['action'] for c in result['calls'][host]] == ['noreboot.xen.xen_facts'], host
 

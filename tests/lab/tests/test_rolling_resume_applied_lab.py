@@ -167,7 +167,8 @@ def test_rerun_plans_the_host_livepatch_and_finishes_its_transaction(lab):
     out = dict((h, e['outcome']) for h, e in summary['hosts'].items())
     assert out == dict((h, 'patched') for h in lab['hosts']), out
     actions = [c['action'] for c in result['calls'][target]]
-    assert actions == ['noreboot.xen.xen_facts', 'ansible.builtin.copy', 'noreboot.xen.livepatch_rollout'], actions
+    assert actions == ['noreboot.xen.xen_facts', 'ansible.builtin.copy', 'noreboot.xen.livepatch_rollout',
+                       'noreboot.xen.patch_state_fact'], actions
     # Finished: the checks that need no baseline ran and passed, outcome recorded as resumed.
     entries = rl.ledger(target)
     assert [(e['event'], e.get('outcome')) for e in entries] == [('intent', None), ('outcome', 'patched')]
