@@ -125,8 +125,10 @@ def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=Non
     gate = rb.evaluate_gate(live + rebooting, outcomes, canaries=canaries, budget_hosts=budget_hosts,
                             budget_percent=budget_percent, previous=previous, details=details,
                             reboot_hosts=rebooting)
-    if not gate['proceed']:
+    if previous and not previous.get('proceed', True):
         return gate
+    # Guests not running again are said first, before a canary or budget stop: they are what the
+    # operator must act on.
     lost = []
     for host in sorted(rebooting):
         outcome = reboot_outcomes.get(host)
@@ -135,6 +137,8 @@ def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=Non
     if lost:
         gate.update(proceed=False, reason='guests are not running again: %s; no further host is rebooted until '
                     'they are brought back' % ', '.join(lost))
+        return gate
+    if not gate['proceed']:
         return gate
     not_back = ['%s (%s%s)' % (host, reboot_outcomes.get(host), ': %s' % details[host] if details.get(host) else '')
                 for host in sorted(rebooting) if reboot_outcomes.get(host) in NOT_BACK_OUTCOMES]

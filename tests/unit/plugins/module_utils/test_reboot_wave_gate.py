@@ -89,6 +89,24 @@ def test_a_failed_reboot_canary_stops_whatever_the_budget():
     assert later['proceed'] is True
 
 
+def test_a_reboot_canary_whose_guests_are_not_back_says_so_first():
+    # The canary stop is certain either way; what the operator must act on is the guest that is not
+    # running again, so that comes first, with where the guest is (before, the reason said only
+    # "canary failed" and the saved guest was named nowhere in it).
+    plan = dict(PLAN, waves=[dict(w, canary=True) if w['number'] == 3 else w for w in PLAN['waves']])
+    stranded = {'rb-a1': ['db1 (saved to /srv/db1.save, state saved: xl restore failed (rc=1))']}
+    result = gate.evaluate(plan, LIVE_OK, {'rb-a1': 'guests_not_restored', 'rb-b1': 'rebooted'}, stranded=stranded,
+                           next_hosts=SECOND, budget_hosts=5)
+    assert result['proceed'] is False
+    assert result['reason'].startswith('guests are not running again: rb-a1 (guests_not_restored: db1 (saved to '
+                                       '/srv/db1.save')
+    assert [f['host'] for f in result['failed_hosts']] == ['rb-a1']
+    # A stop already said stays as it was said.
+    again = gate.evaluate(plan, LIVE_OK, {'rb-a1': 'guests_not_restored', 'rb-b1': 'rebooted'}, stranded=stranded,
+                          previous=dict(proceed=False, reason='canary failed: lp1'))
+    assert again['reason'] == 'canary failed: lp1'
+
+
 def test_a_host_lost_mid_wave_counts_as_down_and_failed():
     result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'in_progress', 'rb-b1': 'rebooted'}, next_hosts=[],
                            budget_hosts=0)
