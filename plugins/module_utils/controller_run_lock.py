@@ -57,17 +57,28 @@ def _parent(pid, read):
         return None
 
 
+def _is_controller(pid, read):
+    cmdline = read('/proc/%d/cmdline' % pid) or ''
+    words = [os.path.basename(word) for word in cmdline.split('\0')[:3]]
+    return any(word.startswith(name) for word in words for name in CONTROLLER_NAMES)
+
+
 def controller_pid(pid, read=read_text, depth=12):
-    """The pid of the ansible-playbook process ``pid`` descends from (itself included), or None."""
+    """The pid of the ansible-playbook process ``pid`` descends from (itself included), or None.
+
+    A module runs under a worker process that ansible-playbook forked for the task: it has the same
+    command line and ends with the task. So the controller is the topmost of the consecutive
+    ancestors whose command line is ansible-playbook's, not the first one met."""
+    found = None
     for _level in range(depth):
         if not pid or pid <= 1:
-            return None
-        cmdline = read('/proc/%d/cmdline' % pid) or ''
-        words = [os.path.basename(word) for word in cmdline.split('\0')[:3]]
-        if any(word.startswith(name) for word in words for name in CONTROLLER_NAMES):
-            return pid
+            break
+        if _is_controller(pid, read):
+            found = pid
+        elif found is not None:
+            break
         pid = _parent(pid, read)
-    return None
+    return found
 
 
 class RunLocks(object):
