@@ -63,7 +63,9 @@ def _collect(plan, hostvars):
         outcomes[host] = _hostvar(hostvars, host, OUTCOME_FACT)
         result = _hostvar(hostvars, host, RESULT_FACT) or {}
         checks = result.get('failed_checks') if hasattr(result, 'get') else None
-        if checks:
+        if outcomes[host] == rb.HELD_BY_OTHER_RUN:
+            details[host] = 'run %s' % ((result.get('held_by_run') if hasattr(result, 'get') else None) or 'unknown')
+        elif checks:
             details[host] = ', '.join(checks)
         elif hasattr(result, 'get') and result.get('msg') and (
                 outcomes[host] in rb.FAILURE_OUTCOMES or outcomes[host] == rb.PREVIOUSLY_REVERTED):
@@ -86,10 +88,23 @@ def rollout_gate(plan, hostvars, budget_hosts=None, budget_percent=None, previou
         raise AnsibleFilterError(str(exc))
 
 
-def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, with_reboots=False):
+def _holders(plan, hostvars, left_to_other_runs):
+    """host -> run id of the other run holding it: hosts the run lock left to other runs (noreboot.xen.run_lock's
+    ``held``) and hosts whose transaction met another run's host lock (``livepatch_result.held_by_run``)."""
+    holders = dict(left_to_other_runs or {})
+    for host in plan.get('decisions') or {}:
+        if _hostvar(hostvars, host, OUTCOME_FACT) == rb.HELD_BY_OTHER_RUN:
+            result = _hostvar(hostvars, host, RESULT_FACT) or {}
+            holders[host] = result.get('held_by_run') if hasattr(result, 'get') else None
+    return holders
+
+
+def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, with_reboots=False, left_to_other_runs=None):
     """The run summary; see rollout_budget.summarize. With ``with_reboots``, the plan's reboot
     waves are rows of their own (``wave_N`` of kind ``reboot``) and their hosts' outcomes come from the
-    reboot fallback (rollout_budget.reboot_summary_outcome)."""
+    reboot fallback (rollout_budget.reboot_summary_outcome). ``left_to_other_runs``: host -> run id of the
+    hosts noreboot.xen.run_lock left to other runs (its ``held``); with the hosts whose transaction met
+    another run's lock they are the summary's ``held_by_other_run``."""
     waves, _to_patch, _canaries, wave_of, outcomes, details = _collect(plan, hostvars)
     plan_hosts = {}
     for host, decision in (plan.get('decisions') or {}).items():
@@ -117,7 +132,7 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
         details[host] = '; '.join([finish_results[host].get('msg') or outcome or 'not reached']
                                   + finish_stranded.get(host, []))
     return rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
-                        details=details, run_id=run_id)
+                        details=details, run_id=run_id, holders=_holders(plan, hostvars, left_to_other_runs))
 
 
 def rollout_plan_hosts(hosts, hostvars):
