@@ -158,6 +158,25 @@ def rollout_plan_hosts(hosts, hostvars):
     return fleet
 
 
+def rollout_host_locks(hosts, hostvars, run_id=None):
+    """Hosts whose rollout lock another run's transaction holds now, from detection
+    (``ansible_facts.xen.livepatch.rollout_lock`` with ``held`` true and a run id other than
+    ``run_id``): host -> ``{run_id, pid, time}`` as the host's lock file records them. The input of
+    noreboot.xen.run_lock's ``host_locks``."""
+    found = {}
+    for host in hosts or []:
+        facts = _hostvar(hostvars, host, 'ansible_facts') or {}
+        xen = facts.get('xen') if hasattr(facts, 'get') else None
+        livepatch = xen.get('livepatch') if hasattr(xen, 'get') else None
+        lock = livepatch.get('rollout_lock') if hasattr(livepatch, 'get') else None
+        if not hasattr(lock, 'get') or not lock.get('held'):
+            continue
+        if run_id is not None and lock.get('run_id') == run_id:
+            continue
+        found[host] = dict(run_id=lock.get('run_id'), pid=lock.get('pid'), time=lock.get('time'))
+    return found
+
+
 def rollout_run_id(run_id):
     """The run id, checked (rollout_run_id.run_id_problem); a bad one raises a clear error."""
     problem = run_id_problem(run_id)
@@ -179,4 +198,5 @@ class FilterModule(object):
             'rollout_summary_table': rollout_summary_table,
             'rollout_plan_hosts': rollout_plan_hosts,
             'rollout_run_id': rollout_run_id,
+            'rollout_host_locks': rollout_host_locks,
         }
