@@ -141,7 +141,7 @@ notes:
   - The task fails when RV(outcome) is V(reverted), V(failed) or V(failed_applied) (the health checks failed and the
     payload is still APPLIED - the revert failed or O(revert_on_failure) is false); every result carries
     RV(outcome), RV(failed_checks) and RV(msg), so a C(rescue) can record them.
-  - A host whose lock another live process holds (another run's transaction) does not fail the task:
+  - A host whose lock another live process holds (another run's transaction) does not fail the task -
     RV(outcome=held_by_other_run), RV(held_by) names the holder, nothing on Xen, in the ledger or in the lock changes,
     and only this run's own staged file is removed (O(remove_src)). It is not a failure of this run.
   - The payload itself is applied through the same code as M(noreboot.xen.livepatch).
