@@ -739,10 +739,11 @@ class GuestEvacuation(object):
                     and self.files.exists(entry['file']):
                 entry['state'] = CONFLICT
                 raise EvacuationError(
-                    '%s was started cold after the boot (domain %s, e.g. by xendomains or %s) and its memory image %s '
-                    'was not used: image kept (fix: to resume the saved state, xl shutdown the cold guest and xl '
-                    'restore %s; to keep the cold one, remove the image)'
-                    % (name, guests[name]['id'], XENDOMAINS_AUTO, entry['file'], entry['file']))
+                    '%s was started cold after the boot (%s) and its memory image %s was not used: image kept (fix: to '
+                    'resume the saved state, xl shutdown the cold guest and run the same command again, or xl restore '
+                    '%s; to keep the cold one, remove the image%s)'
+                    % (name, self._started_by(name, guests[name]['id']), entry['file'], entry['file'],
+                       self._autostart_hint(name)))
             entry['state'] = RUNNING
             return
         if self.check_mode:
@@ -757,6 +758,23 @@ class GuestEvacuation(object):
             return
         raise EvacuationError('guest %s is not running and cannot be brought back automatically (%s)'
                               % (name, _where(entry)))
+
+    def _autostart_entry(self, name):
+        """``(autostart directory, entry path or None)``: the entry of the host's xendomains autostart
+        directory (XENDOMAINS_AUTO of its settings) that names guest ``name``."""
+        auto_dir = read_xendomains(self.files)['auto']
+        return auto_dir, autostart_configs(self.files, auto_dir).get(name)
+
+    def _started_by(self, name, domid):
+        """Who started a saved guest cold after the boot, as far as this host tells: its own autostart entry."""
+        auto_dir, entry = self._autostart_entry(name)
+        if entry:
+            return 'domain %s, by xendomains from its autostart entry %s' % (domid, entry)
+        return 'domain %s; no autostart entry in %s names it: something else started it' % (domid, auto_dir)
+
+    def _autostart_hint(self, name):
+        entry = self._autostart_entry(name)[1]
+        return '; remove or rename %s if %s must not start at boot' % (entry, name) if entry else ''
 
     def _result(self, manifest):
         return dict(changed=self.changed, manifest=manifest, manifest_path=self.manifest_path,

@@ -629,6 +629,40 @@ def test_a_saved_guest_started_cold_after_the_boot_is_a_conflict_with_its_image_
     assert entry['state'] == 'conflict' and manifest_of(files)['status'] == 'incomplete'
 
 
+@pytest.mark.parametrize('xendomains, auto_dir', [
+    (None, '/etc/xen/auto'),
+    ('XENDOMAINS_AUTO=/srv/xen/auto\nXENDOMAINS_RESTORE=false\n', '/srv/xen/auto'),
+])
+def test_a_conflict_names_the_autostart_entry_of_the_host_that_started_the_guest(xendomains, auto_dir):
+    """The operator must learn where the cold guest came from (or it starts cold at every boot): the
+    host's own autostart entry, in the directory its xendomains settings name, not a guess."""
+    contents = {MANIFEST: json.dumps(_manifest(SAVED_WEB1)), auto_dir + '/web1': 'memory = 512\nname = "web1"\n',
+                auto_dir + '/db1.cfg': 'name = "db1"\n'}
+    if xendomains:
+        contents['/etc/default/xendomains'] = xendomains
+    files = FakeFiles(contents=contents, existing=[SAVE_DIR + '/web1.save', auto_dir])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    msg = info.value.msg
+    assert 'web1 was started cold after the boot (domain 1, by xendomains from its autostart entry %s/web1)' % auto_dir \
+        in msg, msg
+    assert 'image kept' in msg and files.removed == []
+    assert 'remove or rename %s/web1 if web1 must not start at boot' % auto_dir in msg, msg
+
+
+def test_a_conflict_without_an_autostart_entry_says_something_else_started_the_guest():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1)), '/etc/xen/auto/db1': 'name = "db1"\n'},
+                      existing=[SAVE_DIR + '/web1.save', '/etc/xen/auto'])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    assert ('web1 was started cold after the boot (domain 1; no autostart entry in /etc/xen/auto names it: something '
+            'else started it)') in info.value.msg, info.value.msg
+
+
 def test_evacuation_holds_the_autostart_entry_of_a_saved_guest_and_restore_puts_it_back():
     files = FakeFiles(existing=['/etc/xen/auto'], contents={AUTO_WEB1: 'name = "web1"\nmemory = 512\n'})
     steps = [(['list'], 0, LIST_WEB1, ''),
