@@ -947,8 +947,9 @@ def host_power(host_dir, action, delay=1.0):
     detach(work)
 
 
-def boot(state):
-    """What a (re)boot does to the simulated hypervisor."""
+def boot(state, root='/'):
+    """What a (re)boot does to the simulated hypervisor, then xendomains (lab_guest_ops.xendomains_boot) on
+    the host's file system seen at ``root`` ('/' inside the host; None: no xendomains)."""
     if state.get('installed_build'):
         state['build'] = state['installed_build']
     from lab_model import boot_dmesg  # noqa: local import keeps xl/xen-livepatch start-up small
@@ -962,6 +963,9 @@ def boot(state):
     state['crashed'] = False
     state['counters']['applied_ok'] = 0
     state.pop('unreachable_scheduled', None)
+    if root is not None:
+        from lab_guest_ops import xendomains_boot  # noqa: local import keeps xl/xen-livepatch start-up small
+        xendomains_boot(state, root)
 
 
 def run_pending_host_actions(host):
