@@ -685,7 +685,8 @@ class GuestEvacuation(object):
                 self.files.remove(entry['file'])
                 entry['file_removed'] = True
         for entry in manifest['guests']:
-            if entry.get('autostart_held') and entry['name'] in now:
+            # Put back once the guest itself runs here again: not while a cold one of its name is in conflict.
+            if entry.get('autostart_held') and entry['name'] in now and entry['state'] != CONFLICT:
                 self.files.rename(entry['autostart_held'], entry['autostart'])
                 self.actions.append('put back autostart entry %s' % entry['autostart'])
                 entry['autostart_held'] = None

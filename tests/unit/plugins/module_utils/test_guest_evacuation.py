@@ -686,6 +686,30 @@ def test_evacuation_holds_the_autostart_entry_of_a_saved_guest_and_restore_puts_
     assert manifest_of(files)['guests'][0]['autostart_held'] is None
 
 
+def test_the_autostart_entry_of_a_guest_in_conflict_stays_held_until_its_image_is_restored():
+    """A cold guest found running is not the saved one: its entry stays held (the manifest keeps saying where),
+    and is put back once a rerun restored the image."""
+    held = dict(SAVED_WEB1, autostart=AUTO_WEB1, autostart_held=HELD_WEB1)
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(held)), HELD_WEB1: 'name = "web1"\n'},
+                      existing=[SAVE_DIR + '/web1.save', '/etc/xen/auto'])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError):
+        evac.restore()
+    assert getattr(files, 'renamed', []) == []
+    entry = manifest_of(files)['guests'][0]
+    assert (entry['state'], entry['autostart_held']) == ('conflict', HELD_WEB1)
+    # The operator shut the cold one down; the rerun restores the image, then puts the entry back.
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert not script.steps
+    assert files.renamed == [(HELD_WEB1, AUTO_WEB1)]
+    entry = manifest_of(files)['guests'][0]
+    assert (entry['state'], entry['autostart_held']) == ('restored', None)
+
+
 def test_xendomains_restoring_from_the_save_directory_is_refused():
     files = FakeFiles(contents={'/etc/default/xendomains': 'XENDOMAINS_RESTORE=true\nXENDOMAINS_SAVE="%s"\n' % SAVE_DIR})
     evac, script, files = make([(['list'], 0, LIST_WEB1, '')], files, policy='save')
