@@ -247,7 +247,8 @@ def read_xendomains(files, paths=XENDOMAINS_FILES):
 
 
 def autostart_configs(files, auto_dir):
-    """``{domain name: config path}`` of the configs in the autostart directory (their ``name = "..."``)."""
+    """``{domain name: [config paths]}`` of the configs in the autostart directory (their ``name = "..."``):
+    xendomains starts every ``$XENDOMAINS_AUTO/*``, so a guest may have more than one (a backup ``web.cfg~``)."""
     found = {}
     if not auto_dir or not files.exists(auto_dir):
         return found
@@ -261,8 +262,15 @@ def autostart_configs(files, auto_dir):
             continue
         match = _CFG_NAME_RE.search(text or '')
         if match:
-            found[match.group(1)] = path
+            found.setdefault(match.group(1), []).append(path)
     return found
+
+
+def _paths(value):
+    """A manifest's autostart paths as a list (an older manifest holds one path as a string)."""
+    if not value:
+        return []
+    return [value] if isinstance(value, str) else list(value)
 
 
 def utc_iso(epoch):
@@ -498,7 +506,7 @@ class GuestEvacuation(object):
             # Started cold at boot it would lose its saved memory image, or run twice (here and on the peer).
             if entry['action'] in (SAVE, MIGRATE) and entry['name'] in autostart:
                 entry['autostart'] = autostart[entry['name']]
-                entry['autostart_held'] = None
+                entry['autostart_held'] = []
         saving = [e for e in entries if e['action'] == SAVE]
         if saving and xendomains['restore'] and xendomains['save'] \
                 and os.path.normpath(xendomains['save']) == self.save_dir:
@@ -546,11 +554,11 @@ class GuestEvacuation(object):
         if entries and any(e['action'] == SAVE for e in entries):
             self.files.makedirs(self.save_dir)
         for entry in entries:
-            if entry.get('autostart'):
-                held = held_path(entry['autostart'])
-                self.files.rename(entry['autostart'], held)
-                entry['autostart_held'] = held
-                self.actions.append('held autostart entry %s as %s for the reboot' % (entry['autostart'], held))
+            for path in _paths(entry.get('autostart')):
+                held = held_path(path)
+                self.files.rename(path, held)
+                entry['autostart_held'] = _paths(entry.get('autostart_held')) + [held]
+                self.actions.append('held autostart entry %s as %s for the reboot' % (path, held))
                 self.write_manifest(manifest)
         for entry in entries:
             try:
@@ -687,9 +695,12 @@ class GuestEvacuation(object):
         for entry in manifest['guests']:
             # Put back once the guest itself runs here again: not while a cold one of its name is in conflict.
             if entry.get('autostart_held') and entry['name'] in now and entry['state'] != CONFLICT:
-                self.files.rename(entry['autostart_held'], entry['autostart'])
-                self.actions.append('put back autostart entry %s' % entry['autostart'])
-                entry['autostart_held'] = None
+                held = _paths(entry['autostart_held'])
+                for path in _paths(entry.get('autostart')):
+                    if held_path(path) in held:
+                        self.files.rename(held_path(path), path)
+                        self.actions.append('put back autostart entry %s' % path)
+                entry['autostart_held'] = []
         for entry in missing:
             if entry['state'] == RESTORED and entry.get('file'):
                 # The guest lives on in its image only: the manifest says so (a rerun restores from it again).
@@ -764,7 +775,7 @@ class GuestEvacuation(object):
         """``(autostart directory, entry path or None)``: the entry of the host's xendomains autostart
         directory (XENDOMAINS_AUTO of its settings) that names guest ``name``."""
         auto_dir = read_xendomains(self.files)['auto']
-        return auto_dir, autostart_configs(self.files, auto_dir).get(name)
+        return auto_dir, ', '.join(autostart_configs(self.files, auto_dir).get(name) or []) or None
 
     def _started_by(self, name, domid):
         """Who started a saved guest cold after the boot, as far as this host tells: its own autostart entry."""

@@ -26,13 +26,15 @@ description:
     V(saved) again and the error names the file.
   - Automatic actors at boot are handled on purpose. C(/etc/default/xendomains) (or C(/etc/sysconfig/xendomains))
     is read; with C(XENDOMAINS_RESTORE=true) and C(XENDOMAINS_SAVE) equal to O(save_dir), O(action=evacuate) fails
-    before anything moves. The autostart entry (in C(XENDOMAINS_AUTO), default C(/etc/xen/auto)) of a guest that is
-    saved or migrated is held over the reboot (renamed beside itself to C(.NAME.noreboot-xen-held), which
-    xendomains does not start) and recorded in the manifest; O(action=restore) puts it back once the guest runs
-    here again (a migrated guest's entry stays held, the guest runs on the peer).
+    before anything moves. Every autostart entry (in C(XENDOMAINS_AUTO), default C(/etc/xen/auto); xendomains
+    starts all of them, a backup copy such as C(web.cfg~) too) that names a guest that is saved or migrated is
+    held over the reboot (renamed beside itself to C(.NAME.noreboot-xen-held), which xendomains does not start)
+    and recorded in the manifest (lists C(autostart) and C(autostart_held)); O(action=restore) puts them back once
+    the guest itself runs here again (a migrated guest's entries stay held, the guest runs on the peer).
   - A saved guest that O(action=restore) finds already running was started cold after the boot (by xendomains,
     C(/etc/xen/auto) or a person), so its memory image was not used. It is reported as a conflict (state
-    V(conflict), RV(conflicts)), the image is kept and the restore fails, naming both ways out.
+    V(conflict), RV(conflicts)), the image is kept (and its autostart entries stay held) and the restore fails,
+    naming both ways out and who started the guest: the host's autostart entry that names it, or that none does.
   - O(action=verify_evacuated), right before the reboot, lists the domains again and fails naming every guest that
     runs here (a guest created after the evacuation is not in the manifest); it changes nothing.
   - O(action=status) only reads C(xl info) and C(xl list) (free memory and running guests), for example on a

@@ -673,9 +673,9 @@ def test_evacuation_holds_the_autostart_entry_of_a_saved_guest_and_restore_puts_
     assert files.renamed == [(AUTO_WEB1, HELD_WEB1)]
     assert AUTO_WEB1 not in files.contents, 'xendomains must not start web1 cold at boot'
     entry = manifest_of(files)['guests'][0]
-    assert entry['autostart'] == AUTO_WEB1 and entry['autostart_held'] == HELD_WEB1
+    assert entry['autostart'] == [AUTO_WEB1] and entry['autostart_held'] == [HELD_WEB1]
     # Held only after the manifest says so: the first write lists the entry to put back.
-    assert files.writes[0]['guests'][0]['autostart'] == AUTO_WEB1
+    assert files.writes[0]['guests'][0]['autostart'] == [AUTO_WEB1]
 
     steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
              (['list'], 0, LIST_WEB1, '')]
@@ -683,12 +683,13 @@ def test_evacuation_holds_the_autostart_entry_of_a_saved_guest_and_restore_puts_
     evac.restore()
     assert not script.steps
     assert files.renamed[-1] == (HELD_WEB1, AUTO_WEB1)
-    assert manifest_of(files)['guests'][0]['autostart_held'] is None
+    assert manifest_of(files)['guests'][0]['autostart_held'] == []
 
 
 def test_the_autostart_entry_of_a_guest_in_conflict_stays_held_until_its_image_is_restored():
     """A cold guest found running is not the saved one: its entry stays held (the manifest keeps saying where),
-    and is put back once a rerun restored the image."""
+    and is put back once a rerun restored the image. (The manifest holds one path as a string, as the first
+    manifests with autostart entries did.)"""
     held = dict(SAVED_WEB1, autostart=AUTO_WEB1, autostart_held=HELD_WEB1)
     files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(held)), HELD_WEB1: 'name = "web1"\n'},
                       existing=[SAVE_DIR + '/web1.save', '/etc/xen/auto'])
@@ -707,7 +708,33 @@ def test_the_autostart_entry_of_a_guest_in_conflict_stays_held_until_its_image_i
     assert not script.steps
     assert files.renamed == [(HELD_WEB1, AUTO_WEB1)]
     entry = manifest_of(files)['guests'][0]
-    assert (entry['state'], entry['autostart_held']) == ('restored', None)
+    assert (entry['state'], entry['autostart_held']) == ('restored', [])
+
+
+def test_every_autostart_entry_naming_a_saved_guest_is_held_not_only_one():
+    """xendomains starts every $XENDOMAINS_AUTO/* (an editor's backup web1.cfg~ too): two entries naming web1,
+    holding only one of them, start web1 cold at boot from the other."""
+    backup = AUTO_WEB1 + '~'
+    files = FakeFiles(existing=['/etc/xen/auto'], contents={AUTO_WEB1: 'name = "web1"\nmemory = 512\n',
+                                                            backup: 'name = "web1"\nmemory = 256\n',
+                                                            '/etc/xen/auto/db1.cfg': 'name = "db1"\n'})
+    steps = [(['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, files, policy='save')
+    evac.evacuate()
+    held_backup = '/etc/xen/auto/.web1.cfg~.noreboot-xen-held'
+    assert sorted(files.renamed) == sorted([(AUTO_WEB1, HELD_WEB1), (backup, held_backup)])
+    assert not any(p in files.contents for p in (AUTO_WEB1, backup)), 'xendomains must find no entry for web1'
+    assert '/etc/xen/auto/db1.cfg' in files.contents, 'only the saved guest\'s entries are held'
+    entry = manifest_of(files)['guests'][0]
+    assert entry['autostart'] == [AUTO_WEB1, backup] and entry['autostart_held'] == [HELD_WEB1, held_backup]
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert files.contents[AUTO_WEB1].startswith('name') and files.contents[backup].startswith('name')
+    assert manifest_of(files)['guests'][0]['autostart_held'] == []
 
 
 def test_xendomains_restoring_from_the_save_directory_is_refused():
