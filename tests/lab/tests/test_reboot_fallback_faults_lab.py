@@ -6,12 +6,13 @@
 Each check reads the simulator's state of the host (its domains, their ids and states, counters.guest_ops:
 every xl save/restore/create/shutdown/migrate asked of it) and the host's files, not only what the run says.
 
-(c) A guest autostarted at boot. The host's xendomains settings name /etc/xen/auto, which holds an entry
+(c) A guest autostarted at boot (the simulator runs xendomains at boot: XENDOMAINS_AUTO configs started cold). The host's xendomains settings name /etc/xen/auto, which holds an entry
 for guest web: the role holds it over the reboot (a dot file beside it), but a configuration management
 agent that runs early at boot (the simulator's fault files_at_boot) puts the managed entry back, and
 xendomains starts web cold. The run must report the conflict (naming the host's autostart entry), keep
 web's save image, restore db, and stop (rc non-zero). Once the operator shuts the cold web down (xl
-shutdown, over SSH), the same command run again restores the saved web from its image.
+shutdown, over SSH), the same command run again restores the saved web from its image. And with two
+entries naming a guest (web.cfg and an editor's backup web.cfg~), both are held: xendomains starts nothing.
 
 (d) The save directory on a file system too small for the guests' memory (the spec's filesystems: a
 128 MiB tmpfs): refused before any guest is paused: no xl command that moves a guest ran, the guests run
@@ -32,7 +33,7 @@ import pytest
 
 if 'labctl' not in sys.modules:
     # A lab instance of its own (NOREBOOT_XEN_FAULTS_LAB_INSTANCE to choose another).
-    os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_FAULTS_LAB_INSTANCE', '23')
+    os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_FAULTS_LAB_INSTANCE', '29')
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
@@ -69,6 +70,16 @@ groups:
       /etc/xen/web.cfg: %(cfg)s
       %(auto)s: %(cfg)s
     faults: {files_at_boot: {files: {%(auto)s: %(cfg)s}}}
+  - name: bak
+    count: 1
+    build: deb-4.17.5
+    hardware: intel-icelake
+    failure_domains: [rack-f]
+    guests: [{name: web, mem: 256, vcpus: 1}]
+    files:
+      /etc/xen/web.cfg: %(cfg)s
+      %(auto)s: %(cfg)s
+      %(auto)s~: %(cfg)s
   - {name: small, count: 1, build: deb-4.17.5, hardware: amd-milan, failure_domains: [rack-b],
      guests: [{name: web, mem: 256, vcpus: 1}, {name: db, mem: 512, vcpus: 2}],
      filesystems: {%(save_dir)s: 128m}}
@@ -186,6 +197,29 @@ def test_c_a_guest_autostarted_at_boot_is_a_conflict_with_its_image_kept_and_a_r
         manifest = json.load(handle)
     assert manifest['status'] == 'restored'
     assert sorted((g['name'], g['state']) for g in manifest['guests']) == [('db', 'restored'), ('web', 'restored')]
+
+
+def test_c_every_autostart_entry_of_a_saved_guest_is_held_so_xendomains_starts_nothing(lab):
+    """The default xendomains settings (no /etc/default/xendomains: /etc/xen/auto) and two entries naming web
+    (an editor's backup web.cfg~ beside web.cfg): both held over the reboot, so xendomains starts nothing and
+    web is restored from its image; both put back afterwards."""
+    host = 'bak-001'
+    install_fixed(host)
+    result = run(lab, 'lab_group_bak')
+    assert result['rc'] == 0, result['log']
+    assert row(result, host)['outcome'] == 'rebooted'
+    state = sim_state(host)
+    assert state['build']['build_id'] == FIXED and state['boots'] == 2
+    running = dict((d['name'], d) for d in state['domains'] if d['id'] != 0)
+    assert sorted(running) == ['web']
+    assert running['web']['restored_from'] == SAVE_DIR + '/web.save' and 'autostarted' not in running['web']
+    assert guest_ops(host) == {'save': {'web': 1}, 'restore': {SAVE_DIR + '/web.save': 1}}
+    for entry in (AUTO_WEB, AUTO_WEB + '~'):
+        assert os.path.exists(host_path(host, entry)), entry
+    assert [e for e in os.listdir(host_path(host, '/etc/xen/auto')) if e.startswith('.')] == []
+    with open(host_path(host, MANIFEST)) as handle:
+        web = json.load(handle)['guests'][0]
+    assert (web['state'], web['autostart'], web['autostart_held']) == ('restored', [AUTO_WEB, AUTO_WEB + '~'], [])
 
 
 def test_d_a_save_directory_too_small_is_refused_before_any_guest_is_paused(lab):
