@@ -772,8 +772,8 @@ class GuestEvacuation(object):
                               % (name, _where(entry)))
 
     def _autostart_entry(self, name):
-        """``(autostart directory, entry path or None)``: the entry of the host's xendomains autostart
-        directory (XENDOMAINS_AUTO of its settings) that names guest ``name``."""
+        """``(autostart directory, entries or None)``: the entries (paths joined by ', ') of the host's xendomains
+        autostart directory (XENDOMAINS_AUTO of its settings) that name guest ``name``."""
         auto_dir = read_xendomains(self.files)['auto']
         return auto_dir, ', '.join(autostart_configs(self.files, auto_dir).get(name) or []) or None
 
