@@ -34,7 +34,7 @@ description:
   - A saved guest that O(action=restore) finds already running was started cold after the boot (by xendomains,
     C(/etc/xen/auto) or a person), so its memory image was not used. It is reported as a conflict (state
     V(conflict), RV(conflicts)), the image is kept (and its autostart entries stay held) and the restore fails,
-    naming both ways out and who started the guest: the host's autostart entry that names it, or that none does.
+    naming both ways out and who started the guest (the host's autostart entry that names it, or that none does).
   - O(action=verify_evacuated), right before the reboot, lists the domains again and fails naming every guest that
     runs here (a guest created after the evacuation is not in the manifest); it changes nothing.
   - O(action=status) only reads C(xl info) and C(xl list) (free memory and running guests), for example on a

@@ -6,7 +6,8 @@
 Each check reads the simulator's state of the host (its domains, their ids and states, counters.guest_ops:
 every xl save/restore/create/shutdown/migrate asked of it) and the host's files, not only what the run says.
 
-(c) A guest autostarted at boot (the simulator runs xendomains at boot: XENDOMAINS_AUTO configs started cold). The host's xendomains settings name /etc/xen/auto, which holds an entry
+(c) A guest autostarted at boot (the simulator runs xendomains at boot: XENDOMAINS_AUTO configs are
+started cold). The host's xendomains settings name /etc/xen/auto, which holds an entry
 for guest web: the role holds it over the reboot (a dot file beside it), but a configuration management
 agent that runs early at boot (the simulator's fault files_at_boot) puts the managed entry back, and
 xendomains starts web cold. The run must report the conflict (naming the host's autostart entry), keep
