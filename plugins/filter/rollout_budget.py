@@ -93,7 +93,7 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
     waves, _to_patch, _canaries, wave_of, outcomes, details = _collect(plan, hostvars)
     plan_hosts = {}
     for host, decision in (plan.get('decisions') or {}).items():
-        plan_hosts[host] = dict(decision=decision.get('decision'), wave=wave_of.get(host))
+        plan_hosts[host] = dict(decision=decision.get('decision'), wave=wave_of.get(host), reason=decision.get('reason'))
     labels = [dict(label='wave_%d' % w['number'], kind=w['kind']) for w in waves]
     if with_reboots:
         _live, reboots, results, stranded = collect_outcomes(plan, hostvars)

@@ -260,11 +260,13 @@ def host_outcome(decision, outcome, planned):
 def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, details=None, run_id=None):
     """Build the run summary.
 
-    ``plan_hosts``: host -> ``{'decision', 'wave'}`` with ``wave`` the label of the wave that
-    applies its payload (``wave_1``...) or None for hosts that get no payload; ``outcomes``:
-    host -> outcome; ``waves``: ``[{'label', 'kind'}]`` in run order; ``wave_times``: label ->
-    ``{'start', 'end'}`` (epoch seconds); ``gate``: the last gate result; ``details``: host ->
-    failed checks / message.
+    ``plan_hosts``: host -> ``{'decision', 'wave', 'reason'}`` with ``wave`` the label of the wave that
+    applies its payload (``wave_1``...) or None for hosts that get no payload, ``reason`` the
+    plan's reason (optional); ``outcomes``: host -> outcome; ``waves``: ``[{'label', 'kind'}]`` in
+    run order; ``wave_times``: label -> ``{'start', 'end'}`` (epoch seconds); ``gate``: the last
+    gate result; ``details``: host -> failed checks / message. A ``held`` or ``needs_attention``
+    host without a detail of this run gets the plan's reason as its detail (why it is held, which
+    run saw the payload fail, how to release it): no module ran on it.
 
     Returns ``{'run_id', 'stopped', 'stop_reason', 'budget', 'totals', 'waves': [...], 'hosts',
     'needs_reboot', 'state_unknown'}`` where each wave row counts ``hosts`` and every
@@ -292,7 +294,10 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
         row[outcome] = row.get(outcome, 0) + 1
         totals['hosts'] += 1
         totals[outcome] = totals.get(outcome, 0) + 1
-        hosts[host] = dict(decision=entry.get('decision'), wave=label, outcome=outcome, detail=details.get(host))
+        detail = details.get(host)
+        if not detail and outcome in (HELD, NEEDS_ATTENTION):
+            detail = entry.get('reason') or None
+        hosts[host] = dict(decision=entry.get('decision'), wave=label, outcome=outcome, detail=detail)
     ordered = [w for w in waves if w['label'] in rows] + [
         dict(label=label, kind='none' if label == 'not_in_a_wave' else None)
         for label in sorted(rows) if label not in set(w['label'] for w in waves)]

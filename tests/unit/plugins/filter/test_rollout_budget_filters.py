@@ -113,6 +113,20 @@ def test_summary_with_reboots_has_reboot_wave_rows_and_outcomes():
         ['wave_3', 'reboot', '1', '0']]
 
 
+def test_summary_detail_of_held_and_attention_hosts_is_the_plans_reason():
+    """The filter hands the plan's reason to the summary: a held / needs_attention host's detail says why."""
+    plan = dict(PLAN, decisions=dict(PLAN['decisions']))
+    plan['decisions']['h1'] = {'decision': 'held', 'reason': 'held: payload p ended reverted on this host in run R'}
+    plan['decisions']['a1'] = {'decision': 'needs_attention', 'reason': 'payload p is APPLIED after failed checks'}
+    hv = hostvars(ALL_PATCHED)
+    hv.update(h1={}, a1={})
+    summary = rollout_summary(plan, hv, gate={'proceed': True})
+    assert summary['hosts']['h1'] == dict(decision='held', wave='not_in_a_wave', outcome='held',
+                                          detail='held: payload p ended reverted on this host in run R')
+    assert summary['hosts']['a1']['detail'] == 'payload p is APPLIED after failed checks'
+    assert summary['held'] == ['h1'] and summary['needs_attention'] == ['a1']
+
+
 def test_summary_without_reboots_reports_reboot_hosts_as_pending():
     hv = hostvars(ALL_PATCHED, {'r1': 'rebooted'})
     summary = rollout_summary(PLAN, hv, gate={'proceed': True})
