@@ -213,3 +213,15 @@ def test_attempt_counters_count_each_operation(tmp_path):
     host.run('xen-livepatch', 'unload', 'fix1')
     expected = {'upload': {'fix1': 1}, 'apply': {'fix1': 3}, 'revert': {'fix1': 1}, 'unload': {'fix1': 1}}
     assert host.state()['counters']['attempts'] == expected
+
+
+def test_attempt_counters_count_a_crashing_apply(tmp_path):
+    """An apply that kills the hypervisor (xen_nop) was asked of it: counters.attempts counts it (issue 13, lab test (e))."""
+    host = Host(tmp_path)
+    path = host.payload('xen_nop', test_payload=True)
+    assert host.run('xen-livepatch', 'upload', 'xen_nop', path)[0] == 0
+    rc, out, dummy = host.run('xen-livepatch', 'apply', 'xen_nop')
+    assert (rc, out) == (255, 'Applying xen_nop... ')
+    state = host.state()
+    assert state['crashed'] is True
+    assert state['counters']['attempts'] == {'upload': {'xen_nop': 1}, 'apply': {'xen_nop': 1}}
