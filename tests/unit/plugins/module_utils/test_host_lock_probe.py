@@ -83,15 +83,14 @@ def test_detection_reports_the_hosts_lock(tmp_path):
 
 
 def test_the_controller_lists_hosts_other_runs_hold():
+    def facts(lock):
+        return {'ansible_facts': {'xen': {'livepatch': {'rollout_lock': lock}}}}
     hostvars = {
-        'xen01': {'ansible_facts': {'xen': {'livepatch': {'rollout_lock': dict(held=True, run_id='run-a', pid=77,
-                                                                                  time='t', path='/x')}}}},
-        'xen02': {'ansible_facts': {'xen': {'livepatch': {'rollout_lock': dict(held=False, run_id='run-old', pid=5,
-                                                                                  time='t', path='/x')}}}},
-        'xen03': {'ansible_facts': {'xen': {'livepatch': {'rollout_lock': None}}}},
+        'xen01': facts(dict(held=True, run_id='run-a', pid=77, time='t', path='/x')),
+        'xen02': facts(dict(held=False, run_id='run-old', pid=5, time='t', path='/x')),
+        'xen03': facts(None),
         'xen04': {},
-        'xen05': {'ansible_facts': {'xen': {'livepatch': {'rollout_lock': dict(held=True, run_id='run-me', pid=8,
-                                                                                  time='t', path='/x')}}}},
+        'xen05': facts(dict(held=True, run_id='run-me', pid=8, time='t', path='/x')),
     }
     found = rollout_host_locks(['xen01', 'xen02', 'xen03', 'xen04', 'xen05'], hostvars, run_id='run-me')
     assert found == {'xen01': dict(run_id='run-a', pid=77, time='t')}
