@@ -57,17 +57,28 @@ def _parent(pid, read):
         return None
 
 
+def _is_controller(pid, read):
+    cmdline = read('/proc/%d/cmdline' % pid) or ''
+    words = [os.path.basename(word) for word in cmdline.split('\0')[:3]]
+    return any(word.startswith(name) for word in words for name in CONTROLLER_NAMES)
+
+
 def controller_pid(pid, read=read_text, depth=12):
-    """The pid of the ansible-playbook process ``pid`` descends from (itself included), or None."""
+    """The pid of the ansible-playbook process ``pid`` descends from (itself included), or None.
+
+    A module runs under a worker process that ansible-playbook forked for the task: it has the same
+    command line and ends with the task. So the controller is the topmost of the consecutive
+    ancestors whose command line is ansible-playbook's, not the first one met."""
+    found = None
     for _level in range(depth):
         if not pid or pid <= 1:
-            return None
-        cmdline = read('/proc/%d/cmdline' % pid) or ''
-        words = [os.path.basename(word) for word in cmdline.split('\0')[:3]]
-        if any(word.startswith(name) for word in words for name in CONTROLLER_NAMES):
-            return pid
+            break
+        if _is_controller(pid, read):
+            found = pid
+        elif found is not None:
+            break
         pid = _parent(pid, read)
-    return None
+    return found
 
 
 class RunLocks(object):
@@ -113,8 +124,12 @@ class RunLocks(object):
         os.rename(tmp, path)
         fsync_directory(self.directory)
 
-    def claim(self, run_id, hosts, owner, skip_held=False, check_mode=False):
+    def claim(self, run_id, hosts, owner, skip_held=False, check_mode=False, host_locks=None):
         """Claim ``hosts`` for ``run_id``; ``owner`` is ``{pid, pid_start, boot_id}`` of its controller process.
+
+        ``host_locks``: host -> ``{run_id, pid, time}`` of the hosts whose own rollout lock another run's
+        transaction holds (detection; filter rollout_host_locks): they are held like hosts of a live
+        record here (that run may be driven from another controller or lock directory).
 
         Returns ``{'hosts': [ours], 'held': {host: run_id}, 'stale_removed': [run ids]}``; raises RunHeld."""
         if not os.path.isdir(self.directory):
@@ -139,8 +154,17 @@ class RunLocks(object):
                 for host in sorted(wanted & set(record.get('hosts') or [])):
                     held[host] = record.get('run_id')
                     holders[record.get('run_id')] = (path, record)
+            on_hosts = {}
+            for host in sorted(wanted & set(host_locks or {})):
+                if host in held:
+                    continue
+                lock = host_locks[host] or {}
+                if lock.get('run_id') == run_id:
+                    continue
+                held[host] = lock.get('run_id') or 'unknown'
+                on_hosts[host] = lock
             if held and not skip_held:
-                raise RunHeld(self.describe(held, holders), held)
+                raise RunHeld(self.describe(held, holders, on_hosts), held)
             ours = [host for host in hosts if host not in held]
             if not check_mode:
                 record = dict(owner, run_id=run_id, hosts=ours, time=utc_iso(self.clock()))
@@ -150,13 +174,16 @@ class RunLocks(object):
             os.close(guard)
 
     @staticmethod
-    def describe(held, holders):
+    def describe(held, holders, on_hosts=None):
         parts = []
         for run_id, (path, record) in sorted(holders.items()):
-            mine = sorted(host for host, holder in held.items() if holder == run_id)
+            mine = sorted(host for host, holder in held.items() if holder == run_id and host not in (on_hosts or {}))
             parts.append('run %s (%s, since %s, record %s) holds %s' % (
                 run_id, 'pid %s' % record['pid'] if record.get('pid') is not None else 'controller process unknown',
                 record.get('time'), path, ', '.join(mine)))
+        for host, lock in sorted((on_hosts or {}).items()):
+            parts.append('run %s has a transaction in progress on %s (pid %s on the host, since %s: its rollout lock)' % (
+                lock.get('run_id') or '(not named in its lock file)', host, lock.get('pid'), lock.get('time')))
         return ('another rollout is in progress on hosts of this inventory: %s. Nothing was changed. Wait for it to '
                 'end, or set noreboot_xen_skip_held_hosts=true to leave those hosts to it and roll out the others '
                 '(a record whose run is really gone can be removed)' % '; '.join(parts))

@@ -19,7 +19,10 @@ live patch needs one **failure budget for the whole run**, checked before each w
 * the run stops when failures **exceed** the limit (a limit of 0 stops at the first failure);
 * any failed canary stops the run, whatever the budget; so does any ``failed_applied`` host
   (a payload left APPLIED after failed checks: someone must look);
-* a stop is final: once a gate said stop, every later gate says stop with the first reason.
+* a stop is final: once a gate said stop, every later gate says stop with the first reason;
+* a host another run's transaction held (``held_by_other_run``: it met that run's host lock) is
+  never a failure of this run and never counted in the budget; only a *canary* held so stops the
+  run (this run has no evidence that the payload works on the canary's group), without counting it.
 
 Hosts already in flight when the budget runs out finish their wave: the gate only decides
 whether the *next* wave starts.
@@ -49,6 +52,8 @@ FAILED_APPLIED = 'failed_applied'
 # Plan decisions: the payload failed on this host (or its group) before; left applied after failed checks.
 HELD = 'held'
 NEEDS_ATTENTION = 'needs_attention'
+# Another run's transaction held the host's lock: this run left it to that run (not a failure).
+HELD_BY_OTHER_RUN = 'held_by_other_run'
 
 FAILURE_OUTCOMES = (FAILED, FAILED_APPLIED, REVERTED, PREVIOUSLY_REVERTED, UNREACHABLE)
 
@@ -64,7 +69,7 @@ DECISION_OUTCOMES = {
 }
 
 SUMMARY_COLUMNS = (PATCHED, REBOOTED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PENDING_REBOOT, UNREACHABLE,
-                   NOT_STARTED, NOT_AFFECTED, NOT_XEN, HELD, NEEDS_ATTENTION)
+                   NOT_STARTED, NOT_AFFECTED, NOT_XEN, HELD, NEEDS_ATTENTION, HELD_BY_OTHER_RUN)
 # Outcomes after which the run exits non-zero even when every wave ran: someone must look.
 ATTENTION_OUTCOMES = (FAILED_APPLIED, HELD, NEEDS_ATTENTION)
 
@@ -232,6 +237,12 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
         result.update(proceed=False, reason='canary failed: %s; no wave starts after a failed canary'
                       % ', '.join(_describe(f['host'], f['outcome'], f['detail']) for f in failed_canaries))
         return result
+    held_canaries = [h for h in sorted(set(canaries or ())) if outcomes.get(h) == HELD_BY_OTHER_RUN]
+    if held_canaries:
+        result.update(proceed=False, reason='canary held by another run: %s; this run has no evidence that the payload '
+                      'works on its group, so no wave starts (not a failure of this run: run it again once that run '
+                      'ended)' % ', '.join('%s (%s)' % (h, details.get(h) or 'run unknown') for h in held_canaries))
+        return result
     for label, hosts, kind_budget in checks:
         kind_failed = [f for f in failed_hosts if f['host'] in set(hosts)]
         limit = kind_budget['limit']
@@ -257,17 +268,21 @@ def host_outcome(decision, outcome, planned):
     return DECISION_OUTCOMES.get(decision, decision or NOT_STARTED)
 
 
-def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, details=None, run_id=None):
+def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, details=None, run_id=None, holders=None):
     """Build the run summary.
 
-    ``plan_hosts``: host -> ``{'decision', 'wave'}`` with ``wave`` the label of the wave that
-    applies its payload (``wave_1``...) or None for hosts that get no payload; ``outcomes``:
-    host -> outcome; ``waves``: ``[{'label', 'kind'}]`` in run order; ``wave_times``: label ->
-    ``{'start', 'end'}`` (epoch seconds); ``gate``: the last gate result; ``details``: host ->
-    failed checks / message.
+    ``plan_hosts``: host -> ``{'decision', 'wave', 'reason'}`` with ``wave`` the label of the wave that
+    applies its payload (``wave_1``...) or None for hosts that get no payload, ``reason`` the
+    plan's reason (optional); ``outcomes``: host -> outcome; ``waves``: ``[{'label', 'kind'}]`` in
+    run order; ``wave_times``: label -> ``{'start', 'end'}`` (epoch seconds); ``gate``: the last
+    gate result; ``details``: host -> failed checks / message. A ``held`` or ``needs_attention``
+    host without a detail of this run gets the plan's reason as its detail (why it is held, which
+    run saw the payload fail, how to release it): no module ran on it. ``holders``: host -> the run
+    id of another run that holds it, for the hosts whose outcome is ``held_by_other_run`` and for
+    hosts left to another run before the plan (those are in no wave and not in ``plan_hosts``).
 
     Returns ``{'run_id', 'stopped', 'stop_reason', 'budget', 'totals', 'waves': [...], 'hosts',
-    'needs_reboot', 'state_unknown'}`` where each wave row counts ``hosts`` and every
+    'needs_reboot', 'state_unknown', 'held_by_other_run'}`` where each wave row counts ``hosts`` and every
     SUMMARY_COLUMNS outcome, with ``kind`` and ``elapsed_s``; hosts in no wave are counted in a
     last row, ``not_in_a_wave``. ``needs_reboot`` lists the hosts still exposed that only a reboot
     can fix today (pending_reboot, reverted, failed, held); ``state_unknown`` those that must be
@@ -292,7 +307,10 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
         row[outcome] = row.get(outcome, 0) + 1
         totals['hosts'] += 1
         totals[outcome] = totals.get(outcome, 0) + 1
-        hosts[host] = dict(decision=entry.get('decision'), wave=label, outcome=outcome, detail=details.get(host))
+        detail = details.get(host)
+        if not detail and outcome in (HELD, NEEDS_ATTENTION):
+            detail = entry.get('reason') or None
+        hosts[host] = dict(decision=entry.get('decision'), wave=label, outcome=outcome, detail=detail)
     ordered = [w for w in waves if w['label'] in rows] + [
         dict(label=label, kind='none' if label == 'not_in_a_wave' else None)
         for label in sorted(rows) if label not in set(w['label'] for w in waves)]
@@ -312,8 +330,12 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
     unknown = sorted(h for h, e in hosts.items() if e['outcome'] in (UNREACHABLE, NOT_STARTED, 'undecided'))
     held = sorted(h for h, e in hosts.items() if e['outcome'] == HELD)
     attention = sorted(h for h, e in hosts.items() if e['outcome'] in (FAILED_APPLIED, NEEDS_ATTENTION))
+    holders = holders or {}
+    other_runs = dict((h, holders.get(h)) for h, e in hosts.items() if e['outcome'] == HELD_BY_OTHER_RUN)
+    other_runs.update((h, run) for h, run in holders.items() if h not in hosts)
     return dict(
         run_id=run_id,
+        held_by_other_run=other_runs,
         held=held,
         needs_attention=attention,
         attention=bool(held or attention),
@@ -352,6 +374,10 @@ def format_summary(summary):
     if summary.get('needs_attention'):
         lines.append('needs attention (%d): %s (payload left APPLIED after failed checks: revert it or reboot)'
                      % (len(summary['needs_attention']), ', '.join(summary['needs_attention'])))
+    if summary.get('held_by_other_run'):
+        other = summary['held_by_other_run']
+        lines.append('held by another run (%d): %s (not failures of this run: left to that run)' % (
+            len(other), ', '.join('%s (run %s)' % (h, other[h] or 'unknown') for h in sorted(other))))
     if summary.get('state_unknown'):
         lines.append('look again (%d): %s' % (len(summary['state_unknown']), ', '.join(summary['state_unknown'])))
     if summary.get('stopped'):

@@ -37,8 +37,12 @@ A payload the ledger says this host reverted (same name and sha256) is not appli
 the fix, by a reboot or after the cause is found) and nothing on Xen changes (a guest that
 crashed once is not crashed again by the next run).
 
+A host whose lock another live process holds (another run's transaction) is not touched:
+``run`` raises LockHeld, and ``held_result`` gives the outcome ``held_by_other_run`` (not a failure
+of this run: that run is rolling the host out; only this run's own staged file is removed).
+
 Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``failed_applied``,
-``previously_reverted``.
+``previously_reverted``, ``held_by_other_run``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -76,7 +80,9 @@ FAILED = 'failed'
 PREVIOUSLY_REVERTED = 'previously_reverted'
 # The checks failed and the payload is still APPLIED (revert failed, or revert_on_failure=false).
 FAILED_APPLIED = 'failed_applied'
-OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUSLY_REVERTED)
+# Another run's transaction holds the host's lock: nothing was done, and it is not a failure of this run.
+HELD_BY_OTHER_RUN = 'held_by_other_run'
+OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUSLY_REVERTED, HELD_BY_OTHER_RUN)
 
 LOCK_NAME = 'rollout.lock'
 LEDGER_NAME = 'ledger.jsonl'
@@ -183,11 +189,17 @@ class HostLock(object):
     is respected as held.
     """
 
-    def __init__(self, state_dir, run_id, identity, clock=time.time):
+    # A reader that only looks (xen_facts' probe takes a shared flock for an instant) must not make a
+    # transaction think the host is held: a busy flock is tried again this many times, BUSY_PAUSE apart.
+    BUSY_TRIES = 5
+    BUSY_PAUSE = 0.05
+
+    def __init__(self, state_dir, run_id, identity, clock=time.time, sleep=time.sleep):
         self.path = os.path.join(state_dir, LOCK_NAME)
         self.run_id = run_id
         self.identity = identity
         self.clock = clock
+        self.sleep = sleep
         self.record = None
         self.took_over_from = None
         self.fd = None
@@ -226,13 +238,18 @@ class HostLock(object):
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
         except OSError as exc:
             raise TransactionError('cannot open the lock file %s: %s' % (self.path, exc.strerror or exc))
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except (IOError, OSError) as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                raise self._held(self._read_holder())
-            raise TransactionError('cannot lock %s: %s' % (self.path, exc.strerror or exc))
+        for attempt in range(self.BUSY_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise TransactionError('cannot lock %s: %s' % (self.path, exc.strerror or exc))
+                if attempt + 1 == self.BUSY_TRIES:
+                    os.close(fd)
+                    raise self._held(self._read_holder())
+                self.sleep(self.BUSY_PAUSE)
         try:
             named = os.lstat(self.path)
         except OSError:
@@ -279,6 +296,43 @@ class HostLock(object):
             pass
         os.close(self.fd)
         self.fd = None
+
+
+def inspect_lock(state_dir):
+    """What ``<state_dir>/rollout.lock`` says, for detection (xen_facts); never raises, never waits.
+
+    None when there is no lock file. Otherwise ``{path, held, run_id, pid, time}``: ``held`` is true
+    when a process holds the file's ``flock`` now (a transaction is running: tried with a shared
+    flock taken and dropped at once, which a transaction starting at that instant retries past), or,
+    for a file without one, when the process its record names is alive (an older version's lock);
+    false for a lock file left by a process that died. ``run_id``, ``pid`` and ``time`` are what the
+    file records (None when it has no readable record yet)."""
+    path = os.path.join(state_dir, LOCK_NAME)
+    try:
+        fd = os.open(path, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | getattr(os, 'O_NONBLOCK', 0))
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            flocked = False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except (IOError, OSError) as exc:
+            flocked = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        try:
+            text = os.read(fd, 4096).decode('utf-8', 'replace')
+        except OSError:
+            text = ''
+    finally:
+        os.close(fd)
+    try:
+        record = json.loads(text) if text.strip() else {}
+    except ValueError:
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    held = flocked or (bool(record) and ProcessIdentity().alive(record))
+    return dict(path=path, held=held, run_id=record.get('run_id'), pid=record.get('pid'), time=record.get('time'))
 
 
 # ------------------------------------------------------------------------------------------
@@ -389,7 +443,7 @@ class RolloutTransaction(object):
         self.clock = clock
         self.sleep = sleep
         self.lifecycle = lifecycle
-        self.lock = HostLock(state_dir, run_id, self.identity, clock)
+        self.lock = HostLock(state_dir, run_id, self.identity, clock, sleep)
         self.ledger = Ledger(state_dir)
         # What Xen uploads: the private copy made under the lock (the staged file itself in check mode).
         self.upload_src = src
@@ -845,6 +899,18 @@ class RolloutTransaction(object):
 
     def commands(self):
         return [dict(argv=c.argv, rc=c.rc, attempts=c.attempts) for c in self.lp.history]
+
+    def held_result(self, held):
+        """The result when ``run`` raised LockHeld: outcome ``held_by_other_run``, the holder in ``held_by``.
+
+        Nothing on Xen, in the ledger or in the lock changed; only this run's own staged file is removed
+        (``remove_src``; it is in this run's staging directory, which the other run never uses)."""
+        self._remove_src()
+        holder = dict(held.holder or {})
+        self.result.update(outcome=HELD_BY_OTHER_RUN, failed_checks=[], checks=[], held_by=holder,
+                           held_by_run=holder.get('run_id'), commands=self.commands(),
+                           msg='%s; not a failure of this run: that run is rolling this host out' % held.msg)
+        return self.result
 
     def run(self):
         """Return the result dict; ``outcome`` says what happened. Raises LockHeld / TransactionError."""

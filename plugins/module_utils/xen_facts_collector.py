@@ -33,7 +33,10 @@ and a warning, never a failed detection. ``livepatch.last_outcomes`` lists, per 
 the ledger's last outcome entry (a payload ``reverted``, ``failed`` or ``failed_applied`` there
 keeps counting: the plan holds the host or reports it ``needs_attention``), and
 ``livepatch.boot_id`` is the host's boot id now (an open intent written in another boot, whose
-payload is no longer loaded, may have killed the host).
+payload is no longer loaded, may have killed the host). ``livepatch.rollout_lock`` is what the host's
+lock ``<state_dir>/rollout.lock`` says (rollout_transaction.inspect_lock: ``held`` when a rollout
+transaction runs there now, with the run id and pid its file records; None without a lock file):
+a run refuses, or skips, hosts another run's transaction holds.
 
 An unfinished reboot fallback is reported as ``evacuation`` (section ``evacuation``): the
 guest manifest ``<state_dir>/guests.json`` (read with guest_evacuation.parse_manifest, the
@@ -76,6 +79,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import
     open_reboot_intent,
     scan_ledger,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import inspect_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     ToolNotFound,
     XenToolError,
@@ -350,7 +354,7 @@ def _ignore(msg):
 
 
 def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, state_dir=STATE_DIR,
-                      read_ledger=read_ledger_text, read_manifest=None):
+                      read_ledger=read_ledger_text, read_manifest=None, read_lock=inspect_lock):
     """Return the ``ansible_facts.xen`` dictionary.
 
     ``xl``: an XlRunner or None; ``livepatch``: a LivepatchRunner or None; ``read_file``:
@@ -359,7 +363,8 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
     ``xl dmesg`` (only when payloads are applied or unknown), ``xl list``. ``state_dir``:
     where the rollout ledger and the guest manifest are; ``read_ledger``: ``path -> str or
     None`` (None: no such file), raising IOError/OSError when the file exists but cannot be
-    read; ``read_manifest``: the same for the guest manifest (default: ``read_ledger``).
+    read; ``read_manifest``: the same for the guest manifest (default: ``read_ledger``); ``read_lock``:
+    ``state_dir -> dict or None``, what the host's rollout lock says (rollout_transaction.inspect_lock).
     With ``evacuation`` gathered, ``xl list`` runs (after the others) only when ``domains`` is
     not gathered and the manifest has guests not yet back.
     """
@@ -385,7 +390,7 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
         if 'livepatch' in gather:
             facts['livepatch'] = dict(supported=False, reason='not a Xen dom0: %s' % reason,
                                       reason_kind=NOT_XEN_DOM0, payloads=[], open_intents=[], ledger_error=None,
-                                      last_outcomes=[], boot_id=None)
+                                      last_outcomes=[], boot_id=None, rollout_lock=read_lock(state_dir))
         if 'domains' in gather:
             facts['domains'] = []
         if 'evacuation' in gather:
@@ -401,7 +406,8 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
             warn(ledger_error)
         boot_id = (read_file(BOOT_ID_PATH) or '').strip() or None
         facts['livepatch'].update(open_intents=_intent_views(entries), ledger_error=ledger_error,
-                                  last_outcomes=_last_outcome_views(entries), boot_id=boot_id)
+                                  last_outcomes=_last_outcome_views(entries), boot_id=boot_id,
+                                  rollout_lock=read_lock(state_dir))
 
     major_minor = '%d.%d' % (info_int(info, 'xen_major'), info_int(info, 'xen_minor'))
     reported_extra = info.get('xen_extra', '')

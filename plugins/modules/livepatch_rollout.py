@@ -34,8 +34,8 @@ description:
     one fails."
   - "Locks: the lock is the kernel's C(flock) on C(<state_dir>/rollout.lock), held by this module's process for the
     whole transaction, so it goes away with the process however that ends and two runs can never both hold it. A
-    lock held by another process fails the task at once, naming the run id and pid its file records. A lock file
-    left by a process that died is taken over (RV(lock.took_over_from))."
+    lock held by another process ends the task at once with RV(outcome=held_by_other_run), naming the run id and pid
+    its file records (not a failure). A lock file left by a process that died is taken over (RV(lock.took_over_from))."
   - "What Xen uploads: under the lock, the staged file is opened without following a symlink (a symlink, a
     non-regular file or a file others could write is refused), its bytes are hashed and the same bytes are written
     to a private copy C(<state_dir>/upload/<name>.livepatch) (directory 0700, file 0600, owned by the running user);
@@ -139,8 +139,11 @@ requirements:
   - C(xl) and C(xen-livepatch) on the Xen control domain (dom0), run as root.
 notes:
   - The task fails when RV(outcome) is V(reverted), V(failed) or V(failed_applied) (the health checks failed and the
-    payload is still APPLIED - the revert failed or O(revert_on_failure) is false), or when the lock is held; every result carries
+    payload is still APPLIED - the revert failed or O(revert_on_failure) is false); every result carries
     RV(outcome), RV(failed_checks) and RV(msg), so a C(rescue) can record them.
+  - A host whose lock another live process holds (another run's transaction) does not fail the task -
+    RV(outcome=held_by_other_run), RV(held_by) names the holder, nothing on Xen, in the ledger or in the lock changes,
+    and only this run's own staged file is removed (O(remove_src)). It is not a failure of this run.
   - The payload itself is applied through the same code as M(noreboot.xen.livepatch).
 seealso:
   - module: noreboot.xen.livepatch
@@ -183,7 +186,7 @@ outcome:
   description: What happened on the host.
   returned: always
   type: str
-  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted]
+  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted, held_by_other_run]
   sample: patched
 msg:
   description: One sentence on the outcome, naming the failed checks and their details.
@@ -191,8 +194,8 @@ msg:
   type: str
   sample: "xen_hello_world applied; all 5 health checks passed"
 failed_checks:
-  description: Names of the health checks that failed (C(apply) when the apply itself failed, C(lock) when the
-    host was locked, C(preconditions) when nothing could start).
+  description: Names of the health checks that failed (C(apply) when the apply itself failed, C(preconditions) when
+    nothing could start).
   returned: always
   type: list
   elements: str
@@ -242,9 +245,15 @@ lock:
       type: dict
       returned: always
 held_by:
-  description: The lock's holder (run id, pid, time) when the host was locked by another live run.
+  description: The lock's holder (run id, pid, time) when the host was locked by another live run
+    (RV(outcome=held_by_other_run)).
   returned: when the lock was held
   type: dict
+held_by_run:
+  description: The run id the holder's lock file records (V(null) when it has not written it yet).
+  returned: when the lock was held
+  type: str
+  sample: 20261127T2250Z-0f0f
 ledger_entry:
   description: The outcome entry written to the ledger.
   returned: when an outcome was recorded
@@ -347,8 +356,8 @@ def main():
     try:
         result = transaction.run()
     except LockHeld as exc:
-        module.fail_json(msg=exc.msg, changed=False, outcome=FAILED, failed_checks=['lock'], checks=[],
-                         held_by=exc.holder, commands=transaction.commands())
+        # Another run's transaction is on this host: not a failure of this run (the task does not fail).
+        module.exit_json(**transaction.held_result(exc))
     except TransactionError as exc:
         fields = dict(transaction.result)
         fields.update(exc.fields)

@@ -42,6 +42,16 @@ options:
     description: Leave hosts a live run holds to it instead of failing.
     type: bool
     default: false
+  host_locks:
+    description:
+      - Hosts whose own rollout lock (C(<state_dir>/rollout.lock)) another run's transaction holds now, mapped to
+        C(run_id), C(pid) and C(time) as the host's lock file records them (detection's
+        C(ansible_facts.xen.livepatch.rollout_lock), through the filter P(noreboot.xen.rollout_host_locks#filter)).
+      - They are held like the hosts of a live record in O(directory), so that a run driven from another controller
+        (or another O(directory)) is seen too; the failure names the run and its process on the host.
+    type: dict
+    default: {}
+    version_added: 1.1.0
   directory:
     description: Where the run records are kept on the controller (created with mode 0700).
     type: path
@@ -113,6 +123,7 @@ def main():
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         skip_held=dict(type='bool', default=False),
         directory=dict(type='path', default='~/.cache/noreboot-xen/runs'),
+        host_locks=dict(type='dict', default={}),
     ), supports_check_mode=True)
     params = module.params
     if not params['run_id'] or '/' in params['run_id'] or params['run_id'].startswith('.'):
@@ -124,7 +135,7 @@ def main():
         module.exit_json(changed=removed, held={}, msg='run %s released its hosts' % params['run_id'])
     try:
         claimed = locks.claim(params['run_id'], params['hosts'], controller_owner(), skip_held=params['skip_held'],
-                              check_mode=module.check_mode)
+                              check_mode=module.check_mode, host_locks=params['host_locks'])
     except RunHeld as exc:
         module.fail_json(msg=exc.msg, held=exc.held)
     except (IOError, OSError) as exc:

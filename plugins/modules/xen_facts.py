@@ -22,7 +22,9 @@ description:
     version) and C(xl list), with C(LC_ALL=C). Files read are C(/proc/cpuinfo), C(/proc/xen/capabilities),
     C(/sys/class/dmi/id/*) and, on a dom0 when O(gather) has V(livepatch) and on any host when it has
     V(evacuation), the rollout ledger C(<state_dir>/ledger.jsonl) that M(noreboot.xen.livepatch_rollout) writes;
-    with V(evacuation) also the guest manifest C(<state_dir>/guests.json).
+    with V(evacuation) also the guest manifest C(<state_dir>/guests.json); with V(livepatch) the rollout lock
+    C(<state_dir>/rollout.lock) (a shared C(flock) is tried on it and dropped at once to tell whether a transaction
+    holds it; RV(ansible_facts.xen.livepatch.rollout_lock)).
   - From the ledger it reports the payloads whose last entry is an intent without an outcome
     (RV(ansible_facts.xen.livepatch.open_intents)), that is payloads a rollout run was interrupted on,
     possibly after applying them and before their health checks ran. M(noreboot.xen.fleet_plan) sends such
@@ -362,6 +364,39 @@ ansible_facts:
               type: str
               returned: success
               sample: 0b6f3c52-1c8e-4a4e-9d36-2f1e0c4b7a11
+            rollout_lock:
+              description:
+                - What the host's rollout lock C(<state_dir>/rollout.lock) of M(noreboot.xen.livepatch_rollout) says;
+                  V(null) when there is no lock file (no transaction runs there).
+                - The rolling playbook refuses to start while another run's transaction holds a host of its
+                  inventory (or leaves such hosts to it, with C(noreboot_xen_skip_held_hosts)).
+              type: dict
+              returned: success
+              contains:
+                held:
+                  description:
+                    - True when a process holds the lock now (a transaction runs on the host). Tried with a shared
+                      C(flock) taken and dropped at once. False for a lock file left by a process that died.
+                  type: bool
+                  returned: success
+                run_id:
+                  description: The run id the lock file records (V(null) when it has none yet).
+                  type: str
+                  returned: success
+                  sample: 20261127T2250Z-0f0f
+                pid:
+                  description: The pid of the transaction's process on the host, as the lock file records it.
+                  type: int
+                  returned: success
+                time:
+                  description: When the lock was taken, UTC, as the lock file records it.
+                  type: str
+                  returned: success
+                path:
+                  description: The lock file.
+                  type: str
+                  returned: success
+                  sample: /var/lib/noreboot-xen/rollout.lock
             ledger_error:
               description:
                 - Why the ledger could not be read, whole (permissions, not a file; RV(ansible_facts.xen.livepatch.open_intents)
@@ -576,6 +611,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import inspect_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     LivepatchRunner,
     XlRunner,
@@ -605,7 +641,7 @@ def main():
     xl = runner_or_none(XlRunner, run, module.get_bin_path('xl'), history)
     livepatch = runner_or_none(LivepatchRunner, run, module.get_bin_path('xen-livepatch'), history)
     facts = collect_xen_facts(xl, livepatch, read_text_file, gather=module.params['gather'], warn=module.warn,
-                              state_dir=module.params['state_dir'], read_ledger=read_ledger_text)
+                              state_dir=module.params['state_dir'], read_ledger=read_ledger_text, read_lock=inspect_lock)
     commands = [dict(argv=result.argv, rc=result.rc) for result in history]
     module.exit_json(changed=False, ansible_facts=dict(xen=facts), commands=commands)
 

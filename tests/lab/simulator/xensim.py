@@ -638,7 +638,7 @@ class LivepatchTool(object):
         IO.out('%s %s... ' % (verb, name))
         crash = payload['effect'].get('crash') if op in ('apply', 'replace') else None
         if crash:
-            return self.crash_host(payload, crash)
+            return self.crash_host(op, payload, crash)
         rc = self.hv.action(op, payload, nodeps=nodeps)
         self.host.save()
         if rc:
@@ -669,9 +669,10 @@ class LivepatchTool(object):
             return -1
         return 0
 
-    def crash_host(self, payload, what):
+    def crash_host(self, op, payload, what):
         """A payload that kills the hypervisor: the host hangs (no reboot) until power-cycled."""
         state = self.state
+        count_attempt(state, op, payload['name'])  # asked of the hypervisor, like any other attempt
         dmesg(state, 'livepatch: %s: Applying %d functions' % (payload['name'], payload['nfuncs']))
         dmesg(state, '*** %s ***' % what)
         state['crashed'] = True

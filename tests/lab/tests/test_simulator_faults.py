@@ -253,3 +253,15 @@ def test_xendomains_at_boot_starts_the_autostart_configs_cold(tmp_path):
     assert lab_guest_ops.xendomains_boot(state, str(root)) == [], 'what runs is not started again'
     xensim.boot(state, root=None)
     assert sorted(d['name'] for d in state['domains'] if d['id'] != 0) == ['vm1'], 'root None: no xendomains'
+
+
+def test_attempt_counters_count_a_crashing_apply(tmp_path):
+    """An apply that kills the hypervisor (xen_nop) was asked of it: counters.attempts counts it (issue 13, lab test (e))."""
+    host = Host(tmp_path)
+    path = host.payload('xen_nop', test_payload=True)
+    assert host.run('xen-livepatch', 'upload', 'xen_nop', path)[0] == 0
+    rc, out, dummy = host.run('xen-livepatch', 'apply', 'xen_nop')
+    assert (rc, out) == (255, 'Applying xen_nop... ')
+    state = host.state()
+    assert state['crashed'] is True
+    assert state['counters']['attempts'] == {'upload': {'xen_nop': 1}, 'apply': {'xen_nop': 1}}

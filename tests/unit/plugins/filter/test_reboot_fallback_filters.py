@@ -118,8 +118,10 @@ def test_a_lost_host_stops_the_next_reboot_wave_and_is_unreachable_in_the_rollin
     from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import reboot_wave_gate
     gate = reboot_wave_gate(LOST_PLAN, lost_hostvars(), wave_index=2, budget_hosts=10)
     assert gate['proceed'] is False
-    # A lost reboot canary: counted as unreachable, with the guests it left.
-    assert gate['reason'].startswith('canary failed: r1 (unreachable: guests left: %s)' % WEB1)
+    # A lost reboot canary with a guest saved on its disk: the guest not running again is said first,
+    # with where it is; both lost hosts are counted as failed.
+    assert gate['reason'].startswith('guests are not running again: r1 (lost: %s' % WEB1)
+    assert sorted(f['host'] for f in gate['failed_hosts']) == ['r1', 'r2']
     # Not a canary, and a budget that tolerates it: still a stop (it did not come back).
     plan = dict(LOST_PLAN, waves=[dict(w, canary=False) for w in LOST_PLAN['waves']])
     found = lost_hostvars()

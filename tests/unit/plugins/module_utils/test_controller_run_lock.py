@@ -74,3 +74,15 @@ def test_controller_process_is_found_up_the_parent_chain():
              '/proc/10/cmdline': '/usr/bin/python3\0/usr/bin/ansible-playbook\0site.yml\0'}
     assert crl.controller_pid(30, read=files.get) == 10
     assert crl.controller_pid(20, read=lambda path: None) is None
+
+
+def test_controller_process_is_ansible_playbook_not_its_worker_fork():
+    """A module runs under a worker that ansible-playbook forked (same command line) and that ends with the
+    task: the record must name ansible-playbook itself, or a live run looks dead to the next one."""
+    playbook = '/usr/bin/python3\0/usr/bin/ansible-playbook\0site.yml\0'
+    files = {'/proc/40/stat': '40 (python3) S 30 0', '/proc/40/cmdline': 'python3\0/tmp/AnsiballZ_run_lock.py\0',
+             '/proc/30/stat': '30 (sh) S 20 0', '/proc/30/cmdline': '/bin/sh\0-c\0x\0',
+             '/proc/20/stat': '20 (ansible-playboo) S 10 0', '/proc/20/cmdline': playbook,
+             '/proc/10/stat': '10 (ansible-playboo) S 5 0', '/proc/10/cmdline': playbook,
+             '/proc/5/stat': '5 (bash) S 1 0', '/proc/5/cmdline': '-bash\0'}
+    assert crl.controller_pid(40, read=files.get) == 10

@@ -91,6 +91,25 @@ def test_the_summary_lists_held_hosts_and_counts_them_as_needing_attention():
     assert XEN_4175
 
 
+def test_the_summary_detail_of_a_held_or_attention_host_is_the_plans_reason():
+    """A held / needs_attention host runs no module this run: its summary detail is the plan's reason
+    (the cause and the run that saw it fail, how to release it), never empty."""
+    held = 'held: payload xsa999_4175 ended reverted on this host in run R (failed checks: dmesg_clean)'
+    attention = 'payload xsa999_4175 is APPLIED, but the ledger says run R ended it failed_applied'
+    summary = rb.summarize({'h1': dict(decision='held', wave=None, reason=held),
+                            'h2': dict(decision='needs_attention', wave=None, reason=attention),
+                            'n1': dict(decision='not_affected', wave=None, reason='not affected: 4.18'),
+                            'x1': dict(decision='livepatch', wave='wave_1', reason='apply payload xsa999_4175')},
+                           {'x1': 'patched'})
+    assert summary['hosts']['h1']['detail'] == held
+    assert summary['hosts']['h2']['detail'] == attention
+    # Hosts with nothing to look at keep no detail; a wave host's detail comes from its own result.
+    assert summary['hosts']['n1']['detail'] is None and summary['hosts']['x1']['detail'] is None
+    # A detail the run recorded for the host wins over the plan's reason.
+    again = rb.summarize({'h1': dict(decision='held', wave=None, reason=held)}, {}, details={'h1': 'seen now'})
+    assert again['hosts']['h1']['detail'] == 'seen now'
+
+
 def test_a_group_where_the_payload_works_on_its_canary_holds_only_the_failed_host():
     hosts = _fleet(failed_host='h3')
     hosts['h1'] = dict(xen=with_history(facts(payloads=[{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}])))

@@ -28,7 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
 
 LIVEPATCH_KEYS = ('supported', 'reason', 'reason_kind', 'payloads', 'open_intents', 'ledger_error', 'last_outcomes',
-                  'boot_id')
+                  'boot_id', 'rollout_lock')
 
 with open(os.path.join(HERE, 'xen_facts_cases.yml')) as _handle:
     CASES = yaml.safe_load(_handle)['cases']
@@ -69,6 +69,8 @@ class FakeHost(object):
         self.expected = list(case.get('commands') or [])
         self.ran = []
         self.files_read = []
+        self.rollout_lock = case.get('rollout_lock')
+        self.locks_read = []
 
     def get_bin_path(self, arg, required=False, opt_dirs=None):
         return self.tools.get(arg)
@@ -87,6 +89,11 @@ class FakeHost(object):
         self.files_read.append(path)
         return self.files.get(path)
 
+    def read_lock(self, state_dir):
+        """Like rollout_transaction.inspect_lock: what the case says the host's lock is."""
+        self.locks_read.append(state_dir)
+        return self.rollout_lock
+
     def read_ledger(self, path):
         """Like read_ledger_text: None when missing, IOError for a path the case lists as unreadable."""
         self.files_read.append(path)
@@ -101,6 +108,7 @@ def run_module(case, monkeypatch, capsys):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, *a, **kw: host.run_command(*a, **kw))
     monkeypatch.setattr(xen_facts, 'read_text_file', host.read_file)
     monkeypatch.setattr(xen_facts, 'read_ledger_text', host.read_ledger)
+    monkeypatch.setattr(xen_facts, 'inspect_lock', host.read_lock)
     monkeypatch.setattr(module_warnings, '_global_warnings', type(module_warnings._global_warnings)())  # dict on 2.19+, list before
     if hasattr(module_warnings, '_internal'):
         # Once any controller code is imported (other tests do), ansible-core >= 2.19 sends
@@ -189,3 +197,13 @@ def test_the_ledger_is_read_from_state_dir_and_not_without_livepatch(monkeypatch
     host, code, result = run_module(case, monkeypatch, capsys)
     assert code == 0 and not [path for path in host.files_read if path.endswith('ledger.jsonl')]
     assert result['ansible_facts']['xen']['livepatch'] is None
+
+
+def test_the_hosts_rollout_lock_is_reported_from_state_dir(monkeypatch, capsys):
+    lock = dict(path='/srv/nrx/rollout.lock', held=True, run_id='run-a', pid=4711, time='2026-12-01T00:00:00Z')
+    case = dict(CASES[0], args=dict(state_dir='/srv/nrx'), rollout_lock=lock)
+    host, code, result = run_module(case, monkeypatch, capsys)
+    assert code == 0 and host.locks_read == ['/srv/nrx']
+    assert result['ansible_facts']['xen']['livepatch']['rollout_lock'] == lock
+    returned = yaml.safe_load(xen_facts.RETURN)['ansible_facts']['contains']['xen']['contains']['livepatch']['contains']
+    assert sorted(returned['rollout_lock']['contains']) == sorted(lock)
