@@ -402,7 +402,7 @@ def _advisories(plan):
     for advisory in advisories:
         for payload in advisory.get('livepatches') or [{}]:
             rows.append([esc(advisory.get('id')), esc(advisory.get('title')), '<code>%s</code>' % esc(advisory.get('manifest_sha256')),
-                         esc(payload.get('name')), '<code>%s</code>' % esc(payload.get('build_id')),
+                         esc(payload.get('name')), '<code>%s</code>' % esc(payload.get('xen_build_id') or payload.get('build_id')),
                          '<code>%s</code>' % esc(payload.get('sha256'))])
     if not rows:
         return '<p>No advisory in the plan.</p>'
@@ -599,6 +599,9 @@ def fleet_report(fleet, plan=None, ran_by=None, title=None, generated=None):
             cells.append('<span class="state" data-advisory="%s" data-state="%s" style="background:%s">%s</span>' % (
                 esc(ident), esc(state), _colour(STATE_COLOURS, state), esc(STATE_WORDS[state])))
         notes = entry.get('msg') or ''
+        if not notes and set(states[host].values()) - set([PATCHED_LIVE, STATE_NOT_AFFECTED]):
+            # Why the plan says so (held, left applied, no payload for the build...).
+            notes = ((plan or {}).get('decisions') or {}).get(host, {}).get('reason') or ''
         if entry.get('unfinished_reboot'):
             notes = 'unfinished reboot, guests not back: %s' % ', '.join(entry.get('guests_not_back') or [])
         cells.append(esc(notes))

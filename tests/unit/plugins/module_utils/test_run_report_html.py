@@ -49,7 +49,7 @@ def plan():
     }
     return dict(
         advisories=[dict(id='XSA-999', title='x86: example <flaw>', manifest='/srv/adv/xsa-999.yml',
-                         manifest_sha256='9' * 64, livepatches=[dict(name='xsa999_a', build_id=BUILD_A, sha256=SHA)])],
+                         manifest_sha256='9' * 64, livepatches=[dict(name='xsa999_a', xen_build_id=BUILD_A, sha256=SHA)])],
         policy=dict(wave_sizes=[1, '100%'], reboot_wave_sizes=[1], max_per_domain='50%'),
         counts=dict(livepatch=4, reboot=1, not_affected=1), retry_failed=[],
         waves=[dict(number=1, kind='canary', hosts=['c1'], per_domain={'rack-a': 1}),
@@ -92,6 +92,7 @@ def test_run_report_is_one_document_with_every_section():
     for expected in ('XSA-999', SHA, '9' * 64, data['run_id'], 'noreboot.xen.rolling_livepatch', 'wave sizes',
                      'noreboot_xen_failure_budget_hosts=3', 'Hosts that need attention (2)'):
         assert expected in text, expected
+    assert page.tables['advisories'][1:] == [['XSA-999', 'x86: example <flaw>', '9' * 64, 'xsa999_a', BUILD_A, SHA]]
 
 
 def test_outcome_bars_carry_the_summary_counts():
@@ -237,7 +238,8 @@ def fleet():
 
 def fleet_plan():
     def decision(name, advisory_decision):
-        return dict(decision=advisory_decision, advisories=[dict(advisory='XSA-999', decision=advisory_decision)])
+        return dict(decision=advisory_decision, advisories=[dict(advisory='XSA-999', decision=advisory_decision)],
+                    reason='XSA-999: %s <%s>' % (advisory_decision, name))
     return dict(advisories=[dict(id='XSA-999', livepatches=[])],
                 decisions={'p1': decision('p1', 'already_patched'), 'v1': decision('v1', 'livepatch'),
                            HOSTILE: decision(HOSTILE, 'held'), 'r1': decision('r1', 'reboot'),
@@ -267,6 +269,9 @@ def test_fleet_report_charts_and_table():
     rows = dict((r[0], r) for r in page.tables['hosts'][1:])
     assert rows[HOSTILE][7] == 'needs attention' and rows['u1'][1] == 'unreachable' and rows['u1'][8] == 'ssh: connect timed out'
     assert rows['p1'][5:7] == ['4.17.5+xsa999_a', 'xsa999_a']
+    # The plan's reason where someone has something to do; none where the host is patched.
+    assert rows[HOSTILE][8] == 'XSA-999: held <%s>' % HOSTILE and rows['r1'][8] == 'XSA-999: reboot <r1>'
+    assert rows['p1'][8] == ''
     assert page.scripts == 0 and reader.external_references(html) == []
     assert '<script>alert' not in html
 
