@@ -258,7 +258,9 @@ def _wave_budget(waves):
 def timeline(summary, wave_times, started=None, width=1100):
     """The run's waves on a time axis (seconds since the run started) with the failure budget used after each.
 
-    Each wave is ``<g class="span" data-wave data-kind data-start-s data-end-s data-elapsed-s data-budget-used>``;
+    Each wave that reached its gate is ``<g class="span" data-wave data-kind data-state data-start-s data-end-s
+    data-elapsed-s data-budget-used>``, ``data-state`` ``ran``, ``not_started`` (its gate stopped the run) or
+    ``unfinished`` (no end recorded: the run died in it);
     the svg carries ``data-budget-limit`` (``unlimited`` when none) and ``data-budget-failures``.
     """
     wave_times = wave_times or {}
@@ -291,24 +293,32 @@ def timeline(summary, wave_times, started=None, width=1100):
     for index, (row, start, end) in enumerate(spans):
         y = 22 + index * row_h
         begin = start - origin
-        finish = (end if end is not None else last) - origin
+        # A wave whose gate said stop has a start time and no end, and none of its hosts started.
+        refused = end is None and row.get(rb.NOT_STARTED, 0) == row.get('hosts')
+        state = 'ran' if end is not None else ('not_started' if refused else 'unfinished')
+        finish = (end if end is not None else (start if refused else last)) - origin
         x = label_w + axis_w * begin / total
         w = max(axis_w * (finish - begin) / total, 2)
         failures = used.get(row['wave'])
         bad = failures is not None and limit is not None and failures > limit
         colour = '#00838f' if row.get('kind') == 'reboot' else ('#f9a825' if row.get('kind') == 'canary' else '#1565c0')
-        out.append('<g class="span" data-wave="%s" data-kind="%s" data-start-s="%s" data-end-s="%s" data-elapsed-s="%s" '
-                   'data-budget-used="%s">' % (
-                       esc(row['wave']), esc(row.get('kind')), _num(begin), '' if end is None else _num(finish),
+        out.append('<g class="span" data-wave="%s" data-kind="%s" data-state="%s" data-start-s="%s" data-end-s="%s" '
+                   'data-elapsed-s="%s" data-budget-used="%s">' % (
+                       esc(row['wave']), esc(row.get('kind')), state, _num(begin), '' if end is None else _num(finish),
                        '' if row.get('elapsed_s') is None else _num(row['elapsed_s']),
                        '' if failures is None else failures))
         out.append('<text x="4" y="%d">%s (%s)</text>' % (y + 15, esc(row['wave']), esc(row.get('kind'))))
-        out.append('<rect x="%s" y="%d" width="%s" height="18" fill="%s"><title>%s: %s s</title></rect>' % (
-            _num(x), y + 2, _num(w), colour, esc(row['wave']), _num(finish - begin)))
-        out.append('<text x="%s" y="%d"%s>budget %s of %s used%s</text>' % (
+        if refused:
+            out.append('<rect x="%s" y="%d" width="2" height="18" fill="#9e9e9e"/>' % (_num(x), y + 2))
+            note = 'not started: the gate stopped the run'
+        else:
+            out.append('<rect x="%s" y="%d" width="%s" height="18" fill="%s"%s><title>%s: %s s</title></rect>' % (
+                _num(x), y + 2, _num(w), colour, ' fill-opacity="0.45"' if state == 'unfinished' else '',
+                esc(row['wave']), _num(finish - begin)))
+            note = '%s s%s' % (_num(finish - begin), ', no end recorded' if state == 'unfinished' else '')
+        out.append('<text x="%s" y="%d"%s>budget %s of %s used, %s</text>' % (
             _num(min(x + w + 6, label_w + axis_w + 4)), y + 15, ' fill="#c62828"' if bad else '',
-            '-' if failures is None else failures, 'unlimited' if limit is None else esc(limit),
-            ', %s s' % _num(finish - begin)))
+            '-' if failures is None else failures, 'unlimited' if limit is None else esc(limit), note))
         out.append('</g>')
     if not spans:
         out.append('<text x="4" y="34">no wave started</text>')
@@ -409,12 +419,19 @@ def _advisories(plan):
     return _table(('advisory', 'title', 'manifest sha256', 'payload', 'for build-id', 'payload sha256'), rows, cls='advisories')
 
 
+def _sizes(sizes):
+    if isinstance(sizes, (list, tuple)):
+        return ', '.join(str(size) for size in sizes)
+    return sizes
+
+
 def _plan_section(plan, summary):
     plan = plan or {}
     counts = plan.get('counts') or {}
     policy = plan.get('policy') or {}
     pairs = [('decisions', esc(', '.join('%s %s' % (k, v) for k, v in sorted(counts.items()) if v) or '-')),
-             ('wave sizes', esc(policy.get('wave_sizes'))), ('reboot wave sizes', esc(policy.get('reboot_wave_sizes'))),
+             ('wave sizes', esc(_sizes(policy.get('wave_sizes')))),
+             ('reboot wave sizes', esc(_sizes(policy.get('reboot_wave_sizes')))),
              ('max per failure domain', esc(policy.get('max_per_domain'))),
              ('retry_failed', esc(', '.join(plan.get('retry_failed') or []) or '-'))]
     if plan.get('plan_path'):

@@ -142,7 +142,7 @@ def keep_reports(report_dir, paths):
         for companion in (path, os.path.splitext(path)[0] + '.json',
                           os.path.join(report_dir, 'fleet_summary.json') if path.endswith('fleet_report.html') else None):
             if companion and os.path.isfile(companion):
-                shutil.copyfile(companion, os.path.join(keep_dir, os.path.basename(companion)))
+                shutil.copy(companion, os.path.join(keep_dir, os.path.basename(companion)))  # the mode too (0600)
         what = 'fleet state report' if path.endswith('fleet_report.html') else 'run report'
         kept.append((what, os.path.join(keep_dir, os.path.basename(path))))
     return kept

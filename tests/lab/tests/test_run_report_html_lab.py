@@ -209,6 +209,7 @@ def test_run_report_charts_have_the_summary_numbers(lab_run, browser):
     spans = reader.spans(page)
     ran = [r for r in summary['waves'] if r['kind'] != 'none' and r['elapsed_s'] is not None]
     assert [s['data-wave'] for s in spans] == [r['wave'] for r in ran]
+    assert set(s['data-state'] for s in spans) == {'ran'}
     for span, row in zip(spans, ran):
         assert float(span['data-elapsed-s']) == pytest.approx(row['elapsed_s'], abs=0.05)
         assert float(span['data-end-s']) - float(span['data-start-s']) == pytest.approx(row['elapsed_s'], abs=0.15)

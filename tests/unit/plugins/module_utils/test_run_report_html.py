@@ -110,9 +110,10 @@ def test_timeline_places_waves_on_the_run_clock_with_the_budget_used():
     html, data = render()
     page = reader.read(html)
     spans = reader.spans(page)
-    assert [(s['data-wave'], s['data-kind'], s['data-start-s'], s['data-end-s'], s['data-elapsed-s'], s['data-budget-used'])
-            for s in spans] == [('wave_1', 'canary', '10', '20', '10', '0'), ('wave_2', 'livepatch', '21', '51.5', '30.5', '2'),
-                                ('wave_3', 'reboot', '52', '100', '48', '2')]
+    assert [(s['data-wave'], s['data-kind'], s['data-start-s'], s['data-end-s'], s['data-elapsed-s'], s['data-budget-used'],
+             s['data-state']) for s in spans] == [
+        ('wave_1', 'canary', '10', '20', '10', '0', 'ran'), ('wave_2', 'livepatch', '21', '51.5', '30.5', '2', 'ran'),
+        ('wave_3', 'reboot', '52', '100', '48', '2', 'ran')]
     chart = reader.charts(page)['timeline']
     assert (chart['data-budget-limit'], chart['data-budget-failures']) == ('3', '2')
     assert int(spans[-1]['data-budget-used']) == data['budget']['failures']
@@ -126,6 +127,21 @@ def test_timeline_says_unlimited_and_marks_a_wave_that_never_ended():
     chart = reader.charts(page)['timeline']
     assert chart['data-budget-limit'] == 'unlimited'
     assert reader.spans(page)[-1]['data-end-s'] == ''
+    assert reader.spans(page)[-1]['data-state'] == 'unfinished'
+    assert 'no end recorded' in ''.join(page.texts)
+
+
+def test_timeline_marks_waves_the_gate_did_not_start():
+    data, times = summary()
+    # The gate stopped the run before wave 3: it got a start time, no end, and its host did not start.
+    data['hosts']['r1']['outcome'] = 'not_started'
+    row = [r for r in data['waves'] if r['wave'] == 'wave_3'][0]
+    row.update(rebooted=0, not_started=1, elapsed_s=None)
+    del times['wave_3']['end']
+    page = reader.read(rh.run_report(data, plan=plan(), wave_times=times, started=1000.0))
+    assert [(s['data-wave'], s['data-state'], s['data-end-s']) for s in reader.spans(page)] == [
+        ('wave_1', 'ran', '20'), ('wave_2', 'ran', '51.5'), ('wave_3', 'not_started', '')]
+    assert 'not started: the gate stopped the run' in ''.join(page.texts)
 
 
 def test_fleet_before_and_after_by_build_and_hardware_class():
