@@ -165,7 +165,7 @@ def test_reboot_with_saved_guests(lab):
             'intent', 'reboot_fallback', 'outcome', 'rebooted')
         assert intent['hypervisor_build_id'] == OLD and intent['guests'] == ['db', 'web']
         assert outcome['hypervisor_build_id'] == FIXED and outcome['previous_build_id'] == OLD
-        assert intent['run_id'] == outcome['run_id'] not in [e['run_id'] for e in earlier]
+        assert intent['run_id'] == outcome['run_id'] and outcome['run_id'] not in [e['run_id'] for e in earlier]
     # Run again: nothing to do (the hosts run the fixed build: not affected), nothing changes.
     again = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': True})
     assert again['rc'] == 0, again['log']
