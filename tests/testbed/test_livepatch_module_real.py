@@ -107,7 +107,7 @@ fallback:
   reboot: true
   fixed_build_ids: []
   packages:
-    debian: {package: xen-hypervisor-4.17-amd64, version: "4.17.7+13-g2445b30a44-0+deb12u1"}
+    debian: {{package: xen-hypervisor-4.17-amd64, version: "4.17.7+13-g2445b30a44-0+deb12u1"}}
 """
 # Back to a plain host whatever a case left: no wrapper, no payload loaded (revert, then unload).
 SWAP_CLEANUP = f"""rm -f /usr/local/sbin/xen-livepatch {SWAP_MODE_FILE} {SWAP_UPLOAD_LOG} {SWAP_B_ON_HOST}
