@@ -448,7 +448,7 @@ def _plan_section(plan, summary):
 def run_report(summary, plan=None, wave_times=None, started=None, ran_by=None, title=None, generated=None):
     """The run report of a rolling run as one HTML document (a string); see the module docstring."""
     summary = normalize(summary)
-    rows = [r for r in summary.get('waves') or []]
+    rows = list(summary.get('waves') or [])
     budget = summary.get('budget') or {}
     totals = summary.get('totals') or {}
     attention = attention_rows(summary, plan)

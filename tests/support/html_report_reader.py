@@ -110,8 +110,8 @@ def bars(reader, chart):
         if element['tag'] == 'g' and 'data-label' in element['attrs']:
             found[element['attrs']['data-label']] = dict(attrs=element['attrs'], segments={})
         elif element['tag'] == 'rect' and 'data-outcome' in element['attrs'] and element['bar']:
-            bar = found[element['bar']['data-label']]
-            bar['segments'][element['attrs']['data-outcome']] = int(element['attrs']['data-count'])
+            one_bar = found[element['bar']['data-label']]
+            one_bar['segments'][element['attrs']['data-outcome']] = int(element['attrs']['data-count'])
     return found
 
 

@@ -200,10 +200,10 @@ def test_run_report_charts_have_the_summary_numbers(lab_run, browser):
     waves = reader.bars(page, 'outcomes-per-wave')
     assert [b['attrs']['data-wave'] for b in waves.values()] == [row['wave'] for row in summary['waves']]
     for row in summary['waves']:
-        bar = waves['%s (%s)' % (row['wave'], row['kind'])]
-        assert int(bar['attrs']['data-total']) == row['hosts']
+        one_bar = waves['%s (%s)' % (row['wave'], row['kind'])]
+        assert int(one_bar['attrs']['data-total']) == row['hosts']
         expected = dict((k, v) for k, v in row.items() if k not in ('wave', 'kind', 'hosts', 'elapsed_s') and v)
-        assert bar['segments'] == expected, (row, bar)
+        assert one_bar['segments'] == expected, (row, one_bar)
     assert 'reboot' in [r['kind'] for r in summary['waves']] and 'canary' in [r['kind'] for r in summary['waves']]
     # Timeline: every wave that ran, its elapsed time, and the budget used after it; the last is the summary's.
     spans = reader.spans(page)
@@ -222,8 +222,8 @@ def test_run_report_charts_have_the_summary_numbers(lab_run, browser):
     assert sum(sum(b['segments'].values()) for b in before.values()) == len(summary['hosts'])
     assert sum(sum(b['segments'].values()) for b in after.values()) == len(summary['hosts'])
     outcomes = {}
-    for bar in after.values():
-        for outcome, count in bar['segments'].items():
+    for one_bar in after.values():
+        for outcome, count in one_bar['segments'].items():
             outcomes[outcome] = outcomes.get(outcome, 0) + count
     assert outcomes == dict((k, v) for k, v in summary['totals'].items() if k != 'hosts' and v)
     # Per hardware class, the hosts before the run are those the fleet report finds afterwards (a class does not change).
@@ -232,8 +232,8 @@ def test_run_report_charts_have_the_summary_numbers(lab_run, browser):
         per_class[entry['hardware_class']] = per_class.get(entry['hardware_class'], 0) + 1
     for chart in (before, after):
         found = {}
-        for bar in chart.values():
-            found[bar['attrs']['data-class']] = found.get(bar['attrs']['data-class'], 0) + int(bar['attrs']['data-total'])
+        for one_bar in chart.values():
+            found[one_bar['attrs']['data-class']] = found.get(one_bar['attrs']['data-class'], 0) + int(one_bar['attrs']['data-total'])
         assert found == per_class and len(per_class) == 4, (found, per_class)
     # The rebooted hosts are on the fixed build after the run.
     fixed = rl.FIXED_BUILD['build_id'][:12]
@@ -257,7 +257,7 @@ def test_run_report_attention_table_lists_the_faulted_host(lab_run, browser):
     text = ''.join(page.texts)
     plan_advisory = 'LAB-XSA-1'
     assert plan_advisory in text and summary['run_id'] in text and 'noreboot.xen.rolling_livepatch' in text
-    sha = [r for r in page.tables['advisories'][1:]]
+    sha = page.tables['advisories'][1:]
     assert sha and all(len(r[5]) == 64 and len(r[4]) == 40 and r[0] == plan_advisory for r in sha), sha
 
 
@@ -278,10 +278,10 @@ def test_fleet_report_states_per_advisory(lab_run, browser):
     counts = {}
     for row in rows.values():
         counts[row['LAB-XSA-1']] = counts.get(row['LAB-XSA-1'], 0) + 1
-    bar = reader.bars(page, 'state-per-advisory')['LAB-XSA-1']
+    one_bar = reader.bars(page, 'state-per-advisory')['LAB-XSA-1']
     words = {'patched_live': 'patched live', 'needs_attention': 'needs attention', 'not_affected': 'not affected',
              'pending_reboot': 'pending reboot', 'unknown': 'unknown', 'patch_available': 'patch available (not applied)'}
-    assert dict((words[k], v) for k, v in bar['segments'].items()) == counts
+    assert dict((words[k], v) for k, v in one_bar['segments'].items()) == counts
     assert counts['needs attention'] == 1 and rows[CRASH]['LAB-XSA-1'] == 'needs attention'
     builds = reader.bars(page, 'fleet-builds')
     assert sum(int(b['attrs']['data-total']) for b in builds.values()) == fleet['hosts_present']

@@ -100,9 +100,9 @@ def test_outcome_bars_carry_the_summary_counts():
     bars = reader.bars(reader.read(html), 'outcomes-per-wave')
     assert list(bars) == ['wave_1 (canary)', 'wave_2 (livepatch)', 'wave_3 (reboot)', 'not_in_a_wave (none)']
     for row in data['waves']:
-        bar = bars['%s (%s)' % (row['wave'], row['kind'])]
-        assert int(bar['attrs']['data-total']) == row['hosts']
-        assert bar['segments'] == dict((k, row[k]) for k in rb.SUMMARY_COLUMNS if row.get(k))
+        one_bar = bars['%s (%s)' % (row['wave'], row['kind'])]
+        assert int(one_bar['attrs']['data-total']) == row['hosts']
+        assert one_bar['segments'] == dict((k, row[k]) for k in rb.SUMMARY_COLUMNS if row.get(k))
     assert bars['wave_2 (livepatch)']['segments'] == {'patched': 1, 'reverted': 1, 'unreachable': 1}
 
 
@@ -273,8 +273,8 @@ def test_fleet_report_charts_and_table():
     html = rh.fleet_report(fleet(), fleet_plan(), generated='now')
     page = reader.read(html)
     assert set(reader.charts(page)) == {'state-per-advisory', 'fleet-builds', 'effective-versions'}
-    bar = reader.bars(page, 'state-per-advisory')['XSA-999']
-    assert bar['segments'] == {'patched_live': 1, 'patch_available': 1, 'needs_attention': 1, 'pending_reboot': 1,
+    one_bar = reader.bars(page, 'state-per-advisory')['XSA-999']
+    assert one_bar['segments'] == {'patched_live': 1, 'patch_available': 1, 'needs_attention': 1, 'pending_reboot': 1,
                                'not_affected': 1, 'unknown': 1}
     assert page.tables['state-counts'][1] == ['XSA-999', '1', '1', '1', '1', '1', '1']
     builds = reader.bars(page, 'fleet-builds')
