@@ -275,7 +275,7 @@ def test_fleet_report_charts_and_table():
     assert set(reader.charts(page)) == {'state-per-advisory', 'fleet-builds', 'effective-versions'}
     one_bar = reader.bars(page, 'state-per-advisory')['XSA-999']
     assert one_bar['segments'] == {'patched_live': 1, 'patch_available': 1, 'needs_attention': 1, 'pending_reboot': 1,
-                               'not_affected': 1, 'unknown': 1}
+                                   'not_affected': 1, 'unknown': 1}
     assert page.tables['state-counts'][1] == ['XSA-999', '1', '1', '1', '1', '1', '1']
     builds = reader.bars(page, 'fleet-builds')
     assert dict((k, b['segments']) for k, b in builds.items()) == {
