@@ -40,6 +40,8 @@ OUTCOME_COLOURS = (
     (rb.NOT_STARTED, '#bdbdbd'),
     (rb.NOT_AFFECTED, '#90a4ae'),
     (rb.NOT_XEN, '#cfd8dc'),
+    # Another run's transaction held the host's lock: left to that run (not a failure).
+    ('held_by_other_run', '#8d6e63'),
 )
 # Outcomes that count in the failure budget once their wave ran (rollout_budget.FAILURE_OUTCOMES as
 # the summary names them: a previously reverted host is reported ``held``).
@@ -61,7 +63,14 @@ NEXT_STEPS = {
     rb.UNREACHABLE: 'Check that the host is up and reachable over SSH, then run the same command again',
     rb.NOT_STARTED: 'Its wave did not run (the run stopped first): fix what stopped the run, then run again',
     rb.PENDING_REBOOT: 'Only a reboot fixes it: run with noreboot_xen_reboot_ok=true (or reboot_fallback.yml)',
+    'held_by_other_run': 'Another run held the host: once that run has ended, run again (or check its summary)',
 }
+
+
+def outcome_names():
+    """Every summary outcome, in stacking order: the coloured ones, then any other summary column."""
+    names = [name for name, _colour in OUTCOME_COLOURS]
+    return names + [c for c in rb.SUMMARY_COLUMNS if c not in names]
 
 # States of a host for one advisory in the fleet report (Ubuntu Livepatch-like).
 PATCHED_LIVE = 'patched_live'
@@ -475,14 +484,14 @@ def run_report(summary, plan=None, wave_times=None, started=None, ran_by=None, t
     out.append('<div class="cards">%s</div>' % ''.join(
         '<div class="card" data-total="%s" data-count="%d"><b>%d</b><span>%s</span></div>' % (
             esc(c), totals.get(c, 0), totals.get(c, 0), esc(c.replace('_', ' ')))
-        for c in ['hosts'] + [c for c in rb.SUMMARY_COLUMNS if totals.get(c)]))
+        for c in ['hosts'] + [c for c in outcome_names() if totals.get(c)]))
     out.append('<h2>Outcomes per wave</h2>')
     bars = []
     for row in rows:
         bars.append(('%s (%s)' % (row['wave'], row.get('kind') or '-'), dict(wave=row['wave'], kind=row.get('kind') or ''),
-                     [(name, row.get(name, 0)) for name, _c in OUTCOME_COLOURS]))
+                     [(name, row.get(name, 0)) for name in outcome_names()]))
     out.append(stacked_bars('outcomes-per-wave', bars, OUTCOME_COLOURS))
-    out.append(_legend(OUTCOME_COLOURS, [n for n, _c in OUTCOME_COLOURS if totals.get(n)]))
+    out.append(_legend(OUTCOME_COLOURS, [n for n in outcome_names() if totals.get(n)]))
     out.append('<h2>Timeline</h2>')
     out.append(timeline(summary, wave_times, started))
     before, after = fleet_groups(summary, plan)
@@ -490,7 +499,7 @@ def run_report(summary, plan=None, wave_times=None, started=None, ran_by=None, t
     out.append(stacked_bars('fleet-before', _group_bars(before, [n for n, _c in DECISION_COLOURS]), DECISION_COLOURS))
     out.append(_legend(DECISION_COLOURS, sorted(set(n for g in before.values() for n in g if g[n]))))
     out.append('<h2>Fleet by hypervisor build and hardware class: after the run (outcome)</h2>')
-    out.append(stacked_bars('fleet-after', _group_bars(after, [n for n, _c in OUTCOME_COLOURS]), OUTCOME_COLOURS))
+    out.append(stacked_bars('fleet-after', _group_bars(after, outcome_names()), OUTCOME_COLOURS))
     out.append(_legend(OUTCOME_COLOURS, sorted(set(n for g in after.values() for n in g if g[n]))))
     out.append('<h2>Hosts that need attention (%d)</h2>' % len(attention))
     if attention:

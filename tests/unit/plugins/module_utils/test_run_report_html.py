@@ -106,6 +106,17 @@ def test_outcome_bars_carry_the_summary_counts():
     assert bars['wave_2 (livepatch)']['segments'] == {'patched': 1, 'reverted': 1, 'unreachable': 1}
 
 
+def test_every_summary_column_is_drawn(monkeypatch):
+    """An outcome the summary gains later (a new SUMMARY_COLUMNS entry) still gets its segment and count."""
+    monkeypatch.setattr(rb, 'SUMMARY_COLUMNS', rb.SUMMARY_COLUMNS + ('brand_new',))
+    data, times = summary()
+    data['waves'][1].update(brand_new=2, hosts=5)
+    data['totals']['brand_new'] = 2
+    page = reader.read(rh.run_report(data, plan=plan(), wave_times=times, started=1000.0))
+    segments = reader.bars(page, 'outcomes-per-wave')['wave_2 (livepatch)']['segments']
+    assert segments == {'patched': 1, 'reverted': 1, 'unreachable': 1, 'brand_new': 2}
+
+
 def test_timeline_places_waves_on_the_run_clock_with_the_budget_used():
     html, data = render()
     page = reader.read(html)
