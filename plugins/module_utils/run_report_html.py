@@ -72,6 +72,7 @@ def outcome_names():
     names = [name for name, _colour in OUTCOME_COLOURS]
     return names + [c for c in rb.SUMMARY_COLUMNS if c not in names]
 
+
 # States of a host for one advisory in the fleet report (Ubuntu Livepatch-like).
 PATCHED_LIVE = 'patched_live'
 PATCH_AVAILABLE = 'patch_available'
