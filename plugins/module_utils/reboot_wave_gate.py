@@ -212,7 +212,7 @@ def evaluate_finish(finish_outcomes, stranded=None, previous=None):
 
 
 def summarize(plan, reboot_outcomes, results=None, finish_outcomes=None, finish_results=None):
-    """Rows of the reboot hosts: ``[{host, wave, outcome, msg, stranded}]`` in wave order, plus counts;
+    """Rows of the reboot hosts: ``[{host, wave, outcome, msg, stranded, build_id_after}]`` in wave order, plus counts;
     the hosts an earlier run left unfinished first (wave ``finish``)."""
     results = results or {}
     rows = []
@@ -229,7 +229,7 @@ def summarize(plan, reboot_outcomes, results=None, finish_outcomes=None, finish_
             outcome = reboot_outcomes.get(host) or 'not_started'
             result = results.get(host) or {}
             rows.append(dict(host=host, wave=wave['number'], outcome=outcome, msg=result.get('msg') or '',
-                             stranded=list(result.get('stranded') or [])))
+                             stranded=list(result.get('stranded') or []), build_id_after=result.get('build_id_after')))
             counts[outcome] = counts.get(outcome, 0) + 1
     return dict(hosts=rows, counts=counts)
 

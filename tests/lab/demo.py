@@ -13,6 +13,7 @@ tests/lab/ansible.cfg (forks, pipelining, ControlPersist sockets under the lab's
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,6 +54,7 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     rc = 1
+    kept = []
     try:
         say('bringing up the lab fleet %s' % os.path.relpath(args.spec, REPO))
         if labctl.leftovers_exist() and not labctl.only_stray_directory():
@@ -102,6 +104,16 @@ def main():
                 print(json.dumps(short, indent=1, sort_keys=True))
             else:
                 print(json.dumps(data, indent=1)[:4000])
+        if args.lab_advisory and os.path.basename(args.playbook) != 'inventory_report.yml':
+            # The fleet as the run left it, with the same advisory: the state per advisory (changes nothing).
+            argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i', inventory,
+                    os.path.join(REPO, 'playbooks', 'inventory_report.yml'),
+                    '-e', json.dumps(dict(noreboot_xen_report_dir=report_dir,
+                                          noreboot_xen_advisories=playbook_vars['noreboot_xen_advisories']))]
+            say('the fleet\'s patch state after the run: %s' % ' '.join(argv[1:]))
+            subprocess.call(argv, env=env, cwd=labctl.LAB_ROOT, stdout=subprocess.DEVNULL)
+        kept = keep_reports(report_dir, [os.path.splitext(rollout_summary)[0] + '.html',
+                                         os.path.join(report_dir, 'fleet_report.html')])
         say('lab status after the run')
         labctl.main(['status'])
     except KeyboardInterrupt:
@@ -111,7 +123,29 @@ def main():
         if not args.keep:
             say('tearing the lab fleet down')
             labctl.main(['down'])
+    if kept:
+        say('reports (kept after the lab is torn down; open them in a browser)')
+        for name, path in kept:
+            print('%s: %s' % (name, path))
     return rc
+
+
+def keep_reports(report_dir, paths):
+    """Copy the HTML reports (and the JSON next to them) out of the lab's directory, which `down` removes,
+    to tests/output/demo/; returns ``[(what, kept path)]``."""
+    keep_dir = os.path.join(REPO, 'tests', 'output', 'demo')
+    os.makedirs(keep_dir, exist_ok=True)
+    kept = []
+    for path in paths:
+        if not os.path.isfile(path):
+            continue
+        for companion in (path, os.path.splitext(path)[0] + '.json',
+                          os.path.join(report_dir, 'fleet_summary.json') if path.endswith('fleet_report.html') else None):
+            if companion and os.path.isfile(companion):
+                shutil.copy(companion, os.path.join(keep_dir, os.path.basename(companion)))  # the mode too (0600)
+        what = 'fleet state report' if path.endswith('fleet_report.html') else 'run report'
+        kept.append((what, os.path.join(keep_dir, os.path.basename(path))))
+    return kept
 
 
 if __name__ == '__main__':
