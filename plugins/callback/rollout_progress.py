@@ -9,7 +9,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 name: rollout_progress
 type: notification
-version_added: 0.1.0
+version_added: 1.1.0
 short_description: Live wave progress of the rolling live patch and the reboot fallback
 description:
   - Prints, beside the output of whatever stdout callback is in use, one line when each wave of

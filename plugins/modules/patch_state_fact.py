@@ -9,7 +9,7 @@ __metaclass__ = type
 
 DOCUMENTATION = r"""
 module: patch_state_fact
-version_added: 0.1.0
+version_added: 1.1.0
 short_description: Record a Xen host's patch state as the local fact noreboot_xen
 description:
   - Reads the host's running hypervisor (C(xl info)), its live patch payloads (C(xen-livepatch list)) and the

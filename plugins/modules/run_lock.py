@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: run_lock
 short_description: Claim inventory hosts for one rollout run on the controller, refusing hosts another run holds
-version_added: 0.1.0
+version_added: 1.1.0
 description:
   - Runs on the controller (V(localhost)). Keeps one record per running rollout in O(directory)
     (C(<run_id>.json)) with the hosts it works on and the C(ansible-playbook) process running it.
