@@ -72,6 +72,8 @@ def main():
         env['ANSIBLE_CONFIG'] = os.path.join(HERE, 'ansible.cfg')
         env['ANSIBLE_SSH_CONTROL_PATH_DIR'] = os.path.join(labctl.LAB_ROOT, 'cp')
         env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.cache', 'collections'))
+        # Live wave progress ([rollout] lines) beside the default output, as docs/rolling_livepatch.md shows.
+        env.setdefault('ANSIBLE_CALLBACKS_ENABLED', 'noreboot.xen.rollout_progress')
         playbook_vars = dict(noreboot_xen_report_dir=report_dir)
         rollout_summary = os.path.join(report_dir, 'rollout_summary.json')
         if args.lab_advisory:
