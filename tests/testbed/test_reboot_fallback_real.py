@@ -131,8 +131,8 @@ MARKER = "/nrx-marker"
 
 def guest_console(host, shell_line):
     """One line typed at the guest's console shell; its answer between the markers, as a list of words."""
-    proc = tb.ssh(host["port"], Path(host["identity_file"]), ["python3", "-c", CONSOLE_SCRIPT, grub_image.GUEST,
-                                                               shell_line], timeout=300, check=False)
+    remote = ["python3", "-c", CONSOLE_SCRIPT, grub_image.GUEST, shell_line]
+    proc = tb.ssh(host["port"], Path(host["identity_file"]), remote, timeout=300, check=False)
     assert proc.returncode == 0, "no answer on the guest's console: %s" % proc.stderr.decode(errors="replace")
     return proc.stdout.decode().split()
 
@@ -147,7 +147,7 @@ def guest_marker_and_uptime(host, write_token=None):
 
 def reboots_seen(host):
     """How often Xen has booted on this VM so far (its banner on the serial console)."""
-    return Path(host["serial_log"]).read_text(errors="replace").count("Xen version 4.17")
+    return Path(host["serial_log"]).read_text(encoding="utf-8", errors="replace").count("Xen version 4.17")
 
 
 def run_playbook(host, name, extra, log):
@@ -156,7 +156,7 @@ def run_playbook(host, name, extra, log):
                ANSIBLE_TIMEOUT="120")
     argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", host["inventory"], str(REPO / "playbooks" / name),
             "-e", json.dumps(extra)]
-    handle = open(log, "w")  # pylint: disable=consider-using-with
+    handle = open(log, "w", encoding="utf-8")  # pylint: disable=consider-using-with
     return subprocess.Popen(argv, cwd=str(REPO), env=env, stdout=handle, stderr=subprocess.STDOUT,
                             start_new_session=True), handle
 
