@@ -166,9 +166,10 @@ def test_swapped_payload_never_reaches_real_xen(real_host, case):
             "swap_result_path": str(result_path)}, f"swap-{case}.log")
         assert rc == 0, log[-6000:]
         result = json.loads(result_path.read_text())
-        seen = host_sh(real_host, f"xl info | grep ^xen_extra; echo ---; xen-livepatch list; echo ---; "
-                                  f"cat {SWAP_UPLOAD_LOG}; echo ---; ls -A {state_dir}")
-        xen_extra, table, uploads, state_files = seen.split("---\n")
+        # (xen-livepatch list draws its own rule of dashes: the parts are split on a line of their own)
+        seen = host_sh(real_host, f"xl info | grep ^xen_extra; echo NRX-PART; xen-livepatch list; echo NRX-PART; "
+                                  f"cat {SWAP_UPLOAD_LOG}; echo NRX-PART; ls -A {state_dir}")
+        xen_extra, table, uploads, state_files = seen.split("NRX-PART\n")
         uploaded = [line.split()[1] for line in uploads.splitlines()]
         # B never reaches Xen, whatever the case.
         assert sha_b not in uploaded, seen
