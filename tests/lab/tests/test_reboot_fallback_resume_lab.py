@@ -129,7 +129,11 @@ def test_a_fixed_build_that_does_not_boot_stops_the_run_after_the_reboot_canary(
     assert [(r['host'], r['wave'], r['outcome']) for r in summary['hosts']] == [
         ('nob-001', 1, 'unreachable'), ('nob-002', 2, 'not_started'), ('nob-003', 2, 'not_started')]
     assert summary['gate']['proceed'] is False
-    assert summary['gate']['reason'].startswith('canary failed: nob-001 (unreachable'), summary['gate']
+    # The canary never came back with its guest saved on its disk: the stop says the guest first, with
+    # where it is; the canary is counted failed.
+    assert summary['gate']['reason'].startswith('guests are not running again: nob-001 (unreachable: app (saved to '
+                                                '/var/lib/noreboot-xen/saved-guests/app.save'), summary['gate']
+    assert [f['host'] for f in summary['gate']['failed_hosts']] == ['nob-001']
     assert sim_state('nob-001')['boots'] == 2
     for host in ('nob-002', 'nob-003'):
         assert sim_state(host)['boots'] == 1 and guests(host) == ['app']
