@@ -53,7 +53,9 @@ def playbook(real_host, name, extra, log_name):
         f"ansible_ssh_private_key_file={host['identity_file']} ansible_python_interpreter=/usr/bin/python3 "
         "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR'\n")
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
-               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1")
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1",
+               # A dom0 under TCG on a loaded machine can miss SSH's banner timeout: retry, as tb.ssh does.
+               ANSIBLE_TIMEOUT="120", ANSIBLE_SSH_RETRIES="3")
     argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
             str(HERE / "playbooks" / name), "-e", json.dumps(extra)]
     proc = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
