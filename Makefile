@@ -26,12 +26,15 @@ PYTEST_STRICT := $(BIN)/python $(REPO)/tests/tools/pytest_no_skips.py
 
 setup: apt venv collections-path
 
-# Debian packages the tests need, installed only where we are root and have apt.
-APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps shellcheck
+# Debian packages the tests need, installed only where we are root and have apt; ansible-test
+# wants the en_US.UTF-8 locale (else it warns and falls back to C.UTF-8); chromium opens the HTML
+# reports headless in the lab test (tests/lab/tests/test_run_report_html_lab.py).
+APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps shellcheck locales chromium
 apt:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	  if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; fi; \
+	  locale -a | grep -qix 'en_US.utf8' || localedef -i en_US -c -f UTF-8 en_US.UTF-8; \
 	else echo "setup: not root or no apt-get: Debian packages ($(APT_PACKAGES)) must already be installed"; fi
 
 venv: $(VENV)/.installed

@@ -43,6 +43,7 @@ ANSIBLE_LABELS = [
      'Ansible Configuration Settings'),
     ('common_return_values', 'reference_appendices/common_return_values.html#common-return-values',
      'Return Values'),
+    ('callback_plugins', 'plugins/callback.html#callback-plugins', 'Callback plugins'),
     ('ansible_collections.ansible.builtin.copy_module',
      'collections/ansible/builtin/copy_module.html#ansible-collections-ansible-builtin-copy-module',
      'ansible.builtin.copy module'),

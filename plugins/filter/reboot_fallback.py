@@ -17,6 +17,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_ga
 LIVE_OUTCOME_FACT = 'livepatch_outcome'
 REBOOT_OUTCOME_FACT = 'reboot_fallback_outcome'
 REBOOT_RESULT_FACT = 'reboot_fallback_result'
+REBOOT_PROGRESS_FACT = 'reboot_fallback_progress'
 
 
 def _hostvar(hostvars, host, key):
@@ -26,10 +27,19 @@ def _hostvar(hostvars, host, key):
         return None
 
 
+def _reboot_outcome(hostvars, host):
+    """A reboot (or finish) host's outcome and result; one lost mid-role (still ``in_progress``)
+    is accounted for as ``lost`` (reboot_wave_gate.account_lost)."""
+    return gate.account_lost(_hostvar(hostvars, host, REBOOT_OUTCOME_FACT),
+                             _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {},
+                             _hostvar(hostvars, host, REBOOT_PROGRESS_FACT))
+
+
 def collect_outcomes(plan, hostvars):
     """``(live, reboot, results, stranded)`` of the plan's hosts out of ``hostvars``: live patch
     outcomes of the canary/livepatch wave hosts; reboot outcomes, results and stranded guests
-    (descriptions) of the reboot wave hosts. Also used by the rolling run's filters."""
+    (descriptions) of the reboot wave hosts, a host lost mid-role as ``lost``. Also used by the
+    rolling run's filters."""
     if not isinstance(plan, dict) or 'waves' not in plan:
         raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan (a mapping with "waves"), got %r'
                                  % type(plan).__name__)
@@ -40,14 +50,50 @@ def collect_outcomes(plan, hostvars):
     for wave in plan['waves']:
         for host in wave['hosts']:
             if wave.get('kind') == 'reboot':
-                reboot[host] = _hostvar(hostvars, host, REBOOT_OUTCOME_FACT)
-                result = _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {}
+                reboot[host], result = _reboot_outcome(hostvars, host)
                 results[host] = result
                 if result.get('stranded'):
                     stranded[host] = list(result['stranded'])
             else:
                 live[host] = _hostvar(hostvars, host, LIVE_OUTCOME_FACT)
     return live, reboot, results, stranded
+
+
+def collect_finish(plan, hostvars):
+    """``(outcomes, results, stranded)`` of the hosts the plan decides finish_reboot for."""
+    outcomes = {}
+    results = {}
+    stranded = {}
+    for host in gate.finish_hosts(plan):
+        outcomes[host], result = _reboot_outcome(hostvars, host)
+        results[host] = result
+        if result.get('stranded'):
+            stranded[host] = list(result['stranded'])
+    return outcomes, results, stranded
+
+
+def finish_reboot_hosts(plan):
+    """The hosts an earlier run left unfinished (plan decision finish_reboot), by name."""
+    if not isinstance(plan, dict):
+        raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan, got %r' % type(plan).__name__)
+    return gate.finish_hosts(plan)
+
+
+def finish_reboot_gate(plan, hostvars, previous=None):
+    """The gate after the finish play: stop when a host an earlier run left unfinished does not
+    have every guest running again."""
+    outcomes, _results, stranded = collect_finish(plan, hostvars)
+    return gate.evaluate_finish(outcomes, stranded=stranded, previous=previous or None)
+
+
+def finish_reboot_lines(plan, hostvars):
+    """One line per host an earlier run left unfinished (outcome and message), then its stranded guests."""
+    outcomes, results, stranded = collect_finish(plan, hostvars)
+    lines = []
+    for host in sorted(outcomes):
+        lines.append(('%s: %s %s' % (host, outcomes[host] or 'not_reached', results[host].get('msg') or '')).rstrip())
+        lines.extend('  guest %s' % guest for guest in stranded.get(host, []))
+    return lines
 
 
 def reboot_wave_gate(plan, hostvars, wave_index=None, budget_hosts=None, budget_percent=None, previous=None):
@@ -73,11 +119,20 @@ def reboot_wave_hosts(plan, wave_index):
 
 def reboot_fallback_summary(plan, hostvars):
     _live, reboot, results, _stranded = collect_outcomes(plan, hostvars)
-    return gate.summarize(plan, reboot, results)
+    finish, finish_results, _finish_stranded = collect_finish(plan, hostvars)
+    return gate.summarize(plan, reboot, results, finish_outcomes=finish, finish_results=finish_results)
 
 
 def reboot_fallback_table(summary):
     return gate.format_summary(summary)
+
+
+def reboot_fallback_failures(summary, refused=False):
+    """The rows of reboot_fallback_summary that make a run fail (see reboot_wave_gate.failures)."""
+    if not isinstance(summary, dict) or 'hosts' not in summary:
+        raise AnsibleFilterError('expected the output of noreboot.xen.reboot_fallback_summary, got %r'
+                                 % type(summary).__name__)
+    return gate.failures(summary, refused=bool(refused))
 
 
 def reboot_fallback_where(guest):
@@ -89,7 +144,11 @@ class FilterModule(object):
         return {
             'reboot_wave_gate': reboot_wave_gate,
             'reboot_wave_hosts': reboot_wave_hosts,
+            'finish_reboot_hosts': finish_reboot_hosts,
+            'finish_reboot_gate': finish_reboot_gate,
+            'finish_reboot_lines': finish_reboot_lines,
             'reboot_fallback_summary': reboot_fallback_summary,
             'reboot_fallback_table': reboot_fallback_table,
             'reboot_fallback_where': reboot_fallback_where,
+            'reboot_fallback_failures': reboot_fallback_failures,
         }

@@ -16,9 +16,10 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import collect_outcomes
+from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import collect_finish, collect_outcomes
 from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as rg
 from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 
 OUTCOME_FACT = 'livepatch_outcome'
 RESULT_FACT = 'livepatch_result'
@@ -62,7 +63,9 @@ def _collect(plan, hostvars):
         outcomes[host] = _hostvar(hostvars, host, OUTCOME_FACT)
         result = _hostvar(hostvars, host, RESULT_FACT) or {}
         checks = result.get('failed_checks') if hasattr(result, 'get') else None
-        if checks:
+        if outcomes[host] == rb.HELD_BY_OTHER_RUN:
+            details[host] = 'run %s' % ((result.get('held_by_run') if hasattr(result, 'get') else None) or 'unknown')
+        elif checks:
             details[host] = ', '.join(checks)
         elif hasattr(result, 'get') and result.get('msg') and (
                 outcomes[host] in rb.FAILURE_OUTCOMES or outcomes[host] == rb.PREVIOUSLY_REVERTED):
@@ -85,14 +88,27 @@ def rollout_gate(plan, hostvars, budget_hosts=None, budget_percent=None, previou
         raise AnsibleFilterError(str(exc))
 
 
-def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, with_reboots=False):
+def _holders(plan, hostvars, left_to_other_runs):
+    """host -> run id of the other run holding it: hosts the run lock left to other runs (noreboot.xen.run_lock's
+    ``held``) and hosts whose transaction met another run's host lock (``livepatch_result.held_by_run``)."""
+    holders = dict(left_to_other_runs or {})
+    for host in plan.get('decisions') or {}:
+        if _hostvar(hostvars, host, OUTCOME_FACT) == rb.HELD_BY_OTHER_RUN:
+            result = _hostvar(hostvars, host, RESULT_FACT) or {}
+            holders[host] = result.get('held_by_run') if hasattr(result, 'get') else None
+    return holders
+
+
+def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, with_reboots=False, left_to_other_runs=None):
     """The run summary; see rollout_budget.summarize. With ``with_reboots``, the plan's reboot
     waves are rows of their own (``wave_N`` of kind ``reboot``) and their hosts' outcomes come from the
-    reboot fallback (rollout_budget.reboot_summary_outcome)."""
+    reboot fallback (rollout_budget.reboot_summary_outcome). ``left_to_other_runs``: host -> run id of the
+    hosts noreboot.xen.run_lock left to other runs (its ``held``); with the hosts whose transaction met
+    another run's lock they are the summary's ``held_by_other_run``."""
     waves, _to_patch, _canaries, wave_of, outcomes, details = _collect(plan, hostvars)
     plan_hosts = {}
     for host, decision in (plan.get('decisions') or {}).items():
-        plan_hosts[host] = dict(decision=decision.get('decision'), wave=wave_of.get(host))
+        plan_hosts[host] = dict(decision=decision.get('decision'), wave=wave_of.get(host), reason=decision.get('reason'))
     labels = [dict(label='wave_%d' % w['number'], kind=w['kind']) for w in waves]
     if with_reboots:
         _live, reboots, results, stranded = collect_outcomes(plan, hostvars)
@@ -105,8 +121,18 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
                 outcomes[host] = rb.reboot_summary_outcome(outcome)
                 if outcome in rg.REBOOT_FAILURES or outcome == 'refused':
                     details[host] = '; '.join([results[host].get('msg') or outcome] + stranded.get(host, []))
+    finish, finish_results, finish_stranded = collect_finish(plan, hostvars)
+    if finish:
+        labels.insert(0, dict(label=rg.FINISH_WAVE, kind=rg.FINISH_WAVE))
+    for host, outcome in finish.items():
+        # Hosts an earlier run left unfinished, finished before any wave (plan decision finish_reboot).
+        if host in plan_hosts:
+            plan_hosts[host]['wave'] = rg.FINISH_WAVE
+        outcomes[host] = rb.reboot_summary_outcome(outcome) if outcome else rb.NOT_STARTED
+        details[host] = '; '.join([finish_results[host].get('msg') or outcome or 'not reached']
+                                  + finish_stranded.get(host, []))
     return rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
-                        details=details, run_id=run_id)
+                        details=details, run_id=run_id, holders=_holders(plan, hostvars, left_to_other_runs))
 
 
 def rollout_plan_hosts(hosts, hostvars):
@@ -132,6 +158,33 @@ def rollout_plan_hosts(hosts, hostvars):
     return fleet
 
 
+def rollout_host_locks(hosts, hostvars, run_id=None):
+    """Hosts whose rollout lock another run's transaction holds now, from detection
+    (``ansible_facts.xen.livepatch.rollout_lock`` with ``held`` true and a run id other than
+    ``run_id``): host -> ``{run_id, pid, time}`` as the host's lock file records them. The input of
+    noreboot.xen.run_lock's ``host_locks``."""
+    found = {}
+    for host in hosts or []:
+        facts = _hostvar(hostvars, host, 'ansible_facts') or {}
+        xen = facts.get('xen') if hasattr(facts, 'get') else None
+        livepatch = xen.get('livepatch') if hasattr(xen, 'get') else None
+        lock = livepatch.get('rollout_lock') if hasattr(livepatch, 'get') else None
+        if not hasattr(lock, 'get') or not lock.get('held'):
+            continue
+        if run_id is not None and lock.get('run_id') == run_id:
+            continue
+        found[host] = dict(run_id=lock.get('run_id'), pid=lock.get('pid'), time=lock.get('time'))
+    return found
+
+
+def rollout_run_id(run_id):
+    """The run id, checked (rollout_run_id.run_id_problem); a bad one raises a clear error."""
+    problem = run_id_problem(run_id)
+    if problem:
+        raise AnsibleFilterError(problem)
+    return run_id
+
+
 def rollout_summary_table(summary):
     """The summary as a fixed-width table (a string)."""
     return rb.format_summary(summary)
@@ -144,4 +197,6 @@ class FilterModule(object):
             'rollout_summary': rollout_summary,
             'rollout_summary_table': rollout_summary_table,
             'rollout_plan_hosts': rollout_plan_hosts,
+            'rollout_run_id': rollout_run_id,
+            'rollout_host_locks': rollout_host_locks,
         }

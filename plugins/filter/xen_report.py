@@ -36,7 +36,8 @@ def xen_host_summary(result, host):
         raise AnsibleFilterError('xen_host_summary expects the inventory host name as its argument')
     summary = dict(host=host, status=STATUS_OK, msg=None, present=False, reason=None, version=None,
                    effective_version=None, build_id=None, hardware_class=None, generation=None,
-                   livepatch_supported=False, livepatch_reason_kind=None, applied=[], guests=0)
+                   livepatch_supported=False, livepatch_reason_kind=None, applied=[], guests=0,
+                   unfinished_reboot=False, guests_not_back=[])
     facts = _get(result, 'ansible_facts', 'xen')
     if result.get('unreachable'):
         summary.update(status=STATUS_UNREACHABLE, msg=result.get('msg'))
@@ -58,7 +59,19 @@ def xen_host_summary(result, host):
         applied=[p.get('name') for p in payloads if p.get('state') == 'APPLIED'],
         guests=len([d for d in facts.get('domains') or [] if d.get('id') != 0]),
     )
+    evacuation = facts.get('evacuation')
+    if isinstance(evacuation, dict) and evacuation.get('unfinished'):
+        # An earlier reboot fallback run did not finish here: the guests it moved are not back.
+        summary.update(unfinished_reboot=True,
+                       guests_not_back=[_not_back(g) for g in evacuation.get('guests') or [] if isinstance(g, dict)])
     return summary
+
+
+def _not_back(guest):
+    """``web1@/var/lib/noreboot-xen/saved-guests/web1.save`` (saved), ``db1@dom0-b`` (migrated),
+    ``app1@/etc/xen/app1.cfg`` (shut down): the guest and where it is, in one word."""
+    where = guest.get('file') or guest.get('peer') or guest.get('config') or guest.get('state') or 'unknown'
+    return '%s@%s' % (guest.get('name'), where)
 
 
 def _show(value):
@@ -88,6 +101,9 @@ def xen_host_line(summary):
         'applied=%s' % (','.join(summary['applied']) or '-'),
         'guests=%d' % summary['guests'],
     ]
+    if summary.get('unfinished_reboot'):
+        words.append('unfinished_reboot=yes')
+        words.append('not_back=%s' % (','.join(summary.get('guests_not_back') or []) or '-'))
     if not summary['present']:
         words.append('reason=%s' % _show(summary['reason']))
     return '%s: %s' % (summary['host'], ' '.join(words))
@@ -99,10 +115,12 @@ def xen_fleet_summary(summaries):
         raise AnsibleFilterError('xen_fleet_summary expects a list of noreboot.xen.xen_host_summary results')
     fleet = dict(hosts_total=len(summaries), hosts_present=0, hosts_not_present=0, hosts_unreachable=0,
                  hosts_failed=0, livepatch_supported=0, by_build_class={}, by_effective_version={},
-                 applied_payloads={}, hosts={})
+                 applied_payloads={}, hosts={}, unfinished_reboots={})
     for summary in sorted(summaries, key=lambda s: s['host']):
         host = summary['host']
         fleet['hosts'][host] = summary
+        if summary.get('unfinished_reboot'):
+            fleet['unfinished_reboots'][host] = list(summary.get('guests_not_back') or [])
         if summary['status'] == STATUS_UNREACHABLE:
             fleet['hosts_unreachable'] += 1
             continue

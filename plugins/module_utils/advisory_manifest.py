@@ -34,7 +34,11 @@ import hashlib
 import os
 import re
 
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import MAX_PAYLOAD_SIZE
+
 SCHEMA_VERSION = 1
+# A manifest is a few KiB of YAML; the reader (fleet_plan) refuses a larger file before parsing it.
+MAX_MANIFEST_SIZE = 1024 * 1024
 
 _HEX_ID_RE = re.compile(r'^[0-9a-f]{8,128}$')
 _SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
@@ -254,6 +258,23 @@ def _sha256_of(path):
     return digest.hexdigest()
 
 
+def payload_path(base, rel, resolve=True):
+    """The path of payload ``rel`` (relative to the advisory directory ``base``), or None when it leaves ``base``.
+
+    With ``resolve`` symbolic links are followed (in ``base`` too) and the real paths compared,
+    so neither ``../x`` nor a link to elsewhere gets a file outside the directory read; the
+    real path is returned. Without it only the written path is checked (no file system access).
+    """
+    full = os.path.normpath(os.path.join(base, rel))
+    if resolve:
+        base, full = os.path.realpath(base), os.path.realpath(full)
+    else:
+        base = os.path.normpath(base)
+    if os.path.commonpath([base, full]) != base:
+        return None
+    return full
+
+
 def validate_manifest(data, file, inspect_payload=None, check_payload_files=True):
     """Validate one parsed manifest; return the normalized advisory dict or raise.
 
@@ -457,17 +478,31 @@ def _check_livepatches(check, livepatches, file, inspect_payload, check_payload_
             check.add(path + '.file', 'payload path %r is absolute' % rel,
                       'write it relative to the manifest so the advisory directory can be moved as a whole')
             continue
+        full = payload_path(base, rel, resolve=check_payload_files)
+        if full is None:
+            check.add(path + '.file', 'payload path %r leads outside the advisory directory %s (through .. or a '
+                      'symbolic link); nothing outside it is read' % (rel, base),
+                      'copy the payload into %s and give its path relative to the manifest' % base)
+            continue
         if not check_payload_files:
             continue
-        full = os.path.normpath(os.path.join(base, rel))
         if not os.path.isfile(full):
             check.add(path + '.file', 'payload file %s does not exist on the controller' % full,
                       'put the payload next to the manifest or correct the relative path')
             continue
+        size = os.path.getsize(full)
+        if size > MAX_PAYLOAD_SIZE:
+            check.add(path + '.file', 'payload file %s is %d bytes, larger than %d bytes, the most the payload '
+                      'reader accepts (Xen refuses uploads over 2 MiB)' % (rel, size, MAX_PAYLOAD_SIZE),
+                      'check that file names the payload livepatch-build-tools built')
+            continue
+        if sha is None:
+            continue  # the sha256 problem is reported; bytes nobody vouched for are not parsed
         actual = _sha256_of(full)
-        if sha is not None and actual != sha.strip().lower():
+        if actual != sha.strip().lower():
             check.add(path + '.sha256', 'sha256 %s does not match %s (sha256 %s)' % (sha, rel, actual),
                       'check that the right payload was copied; if it was, put the actual sha256 in the manifest')
+            continue  # not the declared payload: its ELF contents are not read
         declared_metadata = entry.get('metadata') if isinstance(entry.get('metadata'), str) and entry.get('metadata') else None
         _check_payload_elf(check, i, full, rel, build_id, declared_own, declared_metadata,
                            inspect_payload or default_inspect_payload)
@@ -481,7 +516,7 @@ def _check_payload_elf(check, index, full, rel, build_id, declared_own, declared
         check.add(path + '.file', '%s is not a usable livepatch payload: %s' % (rel, exc),
                   'rebuild the payload with livepatch-build-tools for this hypervisor build')
         return
-    check.payload_info[index] = info
+    check.payload_info[index] = dict(info, path=full)  # the real path, the file that was checked
     xen_depends = (info.get('xen_depends') or '').lower() or None
     if xen_depends is None:
         check.add(path + '.file', '%s has no .livepatch.xen_depends section' % rel,
@@ -529,7 +564,8 @@ def normalize(data, file, payload_info=None):
 
     With ``payload_info`` (see collect_problems) each payload also carries what its file says:
     ``payload_build_id`` (``.note.gnu.build-id``) and ``depends`` (``.livepatch.depends``,
-    what it stacks on: the hypervisor's build-id or the payload below it).
+    what it stacks on: the hypervisor's build-id or the payload below it), and its ``path`` is
+    the real path of the file that was checked (symbolic links resolved).
     """
     payload_info = payload_info or {}
     affected = data.get('affected') or {}
@@ -551,7 +587,7 @@ def normalize(data, file, payload_info=None):
         item = dict(
             xen_build_id=entry['xen_build_id'].strip().lower(),
             file=entry['file'],
-            path=os.path.normpath(os.path.join(base, entry['file'])),
+            path=info.get('path') or os.path.normpath(os.path.join(base, entry['file'])),
             sha256=entry['sha256'].strip().lower(),
             name=entry['name'],
             payload_build_id=(info.get('build_id') or entry.get('payload_build_id') or '').strip().lower() or None,

@@ -79,10 +79,25 @@ def _boolean(value, where):
     raise PlanInputError('%s: %r is not a boolean; use true or false' % (where, value))
 
 
-def build_plan(advisories, hosts, policy=None):
-    """Return the plan dict (what the module returns and writes as JSON)."""
+def check_retry_failed(retry_failed):
+    """The payload names the operator released (noreboot_xen_retry_failed), as a list of strings."""
+    if retry_failed is None:
+        return []
+    if isinstance(retry_failed, str) or not isinstance(retry_failed, (list, tuple)):
+        raise PlanInputError('retry_failed (noreboot_xen_retry_failed) must be a list of payload names, got %r'
+                             % (retry_failed,))
+    bad = [name for name in retry_failed if not isinstance(name, str) or not name.strip()]
+    if bad:
+        raise PlanInputError('retry_failed (noreboot_xen_retry_failed) must list payload names, got %r' % (bad,))
+    return [name.strip() for name in retry_failed]
+
+
+def build_plan(advisories, hosts, policy=None, retry_failed=None):
+    """Return the plan dict (what the module returns and writes as JSON). ``retry_failed``: the
+    payload names the operator releases from ``held`` (plan_decision)."""
     check_hosts(hosts)
-    decisions = pd.decide_fleet(hosts, advisories)
+    released = check_retry_failed(retry_failed)
+    decisions = pd.decide_fleet(hosts, advisories, released)
     waves = wp.plan_waves(decisions, policy)
     for decision in decisions:
         decision['wave'] = waves['wave_of'].get(decision['host'])
@@ -90,6 +105,7 @@ def build_plan(advisories, hosts, policy=None):
         schema=PLAN_SCHEMA,
         advisories=[_advisory_view(a) for a in advisories],
         policy=waves['policy'],
+        retry_failed=released,
         counts=pd.count_decisions(decisions),
         matrix=decision_matrix(decisions),
         groups=waves['groups'],
@@ -165,7 +181,8 @@ def render_table(plan):
             lines.append('  %s: %s' % (decision['host'], '; '.join(decision['notes'])))
         if len(noted) > 20:
             lines.append('  ... (+%d more hosts, see the plan file)' % (len(noted) - 20))
-    undecided = [d for d in plan['decisions'].values() if d['decision'] in (pd.UNDECIDED, pd.UNREACHABLE)]
+    undecided = [d for d in plan['decisions'].values()
+                 if d['decision'] in (pd.UNDECIDED, pd.UNREACHABLE, pd.HELD, pd.NEEDS_ATTENTION)]
     if undecided:
         lines.append('')
         lines.append('Not planned (fix and run the plan again):')

@@ -14,8 +14,10 @@ Checks (names are part of the module's interface):
 * ``guests_running``: every guest that was present before is still present with the same
   domain id and is not shut down, crashed or dying (a new domain id means the guest crashed
   and was restarted);
-* ``dmesg_clean``: ``xl dmesg`` holds no new error line since the baseline (live patch
-  failures, build-id or expectation mismatches, crashes, ``Timed out on semaphore``);
+* ``dmesg_clean``: ``xl dmesg`` holds no new error line of the hypervisor (``(XEN) ...``)
+  since the baseline (live patch failures, build-id or expectation mismatches, crashes,
+  ``Timed out on semaphore``); guests' console lines (``(dN) ...``) neither fail it nor
+  mark where the baseline ends;
 * ``payload_applied``: the payload is listed as APPLIED, without an error;
 * ``expected_effect``: every ``xl info`` key the advisory declares has the declared value
   (only when the advisory declares one).
@@ -30,6 +32,7 @@ import re
 from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers import (
     XlOutputError,
     find_error_lines,
+    hypervisor_lines,
     parse_xl_dmesg,
     parse_xl_info,
     parse_xl_list,
@@ -75,8 +78,10 @@ def take_baseline(xl_info_text, xl_list_text, xl_dmesg_text, livepatch_list_text
 
     Returns ``{'build_id', 'xen_version', 'guests': {name: {id, state}}, 'dmesg_lines': int,
     'dmesg_tail': [str], 'dmesg_seen': set, 'payloads': [...]}``. Guests already crashed or shutting down are
-    kept but flagged by ``guests_running`` only when their id changes. Raises HealthError
-    when an output cannot be read.
+    kept but flagged by ``guests_running`` only when their id changes. ``dmesg_tail`` and
+    ``dmesg_seen`` hold the hypervisor's lines only: a guest can print any text, so it could
+    repeat its own last lines after a hypervisor error and move the anchor past it.
+    Raises HealthError when an output cannot be read.
     """
     try:
         info = parse_xl_info(xl_info_text)
@@ -88,12 +93,12 @@ def take_baseline(xl_info_text, xl_list_text, xl_dmesg_text, livepatch_list_text
         payloads = parse_livepatch_list(livepatch_list_text)
     except LivepatchListError as exc:
         raise HealthError('cannot take the health baseline: %s' % exc.reason)
-    lines = [entry['line'] for entry in dmesg]
+    lines = [entry['line'] for entry in hypervisor_lines(dmesg)]
     return dict(
         build_id=(info.get('build_id') or '').lower() or None,
         xen_version=info.get('xen_version'),
         guests=guest_states(domains),
-        dmesg_lines=len(lines),
+        dmesg_lines=len(dmesg),
         dmesg_tail=lines[-_ANCHOR_LINES:],
         dmesg_seen=set(lines),
         payloads=payloads,
@@ -189,7 +194,7 @@ def check_dmesg(baseline, xl_dmesg_rc, xl_dmesg_text, name=None, retried=0):
     """
     if xl_dmesg_rc != 0:
         return _check('dmesg_clean', False, 'xl dmesg exited with %s' % xl_dmesg_rc)
-    lines = parse_xl_dmesg(xl_dmesg_text)
+    lines = hypervisor_lines(parse_xl_dmesg(xl_dmesg_text))
     fresh = new_dmesg_lines(baseline, [entry['line'] for entry in lines])
     noise = _retry_noise(name, retried)
     hits = []
@@ -205,7 +210,7 @@ def check_dmesg(baseline, xl_dmesg_rc, xl_dmesg_text, name=None, retried=0):
     if hits:
         return _check('dmesg_clean', False, 'new error line(s) in xl dmesg: %s'
                       % '; '.join('[%s] %s' % (hit['category'], hit['line']) for hit in hits[:5]))
-    detail = '%d new xl dmesg line(s), none an error' % len(fresh)
+    detail = '%d new hypervisor line(s) in xl dmesg, none an error' % len(fresh)
     if excused:
         detail += ' (%d line(s) from the %d retried attempt(s) of the apply excused)' % (excused, retried)
     return _check('dmesg_clean', True, detail)

@@ -15,7 +15,10 @@ object whose section headers all lie inside the file, and read:
 * the section list and the file's SHA-256.
 
 Every problem raises ``PayloadError`` whose message names the problem (truncated file, not an
-ELF file, wrong machine, not relocatable, bad section header, bad build-id note).
+ELF file, wrong machine, not relocatable, bad section header, bad build-id note, more than
+``MAX_SECTIONS`` sections, a section name longer than ``MAX_SECTION_NAME`` bytes, a file larger
+than ``MAX_PAYLOAD_SIZE``). The bounds keep what a hostile file can make us hold to a small
+multiple of its size.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -39,6 +42,7 @@ ELFDATA2LSB = 1
 ELFDATA2MSB = 2
 ET_REL = 1
 EM_X86_64 = 62
+SHT_STRTAB = 3
 SHT_NOBITS = 8
 SHF_WRITE = 0x1
 SHF_ALLOC = 0x2
@@ -49,8 +53,13 @@ NT_GNU_BUILD_ID = 3
 
 ELF64_EHDR_SIZE = 64
 ELF64_SHDR_SIZE = 64
-# Refuse to read files larger than this: payloads are kilobytes to a few megabytes.
-MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
+# Bounds on what a payload may make us read or hold (issue 13 item 6: without them, N section
+# headers naming one long string cost N times its length). Real payloads are kilobytes with tens
+# of sections named like .text.do_domctl or .rela.livepatch.funcs; Xen refuses an upload larger
+# than 2 MiB. Every limit is also bounded by the file: the section header table must lie in it.
+MAX_PAYLOAD_SIZE = 8 * 1024 * 1024
+MAX_SECTIONS = 8192
+MAX_SECTION_NAME = 1024
 
 ELF_TYPES = {0: 'ET_NONE (no file type)', 1: 'ET_REL (relocatable object)', 2: 'ET_EXEC (executable)',
              3: 'ET_DYN (shared object or position-independent executable)', 4: 'ET_CORE (core dump)'}
@@ -108,11 +117,15 @@ def parse_gnu_build_id_note(data, section_name='note'):
 
 
 def _cstring(table, offset, what):
+    """The NUL-terminated name at ``offset``; at most MAX_SECTION_NAME bytes are looked at."""
     if offset >= len(table):
         raise PayloadError('%s name offset %d lies outside the section name table (%d bytes)'
                            % (what, offset, len(table)))
-    end = table.find(b'\0', offset)
+    end = table.find(b'\0', offset, offset + MAX_SECTION_NAME + 1)
     if end < 0:
+        if offset + MAX_SECTION_NAME + 1 <= len(table):
+            raise PayloadError('%s name at offset %d is longer than %d bytes; a livepatch payload\'s section '
+                               'names are short, so this is not a payload we read' % (what, offset, MAX_SECTION_NAME))
         raise PayloadError('%s name at offset %d is not NUL-terminated' % (what, offset))
     return table[offset:end].decode('utf-8', 'replace')
 
@@ -160,6 +173,9 @@ def _read_section_headers(data, e_shoff, e_shnum, e_shstrndx):
     strndx = e_shstrndx if e_shstrndx != SHN_XINDEX else first[6]
     if count == 0:
         raise PayloadError('the ELF file has no sections')
+    if count > MAX_SECTIONS:
+        raise PayloadError('the ELF file declares %d sections, more than the %d a livepatch payload could have '
+                           '(real payloads have tens)' % (count, MAX_SECTIONS))
     table_end = e_shoff + count * ELF64_SHDR_SIZE
     if table_end > size:
         raise PayloadError('truncated ELF file: the section header table (%d headers) ends at offset %d, '
@@ -176,10 +192,18 @@ def _read_section_headers(data, e_shoff, e_shnum, e_shstrndx):
         headers.append(dict(index=index, name_offset=sh_name, type=sh_type, flags=sh_flags, offset=sh_offset,
                             size=sh_size, link=sh_link, info=sh_info, addralign=sh_addralign, entsize=sh_entsize))
     names = headers[strndx]
+    if names['type'] != SHT_STRTAB:
+        raise PayloadError('section name table (section %d) has type %d, not SHT_STRTAB (%d)'
+                           % (strndx, names['type'], SHT_STRTAB))
     name_table = data[names['offset']:names['offset'] + names['size']]
     sections = []
+    # Sections may share a name (a linker merges suffixes): decode each offset once, keep one copy.
+    decoded = {}
     for header in headers[1:]:
-        header['name'] = _cstring(name_table, header['name_offset'], 'section %d' % header['index'])
+        offset = header['name_offset']
+        if offset not in decoded:
+            decoded[offset] = _cstring(name_table, offset, 'section %d' % header['index'])
+        header['name'] = decoded[offset]
         sections.append(header)
     return sections
 
@@ -246,7 +270,8 @@ def read_payload(path, max_size=MAX_PAYLOAD_SIZE):
     except (IOError, OSError) as exc:
         raise PayloadError('cannot read the file (%s)' % (exc.strerror or exc), path)
     if len(data) > max_size:
-        raise PayloadError('file is larger than %d bytes, far more than a livepatch payload' % max_size, path)
+        raise PayloadError('file is larger than %d bytes, far more than a livepatch payload (Xen refuses '
+                           'uploads over 2 MiB)' % max_size, path)
     result = parse_payload_bytes(data, source=path)
     result['path'] = path
     return result

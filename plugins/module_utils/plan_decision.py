@@ -22,6 +22,10 @@ Decisions (one per host, with a reason in words, plus one per host and advisory)
   ``hypervisor_without_livepatch``), or the operator forced it (host var
   ``noreboot_xen_force_reboot``; it turns ``livepatch`` into ``reboot`` and leaves
   ``already_patched`` alone);
+* ``finish_reboot``: an earlier run of the reboot fallback did not finish on this host
+  (``xen.evacuation.unfinished``: guests of its guest manifest not back, or a reboot intent
+  without an outcome in its ledger), whatever its build: the run finishes it before anything
+  else (see finish_reboot_decision);
 * ``undecided``: the facts lack what the decision needs (detection failed, partial facts, a
   version a payload may have altered, live patch state unknown because ``xen-livepatch`` is
   missing or failed); the host is in no wave, and the reason says what is missing.
@@ -49,11 +53,30 @@ open intent for another sha256 (another file of that name) is not ours to finish
 stays ``already_patched`` and the reason says so. A ledger the facts could not read
 (``xen.livepatch.ledger_error``) is named in an ``already_patched`` reason.
 
+A payload that failed on a host keeps counting (``xen.livepatch.last_outcomes``: the ledger's last
+outcome per payload name; ``xen.livepatch.open_intents`` with the boot id each intent was
+written in; ``xen.livepatch.boot_id``: the host's boot now):
+
+* ``held``: the payload (same sha256) was ``reverted``, ``failed`` or ``failed_applied`` on this
+  host by run R, or an intent of run R for it is open, the payload is not loaded and the host
+  has booted since the intent was written ("this payload may have killed the host"). The
+  reason names the cause and the run. The other ``livepatch`` hosts of the same build-id and
+  hardware class planned for that payload are ``held`` too (hold_groups), unless the payload is
+  ``already_patched`` on some host of that group (its canary passed: the failure is the host's).
+  Only the operator releases it: ``retry_failed`` (playbook ``noreboot_xen_retry_failed``)
+  lists payload names; a released host is ``livepatch`` with ``retry_failed: true`` and goes
+  first, as its group's canary (wave_plan);
+* ``needs_attention``: the payload is APPLIED but the ledger's last outcome for that name is a
+  failure (``failed_applied``, ``failed``, ``reverted``): it was left applied after failed
+  checks (the revert failed, or revert_on_failure was false). Never ``already_patched``; no
+  release applies: someone reverts it or reboots the host.
+
 If the host's facts ever carry a payload's own ``build_id`` (``xen-livepatch list`` does
 not; ``xl debug-keys x`` + ``xl dmesg`` would), that alone decides the match.
 
 With several advisories, the host's decision is the most demanding of its per-advisory
-decisions in this order: undecided, reboot, livepatch, already_patched, not_affected. The
+decisions in this order: undecided, needs_attention, held, reboot, livepatch, already_patched,
+not_affected. The
 payloads of a ``livepatch`` host are listed in advisory order, and ``stacking`` says for each
 whether its ``.livepatch.depends`` fits what it goes on top of (see stacking_check); the
 misfits are repeated in ``notes``.
@@ -76,10 +99,18 @@ ALREADY_PATCHED = 'already_patched'
 LIVEPATCH = 'livepatch'
 REBOOT = 'reboot'
 UNDECIDED = 'undecided'
+HELD = 'held'
+NEEDS_ATTENTION = 'needs_attention'
+FINISH_REBOOT = 'finish_reboot'
 
-DECISIONS = (UNREACHABLE, NOT_XEN, UNDECIDED, REBOOT, LIVEPATCH, ALREADY_PATCHED, NOT_AFFECTED)
+DECISIONS = (UNREACHABLE, NOT_XEN, FINISH_REBOOT, UNDECIDED, NEEDS_ATTENTION, HELD, REBOOT, LIVEPATCH, ALREADY_PATCHED,
+             NOT_AFFECTED)
 # Most demanding first: how per-advisory decisions combine into the host's decision.
-_PRIORITY = (UNDECIDED, REBOOT, LIVEPATCH, ALREADY_PATCHED, NOT_AFFECTED)
+_PRIORITY = (UNDECIDED, NEEDS_ATTENTION, HELD, REBOOT, LIVEPATCH, ALREADY_PATCHED, NOT_AFFECTED)
+
+# Ledger outcomes after which a payload keeps counting as failed on that host.
+FAILED_OUTCOMES = ('reverted', 'failed', 'failed_applied')
+RELEASE_VARIABLE = 'noreboot_xen_retry_failed'
 
 UNKNOWN_CLASS = 'unknown'
 
@@ -131,8 +162,47 @@ def find_applied(payloads, livepatch):
     return False, 'payload %s is not loaded' % livepatch['name']
 
 
-def decide_advisory(advisory, xen, force_reboot=False):
-    """Decision of one advisory for one present Xen host: dict(advisory, decision, reason, ...)."""
+def last_outcome_for(lp_facts, name):
+    """The ledger's last outcome entry for payload ``name`` (``xen.livepatch.last_outcomes``), or None."""
+    outcomes = lp_facts.get('last_outcomes') if isinstance(lp_facts, dict) else None
+    for entry in outcomes if isinstance(outcomes, list) else []:
+        if isinstance(entry, dict) and entry.get('name') == name:
+            return entry
+    return None
+
+
+def failure_on_host(lp_facts, livepatch, loaded):
+    """``(cause, detail)`` when this payload (same sha256) failed on this host, else ``(None, None)``.
+
+    ``cause`` is ``failed`` (the ledger's last outcome is a failure) or ``crashed`` (an intent is
+    open, the payload is not loaded and the host booted since the intent was written).
+    """
+    sha256 = livepatch['sha256']
+    intents = lp_facts.get('open_intents') if isinstance(lp_facts, dict) else None
+    boot_now = lp_facts.get('boot_id') if isinstance(lp_facts, dict) else None
+    for intent in intents if isinstance(intents, list) else []:
+        if not isinstance(intent, dict) or intent.get('name') != livepatch['name']:
+            continue
+        if str(intent.get('sha256') or '').lower() != sha256 or loaded:
+            continue
+        written_in = intent.get('boot_id')
+        if written_in and written_in != boot_now:
+            return 'crashed', ('run %s wrote its intent to apply %s at %s (boot %s) and never recorded an outcome; '
+                               'the payload is not loaded and the host has booted since (boot %s): this payload may '
+                               'have killed the host' % (intent.get('run_id'), livepatch['name'], intent.get('time'),
+                                                         written_in, boot_now or 'unknown'))
+    last = last_outcome_for(lp_facts, livepatch['name'])
+    if last and last.get('outcome') in FAILED_OUTCOMES and str(last.get('sha256') or '').lower() == sha256:
+        checks = ', '.join(last.get('failed_checks') or []) or 'none recorded'
+        return 'failed', ('payload %s ended %s on this host in run %s at %s (failed checks: %s)'
+                          % (livepatch['name'], last.get('outcome'), last.get('run_id'), last.get('time'), checks))
+    return None, None
+
+
+def decide_advisory(advisory, xen, force_reboot=False, retry_failed=()):
+    """Decision of one advisory for one present Xen host: dict(advisory, decision, reason, ...).
+
+    ``retry_failed``: payload names the operator released (see the module docstring, ``held``)."""
     result = dict(advisory=advisory['id'])
     hypervisor = xen.get('hypervisor')
     if not isinstance(hypervisor, dict) or not hypervisor:
@@ -161,6 +231,13 @@ def decide_advisory(advisory, xen, force_reboot=False):
     intent = None
     if applied:
         intent, intent_why = open_intent_for(lp_facts, livepatch)
+        last = last_outcome_for(lp_facts, livepatch['name'])
+        if intent is None and last and last.get('outcome') in FAILED_OUTCOMES:
+            return dict(result, decision=NEEDS_ATTENTION, payload=_payload_view(livepatch), reason=(
+                '%s; %s, but the ledger says run %s ended it %s at %s (failed checks: %s): it was left applied after '
+                'failed checks; revert it (xen-livepatch revert/unload) or reboot the host, then detect again'
+                % (why, applied_why, last.get('run_id'), last.get('outcome'), last.get('time'),
+                   ', '.join(last.get('failed_checks') or []) or 'none recorded')))
         if intent is None:
             return dict(result, decision=ALREADY_PATCHED, reason='%s; %s%s' % (why, applied_why, intent_why),
                         payload=_payload_view(livepatch))
@@ -180,10 +257,23 @@ def decide_advisory(advisory, xen, force_reboot=False):
             why, lp_facts.get('reason_kind') or 'no reason_kind', detail))
     if payloads is None:
         return dict(result, decision=UNDECIDED, reason='%s; facts lack xen.livepatch.payloads' % why)
+    released = False
+    if intent is None:
+        loaded = any(isinstance(p, dict) and p.get('name') == livepatch['name'] for p in payloads)
+        cause, detail = failure_on_host(lp_facts, livepatch, loaded)
+        if cause and livepatch['name'] not in (retry_failed or ()):
+            return dict(result, decision=HELD, payload=_payload_view(livepatch), held=dict(cause=cause, detail=detail), reason=(
+                '%s; held: %s; it is not applied again until the operator releases it (%s=[%s]), and then this host '
+                'goes first, as a canary' % (why, detail, RELEASE_VARIABLE, livepatch['name'])))
+        released = cause is not None
     if intent is not None:
         return dict(result, decision=LIVEPATCH, reason='%s; %s, applied by interrupted run %s; its health checks and '
                     'outcome are pending: the rollout finishes it' % (why, applied_why, intent.get('run_id')),
                     payload=_payload_view(livepatch), open_intent=dict(intent))
+    if released:
+        return dict(result, decision=LIVEPATCH, retry_failed=True, payload=_payload_view(livepatch), reason=(
+            '%s; %s: apply payload %s again, released by the operator (%s), first as a canary; it failed before: %s'
+            % (why, applied_why, livepatch['name'], RELEASE_VARIABLE, detail)))
     return dict(result, decision=LIVEPATCH, reason='%s; %s: apply payload %s' % (why, applied_why, livepatch['name']),
                 payload=_payload_view(livepatch))
 
@@ -228,6 +318,7 @@ def _base(host, entry):
         stacking=[],
         notes=[],
         advisories=[],
+        retry_failed=False,
     )
 
 
@@ -238,8 +329,56 @@ def failure_domain(entry):
     return str(value).strip()
 
 
-def decide_host(host, entry, advisories):
+def decide_host(host, entry, advisories, retry_failed=()):
     """The decision for one host over all advisories (a dict; see the module docstring)."""
+    result = _decide_host(host, entry, advisories, retry_failed)
+    evacuation = (entry.get('xen') or {}).get('evacuation') if isinstance(entry, dict) else None
+    if result['decision'] != UNREACHABLE and isinstance(evacuation, dict) and evacuation.get('unfinished'):
+        return finish_reboot_decision(result, evacuation, advisories)
+    return result
+
+
+def _where(guest):
+    action = guest.get('action')
+    place = {'save': 'saved to %s' % guest.get('file'), 'migrate': 'migrated to %s' % guest.get('peer'),
+             'shutdown': 'shut down, config %s' % guest.get('config')}.get(action, action or 'unknown')
+    return '%s (%s, state %s)' % (guest.get('name'), place, guest.get('state'))
+
+
+def finish_reboot_decision(result, evacuation, advisories):
+    """``finish_reboot`` for a host an earlier reboot fallback run left unfinished (its facts'
+    ``evacuation``), whatever its build. ``resumes`` keeps the decision the host would get
+    otherwise; ``finish`` says what finishing needs: the guests not yet back, the resumed run,
+    and ``good_build_ids``, the builds that count as fixed (every advisory's and the intent's
+    fixed build-ids, plus the running build when the advisories leave it alone)."""
+    intent = evacuation.get('reboot_intent') or {}
+    guests = [g for g in evacuation.get('guests') or [] if isinstance(g, dict)]
+    good = set()
+    for advisory in advisories:
+        good.update((advisory.get('fallback') or {}).get('fixed_build_ids') or [])
+    good.update(b.lower() for b in intent.get('fixed_build_ids') or [] if isinstance(b, str))
+    if result['decision'] in (NOT_AFFECTED, ALREADY_PATCHED) and result.get('build_id'):
+        good.add(result['build_id'])
+    what = []
+    if guests:
+        what.append('guest(s) %s are not back' % ', '.join(_where(g) for g in guests))
+    if intent:
+        what.append('the reboot intent of run %s has no outcome in the ledger' % intent.get('run_id'))
+    if evacuation.get('error'):
+        what.append(evacuation['error'])
+    reason = ('an earlier reboot fallback run (%s) did not finish here: %s; this run finishes it before anything '
+              'else (verify the build, bring the guests back, record the outcome), whatever the build; otherwise: %s'
+              % (intent.get('run_id') or evacuation.get('run_id') or 'run id unknown', '; '.join(what),
+                 result['reason']))
+    finish = dict(guests=guests, resumed_run_id=intent.get('run_id') or evacuation.get('run_id'),
+                  manifest_path=evacuation.get('manifest_path'), reboot_intent=intent or None,
+                  good_build_ids=sorted(good))
+    return dict(result, decision=FINISH_REBOOT, reason=reason, resumes=dict(decision=result['decision'],
+                                                                            reason=result['reason']),
+                finish=finish, payloads=[], stacking=[])
+
+
+def _decide_host(host, entry, advisories, retry_failed=()):
     result = _base(host, entry)
     if not isinstance(entry, dict):
         return dict(result, decision=UNDECIDED, reason='no input for this host (expected a mapping with xen facts)')
@@ -258,7 +397,7 @@ def decide_host(host, entry, advisories):
     if present is not True:
         return dict(result, decision=UNDECIDED, reason='facts lack xen.present')
     force = bool(entry.get('force_reboot'))
-    per_advisory = [decide_advisory(advisory, xen, force) for advisory in advisories]
+    per_advisory = [decide_advisory(advisory, xen, force, retry_failed) for advisory in advisories]
     result['advisories'] = per_advisory
     if not per_advisory:
         return dict(result, decision=NOT_AFFECTED, reason='no advisories given')
@@ -271,6 +410,7 @@ def decide_host(host, entry, advisories):
         result['payloads'] = [dict(a['payload'], advisory=a['advisory']) for a in per_advisory if a['decision'] == LIVEPATCH]
         result['stacking'] = _stacking(result['build_id'], xen, per_advisory, _known_ids(advisories))
         result['notes'] = [s['note'] for s in result['stacking'] if s['status'] != STACK_OK]
+        result['retry_failed'] = any(a.get('retry_failed') for a in per_advisory if a['decision'] == LIVEPATCH)
     if decision == REBOOT:
         result['fallback'] = _merge_fallback([a for a in per_advisory if a['decision'] == REBOOT])
     return result
@@ -368,9 +508,48 @@ def stacking_check(host_build_id, applied, payloads, known_ids):
     return result
 
 
-def decide_fleet(hosts, advisories):
-    """Decisions for every host, sorted by host name."""
-    return [decide_host(host, hosts[host], advisories) for host in sorted(hosts)]
+def decide_fleet(hosts, advisories, retry_failed=()):
+    """Decisions for every host, sorted by host name; a payload held on a host holds its group (hold_groups)."""
+    return hold_groups([decide_host(host, hosts[host], advisories, retry_failed) for host in sorted(hosts)])
+
+
+def _group(decision):
+    return (decision.get('build_id') or '', decision.get('hardware_class') or UNKNOWN_CLASS)
+
+
+def hold_groups(decisions):
+    """A payload held on a host (it failed there, or may have killed it) is held on every other
+    ``livepatch`` host of the same build-id and hardware class planned for it, unless the payload
+    is applied and fine (``already_patched``) on some host of that group: then only the failed
+    host is held (in place; returns ``decisions``). The reason names the host and the run that
+    saw it fail."""
+    held = {}
+    working = set()
+    for decision in decisions:
+        for advisory in decision.get('advisories') or []:
+            if advisory.get('decision') == HELD:
+                key = _group(decision) + (advisory['payload']['name'],)
+                held.setdefault(key, []).append('%s (%s)' % (decision['host'], advisory['held']['detail']))
+            elif advisory.get('decision') == ALREADY_PATCHED and advisory.get('payload'):
+                working.add(_group(decision) + (advisory['payload']['name'],))
+    # A group where the payload is applied and fine on some host (its canary passed) lost only the
+    # failed host: the failure is that host's. A group where it works nowhere (a failed canary) is held.
+    held = dict((key, hosts) for key, hosts in held.items() if key not in working)
+    if not held:
+        return decisions
+    for decision in decisions:
+        if decision['decision'] != LIVEPATCH:
+            continue
+        causes = []
+        for payload in decision.get('payloads') or []:
+            key = _group(decision) + (payload['name'],)
+            if key in held:
+                causes.append('payload %s is held on its build-id/hardware group (%s, %s): it failed on %s; released '
+                              'with %s=[%s]' % (payload['name'], key[0][:12] or 'unknown build', key[1],
+                                                '; '.join(held[key]), RELEASE_VARIABLE, payload['name']))
+        if causes:
+            decision.update(decision=HELD, reason='; '.join(causes), payloads=[], stacking=[], notes=[])
+    return decisions
 
 
 def count_decisions(decisions):

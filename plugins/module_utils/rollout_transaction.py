@@ -5,11 +5,10 @@
 
 Steps, in order (``RolloutTransaction.run``):
 
-1. **lock** ``<state_dir>/rollout.lock`` (``O_CREAT|O_EXCL``, mode 0600) recording run id, pid,
-   the pid's start time, the boot id and the time. A lock held by a live process fails fast
-   naming its holder. A lock is *stale*, and is taken over, when its process is gone: its pid
-   does not exist, belongs to a process started at another time (pid reuse), or the host booted
-   since (boot id differs). A live holder is never broken, whatever its age.
+1. **lock** ``<state_dir>/rollout.lock``: ``flock`` on the open file, held until the transaction ends
+   (the kernel drops it when the process dies, so there is no staleness to guess and no takeover
+   race); the file records run id, pid, the pid's start time, the boot id and the time for the
+   messages. A lock held by another process fails fast naming the holder its file records.
 2. **read** the payload table and the hypervisor build-id; decide with the **ledger**
    (``<state_dir>/ledger.jsonl``, one JSON object a line) what the table means:
 
@@ -19,14 +18,18 @@ Steps, in order (``RolloutTransaction.run``):
    * CHECKED otherwise (cannot be proven ours) -> unload it, then upload the staged file fresh;
    * APPLIED without ledger proof -> the payload code checks its identity (metadata) and
      reports ``already_patched`` with ``proven: false``.
-3. **verify** the staged file: sha256, payload build-id, and that it was built for the running
-   hypervisor (``.livepatch.xen_depends`` == ``xl info`` build_id).
+3. **verify** the staged file: read it once without following a symlink (a regular file that
+   others cannot write), hash those bytes and write the same bytes to the private copy
+   ``<state_dir>/upload/<name>.livepatch`` (0700 directory, 0600 file); check the copy's sha256,
+   payload build-id, and that it was built for the running hypervisor (``.livepatch.xen_depends``
+   == ``xl info`` build_id). Xen uploads that copy.
 4. **baseline**: running guests and their domain ids, ``xl dmesg`` (line count and last lines),
    payload table.
 5. **intent** entry in the ledger, then **apply** through ``livepatch_lifecycle`` (retries on
    exit status 2), optional **soak**, then the **health checks** of ``host_health``.
-6. On a failed check: **revert and unload** (``outcome: reverted``); if that fails too the host
-   is left with the payload and ``outcome: failed``.
+6. On a failed check: **revert and unload** (``outcome: reverted``); if that fails too (or
+   ``revert_on_failure`` is false) the host is left with the payload: ``outcome: failed_applied``
+   (it stops the rolling run whatever the budget, and later plans report ``needs_attention``).
 7. **outcome** entry in the ledger, staged file removed, lock released.
 
 A payload the ledger says this host reverted (same name and sha256) is not applied again unless
@@ -34,7 +37,12 @@ A payload the ledger says this host reverted (same name and sha256) is not appli
 the fix, by a reboot or after the cause is found) and nothing on Xen changes (a guest that
 crashed once is not crashed again by the next run).
 
-Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``previously_reverted``.
+A host whose lock another live process holds (another run's transaction) is not touched:
+``run`` raises LockHeld, and ``held_result`` gives the outcome ``held_by_other_run`` (not a failure
+of this run: that run is rolling the host out; only this run's own staged file is removed).
+
+Outcomes: ``patched``, ``already_patched``, ``reverted``, ``failed``, ``failed_applied``,
+``previously_reverted``, ``held_by_other_run``.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -42,12 +50,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
+import fcntl
+import hashlib
 import json
 import os
+import stat
 import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import last_by_name, parse_ledger
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import (
     LivepatchFailure,
     LivepatchLifecycle,
@@ -66,13 +78,21 @@ ALREADY_PATCHED = 'already_patched'
 REVERTED = 'reverted'
 FAILED = 'failed'
 PREVIOUSLY_REVERTED = 'previously_reverted'
-OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, PREVIOUSLY_REVERTED)
+# The checks failed and the payload is still APPLIED (revert failed, or revert_on_failure=false).
+FAILED_APPLIED = 'failed_applied'
+# Another run's transaction holds the host's lock: nothing was done, and it is not a failure of this run.
+HELD_BY_OTHER_RUN = 'held_by_other_run'
+OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUSLY_REVERTED, HELD_BY_OTHER_RUN)
 
 LOCK_NAME = 'rollout.lock'
 LEDGER_NAME = 'ledger.jsonl'
-# A lock file that cannot be parsed (its writer died between create and write) is stale
-# once it is this old; younger, its writer may still be writing it.
-UNREADABLE_LOCK_GRACE_S = 60
+STAGING_NAME = 'staging'
+# The private copy Xen uploads from: <state_dir>/upload/<name>.livepatch, directory 0700, file 0600.
+UPLOAD_NAME = 'upload'
+# A staged payload larger than this is not copied (Xen payloads are kilobytes to a few MiB).
+MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+O_NOFOLLOW = getattr(os, 'O_NOFOLLOW', 0)
+O_CLOEXEC = getattr(os, 'O_CLOEXEC', 0)
 
 
 class LockHeld(Exception):
@@ -158,19 +178,35 @@ class ProcessIdentity(object):
 # ------------------------------------------------------------------------------------------
 
 class HostLock(object):
-    """``<state_dir>/rollout.lock``: one rollout transaction per host at a time."""
+    """``<state_dir>/rollout.lock``: one rollout transaction per host at a time.
 
-    def __init__(self, state_dir, run_id, identity, clock=time.time):
+    The lock is the kernel's ``flock`` on the open lock file, held for the whole transaction (one
+    module call) and released by the kernel when the process ends, however it ends: no staleness
+    is guessed and a takeover cannot race. The file also records the holder (run id, pid, time)
+    for the messages and for ``xen_facts``. After ``flock`` the path must still name the locked
+    inode (a releasing run unlinks it): otherwise the lock is taken again on the new file. A
+    record naming a live process that holds no ``flock`` (an older version of this collection)
+    is respected as held.
+    """
+
+    # A reader that only looks (xen_facts' probe takes a shared flock for an instant) must not make a
+    # transaction think the host is held: a busy flock is tried again this many times, BUSY_PAUSE apart.
+    BUSY_TRIES = 5
+    BUSY_PAUSE = 0.05
+
+    def __init__(self, state_dir, run_id, identity, clock=time.time, sleep=time.sleep):
         self.path = os.path.join(state_dir, LOCK_NAME)
         self.run_id = run_id
         self.identity = identity
         self.clock = clock
+        self.sleep = sleep
         self.record = None
         self.took_over_from = None
+        self.fd = None
 
     def _read_holder(self):
         text = read_text(self.path)
-        if text is None:
+        if text is None or not text.strip():
             return None
         try:
             holder = json.loads(text)
@@ -184,57 +220,142 @@ class HostLock(object):
                 return None
             return dict(unreadable=True, mtime=mtime, text=text[:200])
 
-    def _create(self):
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            os.write(fd, (json.dumps(self.record, sort_keys=True) + '\n').encode('utf-8'))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     def describe(self, holder):
+        if not holder:
+            return 'another process (it has not written its record yet)'
         if holder.get('unreadable'):
             return 'an unreadable lock file %s (written %s)' % (self.path, utc_iso(holder['mtime']))
         return 'run %s (pid %s, since %s)' % (holder.get('run_id'), holder.get('pid'), holder.get('time'))
+
+    def _held(self, holder):
+        return LockHeld('host is locked by %s (lock file %s): another rollout transaction is working on this '
+                        'host. Wait for it to finish; the lock goes away with its process'
+                        % (self.describe(holder), self.path), holder or {})
+
+    def _open_locked(self):
+        """The descriptor of the lock file under our flock, or None when the path moved meanwhile."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise TransactionError('cannot open the lock file %s: %s' % (self.path, exc.strerror or exc))
+        for attempt in range(self.BUSY_TRIES):
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except (IOError, OSError) as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    os.close(fd)
+                    raise TransactionError('cannot lock %s: %s' % (self.path, exc.strerror or exc))
+                if attempt + 1 == self.BUSY_TRIES:
+                    os.close(fd)
+                    raise self._held(self._read_holder())
+                self.sleep(self.BUSY_PAUSE)
+        try:
+            named = os.lstat(self.path)
+        except OSError:
+            named = None
+        mine = os.fstat(fd)
+        if named is None or (named.st_dev, named.st_ino) != (mine.st_dev, mine.st_ino):
+            os.close(fd)  # released (unlinked) between our open and our flock: lock the new file
+            return None
+        return fd
 
     def acquire(self):
         now = self.clock()
         self.record = dict(self.identity.me(), run_id=self.run_id, time=utc_iso(now), epoch=now)
         for _attempt in range(3):
+            fd = self._open_locked()
+            if fd is None:
+                continue
             try:
-                self._create()
-                return self.record
+                holder = self._read_holder()
+                if holder and not holder.get('unreadable') and self.identity.alive(holder):
+                    raise self._held(holder)
+                self.took_over_from = holder
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                write_fully(fd, (json.dumps(self.record, sort_keys=True) + '\n').encode('utf-8'))
+                os.fsync(fd)
             except OSError as exc:
-                if exc.errno != errno.EEXIST:
-                    raise TransactionError('cannot create the lock file %s: %s' % (self.path, exc.strerror or exc))
-            holder = self._read_holder()
-            if holder is None:
-                continue  # released meanwhile: try again
-            if holder.get('unreadable'):
-                stale = now - holder['mtime'] > UNREADABLE_LOCK_GRACE_S
-            else:
-                stale = not self.identity.alive(holder)
-            if not stale:
-                raise LockHeld('host is locked by %s (lock file %s): another rollout transaction is working on this '
-                               'host. Wait for it to finish; if that run is really dead, remove %s and run again'
-                               % (self.describe(holder), self.path, self.path), holder)
-            self.took_over_from = holder
-            try:
-                os.unlink(self.path)
-            except OSError as exc:
-                if exc.errno != errno.ENOENT:
-                    raise TransactionError('cannot remove the stale lock file %s: %s'
-                                           % (self.path, exc.strerror or exc))
+                os.close(fd)
+                raise TransactionError('cannot write the lock file %s: %s' % (self.path, exc.strerror or exc))
+            except LockHeld:
+                os.close(fd)
+                raise
+            self.fd = fd
+            return self.record
         raise TransactionError('could not take the lock %s after 3 attempts (other runs keep taking it)' % self.path)
 
     def release(self):
-        """Remove the lock file if it is still ours."""
-        holder = self._read_holder()
-        if holder and holder.get('run_id') == self.run_id and holder.get('pid') == self.record.get('pid'):
-            try:
-                os.unlink(self.path)
-            except OSError:
-                pass
+        """Remove the lock file (we still hold its flock, so it is ours), then drop the flock."""
+        if self.fd is None:
+            return
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+        os.close(self.fd)
+        self.fd = None
+
+
+def inspect_lock(state_dir):
+    """What ``<state_dir>/rollout.lock`` says, for detection (xen_facts); never raises, never waits.
+
+    None when there is no lock file. Otherwise ``{path, held, run_id, pid, time}``: ``held`` is true
+    when a process holds the file's ``flock`` now (a transaction is running: tried with a shared
+    flock taken and dropped at once, which a transaction starting at that instant retries past), or,
+    for a file without one, when the process its record names is alive (an older version's lock);
+    false for a lock file left by a process that died. ``run_id``, ``pid`` and ``time`` are what the
+    file records (None when it has no readable record yet)."""
+    path = os.path.join(state_dir, LOCK_NAME)
+    try:
+        fd = os.open(path, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | getattr(os, 'O_NONBLOCK', 0))
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            flocked = False
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        except (IOError, OSError) as exc:
+            flocked = exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+        try:
+            text = os.read(fd, 4096).decode('utf-8', 'replace')
+        except OSError:
+            text = ''
+    finally:
+        os.close(fd)
+    try:
+        record = json.loads(text) if text.strip() else {}
+    except ValueError:
+        record = {}
+    if not isinstance(record, dict):
+        record = {}
+    held = flocked or (bool(record) and ProcessIdentity().alive(record))
+    return dict(path=path, held=held, run_id=record.get('run_id'), pid=record.get('pid'), time=record.get('time'))
+
+
+# ------------------------------------------------------------------------------------------
+# Durable writes
+# ------------------------------------------------------------------------------------------
+
+def write_fully(fd, data):
+    """Write all of ``data`` (os.write may write less than asked)."""
+    view = memoryview(data)
+    while len(view):
+        written = os.write(fd, view)
+        if not written or written < 0:
+            raise OSError(errno.EIO, 'os.write wrote nothing')
+        view = view[written:]
+
+
+def fsync_directory(path):
+    """Make a file's creation or growth in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, 'O_DIRECTORY', 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # ------------------------------------------------------------------------------------------
@@ -251,12 +372,23 @@ class Ledger(object):
         return parse_ledger(read_text(self.path))
 
     def append(self, entry):
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        """Append one whole line and make it durable; a line torn by a crash is closed first, so this entry
+        is read back on its own. Raises TransactionError when it cannot be written (full or read-only disk)."""
+        line = (json.dumps(entry, sort_keys=True) + '\n').encode('utf-8')
         try:
-            os.write(fd, (json.dumps(entry, sort_keys=True) + '\n').encode('utf-8'))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b'\n':
+                    line = b'\n' + line
+                write_fully(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_directory(os.path.dirname(self.path))
+        except OSError as exc:
+            raise TransactionError('cannot write the ledger %s: %s. Free space in (or fix the permissions of) the '
+                                   'state directory, then run again' % (self.path, exc.strerror or exc))
 
     def last_for(self, name):
         return last_by_name(self.entries()).get(name)
@@ -311,8 +443,10 @@ class RolloutTransaction(object):
         self.clock = clock
         self.sleep = sleep
         self.lifecycle = lifecycle
-        self.lock = HostLock(state_dir, run_id, self.identity, clock)
+        self.lock = HostLock(state_dir, run_id, self.identity, clock, sleep)
         self.ledger = Ledger(state_dir)
+        # What Xen uploads: the private copy made under the lock (the staged file itself in check mode).
+        self.upload_src = src
         self.timings = {}
         self.baseline = None
         self.result = dict(changed=False, outcome=None, name=name, run_id=run_id, failed_checks=[], checks=[],
@@ -349,6 +483,129 @@ class RolloutTransaction(object):
         entry.update(fields)
         return entry
 
+    def _check_state_dir(self):
+        """Refuse a state directory others could use to change what we stage, lock or record."""
+        try:
+            info = os.lstat(self.state_dir)
+        except OSError as exc:
+            if exc.errno == errno.ENOENT:
+                return
+            raise TransactionError('cannot read the state directory %s: %s' % (self.state_dir, exc.strerror or exc))
+        problem = None
+        if stat.S_ISLNK(info.st_mode):
+            problem = 'is a symlink'
+        elif not stat.S_ISDIR(info.st_mode):
+            problem = 'is not a directory'
+        elif info.st_uid not in (0, os.geteuid()):
+            problem = 'is owned by uid %d, not root' % info.st_uid
+        elif info.st_mode & 0o022:
+            problem = 'is writable by its group or by others (mode %04o)' % stat.S_IMODE(info.st_mode)
+        if problem:
+            raise TransactionError('the state directory %s %s: another user could replace the staged payload, the '
+                                   'lock or the ledger. Make it a directory owned by root with mode 0700 (or set '
+                                   'state_dir to one); nothing was staged or changed' % (self.state_dir, problem))
+
+    def prepare_state_dir(self):
+        """Refuse an unsafe state directory, create a missing one (0700): before anything is staged."""
+        self._check_state_dir()
+        if self.check_mode or os.path.isdir(self.state_dir):
+            return False
+        try:
+            os.makedirs(self.state_dir, 0o700)
+        except OSError as exc:
+            raise TransactionError('cannot create the state directory %s: %s' % (self.state_dir, exc.strerror or exc))
+        return True
+
+    def _private_dir(self):
+        path = os.path.join(self.state_dir, UPLOAD_NAME)
+        try:
+            os.mkdir(path, 0o700)
+        except OSError as exc:
+            if exc.errno != errno.EEXIST:
+                raise TransactionError('cannot create %s: %s' % (path, exc.strerror or exc))
+        info = os.lstat(path)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid() or stat.S_IMODE(info.st_mode) != 0o700:
+            raise TransactionError('%s must be a directory owned by uid %d with mode 0700 (it has uid %d, mode %04o, '
+                                   'directory: %s); remove it and run again'
+                                   % (path, os.geteuid(), info.st_uid, stat.S_IMODE(info.st_mode),
+                                      stat.S_ISDIR(info.st_mode)))
+        return path
+
+    def _read_staged(self):
+        """The staged file's bytes, read through one descriptor that does not follow a symlink."""
+        try:
+            fd = os.open(self.src, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | getattr(os, 'O_NONBLOCK', 0))
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise TransactionError('the staged payload %s is a symlink: refused (only a regular file staged by '
+                                       'this rollout is uploaded); nothing was changed' % self.src)
+            raise TransactionError('cannot read the staged payload %s: %s; nothing was changed'
+                                   % (self.src, exc.strerror or exc))
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise TransactionError('the staged payload %s is not a regular file; nothing was changed' % self.src)
+            if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
+                raise TransactionError('the staged payload %s is owned by uid %d with mode %04o: another user could '
+                                       'have written it; refused, nothing was changed'
+                                       % (self.src, info.st_uid, stat.S_IMODE(info.st_mode)))
+            if info.st_size > MAX_PAYLOAD_BYTES:
+                raise TransactionError('the staged payload %s has %d bytes, more than %d: refused'
+                                       % (self.src, info.st_size, MAX_PAYLOAD_BYTES))
+            chunks = []
+            total = 0
+            while True:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > MAX_PAYLOAD_BYTES:
+                    raise TransactionError('the staged payload %s grew past %d bytes: refused'
+                                           % (self.src, MAX_PAYLOAD_BYTES))
+                chunks.append(chunk)
+            return b''.join(chunks)
+        finally:
+            os.close(fd)
+
+    def _private_copy(self):
+        """Copy the staged file, under the lock, to a file only root can reach; Xen uploads that copy.
+
+        The bytes are hashed as read and the same bytes are written, so what Xen gets is what was
+        verified, whatever happens to the staged path afterwards."""
+        data = self._read_staged()
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != self.checksum:
+            raise TransactionError('checksum mismatch for the staged payload %s: its sha256 is %s, expected %s; it was not '
+                                   'uploaded' % (self.src, actual, self.checksum),
+                                   payload=dict(path=self.src, sha256=actual))
+        path = os.path.join(self._private_dir(), self.name + '.livepatch')
+        try:
+            try:
+                os.unlink(path)  # left by a run that died; we hold the lock
+            except OSError as exc:
+                if exc.errno != errno.ENOENT:
+                    raise
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            try:
+                write_fully(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            self._remove_private_copy(path)
+            raise TransactionError('cannot write the private copy %s of the payload: %s. Free space in (or fix '
+                                   'the permissions of) the state directory; nothing was changed'
+                                   % (path, exc.strerror or exc))
+        self.result['upload_src'] = path
+        return path
+
+    @staticmethod
+    def _remove_private_copy(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+
     def _remove_src(self):
         if not self.remove_src or self.check_mode or not self.src:
             return
@@ -383,6 +640,9 @@ class RolloutTransaction(object):
             raise TransactionError(exc.msg)
         if not self.run_id:
             raise TransactionError('run_id must not be empty: the ledger and the lock record which run acted')
+        problem = run_id_problem(self.run_id)
+        if problem:
+            raise TransactionError(problem)
 
     def _verify_payload(self, running_build_id):
         if self.check_mode and self.src and not os.path.exists(self.src):
@@ -391,8 +651,10 @@ class RolloutTransaction(object):
                 'check mode: the staged payload %s is not there (the copy did not run), so its sha256 and build-ids '
                 'were not verified' % self.src)
             return
+        if not self.check_mode:
+            self.upload_src = self._private_copy()
         try:
-            payload = inspect_payload(self.src, self.checksum)
+            payload = inspect_payload(self.upload_src, self.checksum)
         except LivepatchFailure as exc:
             raise TransactionError(exc.msg, payload=exc.fields.get('payload'))
         self.result['payload'] = payload
@@ -455,7 +717,11 @@ class RolloutTransaction(object):
         if not self.check_mode:
             entry = self._entry('outcome', outcome=outcome, failed_checks=self.result['failed_checks'],
                                 resumed=self.result['resumed'], uploaded=self.result['uploaded'], msg=msg)
-            self.ledger.append(entry)
+            try:
+                self.ledger.append(entry)
+            except TransactionError as exc:
+                raise TransactionError('%s. The outcome was %s (%s) but it is not recorded: the ledger still shows '
+                                       'the intent, so the next run checks this host again' % (exc.msg, outcome, msg))
             self.result['ledger_entry'] = entry
             self.result['changed'] = self.result['changed'] or outcome != ALREADY_PATCHED
         return self.result
@@ -478,7 +744,7 @@ class RolloutTransaction(object):
             if not proven:
                 # Not recorded by us: let the payload code check what it can (metadata), read-only.
                 self._verify_payload(running)
-                self._lifecycle('applied', src=self.src, checksum=self.checksum)
+                self._lifecycle('applied', src=self.upload_src, checksum=self.checksum)
             self._remove_src()
             msg = '%s is already APPLIED%s' % (
                 self.name, ' (recorded in the ledger by run %s)' % last.get('run_id') if proven
@@ -526,10 +792,12 @@ class RolloutTransaction(object):
         self._timed('baseline', started)
 
         if not self.result['resumed']:
-            self.ledger.append(self._entry('intent'))
+            # The boot id tells a later detection whether the host rebooted since: an open intent of a
+            # payload no longer loaded, written in another boot, means the payload may have killed the host.
+            self.ledger.append(self._entry('intent', boot_id=self.identity.me().get('boot_id')))
         started = self.clock()
         try:
-            applied = self._lifecycle('applied', src=self.src, checksum=self.checksum)
+            applied = self._lifecycle('applied', src=self.upload_src, checksum=self.checksum)
         except LivepatchFailure as exc:
             self._timed('apply', started)
             self.result['failed_checks'] = ['apply']
@@ -539,8 +807,8 @@ class RolloutTransaction(object):
             self.result['changed'] = True
             table = self._table_or_none()
             row = payload_index(table or []).get(self.name)
-            if row is not None and row['state'] == 'APPLIED' and self.revert_on_failure:
-                outcome = REVERTED if self._revert() else FAILED
+            if row is not None and row['state'] == 'APPLIED':
+                outcome = REVERTED if self.revert_on_failure and self._revert() else FAILED_APPLIED
             else:
                 outcome = FAILED
             return self._finish(outcome, 'applying %s failed: %s' % (self.name, exc.msg))
@@ -557,13 +825,13 @@ class RolloutTransaction(object):
                 self.name, ' (resumed: uploaded by an earlier run)' if self.result['resumed'] else '', len(checks)))
         why = '; '.join('%s: %s' % (c['name'], c['detail']) for c in failing)
         if not self.revert_on_failure:
-            return self._finish(FAILED, 'health check(s) failed after applying %s, left applied '
+            return self._finish(FAILED_APPLIED, 'health check(s) failed after applying %s, left applied '
                                 '(revert_on_failure=false): %s' % (self.name, why))
         if self._revert():
             self._remove_src()
             return self._finish(REVERTED, 'health check(s) failed after applying %s, reverted and unloaded it: %s'
                                 % (self.name, why))
-        return self._finish(FAILED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
+        return self._finish(FAILED_APPLIED, 'health check(s) failed after applying %s and the revert failed too (%s): %s'
                             % (self.name, self.result['cleanup']['msg'], why))
 
     def _finish_interrupted(self, intent):
@@ -593,32 +861,30 @@ class RolloutTransaction(object):
             self._remove_src()
             return self._finish(REVERTED, '%s %s; check(s) failed, reverted and unloaded it: %s'
                                 % (self.name, note, why))
-        return self._finish(FAILED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
+        return self._finish(FAILED_APPLIED, '%s %s; check(s) failed and it is still applied: %s' % (self.name, note, why))
 
     def _remove_stale_staging(self):
-        """Remove staging directories of other runs: while we hold the lock no other run works here,
-        so they are leftovers of interrupted runs."""
-        if self.check_mode or not self.remove_src or not self.src:
+        """Remove what other runs left in ``<state_dir>/staging``: only the directories of runs whose
+        transaction on this host is in the ledger (it ran, so they will not use their file again), and
+        never anything outside the state directory. A run that staged and waits for the lock keeps its file."""
+        if self.check_mode or not self.remove_src:
             return
-        staging = os.path.dirname(os.path.dirname(self.src))
-        if os.path.basename(staging) != 'staging':
-            return
+        staging = os.path.join(self.state_dir, STAGING_NAME)
         try:
             names = os.listdir(staging)
         except OSError:
             return
-        for run in names:
+        done = set(entry.get('run_id') for entry in self.ledger.entries())
+        for run in sorted(names):
             path = os.path.join(staging, run)
-            if run == self.run_id or not os.path.isdir(path) or os.path.islink(path):
+            if run == self.run_id or run not in done:
                 continue
-            removed = []
-            for name in os.listdir(path):
-                try:
-                    os.unlink(os.path.join(path, name))
-                    removed.append(name)
-                except OSError:
-                    pass
             try:
+                if not stat.S_ISDIR(os.lstat(path).st_mode):
+                    continue
+                for name in os.listdir(path):
+                    if stat.S_ISREG(os.lstat(os.path.join(path, name)).st_mode):
+                        os.unlink(os.path.join(path, name))
                 os.rmdir(path)
                 self.result.setdefault('stale_staging_removed', []).append(run)
             except OSError:
@@ -634,23 +900,32 @@ class RolloutTransaction(object):
     def commands(self):
         return [dict(argv=c.argv, rc=c.rc, attempts=c.attempts) for c in self.lp.history]
 
+    def held_result(self, held):
+        """The result when ``run`` raised LockHeld: outcome ``held_by_other_run``, the holder in ``held_by``.
+
+        Nothing on Xen, in the ledger or in the lock changed; only this run's own staged file is removed
+        (``remove_src``; it is in this run's staging directory, which the other run never uses)."""
+        self._remove_src()
+        holder = dict(held.holder or {})
+        self.result.update(outcome=HELD_BY_OTHER_RUN, failed_checks=[], checks=[], held_by=holder,
+                           held_by_run=holder.get('run_id'), commands=self.commands(),
+                           msg='%s; not a failure of this run: that run is rolling this host out' % held.msg)
+        return self.result
+
     def run(self):
         """Return the result dict; ``outcome`` says what happened. Raises LockHeld / TransactionError."""
         self._verify_inputs()
         total = self.clock()
+        self.prepare_state_dir()
         if not self.check_mode:
-            if not os.path.isdir(self.state_dir):
-                try:
-                    os.makedirs(self.state_dir, 0o700)
-                except OSError as exc:
-                    raise TransactionError('cannot create the state directory %s: %s'
-                                           % (self.state_dir, exc.strerror or exc))
             self.lock.acquire()
             self.result['lock'] = dict(path=self.lock.path, took_over_from=self.lock.took_over_from)
         try:
             return self._transaction()
         finally:
             if not self.check_mode:
+                if self.upload_src != self.src:
+                    self._remove_private_copy(self.upload_src)
                 self._remove_stale_staging()
                 self.lock.release()
             self._timed('total', total)

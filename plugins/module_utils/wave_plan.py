@@ -5,12 +5,19 @@
 
 * Groups: live-patch hosts grouped by (hypervisor build-id, hardware class).
 * Canary waves: one host per group, the first by host name whose failure domain still has
-  room in the wave; a group whose hosts all sit in full domains waits for the next canary wave.
+  room in the wave (a host the operator released from ``held``, ``retry_failed`` true, goes
+  before the others of its group: it is the canary again); a group whose hosts all sit in full
+  domains waits for the next canary wave. At most ``max_canaries_per_wave`` canaries a wave
+  (default 5; 0 or None: no cap): 20 build/hardware groups give 4 canary waves of 5, not one of 20.
 * Live-patch waves: the other live-patch hosts, taken round-robin over the groups (so early
   waves sample every group), in waves sized by ``wave_sizes`` like Ansible's ``serial``: an
   integer is a host count, ``"N%"`` a share of all live-patch hosts (rounded down, at least
   1), the last size repeats; ``"100%"`` means the rest.
-* Reboot waves: the reboot hosts, after all live-patch waves, sized by ``reboot_wave_sizes``.
+* Reboot waves: the reboot hosts, after all live-patch waves. The first reboot wave(s) are
+  canaries (``canary: true``): one host per reboot group, (the fixed build-ids it is to boot
+  into, hardware class), chosen as the live patch canaries are; the other reboot hosts follow,
+  by name, in waves sized by ``reboot_wave_sizes``. A fixed build that does not boot on a kind
+  of hardware is then met on one host, not on a wave of them.
 * Every wave respects ``max_per_domain``: at most that many hosts (``"50%"``: that share of
   the domain's hosts in the whole input, rounded down, at least 1) of one failure domain.
   Hosts without a failure domain share the domain ``unassigned``. A host the cap keeps out
@@ -27,6 +34,9 @@ import re
 
 DEFAULT_WAVE_SIZES = (1, '5%', '25%', '100%')
 DEFAULT_MAX_PER_DOMAIN = '50%'
+# Canaries of one wave: a canary wave tries a payload on one host per build/hardware group at once;
+# more groups than this wait for the next canary wave.
+DEFAULT_MAX_CANARIES_PER_WAVE = 5
 UNASSIGNED_DOMAIN = 'unassigned'
 
 CANARY = 'canary'
@@ -34,7 +44,7 @@ LIVEPATCH = 'livepatch'
 REBOOT = 'reboot'
 
 _PCT_RE = re.compile(r'^\s*(\d+(?:\.\d+)?)\s*%\s*$')
-POLICY_KEYS = ('wave_sizes', 'reboot_wave_sizes', 'max_per_domain')
+POLICY_KEYS = ('wave_sizes', 'reboot_wave_sizes', 'max_per_domain', 'max_canaries_per_wave')
 
 
 class PolicyError(ValueError):
@@ -77,7 +87,15 @@ def normalize_policy(policy=None):
     cap = policy.get('max_per_domain', DEFAULT_MAX_PER_DOMAIN)
     if cap is not None:
         cap = _check_size(cap, 'policy.max_per_domain')
-    return dict(wave_sizes=sizes, reboot_wave_sizes=reboot, max_per_domain=cap)
+    canaries = policy.get('max_canaries_per_wave', DEFAULT_MAX_CANARIES_PER_WAVE)
+    if canaries in (0, '0'):
+        canaries = None  # 0: no cap, as the fleet_plan module option says
+    if canaries is not None:
+        canaries = _check_size(canaries, 'policy.max_canaries_per_wave')
+        if not isinstance(canaries, int):
+            raise PolicyError('policy.max_canaries_per_wave: %r is not a host count; use an integer like 5, or null for '
+                              'no cap' % (canaries,))
+    return dict(wave_sizes=sizes, reboot_wave_sizes=reboot, max_per_domain=cap, max_canaries_per_wave=canaries)
 
 
 def size_of(spec, total):
@@ -113,7 +131,7 @@ def _fits(domain, used, caps):
     return cap is None or used.get(domain, 0) < cap
 
 
-def _canary_waves(groups, by_host, caps):
+def _canary_waves(groups, by_host, caps, max_canaries=None):
     pending = sorted(groups)
     waves = []
     canaries = {}
@@ -122,6 +140,9 @@ def _canary_waves(groups, by_host, caps):
         wave = []
         waiting = []
         for key in pending:
+            if max_canaries is not None and len(wave) >= max_canaries:
+                waiting.append(key)
+                continue
             chosen = None
             for host in groups[key]:
                 if _fits(domain_of(by_host[host]), used, caps):
@@ -137,6 +158,24 @@ def _canary_waves(groups, by_host, caps):
         waves.append(wave)
         pending = waiting
     return waves, canaries
+
+
+def reboot_group_key(decision):
+    """A reboot host's canary group: (its fixed build-ids, joined, and its hardware class)."""
+    fallback = decision.get('fallback') if isinstance(decision.get('fallback'), dict) else {}
+    fixed = ','.join(sorted(str(b) for b in fallback.get('fixed_build_ids') or []))
+    return (fixed, decision.get('hardware_class') or 'unknown')
+
+
+def _reboot_waves(reboot, sizes, by_host, caps):
+    """``(canary_waves, waves)`` of the reboot hosts: one canary per reboot group first."""
+    groups = {}
+    for host in reboot:
+        groups.setdefault(reboot_group_key(by_host[host]), []).append(host)
+    canary_waves, canaries = _canary_waves(groups, by_host, caps)
+    chosen = set(canaries.values())
+    rest = [host for host in reboot if host not in chosen]
+    return canary_waves, _sized_waves(rest, sizes, len(reboot), by_host, caps)
 
 
 def _round_robin(groups, skip):
@@ -179,20 +218,26 @@ def plan_waves(decisions, policy=None):
     groups = {}
     for host in live:
         groups.setdefault(group_key(by_host[host]), []).append(host)
-    canary_waves, canaries = _canary_waves(groups, by_host, caps)
+    for key in groups:
+        # A host released after a failure is its group's canary again (sort is stable: then by name).
+        groups[key].sort(key=lambda name: not by_host[name].get('retry_failed'))
+    canary_waves, canaries = _canary_waves(groups, by_host, caps, policy['max_canaries_per_wave'])
     rest = _round_robin(groups, set(canaries.values()))
     live_waves = _sized_waves(rest, policy['wave_sizes'], len(live), by_host, caps)
-    reboot_waves = _sized_waves(reboot, policy['reboot_wave_sizes'], len(reboot), by_host, caps)
+    reboot_canary_waves, reboot_waves = _reboot_waves(reboot, policy['reboot_wave_sizes'], by_host, caps)
 
     waves = []
-    for kind, hosts_lists in ((CANARY, canary_waves), (LIVEPATCH, live_waves), (REBOOT, reboot_waves)):
-        for hosts in hosts_lists:
+    for kind, hosts_lists in ((CANARY, canary_waves), (LIVEPATCH, live_waves),
+                              (REBOOT, reboot_canary_waves + reboot_waves)):
+        for index, hosts in enumerate(hosts_lists):
             per_domain = {}
             for host in hosts:
                 domain = domain_of(by_host[host])
                 per_domain[domain] = per_domain.get(domain, 0) + 1
             waves.append(dict(number=len(waves) + 1, kind=kind, hosts=sorted(hosts), size=len(hosts),
                               per_domain=dict(sorted(per_domain.items()))))
+            if kind == REBOOT:
+                waves[-1]['canary'] = index < len(reboot_canary_waves)
     wave_of = {}
     for wave in waves:
         for host in wave['hosts']:

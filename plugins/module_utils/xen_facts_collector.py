@@ -29,7 +29,23 @@ read on a dom0 when ``livepatch`` is gathered: ``livepatch.open_intents`` lists 
 whose last ledger entry is an ``intent`` (a run died between its intent and its outcome, so
 such a payload may be APPLIED with its health never checked). A missing ledger gives an empty
 list; an unreadable one, or lines that are not JSON objects, give ``livepatch.ledger_error``
-and a warning, never a failed detection.
+and a warning, never a failed detection. ``livepatch.last_outcomes`` lists, per payload name,
+the ledger's last outcome entry (a payload ``reverted``, ``failed`` or ``failed_applied`` there
+keeps counting: the plan holds the host or reports it ``needs_attention``), and
+``livepatch.boot_id`` is the host's boot id now (an open intent written in another boot, whose
+payload is no longer loaded, may have killed the host). ``livepatch.rollout_lock`` is what the host's
+lock ``<state_dir>/rollout.lock`` says (rollout_transaction.inspect_lock: ``held`` when a rollout
+transaction runs there now, with the run id and pid its file records; None without a lock file):
+a run refuses, or skips, hosts another run's transaction holds.
+
+An unfinished reboot fallback is reported as ``evacuation`` (section ``evacuation``): the
+guest manifest ``<state_dir>/guests.json`` (read with guest_evacuation.parse_manifest, the
+reader xen_guests uses) lists guests saved, shut down or migrated that no restore brought
+back yet, and the ledger's last reboot fallback entry may be an intent without an outcome
+(written with ``name: null``; rollout_ledger.open_reboot_intent). Either makes
+``evacuation.unfinished`` true, whatever the hypervisor build: a run died between moving the
+guests and bringing them back, and the next run must finish it first. A manifest that cannot
+be read counts as unfinished too (it may be the only record of where guests are).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -40,6 +56,12 @@ import errno
 import os
 import re
 
+from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import (
+    MANIFEST_NAME,
+    EvacuationError,
+    parse_manifest,
+    unfinished_guests,
+)
 from ansible_collections.noreboot.xen.plugins.module_utils.hardware_class import (
     CPUINFO_PATH,
     describe_hardware,
@@ -52,9 +74,12 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser
     parse_livepatch_list,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import (
+    last_outcomes,
     open_intents,
+    open_reboot_intent,
     scan_ledger,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import inspect_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     ToolNotFound,
     XenToolError,
@@ -71,12 +96,21 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers imp
     parse_xl_list,
 )
 
-SECTIONS = ('hypervisor', 'livepatch', 'hardware', 'domains')
+SECTIONS = ('hypervisor', 'livepatch', 'hardware', 'domains', 'evacuation')
 CAPABILITIES_PATH = '/proc/xen/capabilities'
 STATE_DIR = '/var/lib/noreboot-xen'
 LEDGER_NAME = 'ledger.jsonl'
 # What an open intent reports of its ledger entry.
 OPEN_INTENT_KEYS = ('name', 'sha256', 'run_id', 'time')
+# Reported only when the intent recorded it (intents written before boot ids were recorded lack it).
+OPEN_INTENT_OPTIONAL_KEYS = ('boot_id',)
+# What a last outcome reports of its ledger entry.
+LAST_OUTCOME_KEYS = ('name', 'sha256', 'run_id', 'time', 'outcome', 'failed_checks')
+BOOT_ID_PATH = '/proc/sys/kernel/random/boot_id'
+# What an open reboot fallback intent reports of its ledger entry.
+REBOOT_INTENT_KEYS = ('run_id', 'time', 'advisory', 'hypervisor_build_id', 'fixed_build_ids', 'guests')
+# What evacuation.guests reports of each guest of the manifest not yet back.
+GUEST_KEYS = ('name', 'action', 'state', 'file', 'peer', 'config', 'error')
 
 # livepatch.reason_kind values added to those of livepatch_list_parser.
 TOOL_MISSING = 'tool_missing'
@@ -110,12 +144,11 @@ def read_ledger_text(path):
         raise
 
 
-def ledger_facts(state_dir, read_ledger):
-    """``(open_intents, ledger_error)`` from ``<state_dir>/ledger.jsonl``; never raises.
+def read_ledger_entries(state_dir, read_ledger):
+    """``(entries, ledger_error)`` of ``<state_dir>/ledger.jsonl``; never raises.
 
-    ``open_intents``: one dict per payload name whose last ledger entry is an intent
-    (OPEN_INTENT_KEYS), by name; empty when the ledger is missing or cannot be read.
-    ``ledger_error``: None, or why the ledger could not be read (whole or in part).
+    ``entries``: the ledger's entries in order, empty when the ledger is missing or cannot be
+    read. ``ledger_error``: None, or why the ledger could not be read (whole or in part).
     """
     path = os.path.join(state_dir, LEDGER_NAME)
     try:
@@ -126,12 +159,70 @@ def ledger_facts(state_dir, read_ledger):
     if text is None:
         return [], None
     entries, bad = scan_ledger(text)
-    intents = [dict((key, entry.get(key)) for key in OPEN_INTENT_KEYS) for entry in open_intents(entries)]
     if not bad:
-        return intents, None
+        return entries, None
     shown = ', '.join(str(number) for number in bad[:10]) + (' ...' if len(bad) > 10 else '')
-    return intents, ('the ledger %s has %d line(s) that are not JSON objects (line %s), skipped: open intents '
+    return entries, ('the ledger %s has %d line(s) that are not JSON objects (line %s), skipped: open intents '
                      'are read from the other lines' % (path, len(bad), shown))
+
+
+def ledger_facts(state_dir, read_ledger):
+    """``(open_intents, ledger_error)`` from ``<state_dir>/ledger.jsonl``; never raises.
+
+    ``open_intents``: one dict per payload name whose last ledger entry is an intent
+    (OPEN_INTENT_KEYS), by name; empty when the ledger is missing or cannot be read.
+    ``ledger_error``: None, or why the ledger could not be read (whole or in part).
+    """
+    entries, ledger_error = read_ledger_entries(state_dir, read_ledger)
+    return _intent_views(entries), ledger_error
+
+
+def _intent_views(entries):
+    return [dict([(key, entry.get(key)) for key in OPEN_INTENT_KEYS]
+                 + [(key, entry[key]) for key in OPEN_INTENT_OPTIONAL_KEYS if entry.get(key)])
+            for entry in open_intents(entries)]
+
+
+def _last_outcome_views(entries):
+    return [dict((key, entry.get(key)) for key in LAST_OUTCOME_KEYS) for entry in last_outcomes(entries)]
+
+
+def ledger_history(state_dir, read_ledger):
+    """``(open_intents, last_outcomes, ledger_error)``; see ledger_facts (never raises)."""
+    entries, ledger_error = read_ledger_entries(state_dir, read_ledger)
+    return _intent_views(entries), _last_outcome_views(entries), ledger_error
+
+
+def evacuation_facts(state_dir, read_manifest, ledger, running_names=None):
+    """The ``evacuation`` facts: an unfinished reboot fallback on this host; never raises.
+
+    ``read_manifest``: ``path -> str or None`` like read_ledger_text; ``ledger``: what
+    read_ledger_entries gave (``ledger_error`` says when the reboot intent may be unseen); ``running_names``: the names of the domains
+    running now (None: unknown), to say of each guest not yet back whether it runs anyway.
+    """
+    path = os.path.join(state_dir, MANIFEST_NAME)
+    facts = dict(unfinished=False, manifest_path=path, status=None, run_id=None, updated=None, guests=[],
+                 reboot_intent=None, error=None, ledger_error=ledger[1])
+    intent = open_reboot_intent(ledger[0])
+    if intent is not None:
+        facts['reboot_intent'] = dict((key, intent.get(key)) for key in REBOOT_INTENT_KEYS)
+    try:
+        manifest = parse_manifest(read_manifest(path), path)
+    except (IOError, OSError) as exc:
+        manifest = None
+        facts['error'] = ('the guest manifest %s cannot be read (%s): where guests are is unknown; look at it before '
+                          'anything else' % (path, exc.strerror or exc))
+    except EvacuationError as exc:
+        manifest = None
+        facts['error'] = exc.msg
+    if manifest is not None:
+        facts.update(status=manifest.get('status'), run_id=manifest.get('run_id'), updated=manifest.get('updated'))
+        for guest in unfinished_guests(manifest):
+            view = dict((key, guest.get(key)) for key in GUEST_KEYS)
+            view['running'] = None if running_names is None else guest.get('name') in running_names
+            facts['guests'].append(view)
+    facts['unfinished'] = bool(facts['guests'] or facts['reboot_intent'] or facts['error'])
+    return facts
 
 
 def runner_or_none(runner_class, run_function, binary, history=None):
@@ -263,20 +354,30 @@ def _ignore(msg):
 
 
 def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, state_dir=STATE_DIR,
-                      read_ledger=read_ledger_text):
+                      read_ledger=read_ledger_text, read_manifest=None, read_lock=inspect_lock):
     """Return the ``ansible_facts.xen`` dictionary.
 
     ``xl``: an XlRunner or None; ``livepatch``: a LivepatchRunner or None; ``read_file``:
     ``path -> str or None``; ``gather``: the sections to gather (see SECTIONS); a section
     not gathered is None. Commands run in this order: ``xl info``, ``xen-livepatch list``,
     ``xl dmesg`` (only when payloads are applied or unknown), ``xl list``. ``state_dir``:
-    where the rollout ledger is; ``read_ledger``: ``path -> str or None`` (None: no such
-    file), raising IOError/OSError when the file exists but cannot be read.
+    where the rollout ledger and the guest manifest are; ``read_ledger``: ``path -> str or
+    None`` (None: no such file), raising IOError/OSError when the file exists but cannot be
+    read; ``read_manifest``: the same for the guest manifest (default: ``read_ledger``); ``read_lock``:
+    ``state_dir -> dict or None``, what the host's rollout lock says (rollout_transaction.inspect_lock).
+    With ``evacuation`` gathered, ``xl list`` runs (after the others) only when ``domains`` is
+    not gathered and the manifest has guests not yet back.
     """
     warn = warn or _ignore
     gather = set(gather)
     facts = dict(present=False, reason=None, hypervisor=None, livepatch=None, effective_version=None,
-                 hardware=None, domains=None)
+                 hardware=None, domains=None, evacuation=None)
+    read_once = []
+
+    def ledger():
+        if not read_once:
+            read_once.append(read_ledger_entries(state_dir, read_ledger))
+        return read_once[0]
     if 'hardware' in gather:
         facts['hardware'] = describe_hardware(read_file(CPUINFO_PATH), read_dmi(read_file))
 
@@ -288,19 +389,25 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
         facts['reason'] = reason
         if 'livepatch' in gather:
             facts['livepatch'] = dict(supported=False, reason='not a Xen dom0: %s' % reason,
-                                      reason_kind=NOT_XEN_DOM0, payloads=[], open_intents=[], ledger_error=None)
+                                      reason_kind=NOT_XEN_DOM0, payloads=[], open_intents=[], ledger_error=None,
+                                      last_outcomes=[], boot_id=None, rollout_lock=read_lock(state_dir))
         if 'domains' in gather:
             facts['domains'] = []
+        if 'evacuation' in gather:
+            facts['evacuation'] = evacuation_facts(state_dir, read_manifest or read_ledger, ledger())
         return facts
 
     facts['present'] = True
     applied = None
     if 'livepatch' in gather:
         facts['livepatch'], applied = _livepatch_facts(livepatch, warn)
-        intents, ledger_error = ledger_facts(state_dir, read_ledger)
+        entries, ledger_error = ledger()
         if ledger_error:
             warn(ledger_error)
-        facts['livepatch'].update(open_intents=intents, ledger_error=ledger_error)
+        boot_id = (read_file(BOOT_ID_PATH) or '').strip() or None
+        facts['livepatch'].update(open_intents=_intent_views(entries), ledger_error=ledger_error,
+                                  last_outcomes=_last_outcome_views(entries), boot_id=boot_id,
+                                  rollout_lock=read_lock(state_dir))
 
     major_minor = '%d.%d' % (info_int(info, 'xen_major'), info_int(info, 'xen_minor'))
     reported_extra = info.get('xen_extra', '')
@@ -318,4 +425,19 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
         facts['hypervisor'] = _hypervisor_facts(info, version, version[len(major_minor):], source)
     if 'domains' in gather:
         facts['domains'] = _domains(xl, warn)
+    if 'evacuation' in gather:
+        facts['evacuation'] = _evacuation(xl, facts['domains'], state_dir, read_manifest or read_ledger, ledger(), warn)
     return facts
+
+
+def _evacuation(xl, domains, state_dir, read_manifest, ledger, warn):
+    evacuation = evacuation_facts(state_dir, read_manifest, ledger)
+    if evacuation['guests']:
+        if domains is None:
+            domains = _domains(xl, warn)
+        names = set(d['name'] for d in domains)
+        for guest in evacuation['guests']:
+            guest['running'] = guest['name'] in names
+    if evacuation['error']:
+        warn(evacuation['error'])
+    return evacuation

@@ -207,16 +207,31 @@ _ERROR_PATTERNS = (
 )
 
 
+HYPERVISOR_SOURCE = 'XEN'
+
+
+def hypervisor_lines(lines):
+    """The entries of ``parse_xl_dmesg`` the hypervisor printed (``(XEN) ...``).
+
+    Guests write to the same ring: an HVM guest through port 0xE9, a PV guest through
+    console_io, each line prefixed ``(dN) `` by Xen, whatever the guest puts after it. A line
+    without a prefix is dom0's console_to_ring output or the ring's cut first line. None of
+    them is the hypervisor speaking, so none may decide a health check.
+    """
+    return [entry for entry in lines if entry['source'] == HYPERVISOR_SOURCE]
+
+
 def find_error_lines(lines):
-    """Return the dmesg lines a live patch health check must look at.
+    """Return the hypervisor's dmesg lines a live patch health check must look at.
 
     ``lines`` is the output of ``parse_xl_dmesg``. Each hit is ``{'category': ..., 'line': ...}``
     with category one of quiesce_timeout, crash, build_id, expectations, livepatch. Normal
     progress lines (``Verifying enabled expectations``, ``finished APPLY with rc=0``) are
-    not errors.
+    not errors, and only ``(XEN)`` lines count (see ``hypervisor_lines``): a guest printing
+    "livepatch ... failed" on its console cannot fail a check.
     """
     hits = []
-    for entry in lines:
+    for entry in hypervisor_lines(lines):
         message = entry['message']
         for category, pattern in _ERROR_PATTERNS:
             if pattern.search(message):

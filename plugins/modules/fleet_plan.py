@@ -67,6 +67,33 @@ options:
           - V(100%) means no cap.
         type: raw
         default: "50%"
+      max_canaries_per_wave:
+        description:
+          - The most canaries of one canary wave (one canary per build-id and hardware class); the groups beyond it
+            wait for the next canary wave, so many groups give several small canary waves instead of one large one.
+          - V(0) means no cap.
+        type: int
+        default: 5
+  retry_failed:
+    description:
+      - Payload names the operator releases. A host where a payload of that name and sha256 ended V(reverted),
+        V(failed) or V(failed_applied) (the ledger's last outcome, C(ansible_facts.xen.livepatch.last_outcomes) of
+        M(noreboot.xen.xen_facts)), or where an intent for it is open while the payload is not loaded and the host
+        has booted since (it may have killed the host), is planned V(held), and so is every other live patch host
+        of its build-id and hardware class planned for that payload. Listed here, such hosts are planned for
+        V(livepatch) again and the host that failed is its group's canary.
+      - The playbooks take it from C(noreboot_xen_retry_failed).
+    type: list
+    elements: str
+    default: []
+  validate_only:
+    description:
+      - Only read and validate every manifest (and its payload files) completely, with the same code the plan uses,
+        and return O(advisories) as read; plan nothing (O(hosts) may be V({})) and write nothing.
+      - The playbooks run this on the controller first, so a bad manifest stops the run before any host is
+        contacted.
+    type: bool
+    default: false
   plan_path:
     description:
       - Where to write the plan as JSON (sorted keys, so the same plan gives the same file).
@@ -214,7 +241,12 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.common.text.converters import to_native
 
-from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import AdvisoryManifestError, ManifestProblem
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import (
+    MAX_MANIFEST_SIZE,
+    AdvisoryManifestError,
+    ManifestProblem,
+    public_view,
+)
 from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder import (
     PlanInputError,
     build_plan,
@@ -240,8 +272,11 @@ def get_argument_spec():
             wave_sizes=dict(type='list', elements='raw'),
             reboot_wave_sizes=dict(type='list', elements='raw'),
             max_per_domain=dict(type='raw', default='50%'),
+            max_canaries_per_wave=dict(type='int', default=5),
         )),
         plan_path=dict(type='path'),
+        validate_only=dict(type='bool', default=False),
+        retry_failed=dict(type='list', elements='str', default=[]),
     )
 
 
@@ -252,6 +287,10 @@ def _unique_key_loader():
         def construct_mapping(self, node, deep=False):
             seen = set()
             for key_node, dummy in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, 'a key must be a single value (a string), not a %s'
+                        % ('list' if isinstance(key_node, yaml.SequenceNode) else 'mapping'), key_node.start_mark)
                 key = self.construct_object(key_node, deep=deep)
                 if key in seen:
                     raise yaml.constructor.ConstructorError(
@@ -269,9 +308,14 @@ def read_manifests(paths):
     for path in paths:
         try:
             with open(path, 'rb') as handle:
-                raw = handle.read()
+                raw = handle.read(MAX_MANIFEST_SIZE + 1)
         except (IOError, OSError) as exc:
             problems.append(ManifestProblem(path, '', 'cannot read the manifest (%s)' % (exc.strerror or exc),
+                                            'check the path given in advisories'))
+            continue
+        if len(raw) > MAX_MANIFEST_SIZE:
+            problems.append(ManifestProblem(path, '', 'the file is larger than %d bytes; an advisory manifest is a '
+                                            'few KiB of YAML, so it was not parsed' % MAX_MANIFEST_SIZE,
                                             'check the path given in advisories'))
             continue
         try:
@@ -315,7 +359,9 @@ def run_module():
         if problems:
             raise AdvisoryManifestError(problems)
         advisories = load_advisories(documents)
-        plan = build_plan(advisories, params['hosts'], policy)
+        if params['validate_only']:
+            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories])
+        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
     except (PolicyError, PlanInputError) as exc:

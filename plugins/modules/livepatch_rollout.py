@@ -32,9 +32,20 @@ description:
     APPLIED payload whose last ledger entry is an intent (the run died after the apply) is verified with the
     checks that need no baseline (C(hypervisor_answers), C(payload_applied), C(expected_effect)) and reverted if
     one fails."
-  - "Locks: a lock held by a live process fails the task at once, naming the run id and pid holding it. A lock is
-    stale, and taken over (RV(lock.took_over_from)), when its process is gone: the pid no longer exists, was
-    reused by a process started at another time, or the host booted since."
+  - "Locks: the lock is the kernel's C(flock) on C(<state_dir>/rollout.lock), held by this module's process for the
+    whole transaction, so it goes away with the process however that ends and two runs can never both hold it. A
+    lock held by another process ends the task at once with RV(outcome=held_by_other_run), naming the run id and pid
+    its file records (not a failure). A lock file left by a process that died is taken over (RV(lock.took_over_from))."
+  - "What Xen uploads: under the lock, the staged file is opened without following a symlink (a symlink, a
+    non-regular file or a file others could write is refused), its bytes are hashed and the same bytes are written
+    to a private copy C(<state_dir>/upload/<name>.livepatch) (directory 0700, file 0600, owned by the running user);
+    that copy is verified and uploaded, then removed. A staged file replaced after the check never reaches Xen."
+  - "The state directory must be owned by root (or the running user) and not writable by its group or others;
+    otherwise the task fails before anything is read or changed. O(prepare_only) makes this check (and creates a
+    missing directory) before the payload is staged."
+  - "Ledger writes are whole lines (short writes are continued), synced with their directory; a line torn by a
+    crash is ended before the next entry. A ledger that cannot be written (full or read-only disk) fails the task
+    before the payload is applied."
 options:
   name:
     description: Name of the payload in the hypervisor (C(xen-livepatch list) ID).
@@ -104,6 +115,13 @@ options:
   advisory:
     description: Advisory id recorded in the ledger.
     type: str
+  prepare_only:
+    description:
+      - Only check the state directory (owned by root or the running user, not writable by its group or others)
+        and create it (mode 0700) when missing; take no lock and touch nothing else. Run it before staging the
+        payload, so that nothing is staged in a directory others can write.
+    type: bool
+    default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -120,8 +138,12 @@ attributes:
 requirements:
   - C(xl) and C(xen-livepatch) on the Xen control domain (dom0), run as root.
 notes:
-  - The task fails when RV(outcome) is V(reverted) or V(failed), or when the lock is held; every result carries
+  - The task fails when RV(outcome) is V(reverted), V(failed) or V(failed_applied) (the health checks failed and the
+    payload is still APPLIED - the revert failed or O(revert_on_failure) is false); every result carries
     RV(outcome), RV(failed_checks) and RV(msg), so a C(rescue) can record them.
+  - A host whose lock another live process holds (another run's transaction) does not fail the task -
+    RV(outcome=held_by_other_run), RV(held_by) names the holder, nothing on Xen, in the ledger or in the lock changes,
+    and only this run's own staged file is removed (O(remove_src)). It is not a failure of this run.
   - The payload itself is applied through the same code as M(noreboot.xen.livepatch).
 seealso:
   - module: noreboot.xen.livepatch
@@ -131,6 +153,15 @@ author:
 """
 
 EXAMPLES = r"""
+- name: Check (or create) the state directory before staging a payload in it
+  noreboot.xen.livepatch_rollout:
+    name: xsa-999-4.17.5
+    src: /var/lib/noreboot-xen/staging/20261127T2300Z-ab12/xsa-999.livepatch
+    checksum: "sha256:5f0c1a4f2d7bb0b0d3c1e2f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e"
+    run_id: 20261127T2300Z-ab12
+    prepare_only: true
+  become: true
+
 - name: Apply the staged payload with health checks, revert on failure
   noreboot.xen.livepatch_rollout:
     name: xsa-999-4.17.5
@@ -155,7 +186,7 @@ outcome:
   description: What happened on the host.
   returned: always
   type: str
-  choices: [patched, already_patched, reverted, failed, previously_reverted]
+  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted, held_by_other_run]
   sample: patched
 msg:
   description: One sentence on the outcome, naming the failed checks and their details.
@@ -163,8 +194,8 @@ msg:
   type: str
   sample: "xen_hello_world applied; all 5 health checks passed"
 failed_checks:
-  description: Names of the health checks that failed (C(apply) when the apply itself failed, C(lock) when the
-    host was locked, C(preconditions) when nothing could start).
+  description: Names of the health checks that failed (C(apply) when the apply itself failed, C(preconditions) when
+    nothing could start).
   returned: always
   type: list
   elements: str
@@ -214,9 +245,15 @@ lock:
       type: dict
       returned: always
 held_by:
-  description: The lock's holder (run id, pid, time) when the host was locked by another live run.
+  description: The lock's holder (run id, pid, time) when the host was locked by another live run
+    (RV(outcome=held_by_other_run)).
   returned: when the lock was held
   type: dict
+held_by_run:
+  description: The run id the holder's lock file records (V(null) when it has not written it yet).
+  returned: when the lock was held
+  type: str
+  sample: 20261127T2250Z-0f0f
 ledger_entry:
   description: The outcome entry written to the ledger.
   returned: when an outcome was recorded
@@ -225,8 +262,14 @@ cleanup:
   description: How the revert and unload after a failed check went.
   returned: when a revert was attempted
   type: dict
+upload_src:
+  description: The private copy of the verified payload that was uploaded (removed at the end).
+  returned: when the staged payload was read
+  type: str
+  sample: /var/lib/noreboot-xen/upload/xen_hello_world.livepatch
 stale_staging_removed:
-  description: Run ids whose staging directories (left by interrupted runs) were removed.
+  description: Run ids whose staging directories in C(<state_dir>/staging) were removed (runs whose transaction on
+    this host is in the ledger).
   returned: when there were any
   type: list
   elements: str
@@ -281,6 +324,7 @@ def get_argument_spec():
         retry_reverted=dict(type='bool', default=False),
         state_dir=dict(type='path', default='/var/lib/noreboot-xen'),
         advisory=dict(type='str'),
+        prepare_only=dict(type='bool', default=False),
     )
 
 
@@ -303,11 +347,17 @@ def main():
         soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
         replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
         advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode)
+    if params['prepare_only']:
+        try:
+            created = transaction.prepare_state_dir()
+        except TransactionError as exc:
+            module.fail_json(msg=exc.msg, changed=False, outcome=FAILED, failed_checks=['preconditions'], checks=[])
+        module.exit_json(changed=created, msg='state directory %s is safe to stage in' % params['state_dir'])
     try:
         result = transaction.run()
     except LockHeld as exc:
-        module.fail_json(msg=exc.msg, changed=False, outcome=FAILED, failed_checks=['lock'], checks=[],
-                         held_by=exc.holder, commands=transaction.commands())
+        # Another run's transaction is on this host: not a failure of this run (the task does not fail).
+        module.exit_json(**transaction.held_result(exc))
     except TransactionError as exc:
         fields = dict(transaction.result)
         fields.update(exc.fields)
@@ -316,7 +366,7 @@ def main():
     warnings = result.pop('warnings', [])
     for warning in warnings:
         module.warn(warning)
-    if result['outcome'] in ('reverted', 'failed'):
+    if result['outcome'] in ('reverted', 'failed', 'failed_applied'):
         module.fail_json(**result)
     module.exit_json(**result)
 

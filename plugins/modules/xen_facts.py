@@ -20,12 +20,20 @@ description:
   - Changes nothing on the host. The commands run are C(xl info), C(xen-livepatch list),
     C(xl dmesg) (only when a payload is applied or the payloads cannot be listed, to read the boot
     version) and C(xl list), with C(LC_ALL=C). Files read are C(/proc/cpuinfo), C(/proc/xen/capabilities),
-    C(/sys/class/dmi/id/*) and, on a dom0 when O(gather) has V(livepatch), the rollout ledger
-    C(<state_dir>/ledger.jsonl) that M(noreboot.xen.livepatch_rollout) writes.
+    C(/sys/class/dmi/id/*) and, on a dom0 when O(gather) has V(livepatch) and on any host when it has
+    V(evacuation), the rollout ledger C(<state_dir>/ledger.jsonl) that M(noreboot.xen.livepatch_rollout) writes;
+    with V(evacuation) also the guest manifest C(<state_dir>/guests.json); with V(livepatch) the rollout lock
+    C(<state_dir>/rollout.lock) (a shared C(flock) is tried on it and dropped at once to tell whether a transaction
+    holds it; RV(ansible_facts.xen.livepatch.rollout_lock)).
   - From the ledger it reports the payloads whose last entry is an intent without an outcome
     (RV(ansible_facts.xen.livepatch.open_intents)), that is payloads a rollout run was interrupted on,
     possibly after applying them and before their health checks ran. M(noreboot.xen.fleet_plan) sends such
     a host to a wave so that the rollout finishes the transaction.
+  - With O(gather) V(evacuation) it reports an unfinished reboot fallback (RV(ansible_facts.xen.evacuation)),
+    on any host, dom0 or not, whatever its build, from the guest manifest C(<state_dir>/guests.json) that
+    M(noreboot.xen.xen_guests) writes (guests saved, shut down or migrated and not brought back yet, read
+    with the same reader) and from the ledger (a reboot intent of the role noreboot.xen.reboot_fallback that no
+    outcome followed). M(noreboot.xen.fleet_plan) then decides V(finish_reboot) for the host.
   - Never fails because a host is not a Xen dom0; such a host gets RV(ansible_facts.xen.present=false)
     and a RV(ansible_facts.xen.reason), and still its hardware facts (useful for inventory).
   - "C(xl) and C(xen-livepatch) need root on a dom0; use C(become: true) when connecting as another user."
@@ -37,17 +45,18 @@ options:
       - C(xl info) always runs (on a dom0) because RV(ansible_facts.xen.present) depends on it.
       - V(hypervisor) is C(xl info) (and the boot banner of C(xl dmesg) when a payload is applied),
         V(livepatch) is C(xen-livepatch list), V(hardware) is C(/proc/cpuinfo) and DMI, V(domains)
-        is C(xl list).
+        is C(xl list), V(evacuation) is the guest manifest and the ledger's reboot intent (and C(xl list) when
+        V(domains) is left out and guests are not back).
       - Without V(livepatch), RV(ansible_facts.xen.effective_version) is V(null) since the applied
         payloads are unknown.
     type: list
     elements: str
-    choices: [hypervisor, livepatch, hardware, domains]
-    default: [hypervisor, livepatch, hardware, domains]
+    choices: [hypervisor, livepatch, hardware, domains, evacuation]
+    default: [hypervisor, livepatch, hardware, domains, evacuation]
   state_dir:
     description:
       - The state directory of M(noreboot.xen.livepatch_rollout) on the host (its O(noreboot.xen.livepatch_rollout#module:state_dir)),
-        where the ledger C(ledger.jsonl) is read from.
+        where the ledger C(ledger.jsonl) and the guest manifest C(guests.json) are read from.
       - Only read, never created. A missing directory or ledger means no open intents.
     type: path
     default: /var/lib/noreboot-xen
@@ -333,6 +342,61 @@ ansible_facts:
                   type: str
                   returned: success
                   sample: "2026-01-01T12:00:00Z"
+                boot_id:
+                  description:
+                    - The host's boot id when the intent was written. An intent written in another boot than
+                      RV(ansible_facts.xen.livepatch.boot_id) whose payload is not loaded may have killed the host.
+                  type: str
+                  returned: when the intent recorded it
+                  sample: 0b6f3c52-1c8e-4a4e-9d36-2f1e0c4b7a11
+            last_outcomes:
+              description:
+                - Per payload name, the last C(outcome) entry of the rollout ledger (an intent after it does not hide it).
+                  A payload that ended V(reverted), V(failed) or V(failed_applied) keeps counting - M(noreboot.xen.fleet_plan)
+                  holds the host, or reports it V(needs_attention) when the payload is still APPLIED. By name.
+              type: list
+              elements: dict
+              returned: success
+              sample: [{name: xsa999_4175, sha256: 9f86d0..., run_id: 20260101T120000Z-1a2b, time: "2026-01-01T12:00:09Z",
+                        outcome: reverted, failed_checks: [expected_effect]}]
+            boot_id:
+              description: The host's boot id now (C(/proc/sys/kernel/random/boot_id)); V(null) when it cannot be read.
+              type: str
+              returned: success
+              sample: 0b6f3c52-1c8e-4a4e-9d36-2f1e0c4b7a11
+            rollout_lock:
+              description:
+                - What the host's rollout lock C(<state_dir>/rollout.lock) of M(noreboot.xen.livepatch_rollout) says;
+                  V(null) when there is no lock file (no transaction runs there).
+                - The rolling playbook refuses to start while another run's transaction holds a host of its
+                  inventory (or leaves such hosts to it, with C(noreboot_xen_skip_held_hosts)).
+              type: dict
+              returned: success
+              contains:
+                held:
+                  description:
+                    - True when a process holds the lock now (a transaction runs on the host). Tried with a shared
+                      C(flock) taken and dropped at once. False for a lock file left by a process that died.
+                  type: bool
+                  returned: success
+                run_id:
+                  description: The run id the lock file records (V(null) when it has none yet).
+                  type: str
+                  returned: success
+                  sample: 20261127T2250Z-0f0f
+                pid:
+                  description: The pid of the transaction's process on the host, as the lock file records it.
+                  type: int
+                  returned: success
+                time:
+                  description: When the lock was taken, UTC, as the lock file records it.
+                  type: str
+                  returned: success
+                path:
+                  description: The lock file.
+                  type: str
+                  returned: success
+                  sample: /var/lib/noreboot-xen/rollout.lock
             ledger_error:
               description:
                 - Why the ledger could not be read, whole (permissions, not a file; RV(ansible_facts.xen.livepatch.open_intents)
@@ -442,6 +506,101 @@ ansible_facts:
               type: float
               returned: success
               sample: 68.9
+        evacuation:
+          description:
+            - An unfinished reboot fallback on this host, whatever its build. V(null) when O(gather) leaves out V(evacuation).
+          returned: always
+          type: dict
+          contains:
+            unfinished:
+              description:
+                - Whether an earlier reboot fallback run did not finish here - guests of the manifest are not back, the
+                  ledger's last reboot fallback entry is an intent, or the manifest cannot be read.
+              type: bool
+              returned: success
+              sample: true
+            manifest_path:
+              description: The guest manifest read.
+              type: str
+              returned: success
+              sample: /var/lib/noreboot-xen/guests.json
+            status:
+              description: The manifest's status (V(evacuating), V(evacuated), V(incomplete), V(restored)); V(null) without one.
+              type: str
+              returned: success
+              sample: evacuated
+            run_id:
+              description: The run id the manifest was written by.
+              type: str
+              returned: success
+              sample: 20260101T120000Z-1a2b
+            updated:
+              description: When the manifest was last written, UTC.
+              type: str
+              returned: success
+              sample: "2026-01-01T12:00:00Z"
+            guests:
+              description: The guests of the manifest not brought back yet (saved, shut down, migrated, planned, failed).
+              type: list
+              elements: dict
+              returned: success
+              contains:
+                name:
+                  description: The guest's name.
+                  type: str
+                  returned: success
+                  sample: web1
+                action:
+                  description: V(save), V(migrate) or V(shutdown).
+                  type: str
+                  returned: success
+                  sample: save
+                state:
+                  description: Its state in the manifest.
+                  type: str
+                  returned: success
+                  sample: saved
+                file:
+                  description: Its save image (V(save)).
+                  type: str
+                  returned: success
+                  sample: /var/lib/noreboot-xen/saved-guests/web1.save
+                peer:
+                  description: The dom0 it migrated to (V(migrate)).
+                  type: str
+                  returned: success
+                  sample: dom0-b
+                config:
+                  description: The config it starts from (V(shutdown)).
+                  type: str
+                  returned: success
+                  sample: /etc/xen/web1.cfg
+                error:
+                  description: The error the manifest records for it.
+                  type: str
+                  returned: success
+                  sample: null
+                running:
+                  description: Whether a domain of that name runs here now (V(null) when C(xl list) could not tell).
+                  type: bool
+                  returned: success
+                  sample: false
+            reboot_intent:
+              description: The ledger's reboot fallback intent that no outcome followed, or V(null).
+              type: dict
+              returned: success
+              sample: {"run_id": "r1", "time": "2026-01-01T12:00:00Z", "advisory": "XSA-999", "hypervisor_build_id": "39a6...",
+                       "fixed_build_ids": ["151b..."], "guests": ["web1"]}
+            error:
+              description: Why the manifest could not be read (it then counts as unfinished); V(null) otherwise.
+              type: str
+              returned: success
+              sample: null
+            ledger_error:
+              description: Why the ledger could not be read (a reboot intent may then go unseen); V(null) otherwise.
+              type: str
+              returned: success
+              sample: null
 commands:
   description: The commands run, in order, with their exit status.
   returned: always
@@ -452,6 +611,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import inspect_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     LivepatchRunner,
     XlRunner,
@@ -481,7 +641,7 @@ def main():
     xl = runner_or_none(XlRunner, run, module.get_bin_path('xl'), history)
     livepatch = runner_or_none(LivepatchRunner, run, module.get_bin_path('xen-livepatch'), history)
     facts = collect_xen_facts(xl, livepatch, read_text_file, gather=module.params['gather'], warn=module.warn,
-                              state_dir=module.params['state_dir'], read_ledger=read_ledger_text)
+                              state_dir=module.params['state_dir'], read_ledger=read_ledger_text, read_lock=inspect_lock)
     commands = [dict(argv=result.argv, rc=result.rc) for result in history]
     module.exit_json(changed=False, ansible_facts=dict(xen=facts), commands=commands)
 

@@ -21,16 +21,36 @@ description:
   - O(action=restore) brings back every guest the manifest lists, with C(xl restore FILE) or C(xl create CONFIG);
     guests that already run are left alone, migrated guests are reported as running on the peer. It fails, naming
     each guest and where it is, when a guest does not run afterwards.
+  - A save image is removed (O(remove_save_files)) only once its guest has been seen running (not crashed or dying)
+    in C(xl list) a few seconds after the restore; a guest that dies on resume keeps its image, the manifest says
+    V(saved) again and the error names the file.
+  - Automatic actors at boot are handled on purpose. C(/etc/default/xendomains) (or C(/etc/sysconfig/xendomains))
+    is read; with C(XENDOMAINS_RESTORE=true) and C(XENDOMAINS_SAVE) equal to O(save_dir), O(action=evacuate) fails
+    before anything moves. Every autostart entry (in C(XENDOMAINS_AUTO), default C(/etc/xen/auto); xendomains
+    starts all of them, a backup copy such as C(web.cfg~) too) that names a guest that is saved or migrated is
+    held over the reboot (renamed beside itself to C(.NAME.noreboot-xen-held), which xendomains does not start)
+    and recorded in the manifest (lists C(autostart) and C(autostart_held)); O(action=restore) puts them back once
+    the guest itself runs here again (a migrated guest's entries stay held, the guest runs on the peer).
+  - A saved guest that O(action=restore) finds already running was started cold after the boot (by xendomains,
+    C(/etc/xen/auto) or a person), so its memory image was not used. It is reported as a conflict (state
+    V(conflict), RV(conflicts)), the image is kept (and its autostart entries stay held) and the restore fails,
+    naming both ways out and who started the guest (the host's autostart entry that names it, or that none does).
+  - O(action=verify_evacuated), right before the reboot, lists the domains again and fails naming every guest that
+    runs here (a guest created after the evacuation is not in the manifest); it changes nothing.
   - O(action=status) only reads C(xl info) and C(xl list) (free memory and running guests), for example on a
     migration peer.
   - A manifest whose guests were not all brought back is never overwritten; a later O(action=evacuate) keeps its
     entries.
   - Commands are run as argv lists with C(LC_ALL=C). Guests are never destroyed or forced off.
+  - A guest whose name is not a plain Xen domain name (letters, digits, C(_ - . :), no C(/) or C(..), at most
+    64 characters), or a O(peer) that is not a host name or IP address, makes O(action=evacuate) fail before anything
+    is written or moved. Save images are only ever C(<save_dir>/<name>.save); O(action=restore) reads and removes no
+    other file.
 options:
   action:
     description: What to do.
     type: str
-    choices: [evacuate, restore, status]
+    choices: [evacuate, restore, status, verify_evacuated]
     required: true
   policy:
     description:
@@ -47,13 +67,16 @@ options:
     type: dict
     default: {}
   peer:
-    description: The dom0 guests migrate to (as C(xl migrate) reaches it over SSH).
+    description: The dom0 guests migrate to (as C(xl migrate) reaches it over SSH), a host name or an IP address.
     type: str
   peer_free_memory_mib:
     description: The peer's C(xl info) free_memory (MiB), read there beforehand (O(action=status) on the peer).
     type: int
   save_dir:
-    description: Where save images go. Default C(<state_dir>/saved-guests).
+    description:
+      - Where save images go. Default C(<state_dir>/saved-guests).
+      - For O(action=restore), the directory the manifest's save files must be in; default the one the manifest
+        records.
     type: path
   config_dir:
     description: Where guest config files are looked up (C(NAME.cfg), then C(NAME)) for V(shutdown).
@@ -135,7 +158,7 @@ EXAMPLES = r"""
 RETURN = r"""
 manifest:
   description: The manifest as written (or, in check mode, as it would be written); null when there is none.
-  returned: action is evacuate or restore
+  returned: action is evacuate, restore or verify_evacuated
   type: dict
   sample:
     schema: 1
@@ -162,6 +185,16 @@ free_memory_mib:
 actions:
   description: The xl commands that changed something, in order.
   returned: always
+  type: list
+  elements: str
+conflicts:
+  description: Saved guests found started cold at restore (their memory image unused and kept).
+  returned: failed restore
+  type: list
+  elements: str
+unexpected:
+  description: Guests running right before the reboot that the manifest does not list (created after the evacuation).
+  returned: failed verify_evacuated
   type: list
   elements: str
 missing:
@@ -198,7 +231,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner im
 
 def get_argument_spec():
     return dict(
-        action=dict(type='str', required=True, choices=['evacuate', 'restore', 'status']),
+        action=dict(type='str', required=True, choices=['evacuate', 'restore', 'status', 'verify_evacuated']),
         policy=dict(type='str', default='save', choices=list(POLICIES)),
         overrides=dict(type='dict', default={}),
         peer=dict(type='str'),
@@ -243,6 +276,8 @@ def main():
     try:
         if params['action'] == 'evacuate':
             result = evacuation.evacuate()
+        elif params['action'] == 'verify_evacuated':
+            result = evacuation.verify_evacuated()
         else:
             result = evacuation.restore()
     except EvacuationError as exc:

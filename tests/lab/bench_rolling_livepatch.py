@@ -200,7 +200,10 @@ def stage_fixed_build(hosts):
 
 
 def rollout_command(inventory, manifest, summary_path, extra_vars=None):
-    extra = {'noreboot_xen_advisories': [manifest], 'noreboot_xen_summary_path': summary_path}
+    # The run records live beside the summary (the work directory), not in the shared ~/.cache/noreboot-xen/runs:
+    # another lab instance with the same host names (another test, another checkout) is not this run's rival.
+    extra = {'noreboot_xen_advisories': [manifest], 'noreboot_xen_summary_path': summary_path,
+             'noreboot_xen_run_lock_dir': os.path.join(os.path.dirname(summary_path), 'runs')}
     extra.update(extra_vars or {})
     return [ANSIBLE_PLAYBOOK, '-i', inventory, PLAYBOOK, '-e', json.dumps(extra)]
 

@@ -13,11 +13,14 @@ tests/lab/ansible.cfg (forks, pipelining, ControlPersist sockets under the lab's
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
 
+# The faulty hosts of fleets/rolling50.yml: the crash host and the flaky one.
+DEMO_FAILURE_BUDGET = 2
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
@@ -53,6 +56,7 @@ def main():
 
     signal.signal(signal.SIGTERM, on_signal)
     rc = 1
+    kept = []
     try:
         say('bringing up the lab fleet %s' % os.path.relpath(args.spec, REPO))
         if labctl.leftovers_exist() and not labctl.only_stray_directory():
@@ -68,6 +72,8 @@ def main():
         env['ANSIBLE_CONFIG'] = os.path.join(HERE, 'ansible.cfg')
         env['ANSIBLE_SSH_CONTROL_PATH_DIR'] = os.path.join(labctl.LAB_ROOT, 'cp')
         env.setdefault('ANSIBLE_COLLECTIONS_PATH', os.path.join(REPO, '.cache', 'collections'))
+        # Live wave progress ([rollout] lines) beside the default output, as docs/rolling_livepatch.md shows.
+        env.setdefault('ANSIBLE_CALLBACKS_ENABLED', 'noreboot.xen.rollout_progress')
         playbook_vars = dict(noreboot_xen_report_dir=report_dir)
         rollout_summary = os.path.join(report_dir, 'rollout_summary.json')
         if args.lab_advisory:
@@ -84,6 +90,13 @@ def main():
                 % (fixed['debian_version'], fixed['build_id']))
             playbook_vars.update(noreboot_xen_reboot_ok=True, reboot_fallback_install_packages=False,
                                  reboot_fallback_reboot_timeout=120)
+            # The fleet has two faulty hosts on purpose (a guest that crashes after the apply, a host that
+            # drops off the network): the demo writes a budget out for them, as an operator must; by
+            # default (no budget written) the run halts at the first failed host. -e in LAB_PLAYBOOK_ARGS wins.
+            playbook_vars.update(noreboot_xen_failure_budget_hosts=DEMO_FAILURE_BUDGET)
+            say('failure budget written out: noreboot_xen_failure_budget_hosts=%d (the lab fleet has %d faulty hosts '
+                'on purpose; without a budget the run halts at the first failure)'
+                % (DEMO_FAILURE_BUDGET, DEMO_FAILURE_BUDGET))
         argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i', inventory, args.playbook,
                 '-e', json.dumps(playbook_vars)] + extra
         say('running %s on it: %s' % (os.path.relpath(args.playbook, REPO), ' '.join(argv[1:])))
@@ -102,6 +115,16 @@ def main():
                 print(json.dumps(short, indent=1, sort_keys=True))
             else:
                 print(json.dumps(data, indent=1)[:4000])
+        if args.lab_advisory and os.path.basename(args.playbook) != 'inventory_report.yml':
+            # The fleet as the run left it, with the same advisory: the state per advisory (changes nothing).
+            argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i', inventory,
+                    os.path.join(REPO, 'playbooks', 'inventory_report.yml'),
+                    '-e', json.dumps(dict(noreboot_xen_report_dir=report_dir,
+                                          noreboot_xen_advisories=playbook_vars['noreboot_xen_advisories']))]
+            say('the fleet\'s patch state after the run: %s' % ' '.join(argv[1:]))
+            subprocess.call(argv, env=env, cwd=labctl.LAB_ROOT, stdout=subprocess.DEVNULL)
+        kept = keep_reports(report_dir, [os.path.splitext(rollout_summary)[0] + '.html',
+                                         os.path.join(report_dir, 'fleet_report.html')])
         say('lab status after the run')
         labctl.main(['status'])
     except KeyboardInterrupt:
@@ -111,7 +134,29 @@ def main():
         if not args.keep:
             say('tearing the lab fleet down')
             labctl.main(['down'])
+    if kept:
+        say('reports (kept after the lab is torn down; open them in a browser)')
+        for name, path in kept:
+            print('%s: %s' % (name, path))
     return rc
+
+
+def keep_reports(report_dir, paths):
+    """Copy the HTML reports (and the JSON next to them) out of the lab's directory, which `down` removes,
+    to tests/output/demo/; returns ``[(what, kept path)]``."""
+    keep_dir = os.path.join(REPO, 'tests', 'output', 'demo')
+    os.makedirs(keep_dir, exist_ok=True)
+    kept = []
+    for path in paths:
+        if not os.path.isfile(path):
+            continue
+        for companion in (path, os.path.splitext(path)[0] + '.json',
+                          os.path.join(report_dir, 'fleet_summary.json') if path.endswith('fleet_report.html') else None):
+            if companion and os.path.isfile(companion):
+                shutil.copy(companion, os.path.join(keep_dir, os.path.basename(companion)))  # the mode too (0600)
+        what = 'fleet state report' if path.endswith('fleet_report.html') else 'run report'
+        kept.append((what, os.path.join(keep_dir, os.path.basename(path))))
+    return kept
 
 
 if __name__ == '__main__':

@@ -6,11 +6,18 @@
 Real payloads (built by the testbed from Xen's own xen/test/livepatch, for the real Debian
 builds) are taken from the testbed cache when it exists; otherwise payloads of the same names
 and build-id relations are forged with tests/support/livepatch_payload_forge.py (the shared
-forge; this file does not write ELF itself).
+forge; this file does not write ELF itself). A forged test payload names the C file of the
+real one in its STT_FILE symbol (``xen_nop.c``), so the simulator gives it the real one's
+effect whatever the file is called on the host (``xen_nop`` crashes the hypervisor).
+
+``write_build_payloads`` fills one build's payload directory of the lab
+(``<lab root>/payloads/<build_id>/``): every payload of XEN_TEST_PAYLOADS, ``lab_xsa_fix``
+and a ``BUILD`` file.
 """
 
 import hashlib
 import os
+import shutil
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,7 +60,39 @@ def forge_xen_test_payload(path, version, xen_build_id, name):
     depends, metadata = XEN_TEST_PAYLOADS[name]
     dep_id = xen_build_id if depends == 'hypervisor' else forged_build_id(version, depends)
     return forge_payload(path, xen_build_id=None if name == 'xen_no_xen_buildid' else xen_build_id,
-                         build_id=forged_build_id(version, name), depends=dep_id, metadata=metadata)
+                         build_id=forged_build_id(version, name), depends=dep_id, metadata=metadata,
+                         source_file=name + '.c')
+
+
+def write_build_payloads(outdir, build, real_build=True):
+    """Write every payload of one lab build to ``outdir``; return ``{file name: 'real'|'forged'}``.
+
+    ``build`` is a lab build (``version``, ``build_id``, ``extra``). Xen's test payloads
+    (XEN_TEST_PAYLOADS, the crashing ``xen_nop`` included) are the testbed's real ones when
+    ``real_build`` (the build is a real Debian one) and the cache holds the whole set for its
+    version (a mixed set would break the build-id chain bye -> hello); forged ones otherwise,
+    so the lab works on a machine without the testbed cache. Then ``lab_xsa_fix``, a synthetic
+    security fix whose effect is ``xen_extra: <extra>-lp1``, and ``BUILD`` (version, build-id).
+    """
+    if not os.path.isdir(outdir):
+        os.makedirs(outdir)
+    reals = dict((name, real_payload(build['version'], name)) for name in XEN_TEST_PAYLOADS)
+    use_real = real_build and all(reals.values())
+    made = {}
+    for name in sorted(XEN_TEST_PAYLOADS):
+        dest = os.path.join(outdir, name + '.livepatch')
+        if use_real:
+            shutil.copyfile(reals[name], dest)
+        else:
+            forge_xen_test_payload(dest, build['version'] + '-' + build['build_id'][:8], build['build_id'], name)
+        made[os.path.basename(dest)] = 'real' if use_real else 'forged'
+    fix = 'lab_xsa_fix'
+    forge_lab_payload(os.path.join(outdir, fix + '.livepatch'), build['build_id'], {'xen_extra': build['extra'] + '-lp1'},
+                      build_id=forged_build_id(build['build_id'], fix), metadata='LAB_XSA_FIX')
+    made[fix + '.livepatch'] = 'forged'
+    with open(os.path.join(outdir, 'BUILD'), 'w') as handle:
+        handle.write('%s %s\n' % (build['version'], build['build_id']))
+    return made
 
 
 def forge_lab_payload(path, xen_build_id, effect, build_id=None, depends=None, metadata=None):

@@ -228,6 +228,13 @@ def expand_spec(spec):
         domains = merged.get('failure_domains') or [merged.get('failure_domain', 'default')]
         guests = merged.get('guests', 2)
         count = int(merged.get('count', 1))
+        files = dict(merged.get('files') or {})
+        filesystems = dict(merged.get('filesystems') or {})
+        for path in list(files) + list(filesystems):
+            if not isinstance(path, str) or not path.startswith('/') or '..' in path.split('/') \
+                    or '/' + path.strip('/').split('/')[0] not in OVERLAYS or path.strip('/') in [o.strip('/') for o in OVERLAYS]:
+                raise LabError('fleet spec, group %s: %r must be an absolute path under %s (files and filesystems '
+                               'live in the host\'s private overlays)' % (name, path, ' '.join(OVERLAYS)))
         for i in range(1, count + 1):
             host = '%s-%03d' % (name, i)
             if host in seen:
@@ -245,7 +252,7 @@ def expand_spec(spec):
                 faults.setdefault('reboot_delay', merged['reboot_delay'])
             hosts.append({'name': host, 'group': name, 'build': build, 'hardware': hardware, 'guests': guest_list,
                           'failure_domain': domains[(i - 1) % len(domains)], 'faults': faults,
-                          'vars': dict(merged.get('vars') or {})})
+                          'vars': dict(merged.get('vars') or {}), 'files': files, 'filesystems': filesystems})
     if len(hosts) > 250 * 250:
         raise LabError('at most %d hosts' % (250 * 250))
     return hosts
@@ -304,6 +311,12 @@ def prepare_host_dir(host, index, client_pub):
     write_file(os.path.join(etc, 'hosts'), '127.0.0.1\tlocalhost\n127.0.1.1\t%s\n%s\t%s\n' % (host['name'], addr, host['name'])
                + ''.join(l for l in hosts_text.splitlines(True) if ':' in l.split('#')[0]))
     write_file(os.path.join(etc, 'resolv.conf'), '# lab host: no DNS (only 10.213.0.0/16 is reachable)\n')
+    # Files of the spec (group key ``files``), in the host's overlays before it boots.
+    for path, text in sorted((host.get('files') or {}).items()):
+        parts = path.strip('/').split('/', 1)
+        target = os.path.join(hostdir, 'ovl', parts[0], 'upper', parts[1])
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        write_file(target, text)
     return hostdir, addr
 
 
@@ -353,6 +366,10 @@ def host_boot(host, hostdir, addr):
     for path, opts in TMPFS:
         mount('tmpfs', path, 'tmpfs', 0, opts)
     mount('tmpfs', '/run', 'tmpfs', 0, 'mode=0755')
+    # File systems of their own (group key ``filesystems``: path -> size), e.g. a small save directory.
+    for path, size in sorted((host.get('filesystems') or {}).items()):
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        mount('tmpfs', path, 'tmpfs', 0, 'size=%s,mode=0700' % size)
     os.makedirs('/run/sshd', mode=0o755, exist_ok=True)
     proc = subprocess.run(['ip', '-batch', '-'], input=(
         'link set lo up\n'
@@ -440,8 +457,9 @@ def build_inventory(spec, hosts, key_path):
 
 
 def make_lab_payloads(hosts):
-    """Payload files for every build in the fleet, by build-id: real Xen test payloads for the real
-    builds when the testbed cache has them, forged ones (with a .noreboot.lab_effect) otherwise."""
+    """Payload files for every build in the fleet, by build-id (lab_payloads.write_build_payloads):
+    Xen's test payloads (real ones from the testbed cache for the real builds, forged otherwise)
+    and the synthetic fix lab_xsa_fix."""
     import lab_payloads
     done = set()
     for host in hosts:
@@ -449,23 +467,9 @@ def make_lab_payloads(hosts):
         if build['build_id'] in done:
             continue
         done.add(build['build_id'])
-        outdir = os.path.join(LAB_ROOT, 'payloads', build['build_id'])
-        os.makedirs(outdir, exist_ok=True)
-        for name in ('xen_hello_world', 'xen_bye_world', 'xen_replace_world'):
-            real = lab_payloads.real_payload(build['version'], name)
-            dest = os.path.join(outdir, name + '.livepatch')
-            if real and build['version'] in lab_model.KNOWN_BUILDS:
-                shutil.copyfile(real, dest)
-            else:
-                lab_payloads.forge_xen_test_payload(dest, build['version'] + '-' + build['build_id'][:8],
-                                                    build['build_id'], name)
-        # A synthetic security fix with a visible effect, for the rolling live patch job.
-        fix = 'lab_xsa_fix'
-        lab_payloads.forge_lab_payload(os.path.join(outdir, fix + '.livepatch'), build['build_id'],
-                                       {'xen_extra': build['extra'] + '-lp1'},
-                                       build_id=lab_payloads.forged_build_id(build['build_id'], fix),
-                                       metadata='LAB_XSA_FIX')
-        write_file(os.path.join(outdir, 'BUILD'), '%s %s\n' % (build['version'], build['build_id']))
+        lab_payloads.write_build_payloads(os.path.join(LAB_ROOT, 'payloads', build['build_id']), build,
+                                          real_build=lab_model.KNOWN_BUILDS.get(build['version'], {}).get('build_id')
+                                          == build['build_id'])
 
 
 def cmd_up(args):
@@ -809,20 +813,21 @@ def cmd_power_cycle(args):
         raise LabError('no lab host called %s (see `labctl.py status`)' % args.host)
     import xensim
     hostdir = os.path.join(LAB_ROOT, 'hosts', args.host)
-
-    def change(state):
-        xensim.boot(state)
-        with open(os.path.join(hostdir, 'boot_id'), 'r+') as handle:
-            handle.write(state['boot_id'] + '\n')
-            handle.truncate()
-
-    edit_host_state(args.host, change)
     init_pid = None
     try:
         with open(os.path.join(hostdir, 'init.pid')) as handle:
             init_pid = int(handle.read())
     except (OSError, ValueError):
         pass
+
+    def change(state):
+        # xendomains reads the host's own files: its view of the file system through its init process.
+        xensim.boot(state, root='/proc/%d/root' % init_pid if init_pid else None)
+        with open(os.path.join(hostdir, 'boot_id'), 'r+') as handle:
+            handle.write(state['boot_id'] + '\n')
+            handle.truncate()
+
+    edit_host_state(args.host, change)
     for pid, ns in lab_processes().items():
         if ns == host['netns'] and pid != init_pid:
             try:

@@ -183,8 +183,13 @@ class _Section(object):
 
 
 def forge_payload_bytes(xen_build_id, build_id=None, depends=None, extra_sections=None,
-                        funcs=DEFAULT_FUNCS, metadata=None, machine=EM_X86_64, elf_type=ET_REL, data=None):
-    """Build a payload in memory; return ``(data, metadata_dict)``. See the module docstring."""
+                        funcs=DEFAULT_FUNCS, metadata=None, machine=EM_X86_64, elf_type=ET_REL, data=None,
+                        source_file='livepatch_payload.c'):
+    """Build a payload in memory; return ``(data, metadata_dict)``. See the module docstring.
+
+    ``source_file`` is the name of the payload's ``STT_FILE`` symbol (the C file it was built
+    from, e.g. ``xen_nop.c`` for a stand-in of Xen's test payload).
+    """
     funcs = list(funcs or ())
     if not funcs:
         raise ForgeError('a payload patches at least one function')
@@ -271,7 +276,7 @@ def forge_payload_bytes(xen_build_id, build_id=None, depends=None, extra_section
                                    (bind << 4) | sym_type, 0, shndx, value, size))
         return len(symbols) - 1
 
-    sym('livepatch_payload.c', STB_LOCAL, STT_FILE, SHN_ABS)
+    sym(source_file, STB_LOCAL, STT_FILE, SHN_ABS)
     section_sym = {}
     for index in (i_text, i_rodata, i_funcs):
         section_sym[index] = sym(None, STB_LOCAL, STT_SECTION, index)
@@ -341,7 +346,7 @@ def forge_payload(path, xen_build_id, build_id=None, depends=None, extra_section
     Metadata keys: ``path``, ``name`` (file base name without its last extension, the name
     ``xen-livepatch load`` would give it), ``build_id``, ``xen_depends``, ``depends``,
     ``funcs``, ``metadata``, ``sections`` (names in file order), ``sha256``, ``size``.
-    Other keywords: ``funcs``, ``metadata``, ``machine``, ``elf_type``, ``data``.
+    Other keywords: ``funcs``, ``metadata``, ``machine``, ``elf_type``, ``data``, ``source_file``.
     """
     data, meta = forge_payload_bytes(xen_build_id, build_id=build_id, depends=depends,
                                      extra_sections=extra_sections, **kwargs)

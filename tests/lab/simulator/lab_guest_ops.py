@@ -27,7 +27,21 @@ at boot); one that comes back (restore, create) joins it again, so a reboot keep
 
 Faults (``state['faults']``, e.g. ``labctl.py fault HOST guest_restore_fails '{"domains": ["g1"]}'``):
 ``guest_restore_fails: {domains: [...]}`` (xl restore of those fails, rc 1, the file is kept),
-``guest_shutdown_hangs: {domains: [...]}`` (xl shutdown returns 0 but the domain keeps running).
+``guest_shutdown_hangs: {domains: [...]}`` (xl shutdown returns 0 but the domain keeps running),
+``files_at_boot: {files: {PATH: TEXT}}`` (at every boot, before xendomains, the files are written:
+what a configuration management agent that runs early at boot does to the files it manages, e.g.
+an autostart entry in /etc/xen/auto that something renamed).
+
+``counters.guest_ops``: ``{sub-command: {first argument: count}}`` of every guest command asked
+(failed ones too): ``save``, ``restore`` (by file), ``create`` (by config), ``shutdown``, ``migrate``
+(by domain). A restored domain records ``restored_from`` (the file), which xl does not show.
+
+``xendomains_boot(state, root)``: what the distribution's xendomains service does at boot
+(tools/hotplug/Linux/init.d/xendomains.in of Xen 4.17, ``start``): it reads XENDOMAINS_AUTO from
+/etc/default/xendomains (or /etc/sysconfig/xendomains; default /etc/xen/auto) and starts, cold, every
+config ``$XENDOMAINS_AUTO/*`` (dot files are not matched) whose domain does not run yet, as
+``xl create`` would; the domain records ``autostarted`` (by, config, boot_id). XENDOMAINS_RESTORE
+(restoring images of XENDOMAINS_SAVE) is not modelled. xensim's boot() calls it.
 
 ``install_build(state, build)`` is the package install: the build the host boots next
 (``installed_build``, which xensim's boot() takes), as a dpkg -i of a hypervisor package would.
@@ -73,6 +87,60 @@ def _join(state, record):
     return dom
 
 
+def _count(state, cmd, key):
+    ops = state['counters'].setdefault('guest_ops', {}).setdefault(cmd, {})
+    ops[key] = ops.get(key, 0) + 1
+
+
+XENDOMAINS_FILES = ('/etc/default/xendomains', '/etc/sysconfig/xendomains')
+XENDOMAINS_AUTO = '/etc/xen/auto'
+
+
+def _in_root(root, path):
+    return os.path.join(root, path.lstrip('/'))
+
+
+def xendomains_boot(state, root='/'):
+    """xendomains ``start`` at boot: start the configs of the autostart directory whose domain does not run
+    (``root``: where the host's file system is seen from, '/' inside the host). Returns what it started."""
+    fault = state['faults'].get('files_at_boot') or {}
+    for path, text in sorted((fault.get('files') or {}).items()):
+        target = _in_root(root, path)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, 'w') as handle:
+            handle.write(text)
+    auto = XENDOMAINS_AUTO
+    for settings in XENDOMAINS_FILES:
+        try:
+            with open(_in_root(root, settings)) as handle:
+                values = _parse_config(handle.read())
+        except (IOError, OSError):
+            continue
+        auto = values.get('XENDOMAINS_AUTO') or XENDOMAINS_AUTO
+        break
+    started = []
+    try:
+        entries = sorted(e for e in os.listdir(_in_root(root, auto)) if not e.startswith('.'))
+    except OSError:
+        return started
+    for entry in entries:
+        path = os.path.join(auto, entry)
+        try:
+            with open(_in_root(root, path)) as handle:
+                config = _parse_config(handle.read())
+        except (IOError, OSError):
+            continue
+        if not config.get('name') or _domain(state, config['name']) is not None:
+            continue
+        next_id = max([d['id'] for d in state['domains']] + [state.get('last_domid', 0)]) + 1
+        state['last_domid'] = next_id
+        state['domains'].append(dict(name=config['name'], mem=int(config.get('memory', 512)),
+                                     vcpus=int(config.get('vcpus', 1)), id=next_id, state='-b----', time=0.1,
+                                     autostarted={'by': 'xendomains', 'config': path, 'boot_id': state.get('boot_id')}))
+        started.append(config['name'])
+    return started
+
+
 def _parse_config(text):
     values = {}
     for line in text.splitlines():
@@ -88,6 +156,9 @@ def guest_command(cmd, args, host, io):
     """Run ``xl CMD ARGS`` on the host state (locked by the caller); returns the exit status."""
     state = host.data
     words = [a for a in args if not a.startswith('-')]
+    if cmd != 'migrate':
+        _count(state, cmd, words[0] if words else '')
+        host.save()
     if cmd == 'migrate':
         return migrate(args, host, io)
     if cmd in ('save', 'shutdown'):
@@ -145,7 +216,7 @@ def guest_command(cmd, args, host, io):
         if _domain(state, record['name']) is not None:
             io.err('libxl: error: libxl_create.c: Domain %s already exists\n' % record['name'])
             return 1
-        _join(state, record)
+        _join(state, dict(record, restored_from=path))
         host.save()
         return 0
     if cmd == 'create':
@@ -252,6 +323,8 @@ def migrate(args, host, io):
             rest = rest[1:]
         elif not arg.startswith('-'):
             words.append(arg)
+    _count(state, 'migrate', words[0] if words else '')
+    host.save()
     if len(words) < 2:
         io.err('\'xl migrate\' requires at least 2 arguments.\n\n')
         return 2

@@ -139,6 +139,12 @@ def effective_extra(state):
     return extra[:15]
 
 
+def count_attempt(state, op, name):
+    """counters.attempts[op][name] += 1: every hypercall asked of the hypervisor, failed ones too."""
+    per_op = state['counters'].setdefault('attempts', {}).setdefault(op, {})
+    per_op[name] = per_op.get(name, 0) + 1
+
+
 def take_fault(state, key, op, default_ops=('apply', 'revert', 'replace')):
     """Whether fault ``key`` fires for this attempt of ``op`` (first k attempts, or always).
 
@@ -175,6 +181,7 @@ class Hypervisor(object):
 
     def upload(self, name, path, raw):
         state = self.state
+        count_attempt(state, 'upload', name)
         if not self.enabled():
             return errno.ENOSYS
         if len(name) + 1 > NAME_SIZE or not raw or len(raw) > MAX_PAYLOAD_SIZE:
@@ -280,6 +287,7 @@ class Hypervisor(object):
         """XEN_SYSCTL_LIVEPATCH_ACTION: a synchronous errno; the work's outcome lands in payload['rc']."""
         state = self.state
         name = payload['name']
+        count_attempt(state, op, name)
         if op == 'unload':
             if payload['state'] != CHECKED:
                 return errno.EINVAL
@@ -453,6 +461,7 @@ def after_apply_faults(state):
                     else:
                         dom['state'] = '----c-'
                     dmesg(state, 'd%d has crashed (lab fault guest_crash_after_apply)' % dom['id'])
+    console_after_apply(state, count)
     gone = state['faults'].get('unreachable_after_applies')
     if gone and not state.get('unreachable_scheduled'):
         if isinstance(gone, int):
@@ -463,6 +472,30 @@ def after_apply_faults(state):
                 {'action': gone.get('how', 'link_down'), 'delay': float(gone.get('delay', 0.5))})
     if state['crashed']:
         pass
+
+
+def console_after_apply(state, count):
+    """Fault ``console_after_apply``: lines written to the console ring right after the Nth
+    successful apply (``{"lines": [...], "after_applies": 1, "from": "guest"|"xen", "domain": NAME}``).
+
+    From a guest (the default: its first guest, or ``domain``) a line reads ``(dN) TEXT``, as
+    Xen prefixes what an HVM guest writes to port 0xE9 or a PV guest to its console; from
+    ``xen`` it reads ``(XEN) TEXT``, as the hypervisor's own messages do.
+    """
+    console = state['faults'].get('console_after_apply')
+    if not console or count != int(console.get('after_applies', 1)):
+        return
+    if console.get('from', 'guest') == 'xen':
+        prefix = '(XEN) '
+    else:
+        guests = [d for d in state['domains'] if d['id'] != 0]
+        wanted = console.get('domain') or (guests[0]['name'] if guests else None)
+        domid = [d['id'] for d in guests if d['name'] == wanted]
+        if not domid:
+            return
+        prefix = '(d%d) ' % domid[0]
+    for line in console.get('lines') or []:
+        state['dmesg'].append(prefix + line)
 
 
 # ----------------------------------------------------------------------------- xen-livepatch
@@ -605,7 +638,7 @@ class LivepatchTool(object):
         IO.out('%s %s... ' % (verb, name))
         crash = payload['effect'].get('crash') if op in ('apply', 'replace') else None
         if crash:
-            return self.crash_host(payload, crash)
+            return self.crash_host(op, payload, crash)
         rc = self.hv.action(op, payload, nodeps=nodeps)
         self.host.save()
         if rc:
@@ -636,9 +669,10 @@ class LivepatchTool(object):
             return -1
         return 0
 
-    def crash_host(self, payload, what):
+    def crash_host(self, op, payload, what):
         """A payload that kills the hypervisor: the host hangs (no reboot) until power-cycled."""
         state = self.state
+        count_attempt(state, op, payload['name'])  # asked of the hypervisor, like any other attempt
         dmesg(state, 'livepatch: %s: Applying %d functions' % (payload['name'], payload['nfuncs']))
         dmesg(state, '*** %s ***' % what)
         state['crashed'] = True
@@ -914,8 +948,9 @@ def host_power(host_dir, action, delay=1.0):
     detach(work)
 
 
-def boot(state):
-    """What a (re)boot does to the simulated hypervisor."""
+def boot(state, root='/'):
+    """What a (re)boot does to the simulated hypervisor, then xendomains (lab_guest_ops.xendomains_boot) on
+    the host's file system seen at ``root`` ('/' inside the host; None: no xendomains)."""
     if state.get('installed_build'):
         state['build'] = state['installed_build']
     from lab_model import boot_dmesg  # noqa: local import keeps xl/xen-livepatch start-up small
@@ -929,6 +964,9 @@ def boot(state):
     state['crashed'] = False
     state['counters']['applied_ok'] = 0
     state.pop('unreachable_scheduled', None)
+    if root is not None:
+        from lab_guest_ops import xendomains_boot  # noqa: local import keeps xl/xen-livepatch start-up small
+        xendomains_boot(state, root)
 
 
 def run_pending_host_actions(host):

@@ -123,9 +123,12 @@ def test_boot_target_not_the_fixed_build_reboots_nothing(lab):
     result = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': True})
     assert result['rc'] != 0
     summary = result['summary']
-    assert summary['gate']['proceed'] is True
+    # ok-001 is the reboot canary: its failure stops the run before ok-002 is touched.
+    assert summary['gate']['proceed'] is False
+    assert summary['gate']['reason'].startswith('canary failed: ok-001 (failed'), summary['gate']['reason']
     assert rows(summary)['ok-001']['outcome'] == 'failed'
     assert "loads no multiboot kernel: the next boot does not start Xen" in rows(summary)['ok-001']['msg']
+    assert rows(summary)['ok-002']['outcome'] == 'not_started'
     for host in ('ok-001', 'ok-002'):
         assert sim_state(host)['boots'] == 1
         assert guests(host) == ['db', 'web']
@@ -151,14 +154,18 @@ def test_reboot_with_saved_guests(lab):
             ('db', 'save', 'restored'), ('web', 'save', 'restored')]
         assert os.listdir(host_path(host, SAVE_DIR)) == []
         ledger = read_jsonl(host_path(host, '/var/lib/noreboot-xen/ledger.jsonl'))
-        # The boot target run before left its outcome (failed, not rebooted); this run an intent and an outcome.
-        assert [(e['event'], e['kind'], e.get('outcome')) for e in ledger] == [
-            ('outcome', 'reboot_fallback', 'failed'), ('intent', 'reboot_fallback', None),
-            ('outcome', 'reboot_fallback', 'rebooted')]
-        assert ledger[0]['rebooted'] is False
-        assert ledger[1]['hypervisor_build_id'] == OLD and ledger[1]['guests'] == ['db', 'web']
-        assert ledger[2]['hypervisor_build_id'] == FIXED and ledger[2]['previous_build_id'] == OLD
-        assert ledger[1]['run_id'] == ledger[2]['run_id'] != ledger[0]['run_id']
+        # The boot target run before left its outcome on the canary ok-001 (failed, not rebooted) and
+        # stopped before ok-002; this run an intent and an outcome on each.
+        earlier = ledger[:1] if host == 'ok-001' else []
+        assert [(e['event'], e['kind'], e.get('outcome')) for e in earlier] == (
+            [('outcome', 'reboot_fallback', 'failed')] if host == 'ok-001' else [])
+        assert all(e['rebooted'] is False for e in earlier)
+        intent, outcome = ledger[len(earlier):]
+        assert (intent['event'], intent['kind'], outcome['event'], outcome['outcome']) == (
+            'intent', 'reboot_fallback', 'outcome', 'rebooted')
+        assert intent['hypervisor_build_id'] == OLD and intent['guests'] == ['db', 'web']
+        assert outcome['hypervisor_build_id'] == FIXED and outcome['previous_build_id'] == OLD
+        assert intent['run_id'] == outcome['run_id'] and outcome['run_id'] not in [e['run_id'] for e in earlier]
     # Run again: nothing to do (the hosts run the fixed build: not affected), nothing changes.
     again = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': True})
     assert again['rc'] == 0, again['log']

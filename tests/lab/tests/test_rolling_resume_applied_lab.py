@@ -156,7 +156,7 @@ def test_rerun_plans_the_host_livepatch_and_finishes_its_transaction(lab):
                                        'interrupted run %s; %s' % (PAYLOAD, decision['build_id'], intent['run_id'], PENDING)), \
         decision['reason']
     assert decision['advisories'][0]['open_intent'] == dict(
-        name=PAYLOAD, sha256=intent['sha256'], run_id=intent['run_id'], time=intent['time'])
+        name=PAYLOAD, sha256=intent['sha256'], run_id=intent['run_id'], time=intent['time'], boot_id=intent['boot_id'])
     assert [s['status'] for s in decision['stacking']] == ['ok'] and decision['notes'] == []
     assert decision['wave'] is not None
     for host in lab['hosts']:
@@ -167,7 +167,8 @@ def test_rerun_plans_the_host_livepatch_and_finishes_its_transaction(lab):
     out = dict((h, e['outcome']) for h, e in summary['hosts'].items())
     assert out == dict((h, 'patched') for h in lab['hosts']), out
     actions = [c['action'] for c in result['calls'][target]]
-    assert actions == ['noreboot.xen.xen_facts', 'ansible.builtin.copy', 'noreboot.xen.livepatch_rollout'], actions
+    assert actions == ['noreboot.xen.xen_facts', 'noreboot.xen.livepatch_rollout', 'ansible.builtin.copy',
+                       'noreboot.xen.livepatch_rollout', 'noreboot.xen.patch_state_fact'], actions
     # Finished: the checks that need no baseline ran and passed, outcome recorded as resumed.
     entries = rl.ledger(target)
     assert [(e['event'], e.get('outcome')) for e in entries] == [('intent', None), ('outcome', 'patched')]

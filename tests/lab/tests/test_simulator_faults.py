@@ -199,3 +199,69 @@ def test_help_and_usage_go_to_stderr(tmp_path):
     assert (rc, out) == (1, '') and 'Usage: xen-livepatch' in err
     assert host.run('xen-livepatch', 'apply', 'x' * 129) == (1, '', 'ID must be no more than 128 characters.\n')
     assert host.run('xen-livepatch', 'apply', 'nothere', '--bogus')[2] == 'Unsupported flag: --bogus.\n'
+
+
+def test_attempt_counters_count_each_operation(tmp_path):
+    """counters.attempts counts every upload/apply/revert/unload asked of the hypervisor (issue 13), failed ones too."""
+    host = Host(tmp_path, faults={'ebusy': {'first': 2}})
+    path = host.payload('fix1')
+    host.run('xen-livepatch', 'upload', 'fix1', path)
+    for dummy in range(3):
+        host.run('xen-livepatch', 'apply', 'fix1')
+    host.run('xen-livepatch', 'list')
+    host.run('xen-livepatch', 'revert', 'fix1')
+    host.run('xen-livepatch', 'unload', 'fix1')
+    expected = {'upload': {'fix1': 1}, 'apply': {'fix1': 3}, 'revert': {'fix1': 1}, 'unload': {'fix1': 1}}
+    assert host.state()['counters']['attempts'] == expected
+
+
+def test_guest_op_counters_count_every_guest_command_and_a_restored_domain_says_from_where(tmp_path):
+    """counters.guest_ops counts every xl save/restore/create/shutdown/migrate asked (issue 14), failed ones too."""
+    host = Host(tmp_path)
+    image = str(tmp_path / 'vm1.save')
+    assert host.run('xl', 'save', 'vm1', image)[0] == 0
+    assert host.run('xl', 'save', 'nosuch', image)[0] == 1
+    assert host.run('xl', 'restore', image)[0] == 0
+    assert host.run('xl', 'shutdown', 'vm2')[0] == 0
+    state = host.state()
+    assert state['counters']['guest_ops'] == {'save': {'vm1': 1, 'nosuch': 1}, 'restore': {image: 1}, 'shutdown': {'vm2': 1}}
+    vm1 = [d for d in state['domains'] if d['name'] == 'vm1'][0]
+    assert vm1['restored_from'] == image and 'autostarted' not in vm1
+
+
+def test_xendomains_at_boot_starts_the_autostart_configs_cold(tmp_path):
+    """xendomains_boot: $XENDOMAINS_AUTO/* (not dot files) whose domain does not run is started cold; the
+    directory comes from /etc/default/xendomains; files_at_boot are written first."""
+    import lab_guest_ops
+    import xensim
+    root = tmp_path / 'root'
+    (root / 'etc' / 'default').mkdir(parents=True)
+    (root / 'etc' / 'default' / 'xendomains').write_text('XENDOMAINS_AUTO="/srv/auto"  # site layout\n')
+    (root / 'srv' / 'auto').mkdir(parents=True)
+    (root / 'srv' / 'auto' / 'vm1.cfg').write_text('name = "vm1"\nmemory = 256\n')
+    (root / 'srv' / 'auto' / '.held.cfg.noreboot-xen-held').write_text('name = "held"\n')
+    (root / 'etc' / 'xen' / 'auto').mkdir(parents=True)
+    (root / 'etc' / 'xen' / 'auto' / 'other.cfg').write_text('name = "other"\n')
+    state = lab_model.new_state('labhost', '4.17.5', 'amd-rome', guests=['vm1'],
+                                faults={'files_at_boot': {'files': {'/srv/auto/web': 'name = "web"\nmemory = 512\nvcpus = 2\n'}}})
+    xensim.boot(state, root=str(root))
+    doms = dict((d['name'], d) for d in state['domains'] if d['id'] != 0)
+    assert sorted(doms) == ['vm1', 'web'], 'vm1 runs already (not started twice); dot files and other dirs are not read'
+    assert doms['web']['autostarted'] == {'by': 'xendomains', 'config': '/srv/auto/web', 'boot_id': state['boot_id']}
+    assert (doms['web']['mem'], doms['web']['vcpus']) == (512, 2) and 'autostarted' not in doms['vm1']
+    assert (root / 'srv' / 'auto' / 'web').read_text().startswith('name = "web"')
+    assert lab_guest_ops.xendomains_boot(state, str(root)) == [], 'what runs is not started again'
+    xensim.boot(state, root=None)
+    assert sorted(d['name'] for d in state['domains'] if d['id'] != 0) == ['vm1'], 'root None: no xendomains'
+
+
+def test_attempt_counters_count_a_crashing_apply(tmp_path):
+    """An apply that kills the hypervisor (xen_nop) was asked of it: counters.attempts counts it (issue 13, lab test (e))."""
+    host = Host(tmp_path)
+    path = host.payload('xen_nop', test_payload=True)
+    assert host.run('xen-livepatch', 'upload', 'xen_nop', path)[0] == 0
+    rc, out, dummy = host.run('xen-livepatch', 'apply', 'xen_nop')
+    assert (rc, out) == (255, 'Applying xen_nop... ')
+    state = host.state()
+    assert state['crashed'] is True
+    assert state['counters']['attempts'] == {'upload': {'xen_nop': 1}, 'apply': {'xen_nop': 1}}

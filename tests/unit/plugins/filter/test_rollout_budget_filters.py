@@ -52,14 +52,27 @@ def test_without_reboots_the_budget_counts_only_live_patch_hosts():
     assert [f['host'] for f in gate['failed_hosts']] == ['l1']
 
 
-def test_with_reboots_both_kinds_share_one_budget_taken_over_both():
+def test_with_reboots_the_percentage_is_kept_per_kind_and_never_multiplied():
     live = dict(ALL_PATCHED, l1='failed')
+    # 10 % of the 9 live patch hosts is 0, with reboots as without: enabling reboots does not raise it.
     gate = rollout_gate(PLAN, hostvars(live), budget_percent=10, with_reboots=True)
-    # 10 % of 12 hosts (9 live patch + 3 reboot) is 1: one live patch failure is within the budget.
-    assert gate['proceed'] is True and gate['to_patch'] == 12 and gate['limit'] == 1
-    over = rollout_gate(PLAN, hostvars(live, {'r1': 'unreachable'}), budget_percent=10, with_reboots=True)
+    assert gate['proceed'] is False and gate['to_patch'] == 12
+    assert 'failure budget exceeded: 1 failed live patch host(s) of 9 to patch, the budget allows 0' in gate['reason']
+    # 40 %: 3 of the 9 live patch hosts, 1 of the 3 reboot hosts.
+    within = rollout_gate(PLAN, hostvars(live, {'r1': 'failed'}), budget_percent=40, with_reboots=True)
+    assert within['proceed'] is True
+    over = rollout_gate(PLAN, hostvars(ALL_PATCHED, {'r1': 'failed', 'r2': 'failed'}), budget_percent=40,
+                        with_reboots=True)
     assert over['proceed'] is False
-    assert sorted(f['host'] for f in over['failed_hosts']) == ['l1', 'r1']
+    assert 'failure budget exceeded: 2 failed reboot host(s) of 3 to patch, the budget allows 1' in over['reason']
+
+
+def test_with_reboots_a_host_count_is_over_the_whole_run():
+    live = dict(ALL_PATCHED, l1='failed')
+    gate = rollout_gate(PLAN, hostvars(live, {'r1': 'unreachable'}), budget_hosts=1, with_reboots=True)
+    assert gate['proceed'] is False
+    assert sorted(f['host'] for f in gate['failed_hosts']) == ['l1', 'r1']
+    assert 'failure budget exceeded: 2 failed host(s) of 12 to patch, the budget allows 1' in gate['reason']
 
 
 def test_with_reboots_a_guest_not_running_again_stops_whatever_the_budget():
@@ -98,6 +111,20 @@ def test_summary_with_reboots_has_reboot_wave_rows_and_outcomes():
     assert 'rebooted' in table.splitlines()[0]
     assert [line.split()[:4] for line in table.splitlines() if line.startswith('wave_3')] == [
         ['wave_3', 'reboot', '1', '0']]
+
+
+def test_summary_detail_of_held_and_attention_hosts_is_the_plans_reason():
+    """The filter hands the plan's reason to the summary: a held / needs_attention host's detail says why."""
+    plan = dict(PLAN, decisions=dict(PLAN['decisions']))
+    plan['decisions']['h1'] = {'decision': 'held', 'reason': 'held: payload p ended reverted on this host in run R'}
+    plan['decisions']['a1'] = {'decision': 'needs_attention', 'reason': 'payload p is APPLIED after failed checks'}
+    hv = hostvars(ALL_PATCHED)
+    hv.update(h1={}, a1={})
+    summary = rollout_summary(plan, hv, gate={'proceed': True})
+    assert summary['hosts']['h1'] == dict(decision='held', wave='not_in_a_wave', outcome='held',
+                                          detail='held: payload p ended reverted on this host in run R')
+    assert summary['hosts']['a1']['detail'] == 'payload p is APPLIED after failed checks'
+    assert summary['held'] == ['h1'] and summary['needs_attention'] == ['a1']
 
 
 def test_summary_without_reboots_reports_reboot_hosts_as_pending():

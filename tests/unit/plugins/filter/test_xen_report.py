@@ -51,7 +51,7 @@ def test_host_summary_reached_dom0_with_payloads_and_guests():
     assert summary == dict(host='dom0-a', status='ok', msg=None, present=True, reason=None, version='4.17.5',
                            effective_version='4.17.5+xsa1', build_id=BID_5, hardware_class='amd-15-107',
                            generation=None, livepatch_supported=True, livepatch_reason_kind=None,
-                           applied=['xsa1'], guests=2)
+                           applied=['xsa1'], guests=2, unfinished_reboot=False, guests_not_back=[])
     assert xen_host_line(summary) == (
         'dom0-a: present=yes version=4.17.5 effective=4.17.5+xsa1 build_id=%s class=amd-15-107 '
         'livepatch=yes applied=xsa1 guests=2' % BID_5)
@@ -101,6 +101,23 @@ def test_fleet_summary_counts_and_groups():
     assert fleet['by_effective_version'] == {'4.17.5': 2, '4.17.5+xsa1': 1, 'unknown': 1}
     assert fleet['applied_payloads'] == {'a': [], 'b': ['xsa1'], 'c': [], 'd': []}
     assert sorted(fleet['hosts']) == ['a', 'b', 'c', 'd', 'e', 'f', 'g']
+
+
+def test_host_with_saved_guests_of_an_interrupted_reboot_is_listed():
+    result = facts_result('4.17.7', BID_7, 'intel-6-85')
+    result['ansible_facts']['xen']['evacuation'] = {
+        'unfinished': True, 'guests': [
+            {'name': 'web1', 'action': 'save', 'state': 'saved', 'file': '/var/lib/noreboot-xen/saved-guests/web1.save',
+             'peer': None, 'config': None, 'running': False},
+            {'name': 'db1', 'action': 'migrate', 'state': 'migrated', 'file': None, 'peer': 'dom0-b', 'config': None,
+             'running': False}]}
+    summary = xen_host_summary(result, 'h7')
+    assert summary['unfinished_reboot'] is True
+    assert summary['guests_not_back'] == ['web1@/var/lib/noreboot-xen/saved-guests/web1.save', 'db1@dom0-b']
+    assert xen_host_line(summary).endswith(
+        'guests=0 unfinished_reboot=yes not_back=web1@/var/lib/noreboot-xen/saved-guests/web1.save,db1@dom0-b')
+    fleet = xen_fleet_summary([summary, xen_host_summary(facts_result('4.17.7', BID_7, 'intel-6-85'), 'h8')])
+    assert fleet['unfinished_reboots'] == {'h7': ['web1@/var/lib/noreboot-xen/saved-guests/web1.save', 'db1@dom0-b']}
 
 
 def test_fleet_summary_of_no_hosts():

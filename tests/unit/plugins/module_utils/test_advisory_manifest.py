@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import hashlib
 import os
 import sys
 
@@ -128,6 +129,21 @@ def test_sha256_that_does_not_match_the_file(advisory_dir):
     assert 'payloads/xsa999-4.17.5.livepatch' in problems[0].problem
 
 
+def test_payload_whose_sha256_does_not_match_is_not_parsed(advisory_dir):
+    """Issue 13 item 6: bytes that are not the declared ones never reach the ELF reader."""
+    directory, manifest, dummy = advisory_dir
+    manifest['livepatches'][0]['sha256'] = 'f' * 64
+    manifest['livepatches'][1]['sha256'] = 'abc'
+    calls = []
+
+    def inspect(path):
+        calls.append(os.path.basename(path))
+        raise am.PayloadInspectionError('the reader was called')
+    problems = problems_of(manifest, directory, inspect_payload=inspect)
+    assert calls == []
+    assert paths_of(problems) == ['livepatches[0].sha256', 'livepatches[1].sha256']
+
+
 def test_sha256_that_is_not_hex(advisory_dir):
     directory, manifest, dummy = advisory_dir
     manifest['livepatches'][0]['sha256'] = 'abc'
@@ -194,6 +210,69 @@ def test_missing_payload_file_and_absolute_path(advisory_dir):
     assert paths_of(problems) == ['livepatches[0].file', 'livepatches[1].file']
     assert 'does not exist on the controller' in problems[0].problem
     assert 'is absolute' in problems[1].problem
+
+
+def _outside_payload(directory):
+    """A valid payload outside the advisory directory, with its sha256 (what a leak would print)."""
+    outside = directory.parent / ('%s-outside' % directory.name)
+    outside.mkdir()
+    meta = forge.forge_payload(str(outside / 'secret.livepatch'), XEN_4175)
+    return outside, meta['sha256']
+
+
+@pytest.mark.parametrize('how', ['dotdot', 'dotdot_inside', 'symlink_file', 'symlink_dir'])
+def test_payload_path_that_leaves_the_advisory_directory_is_refused(advisory_dir, how):
+    """Issue 13 item 9: ``file: ../x`` or a symlink to elsewhere is refused before the file is read."""
+    directory, manifest, dummy = advisory_dir
+    outside, sha = _outside_payload(directory)
+    rel = {'dotdot': '../%s/secret.livepatch' % outside.name,
+           'dotdot_inside': 'payloads/../../%s/secret.livepatch' % outside.name,
+           'symlink_file': 'payloads/link.livepatch',
+           'symlink_dir': 'linked/secret.livepatch'}[how]
+    if how == 'symlink_file':
+        os.symlink(str(outside / 'secret.livepatch'), str(directory / 'payloads' / 'link.livepatch'))
+    if how == 'symlink_dir':
+        os.symlink(str(outside), str(directory / 'linked'))
+    manifest['livepatches'][0].update(file=rel, sha256='0' * 64)
+    del manifest['livepatches'][0]['metadata']
+    calls = []
+
+    def inspect(path):
+        calls.append(path)
+        return am.default_inspect_payload(path)
+    problems = problems_of(manifest, directory, inspect_payload=inspect)
+    assert paths_of(problems) == ['livepatches[0].file']
+    assert 'outside the advisory directory' in problems[0].problem
+    assert str(directory) in problems[0].problem
+    assert 'copy the payload into' in problems[0].fix
+    assert [os.path.basename(c) for c in calls] == ['xsa999-4.17.6.livepatch']  # the other entry only
+    assert sha not in str(problems[0])  # nothing about the outside file is told
+
+
+def test_symlink_that_stays_inside_the_advisory_directory_is_accepted(advisory_dir):
+    directory, manifest, (a, dummy) = advisory_dir
+    os.symlink('xsa999-4.17.5.livepatch', str(directory / 'payloads' / 'current.livepatch'))
+    manifest['livepatches'][0]['file'] = 'payloads/current.livepatch'
+    assert problems_of(manifest, directory) == []
+
+
+def test_payload_file_larger_than_the_limit_is_neither_hashed_nor_parsed(advisory_dir):
+    directory, manifest, dummy = advisory_dir
+    big = directory / 'payloads' / 'big.livepatch'
+    size = 9 * 1024 * 1024
+    with open(str(big), 'wb') as handle:
+        handle.truncate(size)  # sparse: cheap to make
+    manifest['livepatches'] = manifest['livepatches'][:1]
+    manifest['livepatches'][0].update(file='payloads/big.livepatch', sha256=hashlib.sha256(b'\0' * size).hexdigest())
+    calls = []
+
+    def inspect(path):
+        calls.append(path)
+        raise am.PayloadInspectionError('the reader was called')
+    problems = problems_of(manifest, directory, inspect_payload=inspect)
+    assert paths_of(problems) == ['livepatches[0].file']
+    assert '9437184 bytes' in problems[0].problem and '8388608' in problems[0].problem
+    assert calls == []
 
 
 def test_declared_payload_build_id_and_metadata_are_checked_against_the_file(advisory_dir):

@@ -66,6 +66,18 @@ class FakeFiles(object):
         self.removed.append(path)
         self.existing.discard(path)
 
+    def listdir(self, path):
+        prefix = path.rstrip('/') + '/'
+        return sorted(set(p[len(prefix):] for p in list(self.existing) + list(self.contents)
+                          if p.startswith(prefix) and '/' not in p[len(prefix):]))
+
+    def rename(self, src, dst):
+        self.renamed = getattr(self, 'renamed', []) + [(src, dst)]
+        if src in self.contents:
+            self.contents[dst] = self.contents.pop(src)
+        self.existing.discard(src)
+        self.existing.add(dst)
+
 
 class Script(object):
     """Expected commands in order: (argv words after xl, rc, stdout, stderr, side effect)."""
@@ -304,7 +316,8 @@ RESTORE_OK = [
                 (['create', '/etc/xen/db1.cfg'], 0, '', 'Parsing config from /etc/xen/db1.cfg\n'),
                 (['list'], 0, LIST_BOTH, '')],
          states={'web1': 'restored', 'db1': 'started'}, removed=[SAVE_DIR + '/web1.save']),
-    dict(id='already-running-is-left-alone', guests=[SAVED_WEB1],
+    # A guest whose save failed kept running: left alone (a *saved* guest found running is a conflict, below).
+    dict(id='already-running-is-left-alone', guests=[dict(SAVED_WEB1, state='failed')],
          files=dict(existing=[SAVE_DIR + '/web1.save']),
          steps=[(['list'], 0, LIST_WEB1, ''), (['list'], 0, LIST_WEB1, '')],
          states={'web1': 'running'}, removed=[]),
@@ -379,3 +392,399 @@ def test_unknown_policy():
     evac, script, files = make([(['list'], 0, LIST_WEB1, '')], policy='pause')
     with pytest.raises(EvacuationError, match="guest policy 'pause' is not one of migrate, save, shutdown, refuse"):
         evac.evacuate()
+
+
+# --- names and peers that are not plain (issue 14 item 7) ---------------------------------
+
+def _row(name, domid=7):
+    return '%-40s %5d   256     1     -b----       1.0\n' % (name, domid)
+
+
+BAD_NAMES = ['/tmp/evil', '../../etc/evil', 'web1;reboot', 'a..b', '.hidden', '-x']
+
+
+@pytest.mark.parametrize('policy', ['save', 'shutdown'])
+@pytest.mark.parametrize('name', BAD_NAMES)
+def test_guest_name_that_is_not_plain_is_refused_before_anything_moves(name, policy):
+    files = FakeFiles(existing=['/tmp/evil.cfg', '/tmp/evil', '/etc/xen/web1.cfg', '/etc/evil.cfg'])
+    evac, script, files = make([(['list'], 0, HEAD + DOM0 + WEB1 + _row(name), '')], files, policy=policy)
+    with pytest.raises(EvacuationError) as info:
+        evac.evacuate()
+    assert not script.steps
+    assert len(script.ran) == 1, 'only xl list may run: %r' % script.ran
+    assert files.writes == []
+    assert repr(name) in info.value.msg and 'not a plain Xen domain name' in info.value.msg
+
+
+BAD_PEERS = ['xen-b;reboot', 'xen-b reboot', '../xen-b', 'xen-b/x', '-oProxyCommand=reboot', 'root@xen-b',
+             '$(reboot)', 'xen-b..example']
+
+
+@pytest.mark.parametrize('peer', BAD_PEERS)
+def test_peer_that_is_not_a_host_name_or_address_is_refused_before_anything_moves(peer):
+    evac, script, files = make([(['list'], 0, LIST_WEB1, '')], policy='migrate', peer=peer,
+                               peer_free_memory_mib=99999)
+    with pytest.raises(EvacuationError) as info:
+        evac.evacuate()
+    assert not script.steps
+    assert len(script.ran) == 1
+    assert files.writes == []
+    assert 'is not a host name or address' in info.value.msg
+
+
+@pytest.mark.parametrize('peer', ['xen-b', 'xen-b.example.org', '192.0.2.7', '2001:db8::7'])
+def test_peer_host_names_and_addresses_are_accepted(peer):
+    steps = [(['list'], 0, LIST_WEB1, ''), (['migrate', 'web1', peer], 0, '', ''), (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, policy='migrate', peer=peer, peer_free_memory_mib=4096)
+    evac.evacuate()
+    assert not script.steps
+
+
+@pytest.mark.parametrize('path', ['/etc/shadow', SAVE_DIR + '/../guests.json', SAVE_DIR + '/sub/web1.save',
+                                  SAVE_DIR + '/db1.save'])
+def test_restore_never_reads_or_removes_a_file_outside_the_save_directory(path):
+    entry = dict(SAVED_WEB1, file=path)
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(entry))}, existing=[path])
+    evac, script, files = make([(['list'], 0, LIST_NONE, ''), (['list'], 0, LIST_NONE, '')], files)
+    with pytest.raises(RestoreError, match='not the save file of guest web1 in %s' % SAVE_DIR):
+        evac.restore()
+    assert not script.steps
+    assert files.removed == []
+
+
+def test_restore_refuses_a_manifest_guest_whose_name_is_not_plain():
+    entry = dict(DOWN_DB1, name='/tmp/evil', config='/tmp/evil.cfg')
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(entry))}, existing=['/tmp/evil.cfg'])
+    evac, script, files = make([(['list'], 0, LIST_NONE, ''), (['list'], 0, LIST_NONE, '')], files)
+    with pytest.raises(RestoreError, match='not a plain Xen domain name'):
+        evac.restore()
+    assert not script.steps
+
+
+def test_restore_uses_the_save_directory_recorded_in_the_manifest():
+    entry = dict(SAVED_WEB1, file='/srv/saves/web1.save')
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(entry, save_dir='/srv/saves'))},
+                      existing=['/srv/saves/web1.save'])
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', '/srv/saves/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert not script.steps
+
+
+# --- restore keeps the image until the guest is seen running (issue 14 item 2) -------------
+
+WEB1_CRASHED = 'web1                                         9   512     1     ----c-       0.1\n'
+
+
+@pytest.mark.parametrize('after', [LIST_NONE, HEAD + DOM0 + WEB1_CRASHED], ids=['gone', 'crashed'])
+def test_a_guest_that_dies_on_resume_keeps_its_image_and_the_error_names_it(after):
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1))}, existing=[SAVE_DIR + '/web1.save'])
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''), (['list'], 0, after, '')]
+    slept = []
+    evac, script, files = make(steps, files)
+    evac.sleep = slept.append
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    assert not script.steps
+    assert files.removed == [], 'the memory image is the only copy of the guest: kept'
+    assert SAVE_DIR + '/web1.save' in info.value.msg and 'image kept' in info.value.msg
+    assert slept and slept[0] >= 1, 'the guest is looked at after a settle, not right after xl restore'
+    entry = manifest_of(files)['guests'][0]
+    assert entry.get('file_removed') is not True
+    assert manifest_of(files)['status'] == 'incomplete'
+
+
+def test_image_is_removed_only_after_the_guest_was_seen_running():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1))}, existing=[SAVE_DIR + '/web1.save'])
+    order = []
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    real_remove = files.remove
+
+    def remove(path):
+        order.append(('remove', len(script.ran)))
+        real_remove(path)
+    files.remove = remove
+    evac.restore()
+    assert order == [('remove', 3)], 'removed after the last xl list: %r' % order
+    assert manifest_of(files)['guests'][0]['file_removed'] is True
+
+
+# --- right before the reboot: no guest may run here (issue 14 item 3) ----------------------
+
+def _verify(steps, manifest):
+    contents = {MANIFEST: json.dumps(manifest)} if manifest is not None else {}
+    evac, script, files = make(steps, FakeFiles(contents=contents))
+    return evac, script, files
+
+
+def test_a_guest_created_after_evacuation_blocks_the_reboot_and_is_named():
+    evac, script, files = _verify([(['list'], 0, LIST_WEB1, '')], _manifest(dict(SAVED_WEB1, name='db1')))
+    with pytest.raises(EvacuationError) as info:
+        evac.verify_evacuated()
+    assert not script.steps
+    assert "web1 runs here but is not in the guest manifest" in info.value.msg
+    assert 'not rebooted' in info.value.msg
+    assert info.value.fields['unexpected'] == ['web1']
+    assert info.value.fields.get('outcome') != 'refused', 'the evacuated guests must still be brought back'
+
+
+def test_a_manifest_guest_running_again_blocks_the_reboot():
+    evac, script, files = _verify([(['list'], 0, LIST_WEB1, '')], _manifest(SAVED_WEB1))
+    with pytest.raises(EvacuationError, match='web1 runs here again although the manifest says saved'):
+        evac.verify_evacuated()
+
+
+def test_an_empty_host_may_reboot():
+    evac, script, files = _verify([(['list'], 0, LIST_NONE, '')], _manifest(SAVED_WEB1))
+    result = evac.verify_evacuated()
+    assert not script.steps
+    assert result['changed'] is False
+    assert files.writes == []
+
+
+# --- disk space and short writes (issue 14 item 9) -----------------------------------------
+
+class ProbedFiles(FakeFiles):
+    def __init__(self, **kwargs):
+        super(ProbedFiles, self).__init__(**kwargs)
+        self.probed = []
+
+    def free_bytes(self, path):
+        self.probed.append(path)
+        return super(ProbedFiles, self).free_bytes(path)
+
+
+def test_space_is_measured_on_the_save_directory_filesystem_even_before_it_exists():
+    files = ProbedFiles(existing=['/srv', STATE], free_mib=2000)
+    evac, script, files = make([(['list'], 0, LIST_BOTH, '')], files, policy='save', save_dir='/srv/xen/saves')
+    with pytest.raises(EvacuationError, match='/srv has 2000 MiB free but saving guest.s. db1, web1 needs about '
+                                              '2752 MiB: nothing was saved'):
+        evac.evacuate()
+    assert files.probed == ['/srv'], 'the nearest existing directory of the save directory, not the state directory'
+    assert len(script.ran) == 1 and files.writes == []
+
+
+def test_manifest_writer_writes_every_byte_despite_short_writes_and_fsyncs_file_and_directory(tmp_path, monkeypatch):
+    from ansible_collections.noreboot.xen.plugins.module_utils import guest_evacuation as mod
+    import os
+    import stat
+    real_write, real_fsync = os.write, os.fsync
+    synced = []
+    monkeypatch.setattr(mod.os, 'write', lambda fd, data: real_write(fd, data[:7]))
+    monkeypatch.setattr(mod.os, 'fsync', lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real_fsync(fd)))
+    path = str(tmp_path / 'guests.json')
+    text = json.dumps(dict(guests=[dict(name='web%d' % i) for i in range(50)]))
+    mod.Files().write_atomic(path, text)
+    with open(path) as handle:
+        assert handle.read() == text
+    assert synced == [False, True], 'the file, then its directory (the rename), are fsynced'
+
+
+def test_a_full_disk_keeps_the_good_manifest(tmp_path, monkeypatch):
+    from ansible_collections.noreboot.xen.plugins.module_utils import guest_evacuation as mod
+    import errno
+    import os
+    path = str(tmp_path / 'guests.json')
+    with open(path, 'w') as handle:
+        handle.write('{"guests": []}\n')
+    real_write = os.write
+    calls = []
+
+    def write(fd, data):
+        calls.append(len(data))
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_write(fd, data[:5])
+    monkeypatch.setattr(mod.os, 'write', write)
+    with pytest.raises(OSError):
+        mod.Files().write_atomic(path, json.dumps(dict(guests=[dict(name='web1')])))
+    with open(path) as handle:
+        assert handle.read() == '{"guests": []}\n'
+    assert os.listdir(str(tmp_path)) == ['guests.json'], 'no torn temporary file is left behind'
+
+
+# --- autostart at boot: xendomains and /etc/xen/auto (issue 14 item 4) ---------------------
+
+WEB1_COLD = 'web1                                         1   512     1     -b----       2.0\n'
+AUTO_WEB1 = '/etc/xen/auto/web1.cfg'
+HELD_WEB1 = '/etc/xen/auto/.web1.cfg.noreboot-xen-held'
+
+
+def test_a_saved_guest_started_cold_after_the_boot_is_a_conflict_with_its_image_kept():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1))}, existing=[SAVE_DIR + '/web1.save'])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    assert not script.steps
+    assert files.removed == []
+    msg = info.value.msg
+    assert 'web1 was started cold after the boot (domain 1' in msg
+    assert 'its memory image %s/web1.save was not used: image kept' % SAVE_DIR in msg
+    assert info.value.fields['conflicts'] == ['web1']
+    entry = manifest_of(files)['guests'][0]
+    assert entry['state'] == 'conflict' and manifest_of(files)['status'] == 'incomplete'
+
+
+@pytest.mark.parametrize('xendomains, auto_dir', [
+    (None, '/etc/xen/auto'),
+    ('XENDOMAINS_AUTO=/srv/xen/auto\nXENDOMAINS_RESTORE=false\n', '/srv/xen/auto'),
+])
+def test_a_conflict_names_the_autostart_entry_of_the_host_that_started_the_guest(xendomains, auto_dir):
+    """The operator must learn where the cold guest came from (or it starts cold at every boot): the
+    host's own autostart entry, in the directory its xendomains settings name, not a guess."""
+    contents = {MANIFEST: json.dumps(_manifest(SAVED_WEB1)), auto_dir + '/web1': 'memory = 512\nname = "web1"\n',
+                auto_dir + '/db1.cfg': 'name = "db1"\n'}
+    if xendomains:
+        contents['/etc/default/xendomains'] = xendomains
+    files = FakeFiles(contents=contents, existing=[SAVE_DIR + '/web1.save', auto_dir])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    msg = info.value.msg
+    assert 'web1 was started cold after the boot (domain 1, by xendomains from its autostart entry %s/web1)' % auto_dir \
+        in msg, msg
+    assert 'image kept' in msg and files.removed == []
+    assert 'remove or rename %s/web1 if web1 must not start at boot' % auto_dir in msg, msg
+
+
+def test_a_conflict_without_an_autostart_entry_says_something_else_started_the_guest():
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(SAVED_WEB1)), '/etc/xen/auto/db1': 'name = "db1"\n'},
+                      existing=[SAVE_DIR + '/web1.save', '/etc/xen/auto'])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError) as info:
+        evac.restore()
+    assert ('web1 was started cold after the boot (domain 1; no autostart entry in /etc/xen/auto names it: something '
+            'else started it)') in info.value.msg, info.value.msg
+
+
+def test_evacuation_holds_the_autostart_entry_of_a_saved_guest_and_restore_puts_it_back():
+    files = FakeFiles(existing=['/etc/xen/auto'], contents={AUTO_WEB1: 'name = "web1"\nmemory = 512\n'})
+    steps = [(['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, files, policy='save')
+    evac.evacuate()
+    assert files.renamed == [(AUTO_WEB1, HELD_WEB1)]
+    assert AUTO_WEB1 not in files.contents, 'xendomains must not start web1 cold at boot'
+    entry = manifest_of(files)['guests'][0]
+    assert entry['autostart'] == [AUTO_WEB1] and entry['autostart_held'] == [HELD_WEB1]
+    # Held only after the manifest says so: the first write lists the entry to put back.
+    assert files.writes[0]['guests'][0]['autostart'] == [AUTO_WEB1]
+
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert not script.steps
+    assert files.renamed[-1] == (HELD_WEB1, AUTO_WEB1)
+    assert manifest_of(files)['guests'][0]['autostart_held'] == []
+
+
+def test_the_autostart_entry_of_a_guest_in_conflict_stays_held_until_its_image_is_restored():
+    """A cold guest found running is not the saved one: its entry stays held (the manifest keeps saying where),
+    and is put back once a rerun restored the image. (The manifest holds one path as a string, as the first
+    manifests with autostart entries did.)"""
+    held = dict(SAVED_WEB1, autostart=AUTO_WEB1, autostart_held=HELD_WEB1)
+    files = FakeFiles(contents={MANIFEST: json.dumps(_manifest(held)), HELD_WEB1: 'name = "web1"\n'},
+                      existing=[SAVE_DIR + '/web1.save', '/etc/xen/auto'])
+    steps = [(['list'], 0, HEAD + DOM0 + WEB1_COLD, ''), (['list'], 0, HEAD + DOM0 + WEB1_COLD, '')]
+    evac, script, files = make(steps, files)
+    with pytest.raises(RestoreError):
+        evac.restore()
+    assert getattr(files, 'renamed', []) == []
+    entry = manifest_of(files)['guests'][0]
+    assert (entry['state'], entry['autostart_held']) == ('conflict', HELD_WEB1)
+    # The operator shut the cold one down; the rerun restores the image, then puts the entry back.
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert not script.steps
+    assert files.renamed == [(HELD_WEB1, AUTO_WEB1)]
+    entry = manifest_of(files)['guests'][0]
+    assert (entry['state'], entry['autostart_held']) == ('restored', [])
+
+
+def test_every_autostart_entry_naming_a_saved_guest_is_held_not_only_one():
+    """xendomains starts every $XENDOMAINS_AUTO/* (an editor's backup web1.cfg~ too): two entries naming web1,
+    holding only one of them, start web1 cold at boot from the other."""
+    backup = AUTO_WEB1 + '~'
+    files = FakeFiles(existing=['/etc/xen/auto'], contents={AUTO_WEB1: 'name = "web1"\nmemory = 512\n',
+                                                            backup: 'name = "web1"\nmemory = 256\n',
+                                                            '/etc/xen/auto/db1.cfg': 'name = "db1"\n'})
+    steps = [(['list'], 0, LIST_WEB1, ''),
+             (['save', 'web1', SAVE_DIR + '/web1.save'], 0, '', '', SAVE_DIR + '/web1.save'),
+             (['list'], 0, LIST_NONE, '')]
+    evac, script, files = make(steps, files, policy='save')
+    evac.evacuate()
+    held_backup = '/etc/xen/auto/.web1.cfg~.noreboot-xen-held'
+    assert sorted(files.renamed) == sorted([(AUTO_WEB1, HELD_WEB1), (backup, held_backup)])
+    assert not any(p in files.contents for p in (AUTO_WEB1, backup)), 'xendomains must find no entry for web1'
+    assert '/etc/xen/auto/db1.cfg' in files.contents, 'only the saved guest\'s entries are held'
+    entry = manifest_of(files)['guests'][0]
+    assert entry['autostart'] == [AUTO_WEB1, backup] and entry['autostart_held'] == [HELD_WEB1, held_backup]
+    steps = [(['list'], 0, LIST_NONE, ''), (['restore', SAVE_DIR + '/web1.save'], 0, '', ''),
+             (['list'], 0, LIST_WEB1, '')]
+    evac, script, files = make(steps, files)
+    evac.restore()
+    assert files.contents[AUTO_WEB1].startswith('name') and files.contents[backup].startswith('name')
+    assert manifest_of(files)['guests'][0]['autostart_held'] == []
+
+
+def test_xendomains_restoring_from_the_save_directory_is_refused():
+    files = FakeFiles(contents={'/etc/default/xendomains': 'XENDOMAINS_RESTORE=true\nXENDOMAINS_SAVE="%s"\n' % SAVE_DIR})
+    evac, script, files = make([(['list'], 0, LIST_WEB1, '')], files, policy='save')
+    with pytest.raises(EvacuationError, match='XENDOMAINS_SAVE .* is the save directory'):
+        evac.evacuate()
+    assert files.writes == []
+
+
+# --- one migration peer for a whole wave (issue 14 item 8) ---------------------------------
+
+def test_two_hosts_of_a_wave_cannot_overcommit_one_peer():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import reserve_peer_memory
+    plan = reserve_peer_memory([
+        dict(host='xen-a', peer='xen-p', need_mib=3000, peer_free_mib=4096),
+        dict(host='xen-c', peer='xen-p', need_mib=3000, peer_free_mib=4096),
+    ])
+    # Each fits alone (the per-host check let both through); together they do not: both refused.
+    for host in ('xen-a', 'xen-c'):
+        assert plan[host]['refused']
+        assert 'xen-p has 4096 MiB free but the wave migrates 6000 MiB to it (xen-a 3000, xen-c 3000)' \
+            in plan[host]['refused']
+        assert 'nothing was migrated' in plan[host]['refused']
+
+
+def test_peer_memory_is_reserved_host_by_host_for_the_wave():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import reserve_peer_memory
+    plan = reserve_peer_memory([
+        dict(host='xen-c', peer='xen-p', need_mib=1000, peer_free_mib=4096),
+        dict(host='xen-a', peer='xen-p', need_mib=2000, peer_free_mib=4096),
+        dict(host='xen-d', peer='xen-q', need_mib=500, peer_free_mib=600),
+        dict(host='xen-e', peer='xen-p', need_mib=0, peer_free_mib=None),
+    ])
+    assert plan['xen-a'] == dict(peer='xen-p', need_mib=2000, available_mib=4096, refused=None)
+    assert plan['xen-c'] == dict(peer='xen-p', need_mib=1000, available_mib=2096, refused=None)
+    assert plan['xen-d'] == dict(peer='xen-q', need_mib=500, available_mib=600, refused=None)
+    assert plan['xen-e']['refused'] is None
+
+
+def test_a_peer_that_is_itself_rebooted_in_the_wave_is_refused():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import reserve_peer_memory
+    plan = reserve_peer_memory([dict(host='xen-a', peer='xen-c', need_mib=100, peer_free_mib=4096),
+                                dict(host='xen-c', peer='xen-d', need_mib=100, peer_free_mib=4096)])
+    assert 'xen-c is rebooted in the same wave' in plan['xen-a']['refused']
+
+
+def test_migration_need_follows_policy_and_overrides():
+    from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import migration_need_mib
+    guests = [dict(name='web1', memory_mib=512), dict(name='db1', memory_mib=2048)]
+    assert migration_need_mib(guests, 'migrate', {}) == 2560
+    assert migration_need_mib(guests, 'migrate', {'db1': 'save'}) == 512
+    assert migration_need_mib(guests, 'save', {'web1': 'migrate'}) == 512

@@ -146,6 +146,28 @@ def test_wrapped_ring_falls_back_to_lines_the_baseline_did_not_hold():
     assert hh.check_dmesg(base, 0, bad)['ok'] is False
 
 
+GUEST_LIVEPATCH_FAIL = ('(d1) livepatch: xsa999: apply failed with rc=-22\n'
+                        '(d2) livepatch: xen_hello_world: check against hypervisor build-id failed\n'
+                        '(d1) Panic on CPU 0: livepatch fail\n')
+
+
+def test_guest_console_lines_do_not_fail_dmesg_clean(baseline):
+    """Issue 13 item 8: a guest writing "livepatch ... fail" to its console cannot force a revert."""
+    check = hh.check_dmesg(baseline, 0, DMESG + HELLO_LINES + GUEST_LIVEPATCH_FAIL)
+    assert check['ok'] is True, check['detail']
+
+
+def test_guest_lines_cannot_hide_a_hypervisor_error():
+    """A guest that prints the baseline's last lines again (when they were guest lines) must not
+    move the point after which lines count as new past a hypervisor error."""
+    guest_tail = ''.join('(d1) boot step %d\n' % step for step in range(10))
+    base = hh.take_baseline(INFO, GUESTS, DMESG + guest_tail, EMPTY)
+    error = '(XEN) livepatch: xsa999: Timed out on semaphore in CPU quiesce phase 1/2\n'
+    check = hh.check_dmesg(base, 0, DMESG + guest_tail + error + guest_tail)
+    assert check['ok'] is False
+    assert '[quiesce_timeout] ' + error.strip() in check['detail']
+
+
 def test_retried_apply_noise_is_excused_but_only_as_often_as_retried(baseline):
     noise = ('(XEN) livepatch: xsa999: Timed out on semaphore in IRQ quiesce phase 0/1\n'
              '(XEN) livepatch: xsa999 finished APPLY with rc=-16\n')

@@ -415,3 +415,49 @@ def test_open_intent_next_to_a_fresh_payload_of_another_advisory():
     assert [p['name'] for p in result['payloads']] == ['first', 'second']
     assert [(s['name'], s['status']) for s in result['stacking']] == [('first', 'ok'), ('second', 'ok')]
     assert result['stacking'][1]['note'] == 'payload second stacks on payload first'
+
+
+# --- An unfinished reboot fallback: finish_reboot, whatever the build ----------------------------
+
+def unfinished(xen, guests=None, intent=None, error=None):
+    xen = dict(xen)
+    if guests is None:
+        guests = [dict(name='web1', action='save', state='saved', file='/var/lib/noreboot-xen/saved-guests/web1.save',
+                       peer=None, config=None, error=None, running=False)]
+    xen['evacuation'] = dict(unfinished=True, manifest_path='/var/lib/noreboot-xen/guests.json', status='evacuated',
+                             run_id='r1', updated='t', guests=guests, reboot_intent=intent, error=error,
+                             ledger_error=None)
+    return xen
+
+
+def test_fixed_build_with_a_saved_guest_is_finish_reboot_not_not_affected():
+    result = decide(unfinished(facts(version='4.17.7', build_id=XEN_4177)))
+    assert result['decision'] == 'finish_reboot'
+    assert 'web1 (saved to /var/lib/noreboot-xen/saved-guests/web1.save, state saved)' in result['reason']
+    assert result['resumes']['decision'] == 'not_affected'
+    assert XEN_4177 in result['finish']['good_build_ids']
+    assert result['finish']['guests'][0]['name'] == 'web1'
+    assert pd.count_decisions([result])['finish_reboot'] == 1
+
+
+@pytest.mark.parametrize('xen, resumes, good', [
+    (facts(), 'livepatch', [XEN_4177]),                                   # never rebooted: old build, a payload fits
+    (facts(build_id=OTHER), 'reboot', [XEN_4177]),                        # came back on a build the advisory lacks
+    (facts(version='4.16.9', build_id=OTHER), 'not_affected', [OTHER, XEN_4177]),   # outside the advisory: good as is
+], ids=['old-build', 'unknown-build', 'outside-advisory'])
+def test_unfinished_evacuation_is_finish_reboot_whatever_the_build(xen, resumes, good):
+    intent = dict(run_id='r0', time='t', advisory='XSA-999', hypervisor_build_id=XEN_4175, fixed_build_ids=[XEN_4177],
+                  guests=['web1'])
+    result = decide(unfinished(xen, guests=[], intent=intent))
+    assert result['decision'] == 'finish_reboot'
+    assert 'reboot intent of run r0 has no outcome' in result['reason']
+    assert result['resumes']['decision'] == resumes
+    assert result['finish']['good_build_ids'] == sorted(good)
+    assert result['finish']['resumed_run_id'] == 'r0'
+
+
+def test_finished_evacuation_or_unreachable_host_is_not_finish_reboot():
+    xen = facts(version='4.17.7', build_id=XEN_4177)
+    xen['evacuation'] = dict(unfinished=False, guests=[], reboot_intent=None, error=None)
+    assert decide(xen)['decision'] == 'not_affected'
+    assert decide(unfinished(xen), unreachable=True)['decision'] == 'unreachable'

@@ -61,19 +61,50 @@ def test_guests_not_restored_stops_whatever_the_budget():
 def test_host_that_never_came_back_with_guests_on_its_disk_stops():
     stranded = {'rb-a1': ['db1 (saved to /srv/db1.save, state saved)']}
     result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, stranded=stranded,
-                           next_hosts=SECOND)
+                           next_hosts=SECOND, budget_hosts='unlimited')
     assert result['proceed'] is False
     assert 'rb-a1 (unreachable: db1 (saved to /srv/db1.save, state saved))' in result['reason']
 
 
-def test_hosts_still_down_count_against_the_domain_cap():
-    # rb-b1 never came back (no guests on it): domain b has cap 1, rb-b2 would be a second host down.
-    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': 'unreachable'}, next_hosts=SECOND)
+@pytest.mark.parametrize('outcome', ['unreachable', 'in_progress', 'lost', 'wrong_build'])
+def test_a_host_that_did_not_come_back_or_on_the_wrong_build_stops_whatever_the_budget(outcome):
+    # rb-b1 had no guests: before, a host that never came back stopped the run only when it had guests
+    # on its disk (or its domain's cap was reached); an unbootable fixed build took down wave after wave.
+    result = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': outcome}, next_hosts=['rb-a2'],
+                           budget_hosts=5)
     assert result['proceed'] is False
-    assert result['reason'] == ('failure domain b: rb-b1 still down, the wave would take rb-b2 down too, the cap is 1')
-    # domain a has room for one more: a wave of rb-a2 alone could go
-    alone = gate.evaluate(PLAN, LIVE_OK, {'rb-a1': 'unreachable', 'rb-b1': 'rebooted'}, next_hosts=['rb-a2'])
-    assert alone['proceed'] is True
+    assert result['reason'].startswith('reboot host(s) did not come back, or came back on a build that is not the '
+                                       'fixed one: rb-b1 (%s)' % outcome)
+
+
+def test_a_failed_reboot_canary_stops_whatever_the_budget():
+    plan = dict(PLAN, waves=[dict(w, canary=True) if w['number'] == 3 else dict(w, canary=False) if w['kind'] == 'reboot'
+                             else w for w in PLAN['waves']])
+    result = gate.evaluate(plan, LIVE_OK, {'rb-a1': 'failed', 'rb-b1': 'rebooted'}, next_hosts=SECOND, budget_hosts=5)
+    assert result['proceed'] is False
+    assert result['reason'].startswith('canary failed: rb-a1 (failed)')
+    # The same failure in a later, non-canary reboot wave is within the budget.
+    later = gate.evaluate(plan, LIVE_OK, {'rb-a1': 'rebooted', 'rb-b1': 'rebooted', 'rb-a2': 'failed'}, next_hosts=[],
+                          budget_hosts=5)
+    assert later['proceed'] is True
+
+
+def test_a_reboot_canary_whose_guests_are_not_back_says_so_first():
+    # The canary stop is certain either way; what the operator must act on is the guest that is not
+    # running again, so that comes first, with where the guest is (before, the reason said only
+    # "canary failed" and the saved guest was named nowhere in it).
+    plan = dict(PLAN, waves=[dict(w, canary=True) if w['number'] == 3 else w for w in PLAN['waves']])
+    stranded = {'rb-a1': ['db1 (saved to /srv/db1.save, state saved: xl restore failed (rc=1))']}
+    result = gate.evaluate(plan, LIVE_OK, {'rb-a1': 'guests_not_restored', 'rb-b1': 'rebooted'}, stranded=stranded,
+                           next_hosts=SECOND, budget_hosts=5)
+    assert result['proceed'] is False
+    assert result['reason'].startswith('guests are not running again: rb-a1 (guests_not_restored: db1 (saved to '
+                                       '/srv/db1.save')
+    assert [f['host'] for f in result['failed_hosts']] == ['rb-a1']
+    # A stop already said stays as it was said.
+    again = gate.evaluate(plan, LIVE_OK, {'rb-a1': 'guests_not_restored', 'rb-b1': 'rebooted'}, stranded=stranded,
+                          previous=dict(proceed=False, reason='canary failed: lp1'))
+    assert again['reason'] == 'canary failed: lp1'
 
 
 def test_a_host_lost_mid_wave_counts_as_down_and_failed():

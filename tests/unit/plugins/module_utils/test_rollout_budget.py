@@ -15,7 +15,7 @@ HOSTS = ['h%02d' % i for i in range(20)]
 
 
 @pytest.mark.parametrize('total, hosts, percent, limit', [
-    (20, None, None, None),
+    (20, None, None, 0),
     (20, 2, None, 2),
     (20, None, 10, 2),
     (20, None, 12.5, 2),
@@ -23,9 +23,10 @@ HOSTS = ['h%02d' % i for i in range(20)]
     (20, 1, 50, 1),
     (20, 0, None, 0),
     (3, None, 10, 0),
-    (20, '', '', None),
+    (20, '', '', 0),
+    (20, 'unlimited', 'unlimited', None),
 ], ids=['none', 'hosts', 'percent', 'percent-rounds-down', 'both-smaller-percent', 'both-smaller-hosts',
-        'zero', 'small-fleet', 'empty-strings'])
+        'zero', 'small-fleet', 'empty-strings', 'unlimited'])
 def test_failure_limit(total, hosts, percent, limit):
     assert rb.failure_limit(total, hosts, percent) == limit
 
@@ -71,17 +72,17 @@ def test_a_stop_is_final_and_keeps_its_first_reason():
     assert later['proceed'] is False and later['reason'] == first['reason']
 
 
-def test_no_budget_means_only_canaries_stop_the_run():
+def test_an_unlimited_budget_means_only_canaries_stop_the_run():
     outcomes = dict((h, 'failed') for h in HOSTS[1:])
-    assert rb.evaluate_gate(HOSTS, outcomes, canaries=['h00'])['proceed'] is True
+    assert rb.evaluate_gate(HOSTS, outcomes, canaries=['h00'], budget_hosts='unlimited')['proceed'] is True
 
 
-def test_a_host_reverted_in_an_earlier_run_is_no_new_failure():
-    gate = rb.evaluate_gate(HOSTS, {'h00': 'previously_reverted'}, canaries=['h00'], budget_hosts=0)
-    assert gate['proceed'] is True
+def test_a_host_reverted_in_an_earlier_run_still_counts_and_is_held():
+    gate = rb.evaluate_gate(HOSTS, {'h00': 'previously_reverted'}, canaries=['h00'], budget_hosts=10)
+    assert gate['proceed'] is False
     summary = rb.summarize({'h00': dict(decision='livepatch', wave='wave_1')}, {'h00': 'previously_reverted'})
-    assert summary['hosts']['h00']['outcome'] == 'pending_reboot'
-    assert summary['needs_reboot'] == ['h00']
+    assert summary['hosts']['h00']['outcome'] == 'held'
+    assert summary['held'] == ['h00']
 
 
 def test_hosts_outside_the_plan_do_not_count():

@@ -43,3 +43,13 @@ def test_scan_ledger_numbers_the_lines_parse_ledger_skips():
     assert entries == rl.parse_ledger(text)
     assert len(entries) == len([line for line in text.splitlines() if line.strip()]) - 3
     assert rl.scan_ledger(None) == ([], []) and rl.scan_ledger('\n  \n') == ([], [])
+
+
+def test_open_reboot_intent_sees_the_reboot_fallback_entries_written_with_name_null():
+    intent = {'event': 'intent', 'kind': 'reboot_fallback', 'run_id': 'r1', 'name': None, 'sha256': None}
+    outcome = {'event': 'outcome', 'kind': 'reboot_fallback', 'run_id': 'r1', 'name': None, 'outcome': 'rebooted'}
+    payload = {'event': 'intent', 'name': 'p', 'sha256': '1', 'run_id': 'r0'}
+    assert rl.open_reboot_intent([payload, intent]) == intent
+    assert rl.open_reboot_intent([intent, outcome]) is None
+    assert rl.open_reboot_intent([intent, outcome, dict(intent, run_id='r2')])['run_id'] == 'r2'
+    assert rl.open_reboot_intent([payload]) is None

@@ -87,7 +87,7 @@ def test_fresh_host_is_patched_with_the_exact_commands(staged):
         + ['xl info', 'xen-livepatch list', 'xen-livepatch upload ' + NAME, 'xen-livepatch apply ' + NAME,
            'xen-livepatch list']                                # lifecycle
         + HEALTH)
-    assert [LP, 'upload', NAME, staged['src']] in host.ran
+    assert [LP, 'upload', NAME, os.path.join(staged['state_dir'], 'upload', NAME + '.livepatch')] in host.ran
     assert result['uploaded'] is True and result['resumed'] is False and result['changed'] is True
     entries = ledger(staged)
     assert [(e['event'], e.get('outcome')) for e in entries] == [('intent', None), ('outcome', 'patched')]
@@ -160,12 +160,12 @@ def test_old_dmesg_errors_do_not_count(staged):
     assert result['outcome'] == 'patched', result['msg']
 
 
-def test_revert_that_fails_leaves_outcome_failed(staged):
+def test_revert_that_fails_leaves_outcome_failed_applied(staged):
     host = FakeHost()
     host.on_apply.append(lambda h: h.guests.pop())
     host.ebusy['revert'] = 99
     result = transaction(host, staged, retries=1).run()
-    assert result['outcome'] == 'failed'
+    assert result['outcome'] == 'failed_applied'
     assert result['cleanup']['done'] is False
     assert host.row(NAME)['state'] == 'APPLIED'
 
@@ -318,6 +318,7 @@ def test_staging_left_by_other_runs_is_removed(staged):
     os.makedirs(other)
     with open(os.path.join(other, 'old.livepatch'), 'w') as handle:
         handle.write('x')
+    _write_ledger(staged, dict(event='intent', run_id='run-0', name='xsa1', sha256='0' * 64))
     result = transaction(FakeHost(), staged).run()
     assert result['outcome'] == 'patched'
     assert result['stale_staging_removed'] == ['run-0']
@@ -349,3 +350,187 @@ def test_check_mode_without_the_staged_file_says_what_it_would_do(staged):
     assert result['outcome'] == 'patched' and result['msg'].startswith('would apply')
     assert 'were not verified' in result['warnings'][0]
     assert host.verbs() == ['xl info', 'xen-livepatch list']
+
+
+# --- issue 13 item 4: one holder per host lock; staging cleanup stays in the state directory --------------
+
+def test_two_takeovers_racing_never_both_hold_the_lock(staged, monkeypatch):
+    """Run A reads a stale holder; before A replaces it, run B takes the lock over: A must not take it too."""
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    lock = os.path.join(staged['state_dir'], 'rollout.lock')
+    with open(lock, 'w') as handle:
+        json.dump(dict(run_id='run-1', pid=99, time='2026-11-27T23:00:00Z'), handle)
+    run_a = rt.HostLock(staged['state_dir'], 'run-a', Identity(pid=1001), clock=lambda: 1800000000.0)
+    run_b = rt.HostLock(staged['state_dir'], 'run-b', Identity(pid=1002), clock=lambda: 1800000000.0)
+    held = []
+    real_read = rt.HostLock._read_holder
+
+    def read_then_let_b_in(self):
+        holder = real_read(self)
+        if self is run_a and not held:
+            try:
+                run_b.acquire()
+                held.append('run-b')
+            except rt.LockHeld:
+                held.append('b refused')
+        return holder
+
+    monkeypatch.setattr(rt.HostLock, '_read_holder', read_then_let_b_in)
+    try:
+        run_a.acquire()
+        held.append('run-a')
+    except rt.LockHeld:
+        pass
+    assert held.count('run-a') + held.count('run-b') == 1, 'both runs hold the host lock: %r' % held
+
+
+def test_stale_staging_outside_the_state_dir_is_never_touched(tmp_path):
+    data, meta = forge.forge_payload_bytes(xen_build_id=XEN_4175)
+    elsewhere = tmp_path / 'srv' / 'staging'
+    (elsewhere / RUN).mkdir(parents=True)
+    sibling = elsewhere / 'photos'
+    sibling.mkdir()
+    (sibling / 'keep.jpg').write_bytes(b'x')
+    src = elsewhere / RUN / (NAME + '.livepatch')
+    src.write_bytes(data)
+    staged = dict(src=str(src), sha256=meta['sha256'], build_id=meta['build_id'], state_dir=str(tmp_path / 'state'))
+    result = transaction(FakeHost(), staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert (sibling / 'keep.jpg').exists(), 'a directory outside the state directory was removed'
+
+
+def test_staging_of_a_concurrent_run_is_kept(staged):
+    """run-3 staged its payload and waits for the lock: its file is not a leftover."""
+    other = os.path.join(staged['state_dir'], 'staging', 'run-3')
+    os.makedirs(other)
+    with open(os.path.join(other, NAME + '.livepatch'), 'w') as handle:
+        handle.write('x')
+    result = transaction(FakeHost(), staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert os.path.exists(os.path.join(other, NAME + '.livepatch')), 'a concurrent run lost its staged payload'
+
+
+# --- issue 13 item 5: Xen gets a private copy of the verified bytes ---------------------------------------
+
+def _record_uploads(host):
+    """Wrap host.run: remember each upload's path, its bytes and its directory's mode at upload time."""
+    uploads = []
+    real_run = host.run
+
+    def run(argv):
+        if argv[0] == LP and argv[1] == 'upload':
+            with open(argv[3], 'rb') as handle:
+                data = handle.read()
+            uploads.append(dict(path=argv[3], data=data, dir_mode=os.stat(os.path.dirname(argv[3])).st_mode & 0o777,
+                                mode=os.stat(argv[3]).st_mode & 0o777))
+        return real_run(argv)
+
+    host.run = run
+    return uploads
+
+
+def test_upload_names_a_private_copy_of_the_verified_bytes(staged):
+    host = FakeHost()
+    uploads = _record_uploads(host)
+    with open(staged['src'], 'rb') as handle:
+        verified = handle.read()
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert len(uploads) == 1
+    assert uploads[0]['path'] != staged['src']
+    assert uploads[0]['path'].startswith(os.path.join(staged['state_dir'], '')), uploads[0]['path']
+    assert uploads[0]['data'] == verified
+    assert uploads[0]['dir_mode'] == 0o700 and uploads[0]['mode'] == 0o600
+    assert not os.path.exists(uploads[0]['path']), 'the private copy must be removed'
+
+
+def test_payload_swapped_after_the_check_never_reaches_xen(staged):
+    """The staged file is replaced after every check, just before xen-livepatch opens its path."""
+    host = FakeHost()
+    with open(staged['src'], 'rb') as handle:
+        verified = handle.read()
+    other, _meta = forge.forge_payload_bytes(xen_build_id=XEN_4175, build_id='0123456789abcdef0123456789abcdef01234567')
+    uploads = _record_uploads(host)
+    real_run = host.run
+
+    def swap_then_run(argv):
+        if argv[0] == LP and argv[1] == 'upload':
+            with open(staged['src'], 'wb') as handle:
+                handle.write(other)
+        return real_run(argv)
+
+    host.run = swap_then_run
+    result = transaction(host, staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert [u['data'] for u in uploads] == [verified], 'Xen got bytes that were not verified'
+
+
+def test_staged_symlink_is_refused(staged, tmp_path):
+    host = FakeHost()
+    real = tmp_path / 'real.livepatch'
+    os.rename(staged['src'], str(real))
+    os.symlink(str(real), staged['src'])
+    with pytest.raises(rt.TransactionError) as info:
+        transaction(host, staged).run()
+    assert 'symlink' in info.value.msg
+    assert not [argv for argv in host.ran if argv[0] == LP and argv[1] in ('upload', 'apply')]
+
+
+def test_state_dir_others_can_write_is_refused(staged):
+    host = FakeHost()
+    os.chmod(staged['state_dir'], 0o777)
+    try:
+        with pytest.raises(rt.TransactionError) as info:
+            transaction(host, staged).run()
+    finally:
+        os.chmod(staged['state_dir'], 0o700)
+    assert staged['state_dir'] in info.value.msg and 'writable' in info.value.msg
+    assert host.ran == [], 'nothing may run with a state directory others can write'
+
+
+# --- issue 13 item 7: ledger writes are complete, durable and fail before the apply -------------------------
+
+def test_short_writes_still_give_whole_ledger_lines(staged, monkeypatch):
+    real_write = os.write
+    monkeypatch.setattr(rt.os, 'write', lambda fd, data: real_write(fd, bytes(data[:7])))
+    result = transaction(FakeHost(), staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert [(e['event'], e.get('outcome')) for e in ledger(staged)] == [('intent', None), ('outcome', 'patched')]
+
+
+def test_entry_after_a_torn_line_is_readable(staged):
+    os.makedirs(staged['state_dir'], exist_ok=True)
+    with open(os.path.join(staged['state_dir'], 'ledger.jsonl'), 'w') as handle:
+        handle.write('{"event": "outcome", "name": "xsa1", "outc')
+    rt.Ledger(staged['state_dir']).append(dict(event='outcome', name=NAME, outcome='reverted'))
+    assert rt.Ledger(staged['state_dir']).last_for(NAME) == dict(event='outcome', name=NAME, outcome='reverted')
+
+
+def test_ledger_append_syncs_the_file_and_its_directory(staged, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append('dir' if os.path.isdir('/proc/self/fd/%d' % fd) else 'file')
+        return real_fsync(fd)
+
+    monkeypatch.setattr(rt.os, 'fsync', fsync)
+    rt.Ledger(staged['state_dir']).append(dict(event='intent', name=NAME))
+    assert 'file' in synced and 'dir' in synced, synced
+
+
+def test_full_state_dir_fails_cleanly_before_the_apply(staged, monkeypatch):
+    host = FakeHost()
+
+    real_write = os.write
+
+    def enospc(fd, data):
+        if os.readlink('/proc/self/fd/%d' % fd).endswith('ledger.jsonl'):
+            raise OSError(28, 'No space left on device')
+        return real_write(fd, data)
+
+    monkeypatch.setattr(rt.os, 'write', enospc)
+    with pytest.raises(rt.TransactionError) as info:
+        transaction(host, staged).run()
+    assert 'No space left on device' in info.value.msg
+    assert not [argv for argv in host.ran if argv[0] == LP and argv[1] in ('upload', 'apply')]

@@ -39,9 +39,10 @@ def test_bad_policies_are_refused(policy, message):
 
 def test_policy_defaults():
     assert wp.normalize_policy(None) == dict(wave_sizes=[1, '5%', '25%', '100%'],
-                                             reboot_wave_sizes=[1, '5%', '25%', '100%'], max_per_domain='50%')
+                                             reboot_wave_sizes=[1, '5%', '25%', '100%'], max_per_domain='50%',
+                                             max_canaries_per_wave=5)
     assert wp.normalize_policy({'wave_sizes': ['2', ' 10 % '], 'max_per_domain': None}) == dict(
-        wave_sizes=[2, '10%'], reboot_wave_sizes=[2, '10%'], max_per_domain=None)
+        wave_sizes=[2, '10%'], reboot_wave_sizes=[2, '10%'], max_per_domain=None, max_canaries_per_wave=5)
 
 
 @pytest.mark.parametrize('spec, total, expected', [(1, 100, 1), ('5%', 100, 5), ('5%', 10, 1), ('25%', 10, 2),
@@ -69,6 +70,18 @@ def test_small_fleet_exact_plan():
     assert [d['name'] for d in plan['domains']] == ['r0', 'r1']
     assert plan['domains'][0] == dict(name='r0', hosts=8, max_per_wave=4)
     assert plan['wave_of']['b2'] == 1 and 'n1' not in plan['wave_of']
+
+
+def test_first_reboot_wave_is_a_canary_per_fixed_build_and_hardware_class():
+    fixed_a = {'fixed_build_ids': ['aa']}
+    fixed_b = {'fixed_build_ids': ['bb']}
+    decisions = [dict(host('r%d' % i, 'reboot', hw='intel-6-85'), fallback=fixed_a) for i in range(4)]
+    decisions += [dict(host('s%d' % i, 'reboot', hw='amd-25-1'), fallback=fixed_a) for i in range(2)]
+    decisions += [dict(host('t%d' % i, 'reboot', hw='intel-6-85'), fallback=fixed_b) for i in range(2)]
+    plan = wp.plan_waves(decisions, {'reboot_wave_sizes': ['100%'], 'max_per_domain': None})
+    assert [(w['hosts'], w['canary']) for w in plan['waves']] == [
+        (['r0', 's0', 't0'], True),
+        (['r1', 'r2', 'r3', 's1', 't1'], False)]
 
 
 def test_domain_cap_splits_canaries_and_waves():
@@ -143,6 +156,12 @@ def test_properties_over_generated_fleets(seed):
         canaries = [h for w in plan['waves'] if w['kind'] == 'canary' for h in w['hosts']]
         assert sorted(wp.group_key(by_host[h]) for h in canaries) == sorted(groups)
         assert [(g['build_id'] or '', g['hardware_class']) for g in plan['groups']] == sorted(groups)
+        # Reboot canaries: exactly one per reboot group (fixed build-ids, hardware class), before the other reboot waves.
+        reboot_canaries = [h for w in plan['waves'] if w['kind'] == 'reboot' and w['canary'] for h in w['hosts']]
+        assert sorted(wp.reboot_group_key(by_host[h]) for h in reboot_canaries) == sorted(
+            set(wp.reboot_group_key(by_host[h]) for h in reboot))
+        flags = [w['canary'] for w in plan['waves'] if w['kind'] == 'reboot']
+        assert flags == sorted(flags, reverse=True)
         # Domain cap in every wave.
         caps = dict((d['name'], d['max_per_wave']) for d in plan['domains'])
         for wave in plan['waves']:
@@ -152,7 +171,7 @@ def test_properties_over_generated_fleets(seed):
         norm = wp.normalize_policy(policy)
         for kind, sizes, total in (('livepatch', norm['wave_sizes'], len(live)),
                                    ('reboot', norm['reboot_wave_sizes'], len(reboot))):
-            waves = [w for w in plan['waves'] if w['kind'] == kind]
+            waves = [w for w in plan['waves'] if w['kind'] == kind and not w.get('canary')]
             for index, wave in enumerate(waves):
                 assert wave['size'] <= wp.size_of(sizes[min(index, len(sizes) - 1)], total)
         # Deterministic: the same input in another order gives the same plan.

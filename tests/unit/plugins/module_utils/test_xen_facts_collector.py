@@ -8,6 +8,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import json
 import os
 
 import pytest
@@ -194,3 +195,90 @@ def test_ledger_is_read_only_on_a_dom0_with_livepatch_gathered():
     facts = collect_xen_facts(None, None, no_files, gather=['livepatch'], state_dir='/st', read_ledger=read_ledger)
     assert reads == ['/st/ledger.jsonl']
     assert facts['livepatch']['open_intents'] == [] and facts['livepatch']['ledger_error'] is None
+
+
+# --- An unfinished reboot fallback (guest manifest and reboot intent) ----------------------------
+
+SAVED_MANIFEST = {
+    'schema': 1, 'host': 'h1', 'run_id': 'r1', 'policy': 'save', 'peer': None, 'status': 'evacuated',
+    'created': 't0', 'updated': 't1',
+    'guests': [
+        {'name': 'web1', 'domid': 3, 'memory_mib': 512, 'vcpus': 1, 'action': 'save', 'state': 'saved',
+         'file': '/st/saved-guests/web1.save', 'peer': None, 'config': None, 'error': None},
+        {'name': 'db1', 'domid': 4, 'memory_mib': 512, 'vcpus': 1, 'action': 'migrate', 'state': 'migrated',
+         'file': None, 'peer': 'dom0-b', 'config': None, 'error': None},
+        {'name': 'old', 'domid': 5, 'memory_mib': 256, 'vcpus': 1, 'action': 'save', 'state': 'restored',
+         'file': '/st/saved-guests/old.save', 'peer': None, 'config': None, 'error': None},
+    ],
+}
+REBOOT_INTENT = ('{"event": "intent", "kind": "reboot_fallback", "run_id": "r1", "time": "t2", "name": null, '
+                 '"sha256": null, "advisory": "XSA-999", "hypervisor_build_id": "aa", "fixed_build_ids": ["bb"], '
+                 '"guests": ["web1", "db1"]}\n')
+
+
+def dom0_host():
+    return Host({('xl', 'info'): (0, fixture('xen-4.17.5/xl_info.txt'), ''),
+                 ('xen-livepatch', 'list'): (0, fixture('xen-4.17.5/livepatch_list_empty.txt'), ''),
+                 ('xl', 'list'): (0, fixture('xen-4.17.5/xl_list.txt'), '')})
+
+
+def test_guest_manifest_with_a_saved_guest_is_an_unfinished_evacuation(tmp_path):
+    (tmp_path / 'guests.json').write_text(json.dumps(SAVED_MANIFEST))
+    (tmp_path / 'ledger.jsonl').write_text(REBOOT_INTENT)
+    host = dom0_host()
+    xl, livepatch = runners(host)
+    facts = collect_xen_facts(xl, livepatch, no_files, state_dir=str(tmp_path), read_ledger=read_ledger_text)
+    evacuation = facts['evacuation']
+    assert evacuation['unfinished'] is True
+    assert evacuation['manifest_path'] == str(tmp_path / 'guests.json')
+    assert (evacuation['status'], evacuation['run_id']) == ('evacuated', 'r1')
+    assert [(g['name'], g['action'], g['state'], g['file'], g['peer'], g['running']) for g in evacuation['guests']] == [
+        ('web1', 'save', 'saved', '/st/saved-guests/web1.save', None, False),
+        ('db1', 'migrate', 'migrated', None, 'dom0-b', False)]
+    # The reboot intent is written with name null: the ledger reader must still see it.
+    assert evacuation['reboot_intent'] == dict(run_id='r1', time='t2', advisory='XSA-999', hypervisor_build_id='aa',
+                                               fixed_build_ids=['bb'], guests=['web1', 'db1'])
+    assert facts['livepatch']['open_intents'] == []
+    assert host.ran.count(['xl', 'list']) == 1
+
+
+def test_restored_manifest_and_closed_reboot_intent_are_finished(tmp_path):
+    manifest = dict(SAVED_MANIFEST, status='restored')
+    (tmp_path / 'guests.json').write_text(json.dumps(manifest))
+    (tmp_path / 'ledger.jsonl').write_text(
+        REBOOT_INTENT + '{"event": "outcome", "kind": "reboot_fallback", "run_id": "r1", "name": null, '
+        '"outcome": "rebooted"}\n')
+    xl, livepatch = runners(dom0_host())
+    evacuation = collect_xen_facts(xl, livepatch, no_files, state_dir=str(tmp_path),
+                                   read_ledger=read_ledger_text)['evacuation']
+    assert evacuation['unfinished'] is False
+    assert evacuation['guests'] == [] and evacuation['reboot_intent'] is None
+
+
+def test_open_reboot_intent_alone_is_unfinished_and_unreadable_manifest_too(tmp_path):
+    (tmp_path / 'ledger.jsonl').write_text(REBOOT_INTENT)
+    host = Host({('xl', 'info'): (0, fixture('xen-4.17.5/xl_info.txt'), '')})
+    xl, livepatch = runners(host)
+    evacuation = collect_xen_facts(xl, None, no_files, gather=['evacuation'], state_dir=str(tmp_path),
+                                   read_ledger=read_ledger_text)['evacuation']
+    assert evacuation['unfinished'] is True and evacuation['guests'] == []
+    assert evacuation['reboot_intent']['run_id'] == 'r1'
+    assert host.ran == [['xl', 'info']]  # no guest to look for: xl list is not run
+    (tmp_path / 'ledger.jsonl').unlink()
+    (tmp_path / 'guests.json').write_text('{"guests": [tr')
+    warnings = []
+    evacuation = collect_xen_facts(xl, None, no_files, gather=['evacuation'], state_dir=str(tmp_path),
+                                   read_ledger=read_ledger_text, warn=warnings.append)['evacuation']
+    assert evacuation['unfinished'] is True
+    assert evacuation['error'].startswith('the guest manifest %s cannot be read' % (tmp_path / 'guests.json'))
+    assert warnings == [evacuation['error']]
+
+
+def test_unfinished_evacuation_is_reported_on_a_host_where_xl_fails(tmp_path):
+    (tmp_path / 'guests.json').write_text(json.dumps(SAVED_MANIFEST))
+    xl, livepatch = runners(Host({('xl', 'info'): (1, '', 'xc: error: cannot open hypervisor')}))
+    facts = collect_xen_facts(xl, livepatch, no_files, state_dir=str(tmp_path), read_ledger=read_ledger_text)
+    assert facts['present'] is False
+    assert facts['evacuation']['unfinished'] is True
+    assert [g['name'] for g in facts['evacuation']['guests']] == ['web1', 'db1']
+    assert facts['evacuation']['guests'][0]['running'] is None

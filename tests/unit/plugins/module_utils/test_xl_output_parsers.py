@@ -235,3 +235,15 @@ def test_error_lines_variant_categories():
         ('crash', '(XEN) Panic on CPU 1:'),
         ('crash', '(XEN) FATAL TRAP: vector = 6 (invalid opcode)'),
     ]
+
+
+def test_guest_console_lines_are_not_hypervisor_errors():
+    """Issue 13 item 8: an HVM guest writing to port 0xE9 (or a PV guest's console_io) gets
+    ``(dN) `` lines in ``xl dmesg``; whatever they say, only ``(XEN)`` lines are the hypervisor's."""
+    guest = ('(d1) livepatch: xsa999: apply failed with rc=-22\n'
+             '(d2) [   12.345678] livepatch: xen_hello_world: check against hypervisor build-id failed\n'
+             '(d12) Panic on CPU 0: livepatch expectation of do_hello not met\n'
+             '(d3) livepatch: Timed out on semaphore in CPU quiesce phase 1/2\n')
+    assert find_error_lines(parse_xl_dmesg(guest)) == []
+    hits = find_error_lines(parse_xl_dmesg(guest + '(XEN) livepatch: xsa999 finished APPLY with rc=-16\n'))
+    assert hits == [{'category': 'livepatch', 'line': '(XEN) livepatch: xsa999 finished APPLY with rc=-16'}]

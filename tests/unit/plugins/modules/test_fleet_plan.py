@@ -88,7 +88,7 @@ def test_plan_for_a_mixed_fleet(tmp_path, capsys, monkeypatch):
     assert not result.get('failed'), result.get('msg')
     assert result['changed'] is True
     assert result['counts'] == {'livepatch': 10, 'reboot': 2, 'already_patched': 1, 'not_affected': 1,
-                                'not_xen': 1, 'unreachable': 1, 'undecided': 0}
+                                'not_xen': 1, 'unreachable': 1, 'undecided': 0, 'held': 0, 'needs_attention': 0, 'finish_reboot': 0}
     assert result['decisions']['old01']['reason'].endswith('no payload for build-id ' + 'ee' * 20)
     assert result['decisions']['forced01']['decision'] == 'reboot'
     assert [(g['hardware_class'], g['canary']) for g in result['groups']] == [('intel-6-106', 'xen00'), ('intel-6-85', 'xen01')]
@@ -128,8 +128,11 @@ def test_policy_is_passed_through(tmp_path, capsys, monkeypatch):
     manifest = write_advisory(tmp_path)
     result = run(dict(advisories=[manifest], hosts=fleet(), policy={'wave_sizes': ['100%'], 'max_per_domain': '100%'}),
                  capsys, monkeypatch)
-    assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot']
-    assert result['policy'] == {'wave_sizes': ['100%'], 'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%'}
+    # The first reboot wave is the reboot canary (one host per fixed build and hardware class), then the rest.
+    assert [w['kind'] for w in result['waves']] == ['canary', 'livepatch', 'reboot', 'reboot']
+    assert [w['canary'] for w in result['waves'] if w['kind'] == 'reboot'] == [True, False]
+    assert result['policy'] == {'wave_sizes': ['100%'], 'reboot_wave_sizes': ['100%'], 'max_per_domain': '100%',
+                                'max_canaries_per_wave': 5}
 
 
 def test_bad_manifest_is_refused_with_every_problem(tmp_path, capsys, monkeypatch):
@@ -155,6 +158,29 @@ def test_yaml_errors_name_the_line(tmp_path, capsys, monkeypatch):
     assert "key 'id' given twice" in problems[0]['problem']
     assert problems[1]['file'] == str(syntax) and problems[1]['path'].startswith('line ')
     assert problems[2]['file'] == missing and 'cannot read the manifest' in problems[2]['problem']
+
+
+def test_non_scalar_yaml_key_is_a_problem_line(tmp_path, capsys, monkeypatch):
+    """Issue 13 item 9: a list or mapping used as a key names its place instead of a traceback."""
+    listkey = tmp_path / 'listkey.yml'
+    listkey.write_text('schema: 1\n? [a, b]\n: 1\n')
+    mapkey = tmp_path / 'mapkey.yml'
+    mapkey.write_text('schema: 1\naffected:\n  {x: 1}: 2\n')
+    result = run(dict(advisories=[str(listkey), str(mapkey)], hosts={}), capsys, monkeypatch)
+    assert result['failed'] is True
+    problems = result['problems']
+    assert [(p['file'], p['path']) for p in problems] == [(str(listkey), 'line 2 column 3'),
+                                                          (str(mapkey), 'line 3 column 3')]
+    assert all('a key must be a single value' in p['problem'] for p in problems)
+
+
+def test_manifest_larger_than_the_limit_is_not_parsed(tmp_path, capsys, monkeypatch):
+    huge = tmp_path / 'huge.yml'
+    huge.write_text('schema: 1\n' + '# padding\n' * 120000)
+    result = run(dict(advisories=[str(huge)], hosts={}), capsys, monkeypatch)
+    assert result['failed'] is True
+    assert [p['file'] for p in result['problems']] == [str(huge)]
+    assert 'larger than 1048576 bytes' in result['problems'][0]['problem']
 
 
 @pytest.mark.parametrize('args, words', [
@@ -254,3 +280,21 @@ def test_applied_payload_with_an_open_intent_lands_in_a_wave(tmp_path, capsys, m
     assert decision['wave'] == 1 and result['waves'][0]['hosts'] == ['resume01']
     assert result['decisions']['done01']['decision'] == 'already_patched'
     assert result['decisions']['done01']['wave'] is None
+
+
+def test_validate_only_checks_every_manifest_and_plans_nothing(tmp_path, capsys, monkeypatch):
+    """Issue 13 item 12: the playbooks validate the manifests before any host is contacted (hosts: {})."""
+    good = write_advisory(tmp_path)
+    result = run(dict(advisories=[good], hosts={}, validate_only=True), capsys, monkeypatch)
+    assert not result.get('failed'), result.get('msg')
+    assert result['changed'] is False
+    assert [a['id'] for a in result['advisories']] == ['XSA-999']
+    assert 'decisions' not in result and 'waves' not in result
+    bad_dir = tmp_path / 'bad'
+    bad_dir.mkdir()
+    bad = write_advisory(bad_dir, livepatches=[{'xen_build_id': XEN_4175, 'file': 'payloads/xsa999.livepatch',
+                                                'name': 'xsa999_4175', 'sha256': '0' * 64}])
+    result = run(dict(advisories=[good, bad], hosts={}, validate_only=True), capsys, monkeypatch)
+    assert result['failed'] is True
+    assert [p['file'] for p in result['problems']] == [bad]
+    assert 'sha256' in result['msg']

@@ -70,7 +70,7 @@ def test_livepatch_rollout_case(case, tmp_path):
     staging.mkdir(parents=True)
     src = staging / 'xsa999.livepatch'
     src.write_bytes(data)
-    env = {'src': str(src), 'sha256': meta['sha256'],
+    env = {'src': str(src), 'sha256': meta['sha256'], 'upload': str(state_dir / 'upload' / 'xsa999.livepatch'),
            'dmesg+retry': _fixture('xen-4.17.5/xl_dmesg.txt')
            + '(XEN) livepatch: xsa999: Timed out on semaphore in IRQ quiesce phase 0/1\n'
            + '(XEN) livepatch: xsa999 finished APPLY with rc=-16\n'

@@ -27,7 +27,8 @@ from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout, 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
 
-LIVEPATCH_KEYS = ('supported', 'reason', 'reason_kind', 'payloads', 'open_intents', 'ledger_error')
+LIVEPATCH_KEYS = ('supported', 'reason', 'reason_kind', 'payloads', 'open_intents', 'ledger_error', 'last_outcomes',
+                  'boot_id', 'rollout_lock')
 
 with open(os.path.join(HERE, 'xen_facts_cases.yml')) as _handle:
     CASES = yaml.safe_load(_handle)['cases']
@@ -68,6 +69,8 @@ class FakeHost(object):
         self.expected = list(case.get('commands') or [])
         self.ran = []
         self.files_read = []
+        self.rollout_lock = case.get('rollout_lock')
+        self.locks_read = []
 
     def get_bin_path(self, arg, required=False, opt_dirs=None):
         return self.tools.get(arg)
@@ -86,6 +89,11 @@ class FakeHost(object):
         self.files_read.append(path)
         return self.files.get(path)
 
+    def read_lock(self, state_dir):
+        """Like rollout_transaction.inspect_lock: what the case says the host's lock is."""
+        self.locks_read.append(state_dir)
+        return self.rollout_lock
+
     def read_ledger(self, path):
         """Like read_ledger_text: None when missing, IOError for a path the case lists as unreadable."""
         self.files_read.append(path)
@@ -100,6 +108,7 @@ def run_module(case, monkeypatch, capsys):
     monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, *a, **kw: host.run_command(*a, **kw))
     monkeypatch.setattr(xen_facts, 'read_text_file', host.read_file)
     monkeypatch.setattr(xen_facts, 'read_ledger_text', host.read_ledger)
+    monkeypatch.setattr(xen_facts, 'inspect_lock', host.read_lock)
     monkeypatch.setattr(module_warnings, '_global_warnings', type(module_warnings._global_warnings)())  # dict on 2.19+, list before
     if hasattr(module_warnings, '_internal'):
         # Once any controller code is imported (other tests do), ansible-core >= 2.19 sends
@@ -130,7 +139,7 @@ def test_xen_facts_case(case, monkeypatch, capsys):
     assert list(result['ansible_facts']) == ['xen']
     facts = result['ansible_facts']['xen']
     assert sorted(facts) == sorted(['present', 'reason', 'hypervisor', 'livepatch', 'effective_version',
-                                    'hardware', 'domains'])
+                                    'hardware', 'domains', 'evacuation'])
     assert_subset(case['facts'], facts)
     if facts['livepatch'] is not None:
         assert sorted(facts['livepatch']) == sorted(LIVEPATCH_KEYS)
@@ -148,7 +157,7 @@ def test_xen_facts_case(case, monkeypatch, capsys):
 def test_argument_spec_is_small_and_defaults_to_all_sections():
     spec = xen_facts.get_argument_spec()
     assert list(spec) == ['gather', 'state_dir']
-    assert spec['gather']['default'] == ['hypervisor', 'livepatch', 'hardware', 'domains']
+    assert spec['gather']['default'] == ['hypervisor', 'livepatch', 'hardware', 'domains', 'evacuation']
     assert spec['gather']['choices'] == spec['gather']['default']
     # The same directory noreboot.xen.livepatch_rollout writes its ledger to.
     assert spec['state_dir'] == dict(type='path', default='/var/lib/noreboot-xen')
@@ -161,9 +170,12 @@ def test_documented_options_match_argument_spec():
     assert doc['options']['gather']['default'] == xen_facts.get_argument_spec()['gather']['default']
     returned = yaml.safe_load(xen_facts.RETURN)['ansible_facts']['contains']['xen']['contains']
     assert sorted(returned) == sorted(['present', 'reason', 'hypervisor', 'livepatch', 'effective_version',
-                                       'hardware', 'domains'])
+                                       'hardware', 'domains', 'evacuation'])
+    assert sorted(returned['evacuation']['contains']) == sorted(
+        ['unfinished', 'manifest_path', 'status', 'run_id', 'updated', 'guests', 'reboot_intent', 'error', 'ledger_error'])
     assert sorted(returned['livepatch']['contains']) == sorted(LIVEPATCH_KEYS)
-    assert sorted(returned['livepatch']['contains']['open_intents']['contains']) == ['name', 'run_id', 'sha256', 'time']
+    assert sorted(returned['livepatch']['contains']['open_intents']['contains']) == ['boot_id', 'name', 'run_id', 'sha256',
+                                                                                     'time']
 
 
 def test_files_read_are_only_the_documented_ones(monkeypatch, capsys):
@@ -171,16 +183,27 @@ def test_files_read_are_only_the_documented_ones(monkeypatch, capsys):
     assert code == 0
     assert host.files_read == ['/proc/cpuinfo'] + ['/sys/class/dmi/id/%s' % f for f in (
         'sys_vendor', 'product_name', 'bios_vendor', 'bios_version', 'bios_date')] + [
-        '/proc/xen/capabilities', '/var/lib/noreboot-xen/ledger.jsonl']
+        '/proc/xen/capabilities', '/var/lib/noreboot-xen/ledger.jsonl', '/proc/sys/kernel/random/boot_id',
+        '/var/lib/noreboot-xen/guests.json']
 
 
 def test_the_ledger_is_read_from_state_dir_and_not_without_livepatch(monkeypatch, capsys):
     case = dict(CASES[0], args=dict(state_dir='/srv/nrx'))
     host, code, result = run_module(case, monkeypatch, capsys)
-    assert code == 0 and host.files_read[-1] == '/srv/nrx/ledger.jsonl'
+    assert code == 0 and host.files_read[-3:] == ['/srv/nrx/ledger.jsonl', '/proc/sys/kernel/random/boot_id', '/srv/nrx/guests.json']
     assert result['ansible_facts']['xen']['livepatch']['open_intents'] == []
     case = dict(CASES[0], args=dict(gather=['hardware', 'domains']),
                 commands=[c for c in CASES[0]['commands'] if c['argv'][0] != '/usr/sbin/xen-livepatch'])
     host, code, result = run_module(case, monkeypatch, capsys)
     assert code == 0 and not [path for path in host.files_read if path.endswith('ledger.jsonl')]
     assert result['ansible_facts']['xen']['livepatch'] is None
+
+
+def test_the_hosts_rollout_lock_is_reported_from_state_dir(monkeypatch, capsys):
+    lock = dict(path='/srv/nrx/rollout.lock', held=True, run_id='run-a', pid=4711, time='2026-12-01T00:00:00Z')
+    case = dict(CASES[0], args=dict(state_dir='/srv/nrx'), rollout_lock=lock)
+    host, code, result = run_module(case, monkeypatch, capsys)
+    assert code == 0 and host.locks_read == ['/srv/nrx']
+    assert result['ansible_facts']['xen']['livepatch']['rollout_lock'] == lock
+    returned = yaml.safe_load(xen_facts.RETURN)['ansible_facts']['contains']['xen']['contains']['livepatch']['contains']
+    assert sorted(returned['rollout_lock']['contains']) == sorted(lock)

@@ -95,6 +95,6 @@ def test_xen_guests_case(case, tmp_path):
 
 def test_argument_spec():
     spec = xen_guests_module.get_argument_spec()
-    assert spec['action']['choices'] == ['evacuate', 'restore', 'status']
+    assert spec['action']['choices'] == ['evacuate', 'restore', 'status', 'verify_evacuated']
     assert spec['policy']['default'] == 'save'
     assert spec['policy']['choices'] == ['migrate', 'save', 'shutdown', 'refuse']
