@@ -28,13 +28,14 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
+import calendar
 import hashlib
 import os
 import re
 import shutil
 import stat
 import tempfile
+import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import (
     AdvisoryManifestError,
@@ -192,17 +193,16 @@ def _refusing_key(keyword, args):
 def _timestamp(text):
     if text.isdigit():
         return int(text)
-    try:  # ISO 8601 form (gpg --fixed-list-mode variants): 20261202T131053
-        moment = datetime.datetime.strptime(text, '%Y%m%dT%H%M%S')
+    try:  # the ISO 8601 form GnuPG may print instead: 20261202T131053
+        return calendar.timegm(time.strptime(text, '%Y%m%dT%H%M%S'))
     except ValueError:
         return None
-    return int((moment - datetime.datetime(1970, 1, 1)).total_seconds())
 
 
 def iso_utc(timestamp):
     if timestamp is None:
         return None
-    return datetime.datetime.utcfromtimestamp(timestamp).strftime('%Y-%m-%dT%H:%M:%SZ')
+    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(timestamp))
 
 
 class GpgKeyring(object):
