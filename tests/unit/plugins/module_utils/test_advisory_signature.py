@@ -9,6 +9,7 @@ __metaclass__ = type
 
 import os
 import subprocess
+import sys
 import time
 
 import pytest
@@ -16,73 +17,11 @@ import pytest
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_signature as sig
 from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import AdvisoryManifestError
 
-GPG = '/usr/bin/gpg'
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
+from gpg_signing import GPG, run  # noqa: E402  pylint: disable=wrong-import-position
 
-
-def run(argv):
-    """The runner the module gives the verifier: argv in, ``(rc, stdout, stderr)`` out."""
-    done = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False,
-                          env=dict(os.environ, LC_ALL='C'))
-    return done.returncode, done.stdout.decode('utf-8', 'replace'), done.stderr.decode('utf-8', 'replace')
-
-
-class Keys(object):
-    """A throwaway GnuPG home with the keys of the tests and the public key files the operator would configure."""
-
-    def __init__(self, home, out):
-        self.home = home
-        self.out = out
-        self.fingerprints = {}
-        self.files = {}
-
-    def gpg(self, *args):
-        rc, out, err = run([GPG, '--batch', '--homedir', self.home, '--pinentry-mode', 'loopback', '--passphrase', ''] + list(args))
-        assert rc == 0, err
-        return out
-
-    def make(self, name, faked_time=None, expire='0'):
-        faked = ['--faked-system-time', faked_time] if faked_time else []
-        uid = '%s <%s@example.org>' % (name.title(), name)
-        self.gpg(*(faked + ['--quick-gen-key', uid, 'ed25519', 'sign', expire]))
-        listing = self.gpg('--with-colons', '--list-keys', '%s@example.org' % name)
-        self.fingerprints[name] = [line.split(':')[9] for line in listing.splitlines() if line.startswith('fpr:')][0]
-        path = os.path.join(self.out, '%s.asc' % name)
-        with open(path, 'w') as handle:
-            handle.write(self.gpg('--armor', '--export', self.fingerprints[name]))
-        self.files[name] = path
-
-    def sign(self, directory, name, faked_time=None, checksums=None):
-        """Sign ``directory`` as the documented plain commands do: sha256sum of every file, gpg --detach-sign."""
-        sign_dir = os.path.join(directory, sig.SIGN_DIR)
-        os.makedirs(sign_dir, exist_ok=True)
-        if checksums is None:
-            files = sorted(os.path.relpath(os.path.join(d, f), directory) for d, dummy, fs in os.walk(directory)
-                           for f in fs if not os.path.relpath(d, directory).startswith(sig.SIGN_DIR))
-            done = subprocess.run(['sha256sum', '--'] + files, cwd=directory, stdout=subprocess.PIPE, check=True)
-            checksums = done.stdout
-        with open(os.path.join(sign_dir, 'sha256sum.txt'), 'wb') as handle:
-            handle.write(checksums)
-        faked = ['--faked-system-time', faked_time] if faked_time else []
-        target = os.path.join(sign_dir, 'sha256sum.txt.sig')
-        if os.path.exists(target):
-            os.remove(target)
-        self.gpg(*(faked + ['--local-user', self.fingerprints[name], '--detach-sign', '--output', target,
-                            os.path.join(sign_dir, 'sha256sum.txt')]))
-
-
-@pytest.fixture(scope='session')
-def keys(tmp_path_factory):
-    base = tmp_path_factory.mktemp('gpg')
-    home = base / 'home'
-    home.mkdir(mode=0o700)
-    made = Keys(str(home), str(base))
-    made.make('signer')
-    made.make('stranger')
-    # Valid for one day from 2020-01-01: expired now; the signature is made inside its lifetime.
-    made.make('old', faked_time='20200101T000000', expire='1d')
-    yield made
-    run(['gpgconf', '--homedir', str(home), '--kill', 'all'])
-
+# The session fixture ``keys`` (tests/unit/plugins/conftest.py) holds the throwaway keys.
 
 def advisory(directory):
     (directory / 'payloads').mkdir()
