@@ -244,7 +244,10 @@ advisories:
   elements: dict
   sample: [{"id": "XSA-999", "title": "x86: example flaw", "manifest": "/srv/advisories/xsa-999/xsa-999.yml"}]
 table:
-  description: The plan as lines of text (counts per decision, per build-id and hardware class, the waves).
+  description:
+    - The plan as lines of text (one line per advisory directory on its signature, counts per decision, per build-id and
+      hardware class, the waves).
+    - With O(validate_only), only the lines on the signatures.
   returned: success
   type: list
   elements: str
@@ -428,7 +431,8 @@ def run_module():
             raise AdvisoryManifestError(problems)
         advisories = load_advisories(documents)
         if params['validate_only']:
-            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures)
+            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
+                             table=[summary_line(r) for r in signatures])
         plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
