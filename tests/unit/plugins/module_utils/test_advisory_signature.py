@@ -255,3 +255,15 @@ def test_gpg_status_with_two_signatures_is_not_good():
     parsed = sig.parse_gpg_status(status)
     assert parsed['signatures'] == 2 and parsed['good'] is False
     assert sig.parse_gpg_status(status.rsplit('\n', 1)[0])['good'] is True
+
+
+def test_run_summary_table_shows_key_and_signature_time(tmp_path, keys):
+    from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+    manifest = advisory(tmp_path)
+    keys.sign(str(tmp_path), 'signer')
+    results, dummy = verify(manifest, keys)
+    signatures = [sig.public_result(r) for r in results]
+    table = rb.format_summary(dict(waves=[], totals={}, signatures=signatures)).splitlines()
+    assert 'Signature: %s verified, key %s, signed %s, 2 file(s)' % (
+        tmp_path, keys.fingerprints['signer'], results[0]['signature_time']) in table
+    assert not any(line.startswith('Signature:') for line in rb.format_summary(dict(waves=[], totals={})).splitlines())
