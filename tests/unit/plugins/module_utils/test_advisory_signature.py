@@ -23,6 +23,7 @@ from gpg_signing import GPG, run  # noqa: E402  pylint: disable=wrong-import-pos
 
 # The session fixture ``keys`` (tests/unit/plugins/conftest.py) holds the throwaway keys.
 
+
 def advisory(directory):
     (directory / 'payloads').mkdir()
     (directory / 'xsa-999.yml').write_text('schema: 1\nid: XSA-999\n')
