@@ -268,3 +268,17 @@ def test_run_summary_table_shows_key_and_signature_time(tmp_path, keys):
     assert 'Signature: %s verified, key %s, signed %s, 2 file(s)' % (
         tmp_path, keys.fingerprints['signer'], results[0]['signature_time']) in table
     assert not any(line.startswith('Signature:') for line in rb.format_summary(dict(waves=[], totals={})).splitlines())
+
+
+def test_html_run_report_shows_the_verified_signature(tmp_path, keys):
+    from ansible_collections.noreboot.xen.plugins.module_utils import run_report_html as rh
+    from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+    manifest = advisory(tmp_path)
+    keys.sign(str(tmp_path), 'signer')
+    results, dummy = verify(manifest, keys)
+    summary = rb.summarize({}, {}, waves=[], wave_times={}, gate={}, details={}, run_id='20260101T000000Z-ab12')
+    html = rh.run_report(summary, plan=dict(signatures=[sig.public_result(r) for r in results]), wave_times={}, started=0.0,
+                         generated='2026-01-01 00:00:00 UTC')
+    assert 'advisory signature' in html
+    assert 'verified, key %s, signed %s' % (keys.fingerprints['signer'], results[0]['signature_time']) in html
+    assert 'advisory signature' not in rh.run_report(summary, plan={}, wave_times={}, started=0.0, generated='2026-01-01 00:00:00 UTC')
