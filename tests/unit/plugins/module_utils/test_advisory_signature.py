@@ -282,3 +282,12 @@ def test_html_run_report_shows_the_verified_signature(tmp_path, keys):
     assert 'advisory signature' in html
     assert 'verified, key %s, signed %s' % (keys.fingerprints['signer'], results[0]['signature_time']) in html
     assert 'advisory signature' not in rh.run_report(summary, plan={}, wave_times={}, started=0.0, generated='2026-01-01 00:00:00 UTC')
+
+
+def test_signature_file_that_is_no_signature_is_refused(tmp_path, keys):
+    manifest = advisory(tmp_path)
+    keys.sign(str(tmp_path), 'signer')
+    (tmp_path / '.ansible-sign' / 'sha256sum.txt.sig').write_bytes(b'-----BEGIN PGP SIGNATURE-----\n\nAAAA\n-----END PGP SIGNATURE-----\n')
+    [problem] = refused(manifest, keys)
+    assert problem.file == str(tmp_path / '.ansible-sign' / 'sha256sum.txt')
+    assert 'sha256sum.txt.sig' in problem.problem
