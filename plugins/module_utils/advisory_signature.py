@@ -229,7 +229,7 @@ class GpgKeyring(object):
                         if line.startswith('[GNUPG:] IMPORT_OK ') and len(line.split(' ')) >= 4]
             if rc != 0 or not imported:
                 problems.append(ManifestProblem(key_file, '', 'no OpenPGP public key could be read from this trusted key file (gpg: %s)'
-                                                % _last_line(err), 'export the key with `gpg --export --armor FINGERPRINT > FILE`'))
+                                                % _gpg_said(err), 'export the key with `gpg --export --armor FINGERPRINT > FILE`'))
             for fingerprint in imported:
                 self.keys.setdefault(fingerprint, key_file)
         return problems
@@ -245,7 +245,7 @@ class GpgKeyring(object):
         if rc != 0 and status['good']:
             status['good'] = False
             status['refusals'].append(('ERRSIG', status['fingerprint']))
-        status['stderr'] = _last_line(err)
+        status['stderr'] = _gpg_said(err)
         return status
 
     def close(self):
@@ -254,9 +254,16 @@ class GpgKeyring(object):
             self.home = None
 
 
-def _last_line(text):
-    lines = [line for line in (text or '').splitlines() if line.strip()]
-    return lines[-1].strip() if lines else 'no output'
+def _gpg_said(text, last=3):
+    """The last ``last`` distinct lines gpg wrote on stderr (its message may span several), on one line."""
+    lines = []
+    for line in (text or '').splitlines():
+        line = line.strip()
+        if line.startswith('gpg: '):
+            line = line[len('gpg: '):]
+        if line and line not in lines:
+            lines.append(line)
+    return ' '.join(lines[-last:])[:400] or 'no output'
 
 
 def _describe_key(keyring, fingerprint, uid):
