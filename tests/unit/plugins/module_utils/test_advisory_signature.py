@@ -128,10 +128,13 @@ def test_revoked_key_is_refused(tmp_path, keys):
     with open(os.path.join(keys.home, 'openpgp-revocs.d', keys.fingerprints['signer'] + '.rev')) as handle:
         certificate = handle.read().replace(':-----BEGIN PGP PUBLIC KEY BLOCK', '-----BEGIN PGP PUBLIC KEY BLOCK')
     (tmp_path / 'revocation.asc').write_text(certificate)
-    for key_file in (keys.files['signer'], str(tmp_path / 'revocation.asc')):
-        assert run([GPG, '--batch', '--homedir', str(home), '--import', key_file])[0] == 0
-    revoked = tmp_path / 'revoked.asc'
-    revoked.write_text(run([GPG, '--batch', '--homedir', str(home), '--armor', '--export', keys.fingerprints['signer']])[1])
+    try:
+        for key_file in (keys.files['signer'], str(tmp_path / 'revocation.asc')):
+            assert run([GPG, '--batch', '--homedir', str(home), '--import', key_file])[0] == 0
+        revoked = tmp_path / 'revoked.asc'
+        revoked.write_text(run([GPG, '--batch', '--homedir', str(home), '--armor', '--export', keys.fingerprints['signer']])[1])
+    finally:
+        run(['gpgconf', '--homedir', str(home), '--kill', 'all'])  # the agent gpg started for the import
     with pytest.raises(AdvisoryManifestError) as caught:
         sig.verify_advisory_dirs([manifest], [str(revoked)], None, run=run, gpg=GPG)
     assert 'the signing key has been revoked' in caught.value.problems[0].problem
