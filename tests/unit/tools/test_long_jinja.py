@@ -21,7 +21,7 @@ def test_a_multi_line_span_is_one_expression_with_white_space_folded():
 
 def test_nested_braces_end_at_the_matching_close():
     text = "v: \"{{ {'k': {'n': 1}} }}\" tail {{ t }}"
-    assert [e for _, e in long_jinja.expressions(text)] == ["{{ {'k': {'n': 1}} }}", '{{ t }}']
+    assert [expression for _line, expression in long_jinja.expressions(text)] == ["{{ {'k': {'n': 1}} }}", '{{ t }}']
 
 
 def test_an_unclosed_span_is_not_counted():
