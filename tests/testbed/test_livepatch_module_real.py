@@ -55,7 +55,9 @@ def playbook(real_host, name, extra, log_name):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1",
                # A dom0 under TCG on a loaded machine can miss SSH's banner timeout: retry, as tb.ssh does.
-               ANSIBLE_TIMEOUT="120", ANSIBLE_SSH_RETRIES="3")
+               ANSIBLE_TIMEOUT="120", ANSIBLE_SSH_RETRIES="3",
+               # One SSH exec per task instead of five (mkdir, put, chmod, run, rm): a TCG dom0 forks slowly.
+               ANSIBLE_PIPELINING="1")
     argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", str(inventory),
             str(HERE / "playbooks" / name), "-e", json.dumps(extra)]
     proc = subprocess.run(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)

@@ -153,7 +153,7 @@ def reboots_seen(host):
 def run_playbook(host, name, extra, log):
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False",
-               ANSIBLE_TIMEOUT="120")
+               ANSIBLE_TIMEOUT="120", ANSIBLE_PIPELINING="1")
     argv = [str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", host["inventory"], str(REPO / "playbooks" / name),
             "-e", json.dumps(extra)]
     handle = open(log, "w", encoding="utf-8")  # pylint: disable=consider-using-with
@@ -247,7 +247,7 @@ def test_controller_killed_during_the_grub_reboot_then_the_rerun_restores_the_sa
     plan_path = workdir / "plan-after.json"
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".cache" / "collections"),
                ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1", ANSIBLE_HOST_KEY_CHECKING="False",
-               ANSIBLE_TIMEOUT="120")
+               ANSIBLE_TIMEOUT="120", ANSIBLE_PIPELINING="1")
     proc = subprocess.run([str(REPO / ".venv" / "bin" / "ansible-playbook"), "-i", grub_host["inventory"],
                            str(REPO / "playbooks" / "plan.yml"), "-e",
                            json.dumps({"noreboot_xen_advisories": [str(advisory)],
