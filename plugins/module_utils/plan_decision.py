@@ -91,6 +91,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest imp
     match_hardware,
     match_hypervisor,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import where
 
 UNREACHABLE = 'unreachable'
 NOT_XEN = 'not_xen'
@@ -338,13 +339,6 @@ def decide_host(host, entry, advisories, retry_failed=()):
     return result
 
 
-def _where(guest):
-    action = guest.get('action')
-    place = {'save': 'saved to %s' % guest.get('file'), 'migrate': 'migrated to %s' % guest.get('peer'),
-             'shutdown': 'shut down, config %s' % guest.get('config')}.get(action, action or 'unknown')
-    return '%s (%s, state %s)' % (guest.get('name'), place, guest.get('state'))
-
-
 def finish_reboot_decision(result, evacuation, advisories):
     """``finish_reboot`` for a host an earlier reboot fallback run left unfinished (its facts'
     ``evacuation``), whatever its build. ``resumes`` keeps the decision the host would get
@@ -361,7 +355,7 @@ def finish_reboot_decision(result, evacuation, advisories):
         good.add(result['build_id'])
     what = []
     if guests:
-        what.append('guest(s) %s are not back' % ', '.join(_where(g) for g in guests))
+        what.append('guest(s) %s are not back' % ', '.join(where(g, with_error=False) for g in guests))
     if intent:
         what.append('the reboot intent of run %s has no outcome in the ledger' % intent.get('run_id'))
     if evacuation.get('error'):
