@@ -124,8 +124,11 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
         outcomes[host] = rb.reboot_summary_outcome(outcome) if outcome else rb.NOT_STARTED
         details[host] = '; '.join([finish_results[host].get('msg') or outcome or 'not reached']
                                   + finish_stranded.get(host, []))
-    return rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
-                        details=details, run_id=run_id, holders=_holders(plan, hostvars, left_to_other_runs))
+    summary = rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
+                           details=details, run_id=run_id, holders=_holders(plan, hostvars, left_to_other_runs))
+    # How the advisory directories were verified (fleet_plan's signatures), shown by rollout_summary_table.
+    summary['signatures'] = list(plan.get('signatures') or [])
+    return summary
 
 
 def rollout_plan_hosts(hosts, hostvars):
