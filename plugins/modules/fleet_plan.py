@@ -279,7 +279,7 @@ payload_signatures:
       C(status) (V(verified), V(absent), V(not_checked) when the payload has a note but no O(payload_signature_keys)
       are given), C(key_id) (V(sha256:) and the SHA-256 of the key's DER SubjectPublicKeyInfo) and C(key_file) of the
       key that verified it, and C(reason). A refused note fails the module instead.
-  returned: success, unless validate_only
+  returned: success
   type: list
   elements: dict
   sample: [{"advisory": "XSA-999", "name": "xsa999", "file": "payloads/xsa999.livepatch", "status": "verified",
@@ -486,11 +486,12 @@ def run_module():
         if problems:
             raise AdvisoryManifestError(problems)
         advisories = load_advisories(documents)
-        if params['validate_only']:
-            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
-                             table=[summary_line(r) for r in signatures])
         payload_signatures = check_payload_signatures(advisories, params['payload_signature_keys'],
                                                       params['require_payload_signature'])
+        if params['validate_only']:
+            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
+                             payload_signatures=payload_signatures,
+                             table=[summary_line(r) for r in signatures])
         plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
