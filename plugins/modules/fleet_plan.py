@@ -279,6 +279,7 @@ problems:
             "fix": "add `sha256:` with the output of `sha256sum FILE`"}]
 """
 
+import datetime
 import hashlib
 import os
 import traceback
@@ -433,7 +434,8 @@ def run_module():
         if params['validate_only']:
             module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
                              table=[summary_line(r) for r in signatures])
-        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
+        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'],
+                          now=datetime.datetime.now(datetime.timezone.utc))
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
     except (PolicyError, PlanInputError) as exc:
