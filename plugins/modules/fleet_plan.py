@@ -25,6 +25,9 @@ description:
   - Plans canary waves (one host per hypervisor build-id and hardware class), then live patch waves sized by
     O(policy.wave_sizes), then reboot waves, never taking more than O(policy.max_per_domain) hosts of one failure
     domain in one wave. The same input always gives the same plan.
+  - A payload past its C(apply_until), or a host build past its C(livepatch_end_of_life) time (both in the manifest),
+    gets V(reboot), the reason saying which payload expired or which build is at its end of life, and when. The
+    times are compared with the controller's current UTC time when the module runs.
   - Runs on the controller (with C(delegate_to) V(localhost) and C(run_once) V(true)) and contacts no host. The only
     thing it may change is the plan file O(plan_path).
 options:
