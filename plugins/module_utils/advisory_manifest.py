@@ -270,7 +270,6 @@ class _Checker(object):
             return None
         return value.strip().lower()
 
-
     def timestamp(self, value, path):
         try:
             return parse_utc_timestamp(value)

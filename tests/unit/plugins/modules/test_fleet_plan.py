@@ -305,8 +305,8 @@ def test_validate_only_checks_every_manifest_and_plans_nothing(tmp_path, capsys,
                          ids=['expired', 'not-yet'])
 def test_payload_expiry_is_checked_against_the_real_utc_now(tmp_path, capsys, monkeypatch, apply_until, decision):
     manifest = write_advisory(tmp_path)
-    text = (tmp_path / 'xsa-999.yml').read_text().replace('  name: xsa999_4175\n', '  name: xsa999_4175\n  apply_until: %s\n'
-                                                         % apply_until.isoformat())
+    line = '  name: xsa999_4175\n'
+    text = (tmp_path / 'xsa-999.yml').read_text().replace(line, line + '  apply_until: %s\n' % apply_until.isoformat())
     (tmp_path / 'xsa-999.yml').write_text(text)
     result = run(dict(advisories=[manifest], hosts={'h1': {'xen': xen()}}), capsys, monkeypatch)
     assert not result.get('failed'), result.get('msg')
