@@ -25,6 +25,9 @@ description:
   - Plans canary waves (one host per hypervisor build-id and hardware class), then live patch waves sized by
     O(policy.wave_sizes), then reboot waves, never taking more than O(policy.max_per_domain) hosts of one failure
     domain in one wave. The same input always gives the same plan.
+  - A payload past its C(apply_until), or a host build past its C(livepatch_end_of_life) time (both in the manifest),
+    gets V(reboot), the reason saying which payload expired or which build is at its end of life, and when. The
+    times are compared with the controller's current UTC time when the module runs.
   - Runs on the controller (with C(delegate_to) V(localhost) and C(run_once) V(true)) and contacts no host. The only
     thing it may change is the plan file O(plan_path).
 options:
@@ -118,6 +121,26 @@ options:
       - The playbooks take it from C(noreboot_xen_require_signature).
     type: bool
     version_added: 1.1.0
+  payload_signature_keys:
+    description:
+      - RSA public keys (PEM files) trusted to sign payloads with XenServer's in-payload signature note
+        C(.note.Xen.signature) (livepatch-build-tools signing, version 1). Each payload's note is verified against
+        these keys after the manifest checks and before the plan is made; see RV(payload_signatures).
+      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the run
+        with a message naming the payload file and the keys tried. A payload without a note is reported as
+        V(absent) and used (unless O(require_payload_signature)).
+      - The playbooks take it from C(noreboot_xen_payload_signature_keys).
+    type: list
+    elements: path
+    default: []
+    version_added: 1.1.0
+  require_payload_signature:
+    description:
+      - Refuse the run when a payload carries no C(.note.Xen.signature) note.
+      - The playbooks take it from C(noreboot_xen_require_payload_signature).
+    type: bool
+    default: false
+    version_added: 1.1.0
   plan_path:
     description:
       - Where to write the plan as JSON (sorted keys, so the same plan gives the same file).
@@ -139,6 +162,7 @@ attributes:
 requirements:
   - PyYAML (installed with ansible-core) on the host the module runs on, normally the controller.
   - GnuPG (C(gpg), Debian package C(gpg)) on that host when O(trusted_keys) is given.
+  - The Python C(cryptography) library on that host when O(payload_signature_keys) is given.
 notes:
   - A payload counts as already applied when a payload of the manifest's name is APPLIED, the host runs the
     hypervisor build-id the payload was built for (its C(.livepatch.xen_depends)) and, when the manifest gives
@@ -252,6 +276,17 @@ table:
   type: list
   elements: str
   sample: ["Hosts: 57", "Decisions: livepatch 40, reboot 2", "wave  1 canary       1 host(s) [rack-a:1] xen01"]
+payload_signatures:
+  description:
+    - Per payload of every advisory, the result of its C(.note.Xen.signature) note - C(advisory), C(name), C(file),
+      C(status) (V(verified), V(absent), V(not_checked) when the payload has a note but no O(payload_signature_keys)
+      are given), C(key_id) (V(sha256:) and the SHA-256 of the key's DER SubjectPublicKeyInfo) and C(key_file) of the
+      key that verified it, and C(reason). A refused note fails the module instead.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"advisory": "XSA-999", "name": "xsa999", "file": "payloads/xsa999.livepatch", "status": "verified",
+            "key_id": "sha256:6f1c...", "key_file": "/etc/noreboot-xen/payload-signing.pub.pem", "reason": null}]
 signatures:
   description:
     - Per advisory directory, the signature verification result - C(directory), C(status) (V(verified), V(unsigned),
@@ -279,6 +314,7 @@ problems:
             "fix": "add `sha256:` with the output of `sha256sum FILE`"}]
 """
 
+import datetime
 import hashlib
 import os
 import traceback
@@ -297,6 +333,10 @@ from ansible_collections.noreboot.xen.plugins.module_utils.advisory_signature im
     public_result,
     summary_line,
     verify_advisory_dirs,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_signature_note import (
+    SignatureNoteError,
+    check_payload_file,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder import (
     PlanInputError,
@@ -330,6 +370,8 @@ def get_argument_spec():
         retry_failed=dict(type='list', elements='str', default=[]),
         trusted_keys=dict(type='list', elements='path', default=[], no_log=False),
         require_signature=dict(type='bool'),
+        payload_signature_keys=dict(type='list', elements='path', default=[], no_log=False),
+        require_payload_signature=dict(type='bool', default=False),
     )
 
 
@@ -412,6 +454,24 @@ def _gpg_runner(module):
     return run
 
 
+def check_payload_signatures(advisories, key_paths, require):
+    """The ``payload_signatures`` of the plan; raises SignatureNoteError naming each refused payload."""
+    results, refused = [], []
+    for advisory in advisories:
+        for payload in advisory['livepatches']:
+            try:
+                result = check_payload_file(payload['path'], key_paths, name=payload['file'], require=require)
+            except (IOError, OSError) as exc:
+                raise SignatureNoteError('cannot read payload %s (%s)' % (payload['path'], to_native(exc)))
+            if result['refused']:
+                refused.append('%s (advisory %s): %s' % (payload['file'], advisory['id'], result['reason']))
+            results.append(dict(advisory=advisory['id'], name=payload['name'], file=payload['file'], status=result['status'],
+                                key_id=result['key_id'], key_file=result['key_file'], reason=result['reason']))
+    if refused:
+        raise SignatureNoteError('payload signature note refused, nothing was planned or uploaded: ' + '; '.join(refused))
+    return results
+
+
 def run_module():
     module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
     if yaml is None:
@@ -430,18 +490,23 @@ def run_module():
         if problems:
             raise AdvisoryManifestError(problems)
         advisories = load_advisories(documents)
+        payload_signatures = check_payload_signatures(advisories, params['payload_signature_keys'],
+                                                      params['require_payload_signature'])
         if params['validate_only']:
             module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
+                             payload_signatures=payload_signatures,
                              table=[summary_line(r) for r in signatures])
-        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
+        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'],
+                          now=datetime.datetime.now(datetime.timezone.utc))
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
-    except (PolicyError, PlanInputError) as exc:
+    except (PolicyError, PlanInputError, SignatureNoteError) as exc:
         module.fail_json(msg=to_native(exc))
     plan['signatures'] = signatures
+    plan['payload_signatures'] = payload_signatures
     result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan))
     result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories',
-                                         'signatures'))
+                                         'signatures', 'payload_signatures'))
     if params['plan_path']:
         text = plan_json(plan)
         result['plan_path'] = params['plan_path']
