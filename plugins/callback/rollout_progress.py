@@ -34,7 +34,7 @@ author:
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.noreboot.xen.plugins.module_utils.wave_progress import WaveProgress, is_plan
+from ansible_collections.noreboot.xen.plugins.plugin_utils.wave_progress import WaveProgress, is_plan
 
 
 class CallbackModule(CallbackBase):

@@ -2,8 +2,9 @@
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the reboot fallback waves: the gate before each reboot wave, the summary, and a
-guest's whereabouts in words. The logic is in plugins/module_utils/reboot_wave_gate.py; these
-filters read the plan of noreboot.xen.fleet_plan and the hosts' facts out of ``hostvars``.
+guest's whereabouts in words. The logic is in plugins/plugin_utils/reboot_wave_gate.py; these
+filters read the plan of noreboot.xen.fleet_plan and the hosts' facts out of ``hostvars``
+(plugins/plugin_utils/run_state.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -12,64 +13,8 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as gate
-
-LIVE_OUTCOME_FACT = 'livepatch_outcome'
-REBOOT_OUTCOME_FACT = 'reboot_fallback_outcome'
-REBOOT_RESULT_FACT = 'reboot_fallback_result'
-REBOOT_PROGRESS_FACT = 'reboot_fallback_progress'
-
-
-def _hostvar(hostvars, host, key):
-    try:
-        return hostvars[host].get(key)
-    except (KeyError, AttributeError):
-        return None
-
-
-def _reboot_outcome(hostvars, host):
-    """A reboot (or finish) host's outcome and result; one lost mid-role (still ``in_progress``)
-    is accounted for as ``lost`` (reboot_wave_gate.account_lost)."""
-    return gate.account_lost(_hostvar(hostvars, host, REBOOT_OUTCOME_FACT),
-                             _hostvar(hostvars, host, REBOOT_RESULT_FACT) or {},
-                             _hostvar(hostvars, host, REBOOT_PROGRESS_FACT))
-
-
-def collect_outcomes(plan, hostvars):
-    """``(live, reboot, results, stranded)`` of the plan's hosts out of ``hostvars``: live patch
-    outcomes of the canary/livepatch wave hosts; reboot outcomes, results and stranded guests
-    (descriptions) of the reboot wave hosts, a host lost mid-role as ``lost``. Also used by the
-    rolling run's filters."""
-    if not isinstance(plan, dict) or 'waves' not in plan:
-        raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan (a mapping with "waves"), got %r'
-                                 % type(plan).__name__)
-    live = {}
-    reboot = {}
-    results = {}
-    stranded = {}
-    for wave in plan['waves']:
-        for host in wave['hosts']:
-            if wave.get('kind') == 'reboot':
-                reboot[host], result = _reboot_outcome(hostvars, host)
-                results[host] = result
-                if result.get('stranded'):
-                    stranded[host] = list(result['stranded'])
-            else:
-                live[host] = _hostvar(hostvars, host, LIVE_OUTCOME_FACT)
-    return live, reboot, results, stranded
-
-
-def collect_finish(plan, hostvars):
-    """``(outcomes, results, stranded)`` of the hosts the plan decides finish_reboot for."""
-    outcomes = {}
-    results = {}
-    stranded = {}
-    for host in gate.finish_hosts(plan):
-        outcomes[host], result = _reboot_outcome(hostvars, host)
-        results[host] = result
-        if result.get('stranded'):
-            stranded[host] = list(result['stranded'])
-    return outcomes, results, stranded
+from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as gate
+from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import collect_finish, collect_outcomes
 
 
 def finish_reboot_hosts(plan):

@@ -3,10 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters of the rolling live patch: the wave gate and the run summary (controller side).
 
-The logic is in plugins/module_utils/rollout_budget.py (and reboot_wave_gate.py for the reboot
+The logic is in plugins/plugin_utils/rollout_budget.py (and reboot_wave_gate.py for the reboot
 waves); these filters only read the plan of noreboot.xen.fleet_plan and the hosts' outcome facts
-out of ``hostvars``. With ``with_reboots=true`` (the run also reboots the plan's reboot hosts,
-noreboot_xen_reboot_ok true) the hosts of the reboot waves count in the same failure budget as
+out of ``hostvars`` (plugins/plugin_utils/run_state.py). With ``with_reboots=true`` (the run also
+reboots the plan's reboot hosts, noreboot_xen_reboot_ok true) the hosts of the reboot waves count in the same failure budget as
 the live patch hosts, from the first wave on, and appear in the summary as reboot waves.
 """
 
@@ -16,13 +16,17 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import collect_finish, collect_outcomes
-from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as rg
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as rg
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
+from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import (
+    LIVE_OUTCOME_FACT,
+    LIVE_RESULT_FACT,
+    collect_finish,
+    collect_outcomes,
+    host_var,
+)
 
-OUTCOME_FACT = 'livepatch_outcome'
-RESULT_FACT = 'livepatch_result'
 PATCH_KINDS = ('canary', 'livepatch')
 
 
@@ -33,17 +37,6 @@ def _waves(plan):
         raise AnsibleFilterError('expected the plan of noreboot.xen.fleet_plan (a mapping with "waves" and '
                                  '"decisions"), got %r' % type(plan).__name__)
     return [w for w in waves if w.get('kind') in PATCH_KINDS]
-
-
-def _hostvar(hostvars, host, key):
-    try:
-        values = hostvars[host]
-    except KeyError:
-        return None
-    try:
-        return values.get(key)
-    except AttributeError:
-        return None
 
 
 def _collect(plan, hostvars):
@@ -60,8 +53,8 @@ def _collect(plan, hostvars):
     outcomes = {}
     details = {}
     for host in plan.get('decisions') or {}:
-        outcomes[host] = _hostvar(hostvars, host, OUTCOME_FACT)
-        result = _hostvar(hostvars, host, RESULT_FACT) or {}
+        outcomes[host] = host_var(hostvars, host, LIVE_OUTCOME_FACT)
+        result = host_var(hostvars, host, LIVE_RESULT_FACT) or {}
         checks = result.get('failed_checks') if hasattr(result, 'get') else None
         if outcomes[host] == rb.HELD_BY_OTHER_RUN:
             details[host] = 'run %s' % ((result.get('held_by_run') if hasattr(result, 'get') else None) or 'unknown')
@@ -93,8 +86,8 @@ def _holders(plan, hostvars, left_to_other_runs):
     ``held``) and hosts whose transaction met another run's host lock (``livepatch_result.held_by_run``)."""
     holders = dict(left_to_other_runs or {})
     for host in plan.get('decisions') or {}:
-        if _hostvar(hostvars, host, OUTCOME_FACT) == rb.HELD_BY_OTHER_RUN:
-            result = _hostvar(hostvars, host, RESULT_FACT) or {}
+        if host_var(hostvars, host, LIVE_OUTCOME_FACT) == rb.HELD_BY_OTHER_RUN:
+            result = host_var(hostvars, host, LIVE_RESULT_FACT) or {}
             holders[host] = result.get('held_by_run') if hasattr(result, 'get') else None
     return holders
 
@@ -131,8 +124,11 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
         outcomes[host] = rb.reboot_summary_outcome(outcome) if outcome else rb.NOT_STARTED
         details[host] = '; '.join([finish_results[host].get('msg') or outcome or 'not reached']
                                   + finish_stranded.get(host, []))
-    return rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
-                        details=details, run_id=run_id, holders=_holders(plan, hostvars, left_to_other_runs))
+    summary = rb.summarize(plan_hosts, outcomes, waves=labels, wave_times=wave_times or {}, gate=gate or {},
+                           details=details, run_id=run_id, holders=_holders(plan, hostvars, left_to_other_runs))
+    # How the advisory directories were verified (fleet_plan's signatures), shown by rollout_summary_table.
+    summary['signatures'] = list(plan.get('signatures') or [])
+    return summary
 
 
 def rollout_plan_hosts(hosts, hostvars):
@@ -144,16 +140,16 @@ def rollout_plan_hosts(hosts, hostvars):
     """
     fleet = {}
     for host in hosts:
-        facts = _hostvar(hostvars, host, 'ansible_facts') or {}
-        detected = _hostvar(hostvars, host, 'noreboot_xen_detected')
+        facts = host_var(hostvars, host, 'ansible_facts') or {}
+        detected = host_var(hostvars, host, 'noreboot_xen_detected')
         if not detected:
             detected = dict(unreachable=True, error='detection did not run on this host')
         fleet[host] = dict(
             xen=facts.get('xen') if hasattr(facts, 'get') else None,
             unreachable=bool(detected.get('unreachable')),
             error=detected.get('error') or None,
-            failure_domain=_hostvar(hostvars, host, 'noreboot_xen_failure_domain'),
-            force_reboot=bool(_hostvar(hostvars, host, 'noreboot_xen_force_reboot')),
+            failure_domain=host_var(hostvars, host, 'noreboot_xen_failure_domain'),
+            force_reboot=bool(host_var(hostvars, host, 'noreboot_xen_force_reboot')),
         )
     return fleet
 
@@ -165,7 +161,7 @@ def rollout_host_locks(hosts, hostvars, run_id=None):
     noreboot.xen.run_lock's ``host_locks``."""
     found = {}
     for host in hosts or []:
-        facts = _hostvar(hostvars, host, 'ansible_facts') or {}
+        facts = host_var(hostvars, host, 'ansible_facts') or {}
         xen = facts.get('xen') if hasattr(facts, 'get') else None
         livepatch = xen.get('livepatch') if hasattr(xen, 'get') else None
         lock = livepatch.get('rollout_lock') if hasattr(livepatch, 'get') else None

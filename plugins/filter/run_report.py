@@ -3,7 +3,7 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters that render the HTML reports (controller side): the run report of rolling_livepatch.yml and
 reboot_fallback.yml, and the fleet's patch state of inventory_report.yml. The logic is in
-plugins/module_utils/run_report_html.py; these filters fill in who ran it and when.
+plugins/plugin_utils/run_report_html.py; these filters fill in who ran it and when.
 
 Documentation: run_report_html.yml, fleet_report_html.yml next to this file.
 """
@@ -21,7 +21,7 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.release import __version__ as ANSIBLE_VERSION
 
-from ansible_collections.noreboot.xen.plugins.module_utils import run_report_html as rh
+from ansible_collections.noreboot.xen.plugins.plugin_utils import run_report_html as rh
 
 
 def _plain(value):

@@ -30,6 +30,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import hashlib
 import os
 import re
@@ -50,11 +51,13 @@ _INT_RANGE_RE = re.compile(r'^\s*(0x[0-9a-fA-F]+|\d+)\s*(?:-\s*(0x[0-9a-fA-F]+|\
 # Payload names: xen-livepatch allows 127 bytes; keep to characters safe in file names and logs.
 _NAME_RE = re.compile(r'^[A-Za-z0-9_.-]{1,127}$')
 
-TOP_KEYS = ('schema', 'id', 'title', 'description', 'references', 'affected', 'livepatches', 'fallback')
+TOP_KEYS = ('schema', 'id', 'title', 'description', 'references', 'affected', 'livepatches', 'livepatch_end_of_life',
+            'fallback')
 AFFECTED_KEYS = ('hypervisors', 'hardware')
 HYPERVISOR_KEYS = ('versions', 'build_ids')
 HARDWARE_KEYS = ('vendor', 'family', 'models', 'hw_caps', 'virt_caps')
-LIVEPATCH_KEYS = ('xen_build_id', 'file', 'sha256', 'name', 'payload_build_id', 'metadata', 'expect')
+LIVEPATCH_KEYS = ('xen_build_id', 'file', 'sha256', 'name', 'payload_build_id', 'metadata', 'expect', 'apply_until')
+END_OF_LIFE_KEYS = ('xen_build_id', 'from')
 EXPECT_KEYS = ('xl_info',)
 FALLBACK_KEYS = ('reboot', 'fixed_build_ids', 'packages')
 PACKAGE_KEYS = ('package', 'version')
@@ -160,6 +163,61 @@ def _parse_int_set(value):
 
 
 # ---------------------------------------------------------------------------------------------
+# Times (apply_until, livepatch_end_of_life[].from)
+
+_DATE_RE = re.compile(r'^(\d{4})-(\d{2})-(\d{2})$')
+_TIME_RE = re.compile(r'^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?'
+                      r'\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$')
+UTC = datetime.timezone.utc
+
+
+def parse_utc_timestamp(value):
+    """An ISO 8601 time or date as an aware datetime in UTC; ValueError otherwise.
+
+    ``value`` is a string or what YAML makes of an unquoted one (datetime.date, datetime.datetime).
+    A date alone is 00:00:00 UTC of that day. A time must say its zone (``Z`` or an offset such
+    as ``+01:00``, converted to UTC): a time without one is refused rather than guessed.
+    """
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError('%s has no time zone' % value.isoformat())
+        return value.astimezone(UTC)
+    if isinstance(value, datetime.date):
+        return datetime.datetime(value.year, value.month, value.day, tzinfo=UTC)
+    if not isinstance(value, str):
+        raise ValueError('%r is not a time (expected an ISO 8601 string)' % (value,))
+    text = value.strip()
+    try:
+        match = _DATE_RE.match(text)
+        if match:
+            return datetime.datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
+        match = _TIME_RE.match(text)
+        if not match:
+            raise ValueError('%r is not an ISO 8601 time or date' % (value,))
+        year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
+        if not zulu and not sign:
+            raise ValueError('%r has no time zone' % (value,))
+        offset = datetime.timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
+        zone = datetime.timezone(-offset if sign == '-' else offset)
+        parsed = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
+                                   int((fraction or '0').ljust(6, '0')), tzinfo=zone)
+    except ValueError as exc:
+        if 'ISO 8601' in str(exc) or 'time zone' in str(exc):
+            raise
+        raise ValueError('%r is not a valid time: %s' % (value, exc))
+    return parsed.astimezone(UTC)
+
+
+def format_utc_timestamp(moment):
+    """``2027-01-31T12:00:00Z`` (microseconds only when there are some) for an aware datetime."""
+    moment = moment.astimezone(UTC)
+    text = moment.strftime('%Y-%m-%dT%H:%M:%S')
+    if moment.microsecond:
+        text += '.%06d' % moment.microsecond
+    return text + 'Z'
+
+
+# ---------------------------------------------------------------------------------------------
 # Validation
 
 class _Checker(object):
@@ -211,6 +269,14 @@ class _Checker(object):
                      'copy the build_id line of `xl info` from a host running that build')
             return None
         return value.strip().lower()
+
+    def timestamp(self, value, path):
+        try:
+            return parse_utc_timestamp(value)
+        except ValueError as exc:
+            self.add(path, str(exc), 'write an ISO 8601 UTC time such as "2027-01-31T12:00:00Z" or a date such as '
+                     '2027-01-31 (00:00 UTC that day); a time without Z or an offset is refused')
+            return None
 
 
 _EXAMPLES = {
@@ -322,6 +388,7 @@ def collect_problems(data, file, inspect_payload=None, check_payload_files=True,
     if isinstance(fallback, dict) and isinstance(fallback.get('fixed_build_ids'), list):
         fixed = set(str(b).strip().lower() for b in fallback['fixed_build_ids'])
     check.payload_info = payload_info if payload_info is not None else {}
+    _check_end_of_life(check, data.get('livepatch_end_of_life'))
     _check_livepatches(check, data.get('livepatches'), file, inspect_payload, check_payload_files, fixed)
     return check.problems
 
@@ -381,6 +448,35 @@ def _check_affected(check, affected):
                 if not _VIRT_CAP_RE.match(flag.strip()):
                     check.add('%s.virt_caps[%d]' % (path, j), '%r is not a virt_caps flag' % flag,
                               'write a word of `xl info virt_caps`, e.g. "hap", or "!hap" for absent')
+
+
+def _check_end_of_life(check, end_of_life):
+    if end_of_life is None:
+        return
+    if not isinstance(end_of_life, list):
+        check.add('livepatch_end_of_life', 'livepatch_end_of_life must be a list',
+                  'write `livepatch_end_of_life: [{xen_build_id: "...", from: 2027-01-31}]`')
+        return
+    seen = {}
+    for i, entry in enumerate(end_of_life):
+        path = 'livepatch_end_of_life[%d]' % i
+        if not check.keys(entry, END_OF_LIFE_KEYS, path):
+            continue
+        if 'xen_build_id' not in entry:
+            check.add(path + '.xen_build_id', 'missing xen_build_id (the hypervisor build no longer live patched)',
+                      'add `xen_build_id:` with the `xl info build_id` of that build')
+        else:
+            build_id = check.build_id(entry['xen_build_id'], path + '.xen_build_id')
+            if build_id is not None and build_id in seen:
+                check.add(path + '.xen_build_id', 'build-id %s is also given by livepatch_end_of_life[%d]' % (build_id, seen[build_id]),
+                          'give each build once, with the earliest time')
+            elif build_id is not None:
+                seen[build_id] = i
+        if 'from' not in entry:
+            check.add(path + '.from', 'missing from (the time from which the build is no longer live patched)',
+                      'add `from:` with an ISO 8601 UTC time such as "2027-01-31T00:00:00Z" or a date such as 2027-01-31')
+        else:
+            check.timestamp(entry['from'], path + '.from')
 
 
 def _check_fallback(check, fallback):
@@ -460,6 +556,8 @@ def _check_livepatches(check, livepatches, file, inspect_payload, check_payload_
         if 'payload_build_id' in entry:
             declared_own = check.build_id(entry['payload_build_id'], path + '.payload_build_id')
         _check_expect(check, entry.get('expect'), path + '.expect')
+        if 'apply_until' in entry:
+            check.timestamp(entry['apply_until'], path + '.apply_until')
         sha = entry.get('sha256')
         if sha is None:
             check.add(path + '.sha256', 'missing sha256 of the payload file', 'add `sha256:` with the output of `sha256sum FILE`')
@@ -594,6 +692,8 @@ def normalize(data, file, payload_info=None):
             depends=(info.get('depends') or '').strip().lower() or None,
             metadata=entry.get('metadata'),
             expect=entry.get('expect') or {},
+            apply_until=(format_utc_timestamp(parse_utc_timestamp(entry['apply_until']))
+                         if entry.get('apply_until') is not None else None),
         )
         livepatches.append(item)
     fixed = fallback.get('fixed_build_ids') or []
@@ -609,6 +709,8 @@ def normalize(data, file, payload_info=None):
         build_ids=sorted(set(b.strip().lower() for b in build_ids)),
         hardware=hardware,
         livepatches=livepatches,
+        livepatch_end_of_life=dict((e['xen_build_id'].strip().lower(), format_utc_timestamp(parse_utc_timestamp(e['from'])))
+                                   for e in data.get('livepatch_end_of_life') or []),
         fallback=dict(
             reboot=True,
             fixed_build_ids=sorted(set(b.strip().lower() for b in fixed)),
@@ -785,6 +887,27 @@ def host_version(hypervisor):
         if isinstance(value, int) and not isinstance(value, bool) and value != parsed[index]:
             return None
     return parsed
+
+
+def expiry_for(advisory, build_id, livepatch, now):
+    """Why this advisory's payload is not to be applied on this build at ``now``, or None.
+
+    ``now`` is an aware datetime (the caller's clock; nothing here reads one). Returns
+    ``dict(kind, at, reason)``: ``kind`` is ``end_of_life`` (livepatch_end_of_life names the
+    build with a ``from`` at or before ``now``) or ``apply_until`` (the payload's apply_until is
+    at or before ``now``: "until" excludes the instant itself).
+    """
+    end_of_life = (advisory.get('livepatch_end_of_life') or {}).get(build_id)
+    apply_until = livepatch.get('apply_until') if livepatch else None
+    if (end_of_life or apply_until) and (not isinstance(now, datetime.datetime) or now.utcoffset() is None):
+        raise ValueError('the current time is needed as an aware datetime (UTC) to check expiry, got %r' % (now,))
+    if end_of_life and parse_utc_timestamp(end_of_life) <= now:
+        return dict(kind='end_of_life', at=end_of_life, reason='build %s is no longer live patched since %s '
+                    '(livepatch_end_of_life of %s)' % (build_id, end_of_life, advisory['manifest']))
+    if apply_until and parse_utc_timestamp(apply_until) <= now:
+        return dict(kind='apply_until', at=apply_until, reason='payload %s expired at %s (apply_until)' % (
+            livepatch['name'], apply_until))
+    return None
 
 
 def livepatch_for(advisory, build_id):

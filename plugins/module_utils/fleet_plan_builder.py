@@ -92,12 +92,13 @@ def check_retry_failed(retry_failed):
     return [name.strip() for name in retry_failed]
 
 
-def build_plan(advisories, hosts, policy=None, retry_failed=None):
+def build_plan(advisories, hosts, policy=None, retry_failed=None, now=None):
     """Return the plan dict (what the module returns and writes as JSON). ``retry_failed``: the
-    payload names the operator releases from ``held`` (plan_decision)."""
+    payload names the operator releases from ``held`` (plan_decision); ``now``: the current time
+    (aware datetime) the manifests' expiry times are compared with."""
     check_hosts(hosts)
     released = check_retry_failed(retry_failed)
-    decisions = pd.decide_fleet(hosts, advisories, released)
+    decisions = pd.decide_fleet(hosts, advisories, released, now)
     waves = wp.plan_waves(decisions, policy)
     for decision in decisions:
         decision['wave'] = waves['wave_of'].get(decision['host'])
@@ -117,7 +118,8 @@ def build_plan(advisories, hosts, policy=None, retry_failed=None):
 
 def _advisory_view(advisory):
     view = am.public_view(advisory)
-    keys = ('id', 'title', 'manifest', 'manifest_sha256', 'versions', 'build_ids', 'hardware', 'livepatches', 'fallback')
+    keys = ('id', 'title', 'manifest', 'manifest_sha256', 'versions', 'build_ids', 'hardware', 'livepatches',
+            'livepatch_end_of_life', 'fallback')
     return dict((k, view[k]) for k in keys if k in view)
 
 

@@ -717,7 +717,7 @@ class GuestEvacuation(object):
             bad = missing + [p for p in problems if p not in missing]
             raise RestoreError('guest(s) not running again on %s: %s (manifest %s)'
                                % (self.host or 'this host', _where_list(bad), self.manifest_path),
-                               manifest=manifest, missing=[_where(e) for e in bad],
+                               manifest=manifest, missing=[where(e) for e in bad],
                                conflicts=[e['name'] for e in bad if e['state'] == CONFLICT])
         manifest['status'] = RESTORED
         self.write_manifest(manifest)
@@ -769,7 +769,7 @@ class GuestEvacuation(object):
             entry['state'] = STARTED
             return
         raise EvacuationError('guest %s is not running and cannot be brought back automatically (%s)'
-                              % (name, _where(entry)))
+                              % (name, where(entry)))
 
     def _autostart_entry(self, name):
         """``(autostart directory, entries or None)``: the entries (paths joined by ', ') of the host's xendomains
@@ -798,7 +798,11 @@ def held_path(path):
     return os.path.join(os.path.dirname(path), '.%s%s' % (os.path.basename(path), HELD_SUFFIX))
 
 
-def _where(entry):
+def where(entry, with_error=True):
+    """One guest's whereabouts in words: ``web1 (saved to /var/.../web1.save, state saved: error)``;
+    without ``with_error``, the manifest entry's error is left out. The one wording of a guest's
+    place, used by the module, the plan (plan_decision) and the reboot wave gate."""
+    entry = entry or {}
     action = entry.get('action')
     if action == SAVE:
         place = 'saved to %s' % entry.get('file')
@@ -809,10 +813,10 @@ def _where(entry):
     else:
         place = action or 'unknown'
     text = '%s (%s, state %s' % (entry.get('name'), place, entry.get('state'))
-    if entry.get('error'):
+    if with_error and entry.get('error'):
         text += ': %s' % entry['error']
     return text + ')'
 
 
 def _where_list(entries):
-    return '; '.join(_where(e) for e in entries)
+    return '; '.join(where(e) for e in entries)

@@ -208,6 +208,23 @@ def _read_section_headers(data, e_shoff, e_shnum, e_shstrndx):
     return sections
 
 
+def read_sections(data, source=None):
+    """The checked section headers of the payload in ``data`` (dicts: name, type, offset, size, ...).
+
+    Raises PayloadError like ``parse_payload_bytes``; used by readers of further sections
+    (e.g. livepatch_signature_note.py) so that every section is bounds-checked in one place.
+    """
+    try:
+        e_shoff, e_shnum, e_shstrndx = _check_header(data)
+        return _read_section_headers(data, e_shoff, e_shnum, e_shstrndx)
+    except PayloadError as exc:
+        if source and not exc.source:
+            raise PayloadError(exc.problem, source)
+        raise
+    except struct.error as exc:  # defensive: every read is bounds-checked first
+        raise PayloadError('corrupt ELF file (%s)' % exc, source)
+
+
 def parse_payload_bytes(data, source=None):
     """Check and read a payload held in memory; return a dict (see ``read_payload``)."""
     try:

@@ -21,7 +21,11 @@ Decisions (one per host, with a reason in words, plus one per host and advisory)
   hypervisor cannot live patch (``livepatch.reason_kind`` is
   ``hypervisor_without_livepatch``), or the operator forced it (host var
   ``noreboot_xen_force_reboot``; it turns ``livepatch`` into ``reboot`` and leaves
-  ``already_patched`` alone);
+  ``already_patched`` alone), or the payload expired: the manifest's ``apply_until`` for it,
+  or its ``livepatch_end_of_life`` ``from`` for the host's build, is at or before ``now``
+  (the reason says which and when; ``expired`` carries kind and time). Expiry stops applying,
+  not what is applied: a host where the payload is already applied stays ``already_patched``,
+  and a payload an interrupted run applied is still finished;
 * ``finish_reboot``: an earlier run of the reboot fallback did not finish on this host
   (``xen.evacuation.unfinished``: guests of its guest manifest not back, or a reboot intent
   without an outcome in its ledger), whatever its build: the run finishes it before anything
@@ -87,10 +91,12 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import (
+    expiry_for,
     livepatch_for,
     match_hardware,
     match_hypervisor,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import where
 
 UNREACHABLE = 'unreachable'
 NOT_XEN = 'not_xen'
@@ -199,10 +205,12 @@ def failure_on_host(lp_facts, livepatch, loaded):
     return None, None
 
 
-def decide_advisory(advisory, xen, force_reboot=False, retry_failed=()):
+def decide_advisory(advisory, xen, force_reboot=False, retry_failed=(), now=None):
     """Decision of one advisory for one present Xen host: dict(advisory, decision, reason, ...).
 
-    ``retry_failed``: payload names the operator released (see the module docstring, ``held``)."""
+    ``retry_failed``: payload names the operator released (see the module docstring, ``held``).
+    ``now``: the current time (aware datetime), needed when the advisory has expiry times
+    (see the module docstring, ``reboot``); the caller reads the clock, not this function."""
     result = dict(advisory=advisory['id'])
     hypervisor = xen.get('hypervisor')
     if not isinstance(hypervisor, dict) or not hypervisor:
@@ -241,6 +249,11 @@ def decide_advisory(advisory, xen, force_reboot=False, retry_failed=()):
         if intent is None:
             return dict(result, decision=ALREADY_PATCHED, reason='%s; %s%s' % (why, applied_why, intent_why),
                         payload=_payload_view(livepatch))
+    if intent is None:
+        expired = expiry_for(advisory, build_id, livepatch, now)
+        if expired is not None:
+            return dict(result, decision=REBOOT, reason='%s; %s: the reboot fallback instead' % (why, expired['reason']),
+                        fallback=advisory['fallback'], expired=expired)
     if force_reboot:
         return dict(result, decision=REBOOT, reason='%s; operator forced a reboot (noreboot_xen_force_reboot)' % why,
                     fallback=advisory['fallback'])
@@ -329,20 +342,13 @@ def failure_domain(entry):
     return str(value).strip()
 
 
-def decide_host(host, entry, advisories, retry_failed=()):
+def decide_host(host, entry, advisories, retry_failed=(), now=None):
     """The decision for one host over all advisories (a dict; see the module docstring)."""
-    result = _decide_host(host, entry, advisories, retry_failed)
+    result = _decide_host(host, entry, advisories, retry_failed, now)
     evacuation = (entry.get('xen') or {}).get('evacuation') if isinstance(entry, dict) else None
     if result['decision'] != UNREACHABLE and isinstance(evacuation, dict) and evacuation.get('unfinished'):
         return finish_reboot_decision(result, evacuation, advisories)
     return result
-
-
-def _where(guest):
-    action = guest.get('action')
-    place = {'save': 'saved to %s' % guest.get('file'), 'migrate': 'migrated to %s' % guest.get('peer'),
-             'shutdown': 'shut down, config %s' % guest.get('config')}.get(action, action or 'unknown')
-    return '%s (%s, state %s)' % (guest.get('name'), place, guest.get('state'))
 
 
 def finish_reboot_decision(result, evacuation, advisories):
@@ -361,7 +367,7 @@ def finish_reboot_decision(result, evacuation, advisories):
         good.add(result['build_id'])
     what = []
     if guests:
-        what.append('guest(s) %s are not back' % ', '.join(_where(g) for g in guests))
+        what.append('guest(s) %s are not back' % ', '.join(where(g, with_error=False) for g in guests))
     if intent:
         what.append('the reboot intent of run %s has no outcome in the ledger' % intent.get('run_id'))
     if evacuation.get('error'):
@@ -378,7 +384,7 @@ def finish_reboot_decision(result, evacuation, advisories):
                 finish=finish, payloads=[], stacking=[])
 
 
-def _decide_host(host, entry, advisories, retry_failed=()):
+def _decide_host(host, entry, advisories, retry_failed=(), now=None):
     result = _base(host, entry)
     if not isinstance(entry, dict):
         return dict(result, decision=UNDECIDED, reason='no input for this host (expected a mapping with xen facts)')
@@ -397,7 +403,7 @@ def _decide_host(host, entry, advisories, retry_failed=()):
     if present is not True:
         return dict(result, decision=UNDECIDED, reason='facts lack xen.present')
     force = bool(entry.get('force_reboot'))
-    per_advisory = [decide_advisory(advisory, xen, force, retry_failed) for advisory in advisories]
+    per_advisory = [decide_advisory(advisory, xen, force, retry_failed, now) for advisory in advisories]
     result['advisories'] = per_advisory
     if not per_advisory:
         return dict(result, decision=NOT_AFFECTED, reason='no advisories given')
@@ -508,9 +514,10 @@ def stacking_check(host_build_id, applied, payloads, known_ids):
     return result
 
 
-def decide_fleet(hosts, advisories, retry_failed=()):
-    """Decisions for every host, sorted by host name; a payload held on a host holds its group (hold_groups)."""
-    return hold_groups([decide_host(host, hosts[host], advisories, retry_failed) for host in sorted(hosts)])
+def decide_fleet(hosts, advisories, retry_failed=(), now=None):
+    """Decisions for every host, sorted by host name; a payload held on a host holds its group (hold_groups).
+    ``now``: the current time, an aware datetime (see decide_advisory)."""
+    return hold_groups([decide_host(host, hosts[host], advisories, retry_failed, now) for host in sorted(hosts)])
 
 
 def _group(decision):

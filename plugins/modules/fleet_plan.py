@@ -13,6 +13,10 @@ module: fleet_plan
 short_description: Decide per host what Xen advisories ask for and plan canaries and waves
 version_added: 1.0.0
 description:
+  - First verifies the signature of every advisory directory (the directory of each manifest) against
+    O(trusted_keys), before any manifest in it is parsed - ansible-sign's layout, C(.ansible-sign/sha256sum.txt)
+    and its detached OpenPGP signature C(.ansible-sign/sha256sum.txt.sig), checked with GnuPG; every file of the
+    directory must be listed with its sha256, and nothing else may be there. See O(require_signature).
   - Reads advisory manifests (see C(docs/advisory_manifest.md) in the collection), validates them, including
     the payload files they name (sha256, and the ELF C(.livepatch.xen_depends) against the declared build-id),
     and refuses the run before any host is touched when one is wrong.
@@ -21,6 +25,9 @@ description:
   - Plans canary waves (one host per hypervisor build-id and hardware class), then live patch waves sized by
     O(policy.wave_sizes), then reboot waves, never taking more than O(policy.max_per_domain) hosts of one failure
     domain in one wave. The same input always gives the same plan.
+  - A payload past its C(apply_until), or a host build past its C(livepatch_end_of_life) time (both in the manifest),
+    gets V(reboot), the reason saying which payload expired or which build is at its end of life, and when. The
+    times are compared with the controller's current UTC time when the module runs.
   - Runs on the controller (with C(delegate_to) V(localhost) and C(run_once) V(true)) and contacts no host. The only
     thing it may change is the plan file O(plan_path).
 options:
@@ -94,6 +101,46 @@ options:
         contacted.
     type: bool
     default: false
+  trusted_keys:
+    description:
+      - OpenPGP public key files (armored or binary, as C(gpg --export) writes them; several keys in one file are fine)
+        of the people who sign advisory directories. Only these keys are trusted; the user's own GnuPG keyring is
+        never used (a throwaway keyring is built from these files for each run).
+      - The playbooks take it from C(noreboot_xen_advisory_trusted_keys).
+    type: list
+    elements: path
+    default: []
+    version_added: 1.1.0
+  require_signature:
+    description:
+      - Refuse the run when an advisory directory is not signed. Left out, it is V(true) when O(trusted_keys) is given
+        and V(false) otherwise.
+      - With V(false), a directory that is signed is still verified (and refused when the signature or a file is bad)
+        when O(trusted_keys) is given, and unsigned directories are accepted with a warning.
+      - Without O(trusted_keys) nothing can be verified and the module warns loudly that nothing is signature-checked.
+      - The playbooks take it from C(noreboot_xen_require_signature).
+    type: bool
+    version_added: 1.1.0
+  payload_signature_keys:
+    description:
+      - RSA public keys (PEM files) trusted to sign payloads with XenServer's in-payload signature note
+        C(.note.Xen.signature) (livepatch-build-tools signing, version 1). Each payload's note is verified against
+        these keys after the manifest checks and before the plan is made; see RV(payload_signatures).
+      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the run
+        with a message naming the payload file and the keys tried. A payload without a note is reported as
+        V(absent) and used (unless O(require_payload_signature)).
+      - The playbooks take it from C(noreboot_xen_payload_signature_keys).
+    type: list
+    elements: path
+    default: []
+    version_added: 1.1.0
+  require_payload_signature:
+    description:
+      - Refuse the run when a payload carries no C(.note.Xen.signature) note.
+      - The playbooks take it from C(noreboot_xen_require_payload_signature).
+    type: bool
+    default: false
+    version_added: 1.1.0
   plan_path:
     description:
       - Where to write the plan as JSON (sorted keys, so the same plan gives the same file).
@@ -114,6 +161,8 @@ attributes:
     platforms: posix
 requirements:
   - PyYAML (installed with ansible-core) on the host the module runs on, normally the controller.
+  - GnuPG (C(gpg), Debian package C(gpg)) on that host when O(trusted_keys) is given.
+  - The Python C(cryptography) library on that host when O(payload_signature_keys) is given.
 notes:
   - A payload counts as already applied when a payload of the manifest's name is APPLIED, the host runs the
     hypervisor build-id the payload was built for (its C(.livepatch.xen_depends)) and, when the manifest gives
@@ -124,6 +173,10 @@ notes:
     died between the apply and its outcome, and M(noreboot.xen.livepatch_rollout) finishes that transaction
     (health checks, revert on failure, outcome) without applying the payload again."
   - Hosts decided V(undecided) or V(unreachable) are in no wave; the reason says what is missing.
+  - "A signature is refused when it is bad (a byte of C(sha256sum.txt) changed), made by a key not in O(trusted_keys),
+    by an expired or revoked key, or when a file differs from its signed sha256, is missing, is present but not
+    listed, is a symbolic link, or a listed path leaves the directory (absolute or with C(..)). Exclusions of
+    ansible-sign's C(MANIFEST.in) are not honoured: every file of the directory must be signed."
 seealso:
   - module: noreboot.xen.xen_facts
 author:
@@ -215,11 +268,38 @@ advisories:
   elements: dict
   sample: [{"id": "XSA-999", "title": "x86: example flaw", "manifest": "/srv/advisories/xsa-999/xsa-999.yml"}]
 table:
-  description: The plan as lines of text (counts per decision, per build-id and hardware class, the waves).
+  description:
+    - The plan as lines of text (one line per advisory directory on its signature, counts per decision, per build-id and
+      hardware class, the waves).
+    - With O(validate_only), only the lines on the signatures.
   returned: success
   type: list
   elements: str
   sample: ["Hosts: 57", "Decisions: livepatch 40, reboot 2", "wave  1 canary       1 host(s) [rack-a:1] xen01"]
+payload_signatures:
+  description:
+    - Per payload of every advisory, the result of its C(.note.Xen.signature) note - C(advisory), C(name), C(file),
+      C(status) (V(verified), V(absent), V(not_checked) when the payload has a note but no O(payload_signature_keys)
+      are given), C(key_id) (V(sha256:) and the SHA-256 of the key's DER SubjectPublicKeyInfo) and C(key_file) of the
+      key that verified it, and C(reason). A refused note fails the module instead.
+  returned: success
+  type: list
+  elements: dict
+  sample: [{"advisory": "XSA-999", "name": "xsa999", "file": "payloads/xsa999.livepatch", "status": "verified",
+            "key_id": "sha256:6f1c...", "key_file": "/etc/noreboot-xen/payload-signing.pub.pem", "reason": null}]
+signatures:
+  description:
+    - Per advisory directory, the signature verification result - C(directory), C(status) (V(verified), V(unsigned),
+      V(not_verified) when signed but no O(trusted_keys) are given), C(format), and when verified C(fingerprint)
+      (the primary key), C(signing_key) (the (sub)key that signed), C(key_file), C(uid), C(signature_time) (UTC,
+      ISO 8601), C(signature_timestamp) and C(files) (how many files the signature covers).
+    - Also written to the plan file.
+  returned: success
+  type: list
+  elements: dict
+  version_added: 1.1.0
+  sample: [{"directory": "/srv/advisories/xsa-999", "status": "verified", "fingerprint": "A1760E8394F3ABCF2AD078ADB2930B1AB11258D3",
+            "signature_time": "2026-12-02T13:10:53Z", "files": 3}]
 plan_path:
   description: The plan file, when O(plan_path) was given.
   returned: when O(plan_path) is given
@@ -234,6 +314,7 @@ problems:
             "fix": "add `sha256:` with the output of `sha256sum FILE`"}]
 """
 
+import datetime
 import hashlib
 import os
 import traceback
@@ -246,6 +327,16 @@ from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest imp
     AdvisoryManifestError,
     ManifestProblem,
     public_view,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_signature import (
+    check_manifest_digests,
+    public_result,
+    summary_line,
+    verify_advisory_dirs,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_signature_note import (
+    SignatureNoteError,
+    check_payload_file,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder import (
     PlanInputError,
@@ -277,6 +368,10 @@ def get_argument_spec():
         plan_path=dict(type='path'),
         validate_only=dict(type='bool', default=False),
         retry_failed=dict(type='list', elements='str', default=[]),
+        trusted_keys=dict(type='list', elements='path', default=[], no_log=False),
+        require_signature=dict(type='bool'),
+        payload_signature_keys=dict(type='list', elements='path', default=[], no_log=False),
+        require_payload_signature=dict(type='bool', default=False),
     )
 
 
@@ -348,26 +443,70 @@ def write_plan(path, text):
     os.rename(tmp, path)
 
 
+def _gpg_runner(module):
+    """``run(argv) -> (rc, stdout, stderr)`` with the gpg found on PATH (argv lists only, no shell)."""
+    gpg = module.get_bin_path('gpg')
+    if gpg is None:
+        module.fail_json(msg='trusted_keys is given but gpg is not installed on the controller (Debian: apt-get install gpg)')
+
+    def run(argv):
+        return module.run_command([gpg] + list(argv[1:]), environ_update=dict(LC_ALL='C'))
+    return run
+
+
+def check_payload_signatures(advisories, key_paths, require):
+    """The ``payload_signatures`` of the plan; raises SignatureNoteError naming each refused payload."""
+    results, refused = [], []
+    for advisory in advisories:
+        for payload in advisory['livepatches']:
+            try:
+                result = check_payload_file(payload['path'], key_paths, name=payload['file'], require=require)
+            except (IOError, OSError) as exc:
+                raise SignatureNoteError('cannot read payload %s (%s)' % (payload['path'], to_native(exc)))
+            if result['refused']:
+                refused.append('%s (advisory %s): %s' % (payload['file'], advisory['id'], result['reason']))
+            results.append(dict(advisory=advisory['id'], name=payload['name'], file=payload['file'], status=result['status'],
+                                key_id=result['key_id'], key_file=result['key_file'], reason=result['reason']))
+    if refused:
+        raise SignatureNoteError('payload signature note refused, nothing was planned or uploaded: ' + '; '.join(refused))
+    return results
+
+
 def run_module():
     module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
     if yaml is None:
         module.fail_json(msg=missing_required_lib('PyYAML'), exception=YAML_IMPORT_ERROR)
     params = module.params
     policy = dict((k, v) for k, v in (params['policy'] or {}).items() if v is not None)
-    documents, problems = read_manifests(params['advisories'])
     try:
+        # Before any manifest is parsed: a refused signature stops here.
+        verified, warnings = verify_advisory_dirs(params['advisories'], params['trusted_keys'], params['require_signature'],
+                                                  run=_gpg_runner(module) if params['trusted_keys'] else None)
+        for warning in warnings:
+            module.warn(warning)
+        signatures = [public_result(r) for r in verified]
+        documents, problems = read_manifests(params['advisories'])
+        problems.extend(check_manifest_digests(verified, documents))
         if problems:
             raise AdvisoryManifestError(problems)
         advisories = load_advisories(documents)
+        payload_signatures = check_payload_signatures(advisories, params['payload_signature_keys'],
+                                                      params['require_payload_signature'])
         if params['validate_only']:
-            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories])
-        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'])
+            module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
+                             payload_signatures=payload_signatures,
+                             table=[summary_line(r) for r in signatures])
+        plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'],
+                          now=datetime.datetime.now(datetime.timezone.utc))
     except AdvisoryManifestError as exc:
         module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
-    except (PolicyError, PlanInputError) as exc:
+    except (PolicyError, PlanInputError, SignatureNoteError) as exc:
         module.fail_json(msg=to_native(exc))
-    result = dict(changed=False, table=render_table(plan))
-    result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories'))
+    plan['signatures'] = signatures
+    plan['payload_signatures'] = payload_signatures
+    result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan))
+    result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories',
+                                         'signatures', 'payload_signatures'))
     if params['plan_path']:
         text = plan_json(plan)
         result['plan_path'] = params['plan_path']

@@ -33,6 +33,7 @@ author:
   - noreboot.xen contributors (@noreboot)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - noreboot.xen.command_retries
 attributes:
   check_mode:
     support: full
@@ -87,14 +88,6 @@ options:
         the payload below it (the hypervisor build-id is still checked). Cannot be combined with O(replace).
     type: bool
     default: false
-  retries:
-    description: How many times to retry a command that exited with status 2 (busy / retry).
-    type: int
-    default: 5
-  delay:
-    description: Seconds to wait before the first retry; the wait doubles after each attempt.
-    type: float
-    default: 1.0
 notes:
   - C(xen-livepatch list) shows no build-ids. When the payload's name is already loaded, the module compares the
     metadata the hypervisor shows with the payload's C(.modinfo); RV(identity) says what the comparison could use.

@@ -42,7 +42,7 @@ description:
     that copy is verified and uploaded, then removed. A staged file replaced after the check never reaches Xen."
   - "The state directory must be owned by root (or the running user) and not writable by its group or others;
     otherwise the task fails before anything is read or changed. O(prepare_only) makes this check (and creates a
-    missing directory) before the payload is staged."
+    missing directory) before the payload is staged. A missing O(state_dir) is created with mode 0700."
   - "Ledger writes are whole lines (short writes are continued), synced with their directory; a line torn by a
     crash is ended before the next entry. A ledger that cannot be written (full or read-only disk) fails the task
     before the payload is applied."
@@ -81,14 +81,6 @@ options:
     description: Seconds to wait after the apply before the health checks.
     type: float
     default: 0
-  retries:
-    description: How many times to retry a C(xen-livepatch) command that exits 2 (EBUSY/EAGAIN).
-    type: int
-    default: 5
-  delay:
-    description: Seconds before the first retry; doubles after each.
-    type: float
-    default: 1.0
   replace:
     description: Apply with C(xen-livepatch replace) (revert every other applied payload in the same operation).
     type: bool
@@ -108,10 +100,6 @@ options:
         touched.
     type: bool
     default: false
-  state_dir:
-    description: Directory of the lock and the ledger (created with mode 0700 when missing).
-    type: path
-    default: /var/lib/noreboot-xen
   advisory:
     description: Advisory id recorded in the ledger.
     type: str
@@ -124,6 +112,8 @@ options:
     default: false
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - noreboot.xen.command_retries
+  - noreboot.xen.state_dir
 attributes:
   check_mode:
     support: full

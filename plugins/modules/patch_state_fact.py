@@ -13,7 +13,7 @@ version_added: 1.1.0
 short_description: Record a Xen host's patch state as the local fact noreboot_xen
 description:
   - Reads the host's running hypervisor (C(xl info)), its live patch payloads (C(xen-livepatch list)) and the
-    rollout ledger, and writes C(/etc/ansible/facts.d/noreboot_xen.fact) (JSON), so that C(ansible_local.noreboot_xen)
+    rollout ledger (C(<state_dir>/ledger.jsonl)), and writes C(/etc/ansible/facts.d/noreboot_xen.fact) (JSON), so that C(ansible_local.noreboot_xen)
     in any later play, AWX's fact cache and other tools see the host's state without this collection's modules.
   - The fact holds the effective version (booted version plus the applied payloads), the running build-id, the
     applied payloads grouped by advisory (name and sha256 from the ledger), and C(last_run) (id, outcome, kind),
@@ -39,10 +39,8 @@ options:
     description: Where the fact file goes (its name, without C(.fact), is the key under C(ansible_local)).
     type: path
     default: /etc/ansible/facts.d/noreboot_xen.fact
-  state_dir:
-    description: Where the rollout ledger is.
-    type: path
-    default: /var/lib/noreboot-xen
+extends_documentation_fragment:
+  - noreboot.xen.state_dir
 attributes:
   check_mode:
     description: Reads the host and returns the document, writes nothing.

@@ -25,6 +25,7 @@ description:
     with V(evacuation) also the guest manifest C(<state_dir>/guests.json); with V(livepatch) the rollout lock
     C(<state_dir>/rollout.lock) (a shared C(flock) is tried on it and dropped at once to tell whether a transaction
     holds it; RV(ansible_facts.xen.livepatch.rollout_lock)).
+  - O(state_dir) is only read, never created. A missing directory or ledger means no open intents.
   - From the ledger it reports the payloads whose last entry is an intent without an outcome
     (RV(ansible_facts.xen.livepatch.open_intents)), that is payloads a rollout run was interrupted on,
     possibly after applying them and before their health checks ran. M(noreboot.xen.fleet_plan) sends such
@@ -53,16 +54,10 @@ options:
     elements: str
     choices: [hypervisor, livepatch, hardware, domains, evacuation]
     default: [hypervisor, livepatch, hardware, domains, evacuation]
-  state_dir:
-    description:
-      - The state directory of M(noreboot.xen.livepatch_rollout) on the host (its O(noreboot.xen.livepatch_rollout#module:state_dir)),
-        where the ledger C(ledger.jsonl) and the guest manifest C(guests.json) are read from.
-      - Only read, never created. A missing directory or ledger means no open intents.
-    type: path
-    default: /var/lib/noreboot-xen
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.facts
+  - noreboot.xen.state_dir
 attributes:
   check_mode:
     support: full

@@ -94,10 +94,6 @@ options:
     description: Remove a save image once its guest has been restored from it.
     type: bool
     default: true
-  state_dir:
-    description: Directory of the manifest.
-    type: path
-    default: /var/lib/noreboot-xen
   run_id:
     description: Id of the run, recorded in the manifest.
     type: str
@@ -109,6 +105,7 @@ author:
   - noreboot.xen contributors (@noreboot)
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - noreboot.xen.state_dir
 attributes:
   check_mode:
     support: full

@@ -4,9 +4,11 @@
 #   make testbed-up      start xen4175 (Xen 4.17.5) and xen4177 (Xen 4.17.7); state in $(TESTBED_RUN_DIR)/hosts.json
 #   make testbed-down    stop them, leaving no process, port or file
 #   make testbed-test    molecule test -s xen, then pytest on the real hypervisors: the testbed's
-#                        tests, the payload module four ways, the ELF reader on the real
-#                        payloads, the rolling live patch on real Xen, the reboot fallback
-#                        through GRUB (apt installs 4.17.7, guest saved, reboot, guest restored),
+#                        tests, the payload module four ways and payload swaps after the check
+#                        (issue 13, same host), the ELF reader on the real payloads, the rolling
+#                        live patch on real Xen, the reboot fallback through GRUB (apt installs
+#                        4.17.7, guest saved, the controller killed during the reboot, the rerun
+#                        restores the same guest: issue 14),
 #                        and the simulator contract replayed with the real payloads just built
 #   make testbed-reboot-fallback-test   only the reboot fallback through GRUB
 #   make testbed-capture record transcripts into tests/fixtures/transcripts/

@@ -108,7 +108,8 @@ def testbed(tmp_path_factory):
 def rollout(testbed, manifest, label):
     summary_path = os.path.join(testbed['work'], 'summary-%s.json' % label)
     env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(REPO, '.cache', 'collections'),
-               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_HOST_KEY_CHECKING='False')
+               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH='false', ANSIBLE_NOCOLOR='1', ANSIBLE_HOST_KEY_CHECKING='False',
+               ANSIBLE_PIPELINING='1')
     argv = [os.path.join(REPO, '.venv', 'bin', 'ansible-playbook'), '-i',
             os.path.join(testbed['work'], 'inventory.json'), os.path.join(REPO, 'playbooks', 'rolling_livepatch.yml'),
             '-e', json.dumps({'noreboot_xen_advisories': [manifest], 'noreboot_xen_summary_path': summary_path,

@@ -30,7 +30,7 @@ import bench_rolling_livepatch as rl  # noqa: E402
 import labctl  # noqa: E402
 
 sys.path.insert(0, os.path.join(rl.COLLECTIONS))
-from ansible_collections.noreboot.xen.plugins.module_utils.wave_progress import parse_end_line  # noqa: E402
+from ansible_collections.noreboot.xen.plugins.plugin_utils.wave_progress import parse_end_line  # noqa: E402
 
 SPEC = os.path.join(LAB, 'fleets', 'small.yml')
 CRASH = 's5-002'           # its guest crashes after the apply: reverted in the live patch wave

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The rollout_progress callback and its logic (module_utils/wave_progress), fed the results the
+"""The rollout_progress callback and its logic (plugin_utils/wave_progress), fed the results the
 rolling playbooks' tasks return: the plan, the wave plays' facts, the hosts' outcome facts."""
 
 from __future__ import absolute_import, division, print_function
@@ -9,7 +9,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.noreboot.xen.plugins.callback.rollout_progress import CallbackModule
-from ansible_collections.noreboot.xen.plugins.module_utils.wave_progress import (
+from ansible_collections.noreboot.xen.plugins.plugin_utils.wave_progress import (
     WaveProgress,
     estimate_left,
     parse_end_line,

@@ -16,7 +16,7 @@ from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import (
     reboot_fallback_summary,
 )
 from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_summary
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 PLAN = {
     'waves': [

@@ -12,7 +12,7 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate, rollout_plan_hosts, rollout_summary
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 # Canary c1, live patch wave l1..l8, reboot waves r1 r2 (domain rack-a, cap 1) and r3.
 PLAN = {

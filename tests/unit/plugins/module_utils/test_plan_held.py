@@ -14,7 +14,7 @@ import sys
 
 from ansible_collections.noreboot.xen.plugins.module_utils import fleet_plan_builder as fpb
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from test_plan_decision import XEN_4175, advisory, facts  # noqa: E402  pylint: disable=wrong-import-position

@@ -12,7 +12,7 @@ import os
 import sys
 
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)

@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import datetime
 import json
 import os
 import sys
@@ -298,3 +299,26 @@ def test_validate_only_checks_every_manifest_and_plans_nothing(tmp_path, capsys,
     assert result['failed'] is True
     assert [p['file'] for p in result['problems']] == [bad]
     assert 'sha256' in result['msg']
+
+
+@pytest.mark.parametrize('apply_until, decision', [(datetime.date(2000, 1, 1), 'reboot'), (datetime.date(2999, 1, 1), 'livepatch')],
+                         ids=['expired', 'not-yet'])
+def test_payload_expiry_is_checked_against_the_real_utc_now(tmp_path, capsys, monkeypatch, apply_until, decision):
+    manifest = write_advisory(tmp_path)
+    line = '  name: xsa999_4175\n'
+    text = (tmp_path / 'xsa-999.yml').read_text().replace(line, line + '  apply_until: %s\n' % apply_until.isoformat())
+    (tmp_path / 'xsa-999.yml').write_text(text)
+    result = run(dict(advisories=[manifest], hosts={'h1': {'xen': xen()}}), capsys, monkeypatch)
+    assert not result.get('failed'), result.get('msg')
+    assert result['decisions']['h1']['decision'] == decision
+    if decision == 'reboot':
+        assert 'payload xsa999_4175 expired at 2000-01-01T00:00:00Z (apply_until)' in result['decisions']['h1']['reason']
+
+
+def test_naive_end_of_life_time_is_refused_before_planning(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path, livepatch_end_of_life=[{'xen_build_id': XEN_4175, 'from': '2027-01-31T00:00:00'}])
+    result = run(dict(advisories=[manifest], hosts=fleet()), capsys, monkeypatch)
+    assert result['failed'] is True
+    assert [(p['file'], p['path']) for p in result['problems']] == [(manifest, 'livepatch_end_of_life[0].from')]
+    assert "'2027-01-31T00:00:00' has no time zone" in result['msg']
+    assert 'decisions' not in result

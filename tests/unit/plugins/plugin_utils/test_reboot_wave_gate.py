@@ -9,7 +9,8 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as gate
+from ansible_collections.noreboot.xen.plugins.module_utils import guest_evacuation, plan_decision
+from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as gate
 
 PLAN = dict(
     waves=[
@@ -135,3 +136,15 @@ def test_where():
     assert gate.where(dict(name='g', action='migrate', peer='xen-b', state='on_peer')) == 'g (migrated to xen-b, state on_peer)'
     assert gate.where(dict(name='g', action='shutdown', config='/etc/xen/g.cfg', state='shut_down', error='x')) == \
         'g (shut down, config /etc/xen/g.cfg, state shut_down: x)'
+
+
+def test_where_is_the_one_wording_of_a_guest_s_place():
+    """One where() (module_utils/guest_evacuation) serves the module, the plan and the gate; the
+    plan's finish_reboot reason leaves the manifest entry's error out, as it always did."""
+    assert gate.where is guest_evacuation.where
+    guest = dict(name='g', action='save', file='/var/lib/s/g.save', state='saved', error='restore failed')
+    assert guest_evacuation.where(guest) == 'g (saved to /var/lib/s/g.save, state saved: restore failed)'
+    assert guest_evacuation.where(guest, with_error=False) == 'g (saved to /var/lib/s/g.save, state saved)'
+    assert guest_evacuation.where(dict(name='g', state='running')) == 'g (unknown, state running)'
+    decided = plan_decision.finish_reboot_decision(dict(decision='reboot', reason='r'), dict(guests=[guest]), [])
+    assert 'guest(s) g (saved to /var/lib/s/g.save, state saved) are not back' in decided['reason']

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The HTML reports (module_utils/run_report_html.py, filters run_report_html and fleet_report_html): their
+"""The HTML reports (plugin_utils/run_report_html.py, filters run_report_html and fleet_report_html): their
 structure, the numbers their SVG charts carry (read back from the data attributes and compared with the
 summary), escaping of hostile host names and reasons, and that nothing in them fetches anything."""
 
@@ -17,9 +17,9 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.filter.run_report import fleet_report_html, run_report_html
-from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as rg
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
-from ansible_collections.noreboot.xen.plugins.module_utils import run_report_html as rh
+from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as rg
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import run_report_html as rh
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
 import html_report_reader as reader  # noqa: E402  pylint: disable=wrong-import-position

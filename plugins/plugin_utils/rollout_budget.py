@@ -32,6 +32,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_signature import summary_line
+
 FAILED = 'failed'
 REVERTED = 'reverted'
 UNREACHABLE = 'unreachable'
@@ -380,6 +382,7 @@ def format_summary(summary):
             len(other), ', '.join('%s (run %s)' % (h, other[h] or 'unknown') for h in sorted(other))))
     if summary.get('state_unknown'):
         lines.append('look again (%d): %s' % (len(summary['state_unknown']), ', '.join(summary['state_unknown'])))
+    lines.extend(summary_line(signature) for signature in summary.get('signatures') or [])
     if summary.get('stopped'):
         lines.append('STOPPED: %s' % summary.get('stop_reason'))
     else:

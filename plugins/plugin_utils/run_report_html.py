@@ -23,7 +23,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_signature import summary_line
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 # Outcomes of the run summary, in the order they are stacked, with their colour.
 OUTCOME_COLOURS = (
@@ -446,6 +447,8 @@ def _plan_section(plan, summary):
              ('retry_failed', esc(', '.join(plan.get('retry_failed') or []) or '-'))]
     if plan.get('plan_path'):
         pairs.append(('plan file', '<code>%s</code>' % esc(plan['plan_path'])))
+    for signature in plan.get('signatures') or []:
+        pairs.append(('advisory signature', esc(summary_line(signature))))
     waves = []
     for wave in plan.get('waves') or []:
         waves.append(['wave_%s' % esc(wave.get('number')), esc(wave.get('kind')), '%d' % len(wave.get('hosts') or []),

@@ -26,8 +26,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.module_utils import reboot_wave_gate as rg
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as rg
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import LIVE_OUTCOME_FACT, LIVE_RESULT_FACT, REBOOT_RESULT_FACT
 
 PREFIX = '[rollout]'
 LIVE_KINDS = ('canary', 'livepatch')
@@ -158,11 +159,11 @@ class WaveProgress(object):
             self.with_reboots = str(facts['noreboot_xen_with_reboots']).lower() in ('true', '1', 'yes')
         if isinstance(facts.get('noreboot_xen_gate'), dict) and facts['noreboot_xen_gate']:
             self.gate = facts['noreboot_xen_gate']
-        if 'livepatch_outcome' in facts:
-            result = facts.get('livepatch_result') or {}
-            lines += self._outcome(host, facts['livepatch_outcome'], result, 'livepatch')
-        if isinstance(facts.get('reboot_fallback_result'), dict):
-            result = facts['reboot_fallback_result']
+        if LIVE_OUTCOME_FACT in facts:
+            result = facts.get(LIVE_RESULT_FACT) or {}
+            lines += self._outcome(host, facts[LIVE_OUTCOME_FACT], result, 'livepatch')
+        if isinstance(facts.get(REBOOT_RESULT_FACT), dict):
+            result = facts[REBOOT_RESULT_FACT]
             lines += self._outcome(host, result.get('outcome'), result, 'reboot')
         if isinstance(facts.get('noreboot_xen_wave_times'), dict):
             lines += self._times(facts['noreboot_xen_wave_times'])

@@ -24,14 +24,15 @@ is final for both kinds of wave. On top of the budget:
 Reboot outcomes (fact ``reboot_fallback_outcome`` of the role noreboot.xen.reboot_fallback):
 ``rebooted``, ``reboot_required``, ``refused``, ``not_needed``, ``failed``, ``unreachable``,
 ``guests_not_restored``, ``wrong_build``, and ``in_progress`` while (or if lost during) its wave
-(``lost`` once the controller has accounted for it: reboot fallback filter collect_outcomes).
+(``lost`` once the controller has accounted for it: run_state.collect_outcomes).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation import where
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 REBOOTED = 'rebooted'
 GUESTS_NOT_RESTORED = 'guests_not_restored'
@@ -49,24 +50,6 @@ BUDGET_OUTCOME = {
 DOWN_OUTCOMES = ('unreachable', 'in_progress', 'lost')
 # Outcomes of a reboot host that stop the run whatever the budget: it did not come back, or not on a fixed build.
 NOT_BACK_OUTCOMES = DOWN_OUTCOMES + ('wrong_build',)
-
-
-def where(guest):
-    """One guest's whereabouts in words: ``web1 (saved to /var/.../web1.save, state saved: error)``."""
-    guest = guest or {}
-    action = guest.get('action')
-    if action == 'save':
-        place = 'saved to %s' % guest.get('file')
-    elif action == 'migrate':
-        place = 'migrated to %s' % guest.get('peer')
-    elif action == 'shutdown':
-        place = 'shut down, config %s' % guest.get('config')
-    else:
-        place = action or 'unknown'
-    text = '%s (%s, state %s' % (guest.get('name'), place, guest.get('state'))
-    if guest.get('error'):
-        text += ': %s' % guest['error']
-    return text + ')'
 
 
 LOST = 'lost'

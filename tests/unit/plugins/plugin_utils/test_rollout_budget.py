@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_budget as rb
+from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 HOSTS = ['h%02d' % i for i in range(20)]
 

@@ -1,0 +1,26 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fixtures shared by the module_utils and module tests of signed advisory directories."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'support'))
+import gpg_signing  # noqa: E402  pylint: disable=wrong-import-position
+
+
+@pytest.fixture(scope='session')
+def keys(tmp_path_factory):
+    """Throwaway OpenPGP keys made once per test session (see tests/support/gpg_signing.py)."""
+    base = tmp_path_factory.mktemp('gpg')
+    home = base / 'home'
+    home.mkdir(mode=0o700)
+    yield gpg_signing.make_keys(str(home), str(base))
+    gpg_signing.stop_agent(str(home))
