@@ -15,9 +15,14 @@ export PATH := $(BIN):$(PATH)
 
 .PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke changelog-lint clean
 
-# Cheap checks first; then the lab fleet (simulated hosts over SSH); then the real Xen
-# hypervisors under QEMU (the testbed's cold build happens on first use and is cached).
-test: setup unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke lab-test testbed-test
+# Two lanes at once after setup (tests/tools/run_two_lanes.sh): the real Xen hypervisors under QEMU
+# (the testbed's cold build on first use, cached; Molecule; pytest) in the background, its output
+# printed whole when it ends; the cheap checks, then the lab fleet (simulated hosts over SSH), here.
+CHECK_STEPS := unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke lab-test
+test: setup
+	@tests/tools/run_two_lanes.sh $(REPO)/.cache/make-test/testbed-test.log \
+	  testbed-test "$(MAKE) --no-print-directory testbed-test" \
+	  "checks and lab" "$(MAKE) --no-print-directory $(CHECK_STEPS)"
 	@echo "make test: all steps passed in $$(( $$(date +%s) - $(TEST_STARTED) )) s"
 
 TEST_STARTED := $(shell date +%s)
