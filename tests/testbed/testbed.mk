@@ -47,7 +47,7 @@ testbed-test: setup testbed-build
 	cd $(REPO) && start=$$(date +%s) && \
 	python3 $(TESTBED_DIR)/grub_image.py build && \
 	$(BIN)/molecule test -s xen && \
-	NOREBOOT_XEN_REAL_TESTBED=1 $(PYTEST_STRICT) -q $(TESTBED_DIR) $(REPO)/tests/integration_real \
+	NOREBOOT_XEN_REAL_TESTBED=1 $(PYTEST_STRICT) -q --durations=15 $(TESTBED_DIR) $(REPO)/tests/integration_real \
 	  $(REPO)/tests/lab/tests/test_rolling_livepatch_real_xen.py && \
 	NOREBOOT_XEN_CONTRACT_PAYLOADS=real $(PYTEST_STRICT) -q $(REPO)/tests/lab/tests/test_simulator_contract.py && \
 	echo "testbed-test: passed in $$(( $$(date +%s) - start )) s"
