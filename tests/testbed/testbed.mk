@@ -5,7 +5,9 @@
 #   make testbed-down    stop them, leaving no process, port or file
 #   make testbed-test    molecule test -s xen, then pytest on the real hypervisors: the testbed's
 #                        tests, the payload module four ways and payload swaps after the check
-#                        (issue 13, same host), the ELF reader on the real payloads, the rolling
+#                        (issue 13, same host), a payload carrying .note.Xen.signature verified and
+#                        applied, a flipped signature byte refused before upload (issue 19),
+#                        the ELF reader on the real payloads, the rolling
 #                        live patch on real Xen, the reboot fallback through GRUB (apt installs
 #                        4.17.7, guest saved, the controller killed during the reboot, the rerun
 #                        restores the same guest: issue 14),
