@@ -28,8 +28,9 @@ setup: apt venv collections-path
 
 # Debian packages the tests need, installed only where we are root and have apt; ansible-test
 # wants the en_US.UTF-8 locale (else it warns and falls back to C.UTF-8); chromium opens the HTML
-# reports headless in the lab test (tests/lab/tests/test_run_report_html_lab.py).
-APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps shellcheck locales chromium
+# reports headless in the lab test (tests/lab/tests/test_run_report_html_lab.py); minisign signs the
+# test advisory directories of tests/support/minisign_signing.py.
+APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps shellcheck locales chromium minisign
 apt:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
