@@ -61,6 +61,10 @@ class MinisignError(ValueError):
     """A key or signature that cannot be read or does not verify; the message says why."""
 
 
+class SignatureMismatch(MinisignError):
+    """The signature does not match the signed bytes (they, or the signature, changed after signing)."""
+
+
 def looks_like_public_key(data):
     """True when ``data`` (the first bytes of a file) starts as minisign's key and signature files do."""
     return data.startswith(UNTRUSTED_PREFIX.rstrip())
@@ -214,7 +218,7 @@ def verify(signature, data, keys):
     key = matching[0]
     message = hashlib.blake2b(data, digest_size=64).digest() if signature.algorithm == b'ED' else data
     if not _ed25519_verify(key.key, signature.signature, message):
-        raise MinisignError('the signature does not match the signed file (it was changed after signing), key %s'
+        raise SignatureMismatch('the signature does not match the signed file (it was changed after signing), key %s'
                             % key.describe())
     if not _ed25519_verify(key.key, signature.global_signature, signature.signature + signature.trusted_comment_bytes):
         raise MinisignError('the global signature over the trusted comment does not verify (the trusted comment was '

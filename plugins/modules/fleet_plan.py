@@ -444,12 +444,17 @@ def write_plan(path, text):
 
 
 def _gpg_runner(module):
-    """``run(argv) -> (rc, stdout, stderr)`` with the gpg found on PATH (argv lists only, no shell)."""
-    gpg = module.get_bin_path('gpg')
-    if gpg is None:
-        module.fail_json(msg='trusted_keys is given but gpg is not installed on the controller (Debian: apt-get install gpg)')
+    """``run(argv) -> (rc, stdout, stderr)`` with the gpg found on PATH (argv lists only, no shell).
+
+    gpg is looked up at the first call: only OpenPGP signatures need it, minisign ones do not.
+    """
 
     def run(argv):
+        gpg = module.get_bin_path('gpg')
+        if gpg is None:
+            module.fail_json(msg='an advisory directory has an OpenPGP signature (.ansible-sign/sha256sum.txt.sig) and '
+                                 'trusted_keys holds OpenPGP key files, but gpg is not installed on the controller '
+                                 '(Debian: apt-get install gpg)')
         return module.run_command([gpg] + list(argv[1:]), environ_update=dict(LC_ALL='C'))
     return run
 
