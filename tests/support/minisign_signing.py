@@ -80,9 +80,10 @@ class Keys(object):
         self.minisign(*(['-S'] + options + ['-s', self.secret[name], '-m', checksum_file]))
         return target
 
-    def verify(self, path, name):
-        """What ``minisign -V`` says of ``path`` and its .minisig with ``name``'s key: ``(rc, stdout, stderr)``."""
-        return run([self.binary, '-V', '-p', self.files[name], '-m', path])
+    def verify(self, path, name, signature=None):
+        """What ``minisign -V`` says of ``path`` and its signature (``path``.minisig, or ``signature``) with ``name``'s key:
+        ``(rc, stdout, stderr)``."""
+        return run([self.binary, '-V', '-p', self.files[name], '-m', path] + (['-x', signature] if signature else []))
 
 
 def make_keys(out, binary=MINISIGN):
