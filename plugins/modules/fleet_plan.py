@@ -15,8 +15,10 @@ version_added: 1.0.0
 description:
   - First verifies the signature of every advisory directory (the directory of each manifest) against
     O(trusted_keys), before any manifest in it is parsed - ansible-sign's layout, C(.ansible-sign/sha256sum.txt)
-    and its detached OpenPGP signature C(.ansible-sign/sha256sum.txt.sig), checked with GnuPG; every file of the
-    directory must be listed with its sha256, and nothing else may be there. See O(require_signature).
+    and its detached OpenPGP signature C(.ansible-sign/sha256sum.txt.sig), checked with GnuPG, or a minisign
+    signature C(.ansible-sign/sha256sum.txt.minisig) (as C(minisign -Sm) writes it), checked in Python; when both
+    are there, both must verify. Every file of the directory must be listed with its sha256, and nothing else may
+    be there. See O(require_signature).
   - Reads advisory manifests (see C(docs/advisory_manifest.md) in the collection), validates them, including
     the payload files they name (sha256, and the ELF C(.livepatch.xen_depends) against the declared build-id),
     and refuses the run before any host is touched when one is wrong.
@@ -103,9 +105,12 @@ options:
     default: false
   trusted_keys:
     description:
-      - OpenPGP public key files (armored or binary, as C(gpg --export) writes them; several keys in one file are fine)
-        of the people who sign advisory directories. Only these keys are trusted; the user's own GnuPG keyring is
-        never used (a throwaway keyring is built from these files for each run).
+      - Public key files of the people who sign advisory directories - OpenPGP (armored or binary, as
+        C(gpg --export) writes them; several keys in one file are fine) and minisign (the C(minisign.pub) file
+        C(minisign -G) writes) in one list. A file that starts with C(untrusted comment:) is read as a minisign
+        public key, any other as OpenPGP.
+      - Only these keys are trusted; the user's own GnuPG keyring is never used (a throwaway keyring is built from
+        the OpenPGP files for each run, and only when an OpenPGP signature is checked).
       - The playbooks take it from C(noreboot_xen_advisory_trusted_keys).
     type: list
     elements: path
@@ -161,8 +166,10 @@ attributes:
     platforms: posix
 requirements:
   - PyYAML (installed with ansible-core) on the host the module runs on, normally the controller.
-  - GnuPG (C(gpg), Debian package C(gpg)) on that host when O(trusted_keys) is given.
-  - The Python C(cryptography) library on that host when O(payload_signature_keys) is given.
+  - GnuPG (C(gpg), Debian package C(gpg)) on that host when an advisory directory has an OpenPGP signature and
+    O(trusted_keys) is given.
+  - The Python C(cryptography) library on that host when O(payload_signature_keys) is given or an advisory directory
+    has a minisign signature.
 notes:
   - A payload counts as already applied when a payload of the manifest's name is APPLIED, the host runs the
     hypervisor build-id the payload was built for (its C(.livepatch.xen_depends)) and, when the manifest gives
@@ -174,7 +181,8 @@ notes:
     (health checks, revert on failure, outcome) without applying the payload again."
   - Hosts decided V(undecided) or V(unreachable) are in no wave; the reason says what is missing.
   - "A signature is refused when it is bad (a byte of C(sha256sum.txt) changed), made by a key not in O(trusted_keys),
-    by an expired or revoked key, or when a file differs from its signed sha256, is missing, is present but not
+    by an expired or revoked key, for minisign when its trusted comment was changed (the global signature fails) or
+    its file is malformed, or when a file differs from its signed sha256, is missing, is present but not
     listed, is a symbolic link, or a listed path leaves the directory (absolute or with C(..)). Exclusions of
     ansible-sign's C(MANIFEST.in) are not honoured: every file of the directory must be signed."
 seealso:
@@ -290,9 +298,13 @@ payload_signatures:
 signatures:
   description:
     - Per advisory directory, the signature verification result - C(directory), C(status) (V(verified), V(unsigned),
-      V(not_verified) when signed but no O(trusted_keys) are given), C(format), and when verified C(fingerprint)
-      (the primary key), C(signing_key) (the (sub)key that signed), C(key_file), C(uid), C(signature_time) (UTC,
-      ISO 8601), C(signature_timestamp) and C(files) (how many files the signature covers).
+      V(not_verified) when signed but no O(trusted_keys) are given), C(format), and when verified C(files) (how many
+      files the signature covers).
+    - With an OpenPGP signature, C(fingerprint) (the primary key), C(signing_key) (the (sub)key that signed),
+      C(key_file), C(uid), C(signature_time) (UTC, ISO 8601) and C(signature_timestamp).
+    - With a minisign signature, C(minisign) - C(key_id) (16 hex digits, as minisign prints it), C(key_file),
+      C(algorithm) (V(prehashed) or V(legacy)), C(trusted_comment), and C(signature_time) and C(signature_timestamp)
+      from the trusted comment's C(timestamp:) (null when it has none).
     - Also written to the plan file.
   returned: success
   type: list
