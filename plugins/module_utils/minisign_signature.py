@@ -219,7 +219,7 @@ def verify(signature, data, keys):
     message = hashlib.blake2b(data, digest_size=64).digest() if signature.algorithm == b'ED' else data
     if not _ed25519_verify(key.key, signature.signature, message):
         raise SignatureMismatch('the signature does not match the signed file (it was changed after signing), key %s'
-                            % key.describe())
+                                % key.describe())
     if not _ed25519_verify(key.key, signature.global_signature, signature.signature + signature.trusted_comment_bytes):
         raise MinisignError('the global signature over the trusted comment does not verify (the trusted comment was '
                             'changed after signing), key %s' % key.describe())
