@@ -418,7 +418,8 @@ class RolloutTransaction(object):
     def __init__(self, xl, livepatch, name, src, checksum, run_id, state_dir='/var/lib/noreboot-xen',
                  payload_build_id=None, hypervisor_build_id=None, expect=None, soak_seconds=0, retries=5,
                  delay=1.0, replace=False, revert_on_failure=True, remove_src=False, advisory=None, retry_reverted=False,
-                 check_mode=False, identity=None, clock=time.time, sleep=time.sleep, lifecycle=LivepatchLifecycle):
+                 check_mode=False, identity=None, clock=time.time, sleep=time.sleep, lifecycle=LivepatchLifecycle,
+                 verification=None):
         self.xl = xl
         self.lp = livepatch
         xl.history = livepatch.history
@@ -437,6 +438,8 @@ class RolloutTransaction(object):
         self.revert_on_failure = bool(revert_on_failure)
         self.remove_src = bool(remove_src)
         self.advisory = advisory
+        # What the plan verified (payload_verification): recorded in every ledger entry of this transaction.
+        self.verification = dict(verification) if verification else None
         self.retry_reverted = bool(retry_reverted)
         self.check_mode = bool(check_mode)
         self.identity = identity or ProcessIdentity()
@@ -480,6 +483,8 @@ class RolloutTransaction(object):
         entry = dict(event=event, run_id=self.run_id, time=utc_iso(self.clock()), name=self.name,
                      sha256=self.checksum, payload_build_id=(self.result.get('payload') or {}).get('build_id'),
                      hypervisor_build_id=self.result.get('hypervisor_build_id'), advisory=self.advisory)
+        if self.verification is not None:
+            entry['verification'] = self.verification
         entry.update(fields)
         return entry
 

@@ -220,6 +220,11 @@ decisions:
       payloads to apply (V(livepatch)) in order with C(stacking) (does each payload's C(.livepatch.depends) fit
       what it goes on top of) and C(notes) (the misfits), the fixed packages (V(reboot)), the decision per
       advisory (with C(open_intent), the ledger entry of an interrupted run the rollout is to finish) and the wave.
+    - Each payload carries C(verification), what was verified before it was planned, which
+      M(noreboot.xen.livepatch_rollout) writes into the host's ledger entries - C(advisory_signature) (C(status)
+      V(verified), V(unsigned) or V(not_verified), C(directory), and when verified C(fingerprint), C(signing_key),
+      C(signature_time)) and C(payload_signature) (V(null) when the payload carries no C(.note.Xen.signature), else
+      C(status), C(key_id), C(file)).
   returned: success
   type: dict
   sample:
@@ -345,6 +350,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder im
     plan_json,
     render_table,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.payload_verification import attach_verification
 from ansible_collections.noreboot.xen.plugins.module_utils.wave_plan import PolicyError
 
 YAML_IMPORT_ERROR = None
@@ -504,6 +510,8 @@ def run_module():
         module.fail_json(msg=to_native(exc))
     plan['signatures'] = signatures
     plan['payload_signatures'] = payload_signatures
+    # Each planned payload carries what was verified, for the ledger entry of every host it is applied to.
+    attach_verification(plan['decisions'], advisories, signatures, payload_signatures)
     result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan))
     result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories',
                                          'signatures', 'payload_signatures'))

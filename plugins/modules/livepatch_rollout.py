@@ -103,6 +103,15 @@ options:
   advisory:
     description: Advisory id recorded in the ledger.
     type: str
+  verification:
+    description:
+      - What the plan verified before this payload was planned (the C(verification) of the payload in
+        M(noreboot.xen.fleet_plan)'s C(decisions)) - C(advisory_signature) (status,
+        key fingerprint, signature time, or V(unsigned)) and C(payload_signature) (the C(.note.Xen.signature)
+        result, V(null) without a note).
+      - Recorded as it is in the intent and the outcome entry of the ledger, so each host keeps what was
+        verified before its payload was applied.
+    type: dict
   prepare_only:
     description:
       - Only check the state directory (owned by root or the running user, not writable by its group or others)
@@ -245,7 +254,7 @@ held_by_run:
   type: str
   sample: 20261127T2250Z-0f0f
 ledger_entry:
-  description: The outcome entry written to the ledger.
+  description: The outcome entry written to the ledger (with C(verification) when O(verification) was given).
   returned: when an outcome was recorded
   type: dict
 cleanup:
@@ -314,6 +323,7 @@ def get_argument_spec():
         retry_reverted=dict(type='bool', default=False),
         state_dir=dict(type='path', default='/var/lib/noreboot-xen'),
         advisory=dict(type='str'),
+        verification=dict(type='dict'),
         prepare_only=dict(type='bool', default=False),
     )
 
@@ -336,7 +346,8 @@ def main():
         hypervisor_build_id=params['hypervisor_build_id'], expect=params['expect'],
         soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
         replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
-        advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode)
+        advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode,
+        verification=params['verification'])
     if params['prepare_only']:
         try:
             created = transaction.prepare_state_dir()

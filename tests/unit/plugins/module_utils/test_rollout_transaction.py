@@ -534,3 +534,26 @@ def test_full_state_dir_fails_cleanly_before_the_apply(staged, monkeypatch):
         transaction(host, staged).run()
     assert 'No space left on device' in info.value.msg
     assert not [argv for argv in host.ran if argv[0] == LP and argv[1] in ('upload', 'apply')]
+
+
+VERIFICATION = dict(
+    advisory_signature=dict(status='verified', directory='/srv/advisories/xsa-999',
+                            fingerprint='A1760E8394F3ABCF2AD078ADB2930B1AB11258D3',
+                            signing_key='A1760E8394F3ABCF2AD078ADB2930B1AB11258D3', signature_time='2026-12-02T13:10:53Z'),
+    payload_signature=dict(status='verified', key_id='sha256:' + 'ab' * 32, file='payloads/xsa999.livepatch'))
+
+
+def test_ledger_entries_carry_what_the_plan_verified(staged):
+    host = FakeHost()
+    result = transaction(host, staged, verification=VERIFICATION).run()
+    assert result['outcome'] == 'patched', result['msg']
+    entries = ledger(staged)
+    assert [e['event'] for e in entries] == ['intent', 'outcome']
+    assert all(e['verification'] == VERIFICATION for e in entries)
+    assert result['ledger_entry']['verification'] == VERIFICATION
+
+
+def test_ledger_entries_without_verification_have_no_such_key(staged):
+    result = transaction(FakeHost(), staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert all('verification' not in e for e in ledger(staged))

@@ -68,7 +68,12 @@ def test_plan_reports_the_verified_payload_signature(tmp_path, rsa_keys, capsys)
     assert entry['status'] == 'verified' and entry['key_file'] == rsa_keys['signer'][1]
     assert entry['key_id'].startswith('sha256:') and entry['file'] == 'payloads/xsa999.livepatch'
     assert json.loads(plan_path.read_text())['payload_signatures'] == result['payload_signatures']
-    assert any(d['decision'] == 'livepatch' for d in result['decisions'].values())
+    planned = [d for d in result['decisions'].values() if d['decision'] == 'livepatch']
+    assert planned
+    for decision in planned:
+        [payload] = decision['payloads']
+        assert payload['verification']['payload_signature'] == dict(
+            status='verified', key_id=entry['key_id'], file='payloads/xsa999.livepatch')
 
 
 def test_flipped_signature_byte_refuses_the_plan_naming_payload_and_key(tmp_path, rsa_keys, capsys):
