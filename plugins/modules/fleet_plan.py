@@ -126,8 +126,9 @@ options:
       - RSA public keys (PEM files) trusted to sign payloads with XenServer's in-payload signature note
         C(.note.Xen.signature) (livepatch-build-tools signing, version 1). Each payload's note is verified against
         these keys after the manifest checks and before the plan is made; see RV(payload_signatures).
-      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the run
-        with a message naming the payload file and the keys tried. A payload without a note is reported as
+      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the whole
+        run (every advisory and host, not only that payload's) with a message naming the payload file, the keys
+        tried and the fix; nothing is planned. A payload without a note is reported as
         V(absent) and used (unless O(require_payload_signature)).
       - The playbooks take it from C(noreboot_xen_payload_signature_keys).
     type: list
@@ -470,11 +471,19 @@ def check_payload_signatures(advisories, key_paths, require):
             except (IOError, OSError) as exc:
                 raise SignatureNoteError('cannot read payload %s (%s)' % (payload['path'], to_native(exc)))
             if result['refused']:
-                refused.append('%s (advisory %s): %s' % (payload['file'], advisory['id'], result['reason']))
+                refused.append('%s (advisory %s, manifest %s): %s' % (payload['path'], advisory['id'], advisory['manifest'],
+                                                                     result['reason']))
             results.append(dict(advisory=advisory['id'], name=payload['name'], file=payload['file'], status=result['status'],
                                 key_id=result['key_id'], key_file=result['key_file'], reason=result['reason']))
     if refused:
-        raise SignatureNoteError('payload signature note refused, nothing was planned or uploaded: ' + '; '.join(refused))
+        # One bad payload refuses the whole run, whichever hosts it is for: its advisory came through a channel
+        # that cannot be trusted, and a run half planned around it would still change hosts.
+        raise SignatureNoteError(
+            'payload signature note refused, so the whole run is refused: nothing was planned, staged or uploaded and no '
+            'host was changed. %s. Fix: fetch the payload again from its publisher and compare it, or have it signed '
+            'again (livepatch-sign); if the signer is to be trusted, add its RSA public key (PEM) to '
+            'noreboot_xen_payload_signature_keys (configured now: %s)'
+            % ('; '.join(refused), ', '.join(key_paths) or 'none'))
     return results
 
 
