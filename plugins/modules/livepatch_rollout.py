@@ -112,6 +112,18 @@ options:
       - Recorded as it is in the intent and the outcome entry of the ledger, so each host keeps what was
         verified before its payload was applied.
     type: dict
+  apply_until:
+    description:
+      - From when the payload must not be applied any more (ISO 8601 with its zone, for example
+        V(2027-01-31T12:00:00Z)) - the plan's C(apply_until) of the payload for this host, the earlier of the manifest's
+        C(apply_until) and the C(livepatch_end_of_life) of the host's build.
+      - Checked again at apply time, under the lock, with the module's own clock - a run planned before this time
+        and applied after it does not apply; the outcome is then V(pending_reboot) (not a failure), as a plan made
+        now would send the host to the reboot fallback. Xen and the ledger are not touched and the staged file is
+        removed.
+      - It stops applying, not what is applied - a payload already APPLIED stays V(already_patched), and a payload an
+        interrupted run applied is still checked and finished.
+    type: str
   prepare_only:
     description:
       - Only check the state directory (owned by root or the running user, not writable by its group or others)
@@ -185,7 +197,7 @@ outcome:
   description: What happened on the host.
   returned: always
   type: str
-  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted, held_by_other_run]
+  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted, held_by_other_run, pending_reboot]
   sample: patched
 msg:
   description: One sentence on the outcome, naming the failed checks and their details.
@@ -324,6 +336,7 @@ def get_argument_spec():
         state_dir=dict(type='path', default='/var/lib/noreboot-xen'),
         advisory=dict(type='str'),
         verification=dict(type='dict'),
+        apply_until=dict(type='str'),
         prepare_only=dict(type='bool', default=False),
     )
 
@@ -347,7 +360,7 @@ def main():
         soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
         replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
         advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode,
-        verification=params['verification'])
+        verification=params['verification'], apply_until=params['apply_until'])
     if params['prepare_only']:
         try:
             created = transaction.prepare_state_dir()
