@@ -471,8 +471,8 @@ def check_payload_signatures(advisories, key_paths, require):
             except (IOError, OSError) as exc:
                 raise SignatureNoteError('cannot read payload %s (%s)' % (payload['path'], to_native(exc)))
             if result['refused']:
-                refused.append('%s (advisory %s, manifest %s): %s' % (payload['path'], advisory['id'], advisory['manifest'],
-                                                                     result['reason']))
+                where = (payload['path'], advisory['id'], advisory['manifest'], result['reason'])
+                refused.append('%s (advisory %s, manifest %s): %s' % where)
             results.append(dict(advisory=advisory['id'], name=payload['name'], file=payload['file'], status=result['status'],
                                 key_id=result['key_id'], key_file=result['key_file'], reason=result['reason']))
     if refused:
