@@ -327,14 +327,19 @@ def reboot_outcome(host_index):
 # --- The run ----------------------------------------------------------------------------------
 
 class Timer(object):
+    """Seconds per step: CPU time of this process (``seconds``; what the step costs, whatever else runs on the
+    machine) and wall-clock time (``wall``)."""
+
     def __init__(self):
         self.seconds = {}
+        self.wall = {}
         self.calls = {}
 
     def __call__(self, step, function, *args, **kwargs):
-        started = time.perf_counter()
+        cpu, wall = time.process_time(), time.perf_counter()
         value = function(*args, **kwargs)
-        self.seconds[step] = self.seconds.get(step, 0.0) + time.perf_counter() - started
+        self.seconds[step] = self.seconds.get(step, 0.0) + time.process_time() - cpu
+        self.wall[step] = self.wall.get(step, 0.0) + time.perf_counter() - wall
         self.calls[step] = self.calls.get(step, 0) + 1
         return value
 
@@ -424,18 +429,21 @@ def run_module_process(n, workdir):
         json.dump(dict(ANSIBLE_MODULE_ARGS=dict(advisories=[manifest_path], hosts=hosts,
                                                 plan_path=os.path.join(workdir, 'plan-%d.json' % n))), handle)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, fleet_plan_module.__file__, args], env=env, stdout=subprocess.PIPE,
                           stderr=subprocess.PIPE, check=False)
-    elapsed = time.perf_counter() - started
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    elapsed = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
     try:
         result = json.loads(done.stdout)
     except ValueError:
         result = dict(failed=True, msg=done.stderr.decode('utf-8', 'replace')[-500:])
     if result.get('failed'):
         print('fleet_plan module failed: %s' % result.get('msg'), file=sys.stderr)
-        return None, len(done.stdout)
-    return elapsed, len(done.stdout)
+        return None, None, len(done.stdout), after.ru_maxrss
+    return elapsed, wall, len(done.stdout), after.ru_maxrss
 
 
 ADVISORY = None
@@ -455,7 +463,7 @@ def measure(n, with_module, profile_top, repeats):
         for attempt in range(repeats):
             timer = Timer()
             plan, summary, gate = run(n, os.path.join(workdir, 'run%d' % attempt), timer)
-            if best is None or sum(timer.seconds.values()) < sum(best.seconds.values()):
+            if best is None or sum(timer.seconds.values()) < sum(best.seconds.values()):  # fastest run
                 best = timer
         rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
@@ -471,10 +479,11 @@ def measure(n, with_module, profile_top, repeats):
             out = io.StringIO()
             pstats.Stats(profiler, stream=out).sort_stats('cumulative').print_stats(profile_top)
             profile = out.getvalue()
-        module_s = module_bytes = None
+        module_s = module_wall = module_bytes = module_rss = None
         if with_module:
-            module_s, module_bytes = run_module_process(n, workdir)
-        return dict(n=n, seconds=best.seconds, calls=best.calls, generate_s=generate_s, rss_mib=rss_kib / 1024.0,
+            module_s, module_wall, module_bytes, module_rss = run_module_process(n, workdir)
+        return dict(n=n, seconds=best.seconds, wall=best.wall, calls=best.calls, module_wall=module_wall,
+                    module_rss_mib=(module_rss or 0) / 1024.0, generate_s=generate_s, rss_mib=rss_kib / 1024.0,
                     traced_peak_mib=traced_peak / 1048576.0, module_s=module_s, module_mib=(module_bytes or 0) / 1048576.0,
                     waves=len(plan['waves']), counts=plan['counts'], stopped=summary['stopped'],
                     failures=gate.get('failures'), profile=profile)
@@ -496,44 +505,48 @@ def report(results):
     small, large = results[0], results[-1]
     scale = float(large['n']) / small['n']
     steps = [s for s in PLAN_STEPS if s in small['seconds']] + sorted(s for s in small['seconds'] if s not in PLAN_STEPS)
-    width = max(len(s) for s in steps + ['fleet_plan module process']) + 2
-    print('bench_plan_scale: %s UTC, %s, %d CPU(s), Python %s' % (
+    width = max(len(s) for s in steps) + 10
+    print('bench_plan_scale: %s UTC, %s, %d CPU(s), Python %s, load average %s' % (
         datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%d %H:%M'), platform.machine(),
-        os.cpu_count() or 0, platform.python_version()))
+        os.cpu_count() or 0, platform.python_version(), ' '.join('%.1f' % v for v in os.getloadavg())))
     print('hosts: %s; waves: %s; decisions at %d: %s' % (
         ', '.join(str(n) for n in sizes), ', '.join(str(r['waves']) for r in results), large['n'],
         ', '.join('%s %d' % kv for kv in sorted(large['counts'].items()) if kv[1])))
-    head = '%-*s' % (width, 'step (calls at %d)' % large['n']) + ''.join('%10s' % ('%d s' % n) for n in sizes) + '%8s' % 'growth'
+    print('CPU seconds per step (calls at %d hosts); growth = t(%d)/t(%d)/%.0f: 1 is linear' % (
+        large['n'], large['n'], small['n'], scale))
+    head = '%-*s' % (width, 'step') + ''.join('%10s' % n for n in sizes) + '%8s' % 'growth'
     print(head)
     print('-' * len(head))
 
-    def row(name, values, calls=None):
+    def row(name, values, calls=None, fmt='%10.3f'):
         label = name if calls is None else '%s (%d)' % (name, calls)
-        cells = ''.join('%10s' % ('-' if v is None else '%.3f' % v) for v in values)
+        cells = ''.join('%10s' % '-' if v is None else fmt % v for v in values)
         first, last = values[0], values[-1]
         growth = '%8.2f' % (last / first / scale) if first and last else '%8s' % '-'
         print('%-*s%s%s' % (width, label, cells, growth))
 
     for step in steps:
         row(step, [r['seconds'].get(step) for r in results], large['calls'].get(step))
-    plan_total = [sum(r['seconds'].get(s, 0.0) for s in PLAN_STEPS) for r in results]
-    gates = [sum(v for s, v in r['seconds'].items() if s not in PLAN_STEPS) for r in results]
     print('-' * len(head))
-    row('plan play, in-process', plan_total)
-    row('waves, gates, report', gates)
-    row('all steps', [a + b for a, b in zip(plan_total, gates)])
+
+    def total(result, key, plan):
+        return sum(v for s, v in result[key].items() if (s in PLAN_STEPS) == plan)
+    row('plan play, CPU', [total(r, 'seconds', True) for r in results])
+    row('plan play, wall', [total(r, 'wall', True) for r in results])
+    row('waves+report, CPU', [total(r, 'seconds', False) for r in results])
+    row('waves+report, wall', [total(r, 'wall', False) for r in results])
     if any(r['module_s'] is not None for r in results):
-        row('fleet_plan module process', [r['module_s'] for r in results])
-    print('%-*s%s' % (width, 'peak RSS of the process (MiB)', ''.join('%10.0f' % r['rss_mib'] for r in results)))
-    print('%-*s%s' % (width, 'peak traced by the run (MiB)', ''.join('%10.0f' % r['traced_peak_mib'] for r in results)))
-    print('%-*s%s' % (width, 'module result JSON (MiB)', ''.join('%10.1f' % r['module_mib'] for r in results)))
-    print('%-*s%s' % (width, 'facts generated in (s)', ''.join('%10.1f' % r['generate_s'] for r in results)))
-    largest = large['seconds'].get('fleet_plan: build_plan', 0.0)
-    print('target: %d hosts planned in under %.0f s: build_plan %.2f s, plan play in-process %.2f s%s' % (
-        large['n'], TARGET_S, largest, plan_total[-1],
-        ', module process %.2f s' % large['module_s'] if large['module_s'] is not None else ''))
-    print('growth = t(%d)/t(%d)/%.0f: about 1 is linear, above 1.5 grows faster than the fleet' % (
-        large['n'], small['n'], scale))
+        row('fleet_plan module, CPU', [r['module_s'] for r in results])
+        row('fleet_plan module, wall', [r['module_wall'] for r in results])
+        row('module peak RSS (MiB)', [r['module_rss_mib'] for r in results], fmt='%10.0f')
+        row('module result (MiB)', [r['module_mib'] for r in results], fmt='%10.1f')
+    row('bench peak RSS (MiB)', [r['rss_mib'] for r in results], fmt='%10.0f')
+    row('run peak traced (MiB)', [r['traced_peak_mib'] for r in results], fmt='%10.0f')
+    row('facts generated (s)', [r['generate_s'] for r in results], fmt='%10.1f')
+    print('target %d hosts planned in under %.0f s: build_plan %.2f s CPU, plan play %.2f s CPU%s' % (
+        large['n'], TARGET_S, large['seconds'].get('fleet_plan: build_plan', 0.0), total(large, 'seconds', True),
+        ', fleet_plan module process %.2f s CPU (%.2f s wall)' % (large['module_s'], large['module_wall'])
+        if large['module_s'] is not None else ''))
     for result in results:
         if result.get('profile'):
             print('\ncProfile of the run at %d hosts (cumulative):' % result['n'])
@@ -561,7 +574,7 @@ def main():
             argv += ['--profile', str(args.profile)]
         done = subprocess.run(argv, stdout=subprocess.PIPE, check=True)
         results.append(json.loads(done.stdout))
-        print('  %d hosts measured' % n, file=sys.stderr)
+        print('  %d hosts measured' % n, file=sys.stderr, flush=True)
     report(results)
     return 0
 
