@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PYTHONPATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke changelog-lint clean
+.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke changelog-lint clean bench-plan
 
 # Cheap checks first; then the lab fleet (simulated hosts over SSH); then the real Xen
 # hypervisors under QEMU (the testbed's cold build happens on first use and is cached).
@@ -62,6 +62,11 @@ changelog-lint: setup
 
 galaxy-smoke: setup
 	tests/tools/galaxy_build_install_smoke.sh
+
+# How the plan and the gates cost grows: 1000, 5000 and 20000 synthetic hosts, no SSH (tests/bench/bench_plan_scale.py).
+# Prints figures, asserts nothing; not part of make test.
+bench-plan: setup
+	$(BIN)/python tests/bench/bench_plan_scale.py
 
 clean:
 	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz

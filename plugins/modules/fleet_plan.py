@@ -475,7 +475,7 @@ def check_payload_signatures(advisories, key_paths, require):
 def invocation(params):
     """The result's ``invocation``: the arguments, but the hosts' facts only counted. AnsibleModule would echo every
     argument back, so the fleet's facts would travel back to the controller, be scrubbed for no_log values and be
-    kept in the registered plan a second time, which costs as much as the plan (docs/benchmarks.md)."""
+    kept in the registered plan a second time, which costs as much as the plan (tests/bench/bench_plan_scale.py)."""
     hosts = params.get('hosts')
     count = len(hosts) if isinstance(hosts, dict) else 0
     return dict(module_args=dict(params, hosts='(%d host(s); their facts are not repeated here, see decisions)' % count))
