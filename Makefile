@@ -13,11 +13,11 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PYTHONPATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke changelog-lint clean
+.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke ee-check changelog-lint clean
 
 # Cheap checks first; then the lab fleet (simulated hosts over SSH); then the real Xen
 # hypervisors under QEMU (the testbed's cold build happens on first use and is cached).
-test: setup unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke lab-test testbed-test
+test: setup unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke ee-check lab-test testbed-test
 	@echo "make test: all steps passed in $$(( $$(date +%s) - $(TEST_STARTED) )) s"
 
 TEST_STARTED := $(shell date +%s)
@@ -63,8 +63,13 @@ changelog-lint: setup
 galaxy-smoke: setup
 	tests/tools/galaxy_build_install_smoke.sh
 
+# The execution environment: `ansible-builder create` from the built tarball, offline, and
+# `ansible-builder introspect` of the installed tarball against the declared deps (tests/ee).
+ee-check: setup
+	$(PYTEST_STRICT) -q tests/ee
+
 clean:
-	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz
+	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz dist context
 
 # Step groups owned by their own parts of the tree.
 -include tests/testbed/testbed.mk
