@@ -121,7 +121,7 @@ def _stream(private_dir, collections):
                                 stdout=subprocess.PIPE, env=env)
     worker = subprocess.Popen([runner, 'worker'], stdin=transmit.stdout, stdout=subprocess.PIPE, env=env)
     transmit.stdout.close()
-    process = subprocess.Popen([runner, 'process', private_dir], stdin=worker.stdout, stdout=subprocess.PIPE,
+    process = subprocess.Popen([runner, 'process', private_dir, '--ident', IDENT], stdin=worker.stdout, stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, env=env)
     worker.stdout.close()
     output = process.communicate(timeout=600)[0].decode('utf-8', 'replace')
