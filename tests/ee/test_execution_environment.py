@@ -72,7 +72,7 @@ def built(tmp_path_factory):
 
 @pytest.fixture(scope='module')
 def context(built):
-    work, _ = built
+    work = built[0]
     _run([os.path.join(BIN, 'ansible-builder'), 'create', '-f', str(work / 'execution-environment.yml'),
           '-c', str(work / 'context'), '--output-filename', 'Containerfile'])
     return work / 'context'
@@ -89,7 +89,7 @@ def test_definition_names_the_tarball_of_this_version():
 
 
 def test_create_puts_the_tarball_in_the_context_and_installs_it_offline(built, context):
-    _, tarball = built
+    tarball = built[1]
     containerfile = (context / 'Containerfile').read_text()
     copied = context / '_build' / 'collections' / tarball.name
     assert copied.read_bytes() == tarball.read_bytes()
@@ -154,7 +154,7 @@ def _third_party_imports(path):
 
 def test_declared_python_deps_are_what_the_controller_side_imports():
     imported = set()
-    for top, _, files in os.walk(os.path.join(REPO, 'plugins')):
+    for top, _dirs, files in os.walk(os.path.join(REPO, 'plugins')):
         for name in files:
             if name.endswith('.py'):
                 imported |= _third_party_imports(os.path.join(top, name))

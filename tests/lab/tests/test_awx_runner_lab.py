@@ -68,7 +68,7 @@ def lab(tmp_path_factory):
     inventory = os.path.join(workdir, 'inventory.yml')
     assert labctl.main(['up', '--spec', SPEC, '--inventory', inventory]) == 0
     try:
-        manifest, _ = rl.write_advisory(os.path.join(workdir, 'advisory'))
+        manifest = rl.write_advisory(os.path.join(workdir, 'advisory'))[0]
         yield dict(workdir=workdir, inventory=inventory, manifest=manifest, hosts=sorted(rl.lab_hosts()))
     finally:
         labctl.main(['down'])

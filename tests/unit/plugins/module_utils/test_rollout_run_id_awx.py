@@ -47,7 +47,7 @@ def test_a_given_run_id_is_used_as_given_even_under_awx():
 
 
 def test_random_new_run_ids_are_valid_and_differ():
-    ids = {choose_run_id() for _ in range(50)}
+    ids = {choose_run_id() for _attempt in range(50)}
     assert len(ids) > 1
     for run_id in ids:
         assert run_id_problem(run_id) is None
