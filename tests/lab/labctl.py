@@ -37,11 +37,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, 'simulator'))
 sys.path.insert(0, HERE)
 
-# Names other lab code and the lab's tests use as labctl.NAME are imported here (F401).
+# Names other lab code and the lab's tests use as labctl.NAME are imported here too (F401, unused-import).
 import lab_model  # noqa: E402
-from labctl_fleet_spec import build_inventory, dump_yaml, expand_spec, load_yaml  # noqa: E402,F401
+from labctl_fleet_spec import build_inventory, dump_yaml, expand_spec, load_yaml  # noqa: E402,F401  pylint: disable=unused-import
 from labctl_host_boot import prepare_host_dir, spawn_host, ssh_ready, wait_for_ssh, write_file  # noqa: E402
-from labctl_instance import (BRIDGE, BRIDGE_ADDR, INSTANCE, INVENTORY_MARKER, LAB_ROOT, NS_PREFIX,  # noqa: E402,F401
+from labctl_instance import (BRIDGE, BRIDGE_ADDR, INSTANCE, INVENTORY_MARKER, LAB_ROOT, NS_PREFIX,  # noqa: E402,F401  pylint: disable=unused-import
                              PREFIXLEN, SIM_DIR_IN_NS, SUBNET_OCTET, VETH_PREFIX, LabError)
 from labctl_netns import (MNT_DETACH, _check, ip_batch, lab_links, lab_mounts, lab_namespaces,  # noqa: E402
                           lab_processes, libc, mount, run)

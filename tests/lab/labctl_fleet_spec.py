@@ -11,6 +11,7 @@ import sys
 import lab_model
 from labctl_instance import LAB_ROOT, NS_PREFIX, OVERLAYS, LabError
 
+
 def load_yaml(path):
     try:
         import yaml

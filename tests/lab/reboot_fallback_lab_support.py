@@ -16,7 +16,8 @@ import subprocess
 import sys
 import time
 
-from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED  # noqa: F401  (OLD: the lab tests import it from here)
+# OLD: the lab tests import it from here.
+from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED  # noqa: F401  pylint: disable=unused-import
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))

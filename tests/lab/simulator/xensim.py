@@ -23,7 +23,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from xensim_power import boot, power_main  # noqa: E402,F401  (boot: labctl power-cycle and the tests use xensim.boot)
+# boot: labctl power-cycle and the tests call xensim.boot.
+from xensim_power import boot, power_main  # noqa: E402,F401  pylint: disable=unused-import
 from xensim_state import DEFAULT_STATE, HostState  # noqa: E402
 from xensim_xen_livepatch import xen_livepatch_main  # noqa: E402
 from xensim_xl import xl_main  # noqa: E402
