@@ -298,7 +298,6 @@ def host_state(name):
 
 
 def edit_host_state(name, func):
-    sys.path.insert(0, os.path.join(HERE, 'simulator'))
     import xensim
     with xensim.HostState(os.path.join(LAB_ROOT, 'hosts', name, 'state.json')) as host:
         func(host.data)
