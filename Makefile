@@ -13,12 +13,12 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PYTHONPATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke changelog-lint clean
+.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke ee-check changelog-lint clean
 
 # Two lanes at once after setup (tests/tools/run_two_lanes.sh): the real Xen hypervisors under QEMU
 # (the testbed's cold build on first use, cached; Molecule; pytest) in the background, its output
 # printed whole when it ends; the cheap checks, then the lab fleet (simulated hosts over SSH), here.
-CHECK_STEPS := unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke lab-test
+CHECK_STEPS := unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke ee-check lab-test
 test: setup
 	@tests/tools/run_two_lanes.sh $(REPO)/.cache/make-test/testbed-test.log \
 	  testbed-test "$(MAKE) --no-print-directory testbed-test" \
@@ -69,8 +69,13 @@ changelog-lint: setup
 galaxy-smoke: setup
 	tests/tools/galaxy_build_install_smoke.sh
 
+# The execution environment: `ansible-builder create` from the built tarball, offline, and
+# `ansible-builder introspect` of the installed tarball against the declared deps (tests/ee).
+ee-check: setup
+	$(PYTEST_STRICT) -q tests/ee
+
 clean:
-	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz
+	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz dist context
 
 # Step groups owned by their own parts of the tree.
 -include tests/testbed/testbed.mk
