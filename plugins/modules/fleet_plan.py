@@ -131,8 +131,9 @@ options:
       - RSA public keys (PEM files) trusted to sign payloads with XenServer's in-payload signature note
         C(.note.Xen.signature) (livepatch-build-tools signing, version 1). Each payload's note is verified against
         these keys after the manifest checks and before the plan is made; see RV(payload_signatures).
-      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the run
-        with a message naming the payload file and the keys tried. A payload without a note is reported as
+      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the whole
+        run (every advisory and host, not only that payload's) with a message naming the payload file, the keys
+        tried and the fix; nothing is planned. A payload without a note is reported as
         V(absent) and used (unless O(require_payload_signature)).
       - The playbooks take it from C(noreboot_xen_payload_signature_keys).
     type: list
@@ -228,6 +229,11 @@ decisions:
       payloads to apply (V(livepatch)) in order with C(stacking) (does each payload's C(.livepatch.depends) fit
       what it goes on top of) and C(notes) (the misfits), the fixed packages (V(reboot)), the decision per
       advisory (with C(open_intent), the ledger entry of an interrupted run the rollout is to finish) and the wave.
+    - Each payload carries C(verification), what was verified before it was planned, which
+      M(noreboot.xen.livepatch_rollout) writes into the host's ledger entries - C(advisory_signature) (C(status)
+      V(verified), V(unsigned) or V(not_verified), C(directory), and when verified C(fingerprint), C(signing_key),
+      C(signature_time)) and C(payload_signature) (V(null) when the payload carries no C(.note.Xen.signature), else
+      C(status), C(key_id), C(file)).
   returned: success
   type: dict
   sample:
@@ -357,6 +363,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder im
     plan_json,
     render_table,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.payload_verification import attach_verification
 from ansible_collections.noreboot.xen.plugins.module_utils.wave_plan import PolicyError
 
 YAML_IMPORT_ERROR = None
@@ -481,11 +488,19 @@ def check_payload_signatures(advisories, key_paths, require):
             except (IOError, OSError) as exc:
                 raise SignatureNoteError('cannot read payload %s (%s)' % (payload['path'], to_native(exc)))
             if result['refused']:
-                refused.append('%s (advisory %s): %s' % (payload['file'], advisory['id'], result['reason']))
+                where = (payload['path'], advisory['id'], advisory['manifest'], result['reason'])
+                refused.append('%s (advisory %s, manifest %s): %s' % where)
             results.append(dict(advisory=advisory['id'], name=payload['name'], file=payload['file'], status=result['status'],
                                 key_id=result['key_id'], key_file=result['key_file'], reason=result['reason']))
     if refused:
-        raise SignatureNoteError('payload signature note refused, nothing was planned or uploaded: ' + '; '.join(refused))
+        # One bad payload refuses the whole run, whichever hosts it is for: its advisory came through a channel
+        # that cannot be trusted, and a run half planned around it would still change hosts.
+        raise SignatureNoteError(
+            'payload signature note refused, so the whole run is refused: nothing was planned, staged or uploaded and no '
+            'host was changed. %s. Fix: fetch the payload again from its publisher and compare it, or have it signed '
+            'again (livepatch-sign); if the signer is to be trusted, add its RSA public key (PEM) to '
+            'noreboot_xen_payload_signature_keys (configured now: %s)'
+            % ('; '.join(refused), ', '.join(key_paths) or 'none'))
     return results
 
 
@@ -521,6 +536,8 @@ def run_module():
         module.fail_json(msg=to_native(exc))
     plan['signatures'] = signatures
     plan['payload_signatures'] = payload_signatures
+    # Each planned payload carries what was verified, for the ledger entry of every host it is applied to.
+    attach_verification(plan['decisions'], advisories, signatures, payload_signatures)
     result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan))
     result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories',
                                          'signatures', 'payload_signatures'))

@@ -22,7 +22,10 @@ live patch needs one **failure budget for the whole run**, checked before each w
 * a stop is final: once a gate said stop, every later gate says stop with the first reason;
 * a host another run's transaction held (``held_by_other_run``: it met that run's host lock) is
   never a failure of this run and never counted in the budget; only a *canary* held so stops the
-  run (this run has no evidence that the payload works on the canary's group), without counting it.
+  run (this run has no evidence that the payload works on the canary's group), without counting it;
+* a host whose payload expired between the plan and the apply (``pending_reboot`` from
+  livepatch_rollout: its ``apply_until`` passed, nothing was applied) is not a failure either; it
+  needs a reboot, and an expired *canary* stops the run the same way, for the same reason.
 
 Hosts already in flight when the budget runs out finish their wave: the gate only decides
 whether the *next* wave starts.
@@ -244,6 +247,16 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
         result.update(proceed=False, reason='canary held by another run: %s; this run has no evidence that the payload '
                       'works on its group, so no wave starts (not a failure of this run: run it again once that run '
                       'ended)' % ', '.join('%s (%s)' % (h, details.get(h) or 'run unknown') for h in held_canaries))
+        return result
+    # A canary whose payload expired between the plan and the apply (livepatch_rollout: apply_until passed, nothing
+    # applied) proves nothing about its group; a host whose clock lags could still apply it after the canary did not.
+    expired_canaries = [h for h in sorted(set(canaries or ())) if h not in set(reboot_hosts or ())
+                        and outcomes.get(h) == PENDING_REBOOT]
+    if expired_canaries:
+        result.update(proceed=False, reason='canary not patched, its payload expired since the plan: %s; this run has no '
+                      'evidence that the payload works on its group, so no wave starts (not a failure: run again, and '
+                      'a new plan sends these hosts to the reboot fallback)' % ', '.join(
+                          _describe(h, PENDING_REBOOT, details.get(h)) for h in expired_canaries))
         return result
     for label, hosts, kind_budget in checks:
         kind_failed = [f for f in failed_hosts if f['host'] in set(hosts)]

@@ -202,3 +202,18 @@ def test_build_plan_passes_now_and_puts_expired_hosts_in_a_reboot_wave():
     assert (after['counts']['livepatch'], after['counts']['reboot']) == (1, 1)
     assert [w['hosts'] for w in after['waves'] if w['kind'] == 'reboot'] == [['a']]
     assert after['advisories'][0]['livepatches'][0]['apply_until'] == '2027-01-31T00:00:00Z'
+
+
+@pytest.mark.parametrize('apply_until, end_of_life, expected', [
+    (None, None, None),
+    ('2027-02-01T00:00:00Z', None, '2027-02-01T00:00:00Z'),
+    (None, '2027-01-20', '2027-01-20T00:00:00Z'),
+    ('2027-02-01T00:00:00Z', '2027-01-20', '2027-01-20T00:00:00Z'),
+    ('2027-01-10T06:00:00+01:00', '2027-01-20', '2027-01-10T05:00:00Z'),
+], ids=['none', 'apply-until', 'end-of-life', 'end-of-life-first', 'apply-until-first'])
+def test_a_livepatch_decision_carries_the_deadline_the_rollout_checks_again(apply_until, end_of_life, expected):
+    eol = [dict(xen_build_id=XEN_4175, **{'from': end_of_life})] if end_of_life else None
+    decision = decide(expiring(apply_until, eol), datetime.datetime(2027, 1, 1, tzinfo=UTC))
+    assert decision['decision'] == 'livepatch', decision['reason']
+    [payload] = decision['payloads']
+    assert payload['apply_until'] == expected

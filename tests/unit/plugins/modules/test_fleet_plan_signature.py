@@ -159,3 +159,33 @@ def test_openpgp_signature_without_gpg_fails_saying_so(tmp_path, keys, capsys, n
     result = run(dict(advisories=[manifest], hosts={}, validate_only=True, trusted_keys=[keys.files['signer']]), capsys)
     assert result['failed'] is True
     assert 'gpg is not installed' in result['msg']
+
+
+def test_each_planned_payload_carries_the_verification_for_the_ledger(tmp_path, keys, capsys):
+    directory, manifest = signed_advisory(tmp_path, keys)
+    plan_path = tmp_path / 'plan.json'
+    result = run(dict(advisories=[manifest], hosts=fleet(), trusted_keys=[keys.files['signer']], plan_path=str(plan_path)), capsys)
+    assert not result.get('failed'), result.get('msg')
+    [signature] = result['signatures']
+    planned = [d for d in result['decisions'].values() if d['decision'] == 'livepatch']
+    assert len(planned) == 10
+    for decision in planned:
+        [payload] = decision['payloads']
+        advisory = payload['verification']['advisory_signature']
+        assert advisory['status'] == 'verified' and advisory['directory'] == str(directory)
+        assert advisory['fingerprint'] == keys.fingerprints['signer']
+        assert advisory['signature_time'] == signature['signature_time'] and advisory['signature_time'].endswith('Z')
+        assert payload['verification']['payload_signature'] is None  # the payload carries no note
+    written = json.loads(plan_path.read_text())['decisions']
+    assert all(written[d['host']]['payloads'] == d['payloads'] for d in planned)
+
+
+def test_unsigned_directory_is_recorded_as_not_signed(tmp_path, capsys):
+    directory = tmp_path / 'xsa-999'
+    directory.mkdir()
+    manifest = write_advisory(directory)
+    result = run(dict(advisories=[manifest], hosts=fleet()), capsys)
+    assert not result.get('failed'), result.get('msg')
+    payloads = [p for d in result['decisions'].values() for p in d.get('payloads') or []]
+    assert payloads and all(p['verification'] == dict(advisory_signature=dict(status='unsigned', directory=str(directory)),
+                                                      payload_signature=None) for p in payloads)
