@@ -65,8 +65,10 @@ class Keys(object):
         self.minisign('-G', '-W', '-p', public, '-s', secret)
         with open(public) as handle:
             comment = handle.readline()
-        # minisign names the key in the comment it writes: "untrusted comment: minisign public key <ID>".
-        self.key_ids[name] = re.match(r'^untrusted comment: minisign public key ([0-9A-F]{16})$', comment.rstrip('\n')).group(1)
+        # minisign names the key in the comment it writes: "untrusted comment: minisign public key <ID>", with
+        # no leading zeros there (about 1 key in 16 has fewer than 16 digits); its messages print it as %016X.
+        self.key_ids[name] = re.match(r'^untrusted comment: minisign public key ([0-9A-F]{1,16})$',
+                                      comment.rstrip('\n')).group(1).zfill(16)
         self.files[name] = public
         self.secret[name] = secret
 
