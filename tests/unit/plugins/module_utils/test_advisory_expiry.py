@@ -9,8 +9,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import os
-import sys
 
 import pytest
 import yaml
@@ -19,8 +17,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manif
 from ansible_collections.noreboot.xen.plugins.module_utils import fleet_plan_builder as fpb
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_plan_decision import XEN_4175, XEN_4176, advisory, facts  # noqa: E402  pylint: disable=wrong-import-position
+from test_plan_decision import XEN_4175, XEN_4176, advisory, facts
 
 UTC = datetime.timezone.utc
 UNTIL = datetime.datetime(2027, 1, 31, 0, 0, tzinfo=UTC)
