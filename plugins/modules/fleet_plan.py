@@ -504,10 +504,20 @@ def check_payload_signatures(advisories, key_paths, require):
     return results
 
 
+def invocation(params):
+    """The result's ``invocation``: the arguments, but the hosts' facts only counted. AnsibleModule would echo every
+    argument back, so the fleet's facts would travel back to the controller, be scrubbed for no_log values and be
+    kept in the registered plan a second time, which costs as much as the plan (tests/bench/bench_plan_scale.py)."""
+    hosts = params.get('hosts')
+    count = len(hosts) if isinstance(hosts, dict) else 0
+    return dict(module_args=dict(params, hosts='(%d host(s); their facts are not repeated here, see decisions)' % count))
+
+
 def run_module():
     module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
+    echo = invocation(module.params)
     if yaml is None:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=YAML_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=YAML_IMPORT_ERROR, invocation=echo)
     params = module.params
     policy = dict((k, v) for k, v in (params['policy'] or {}).items() if v is not None)
     try:
@@ -526,19 +536,19 @@ def run_module():
                                                       params['require_payload_signature'])
         if params['validate_only']:
             module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
-                             payload_signatures=payload_signatures,
+                             payload_signatures=payload_signatures, invocation=echo,
                              table=[summary_line(r) for r in signatures])
         plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'],
                           now=datetime.datetime.now(datetime.timezone.utc))
     except AdvisoryManifestError as exc:
-        module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
+        module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems], invocation=echo)
     except (PolicyError, PlanInputError, SignatureNoteError) as exc:
-        module.fail_json(msg=to_native(exc))
+        module.fail_json(msg=to_native(exc), invocation=echo)
     plan['signatures'] = signatures
     plan['payload_signatures'] = payload_signatures
     # Each planned payload carries what was verified, for the ledger entry of every host it is applied to.
     attach_verification(plan['decisions'], advisories, signatures, payload_signatures)
-    result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan))
+    result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan), invocation=echo)
     result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories',
                                          'signatures', 'payload_signatures'))
     if params['plan_path']:
@@ -550,7 +560,8 @@ def run_module():
                 try:
                     write_plan(params['plan_path'], text)
                 except (IOError, OSError) as exc:
-                    module.fail_json(msg='cannot write the plan to %s: %s' % (params['plan_path'], to_native(exc)))
+                    module.fail_json(msg='cannot write the plan to %s: %s' % (params['plan_path'], to_native(exc)),
+                                     invocation=echo)
     module.exit_json(**result)
 
 
