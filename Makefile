@@ -13,11 +13,16 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PYTHONPATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke changelog-lint clean
+.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke ee-check changelog-lint clean bench-plan
 
-# Cheap checks first; then the lab fleet (simulated hosts over SSH); then the real Xen
-# hypervisors under QEMU (the testbed's cold build happens on first use and is cached).
-test: setup unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke lab-test testbed-test
+# Two lanes at once after setup (tests/tools/run_two_lanes.sh): the real Xen hypervisors under QEMU
+# (the testbed's cold build on first use, cached; Molecule; pytest) in the background, its output
+# printed whole when it ends; the cheap checks, then the lab fleet (simulated hosts over SSH), here.
+CHECK_STEPS := unit sanity core-matrix lint changelog-lint docs-lint docs galaxy-smoke ee-check lab-test
+test: setup
+	@tests/tools/run_two_lanes.sh $(REPO)/.cache/make-test/testbed-test.log \
+	  testbed-test "$(MAKE) --no-print-directory testbed-test" \
+	  "checks and lab" "$(MAKE) --no-print-directory $(CHECK_STEPS)"
 	@echo "make test: all steps passed in $$(( $$(date +%s) - $(TEST_STARTED) )) s"
 
 TEST_STARTED := $(shell date +%s)
@@ -28,8 +33,9 @@ setup: apt venv collections-path
 
 # Debian packages the tests need, installed only where we are root and have apt; ansible-test
 # wants the en_US.UTF-8 locale (else it warns and falls back to C.UTF-8); chromium opens the HTML
-# reports headless in the lab test (tests/lab/tests/test_run_report_html_lab.py).
-APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps shellcheck locales chromium
+# reports headless in the lab test (tests/lab/tests/test_run_report_html_lab.py); minisign signs the
+# test advisory directories of tests/support/minisign_signing.py.
+APT_PACKAGES := git rsync openssh-client openssh-server iproute2 procps shellcheck locales chromium minisign
 apt:
 	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -63,8 +69,18 @@ changelog-lint: setup
 galaxy-smoke: setup
 	tests/tools/galaxy_build_install_smoke.sh
 
+# The execution environment: `ansible-builder create` from the built tarball, offline, and
+# `ansible-builder introspect` of the installed tarball against the declared deps (tests/ee).
+ee-check: setup
+	$(PYTEST_STRICT) -q tests/ee
+
+# How the plan and the gates cost grows: 1000, 5000 and 20000 synthetic hosts, no SSH (tests/bench/bench_plan_scale.py).
+# Prints figures, asserts nothing; not part of make test.
+bench-plan: setup
+	$(BIN)/python tests/bench/bench_plan_scale.py
+
 clean:
-	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz
+	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz dist context
 
 # Step groups owned by their own parts of the tree.
 -include tests/testbed/testbed.mk

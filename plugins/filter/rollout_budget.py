@@ -18,7 +18,7 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as rg
 from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
-from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import choose_run_id, job_id_of, run_id_problem
 from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import (
     LIVE_OUTCOME_FACT,
     LIVE_RESULT_FACT,
@@ -181,6 +181,14 @@ def rollout_run_id(run_id):
     return run_id
 
 
+def rollout_choose_run_id(given=None, awx_job_id=None, tower_job_id=None):
+    """The run id of this run (rollout_run_id.choose_run_id), with the AWX job id in it when AWX runs the job."""
+    try:
+        return choose_run_id(given, job_id_of(awx_job_id, tower_job_id))
+    except ValueError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
 def rollout_summary_table(summary):
     """The summary as a fixed-width table (a string)."""
     return rb.format_summary(summary)
@@ -194,5 +202,6 @@ class FilterModule(object):
             'rollout_summary_table': rollout_summary_table,
             'rollout_plan_hosts': rollout_plan_hosts,
             'rollout_run_id': rollout_run_id,
+            'rollout_choose_run_id': rollout_choose_run_id,
             'rollout_host_locks': rollout_host_locks,
         }

@@ -910,6 +910,20 @@ def expiry_for(advisory, build_id, livepatch, now):
     return None
 
 
+def apply_deadline(advisory, build_id, livepatch):
+    """Until when this advisory's payload may be applied on this build (the earlier of the payload's
+    ``apply_until`` and the build's ``livepatch_end_of_life`` ``from``), as a UTC time string, or None.
+
+    The plan hands it to noreboot.xen.livepatch_rollout, which checks it again at apply time: a plan
+    made before the deadline and applied after it must not apply (see expiry_for for the plan's side).
+    """
+    times = [t for t in ((advisory.get('livepatch_end_of_life') or {}).get(build_id),
+                         livepatch.get('apply_until') if livepatch else None) if t]
+    if not times:
+        return None
+    return format_utc_timestamp(min(parse_utc_timestamp(t) for t in times))
+
+
 def livepatch_for(advisory, build_id):
     """The advisory's payload for this hypervisor build-id, or None."""
     for entry in advisory['livepatches']:

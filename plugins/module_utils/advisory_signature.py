@@ -5,15 +5,20 @@
 
 The format is ansible-sign's project layout (what ``ansible-sign project gpg-sign DIR`` writes)::
 
-    DIR/.ansible-sign/sha256sum.txt       GNU sha256sum lines "<64 hex>  <path relative to DIR>"
-    DIR/.ansible-sign/sha256sum.txt.sig   detached OpenPGP signature over sha256sum.txt
+    DIR/.ansible-sign/sha256sum.txt           GNU sha256sum lines "<64 hex>  <path relative to DIR>"
+    DIR/.ansible-sign/sha256sum.txt.sig       detached OpenPGP signature over sha256sum.txt
+    DIR/.ansible-sign/sha256sum.txt.minisig   or, and/or, a minisign signature over it (``minisign -Sm``)
 
 Verification (``verify_advisory_dirs``):
 
-1. the signature over the exact bytes of sha256sum.txt is checked with GnuPG (``gpg --verify``
-   by argv, reading ``--status-fd`` lines) against a throwaway keyring built from the
-   operator's key files only; anything but a good signature by an unexpired, unrevoked key of
-   that set is refused, naming the file and the key;
+1. every signature present over the exact bytes of sha256sum.txt must verify (both, when both
+   are there). The OpenPGP one is checked with GnuPG (``gpg --verify`` by argv, reading
+   ``--status-fd`` lines) against a throwaway keyring built from the operator's OpenPGP key files
+   only; the minisign one in Python (minisign_signature.py) against the operator's minisign
+   public key files. The trusted key files are one list; a file that starts with
+   ``untrusted comment:`` is a minisign public key, any other an OpenPGP key file. Anything but
+   a good signature by a key of that set (for OpenPGP: unexpired, unrevoked) is refused, naming
+   the file and the key;
 2. every path listed must stay inside DIR (no absolute path, no ``..``), must be a regular
    file there and must have the listed sha256;
 3. every regular file in DIR (except ``.ansible-sign/``) must be listed: nothing unsigned can
@@ -21,7 +26,8 @@ Verification (``verify_advisory_dirs``):
    verifier does not (an excluded file present in DIR is refused), and symbolic links are refused.
 
 Pure Python: files are read and gpg is run through the injected ``access`` (FileAccess) and
-``run`` (argv list -> ``(rc, stdout, stderr)``), so the logic is tested without Ansible.
+``run`` (argv list -> ``(rc, stdout, stderr)``, only called when an OpenPGP signature is checked),
+so the logic is tested without Ansible.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -41,11 +47,15 @@ from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest imp
     AdvisoryManifestError,
     ManifestProblem,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils import minisign_signature as minisign
 
 SIGN_DIR = '.ansible-sign'
 CHECKSUM_FILE = SIGN_DIR + '/sha256sum.txt'
 SIGNATURE_FILE = SIGN_DIR + '/sha256sum.txt.sig'
+MINISIGN_FILE = SIGN_DIR + '/sha256sum.txt.minisig'
 FORMAT = 'ansible-sign (sha256sum.txt + OpenPGP detached signature)'
+FORMAT_MINISIGN = 'ansible-sign layout (sha256sum.txt + minisign signature)'
+FORMAT_BOTH = 'ansible-sign layout (sha256sum.txt + OpenPGP detached signature + minisign signature)'
 MAX_CHECKSUM_SIZE = 1024 * 1024
 MAX_SIGNATURE_SIZE = 64 * 1024
 MAX_FILES = 10000
@@ -62,6 +72,10 @@ _REFUSING = {
 }
 SIGNED_FIX = ('sign the advisory directory again with a trusted key (`ansible-sign project gpg-sign DIR`, '
               'see docs/advisory_manifest.md), or correct noreboot_xen_advisory_trusted_keys')
+MINISIGN_FIX = ('sign the checksum file again with a trusted minisign key (`minisign -Sm .ansible-sign/sha256sum.txt -s KEY`, '
+                'see docs/advisory_manifest.md), or correct noreboot_xen_advisory_trusted_keys')
+MINISIGN_KEY_FIX = ('give the public key file that `minisign -G` wrote (minisign.pub: an "untrusted comment:" line and '
+                    'the base64 key), or remove it from noreboot_xen_advisory_trusted_keys')
 
 
 class FileAccess(object):
@@ -275,18 +289,156 @@ def _describe_key(keyring, fingerprint, uid):
     return text
 
 
-def verify_directory(directory, keyring, access):
-    """Verify one signed advisory directory; return its result dict or raise AdvisoryManifestError."""
+class TrustedKeys(object):
+    """The operator's trusted key files, sorted by kind: OpenPGP key files (for gpg) and minisign public keys.
+
+    A file whose first bytes are ``untrusted comment:`` is a minisign public key file; any other is an
+    OpenPGP key file. The gpg keyring is built on first use only (a run with minisign keys only never
+    runs gpg).
+    """
+
+    def __init__(self, paths, run, access, gpg='gpg'):
+        self.paths = list(paths)
+        self.run = run
+        self.access = access
+        self.gpg = gpg
+        self.openpgp_files = []
+        self.minisign_keys = []
+        self._keyring = None
+
+    def load(self):
+        """Sort and read the key files; raise AdvisoryManifestError naming every file that is no usable key."""
+        problems = []
+        for path in self.paths:
+            try:
+                head = self.access.read(path, minisign.MAX_PUBLIC_KEY_FILE)
+            except (IOError, OSError) as exc:
+                problems.append(ManifestProblem(path, '', 'cannot read this trusted key file (%s)' % (getattr(exc, 'strerror', None) or exc),
+                                                'correct the path in noreboot_xen_advisory_trusted_keys'))
+                continue
+            if not minisign.looks_like_public_key(head):
+                self.openpgp_files.append(path)
+                continue
+            try:
+                key = minisign.parse_public_key(head, path)
+            except minisign.MinisignError as exc:
+                problems.append(ManifestProblem(path, '', 'not a minisign public key file: %s' % exc, MINISIGN_KEY_FIX))
+                continue
+            same_id = [k for k in self.minisign_keys if k.key_id == key.key_id]
+            if same_id and same_id[0].key != key.key:
+                problems.append(ManifestProblem(path, '', 'minisign key id %s is also the id of another key, in %s: a signature '
+                                                'names its key by id, so two keys with one id cannot both be trusted'
+                                                % (key.key_id_text, same_id[0].path), 'trust only one of the two keys'))
+            elif not same_id:
+                self.minisign_keys.append(key)
+        if problems:
+            raise AdvisoryManifestError(problems)
+
+    def keyring(self):
+        """The GpgKeyring of the OpenPGP key files (built once); raises AdvisoryManifestError."""
+        if self._keyring is None:
+            if self.run is None:
+                raise AdvisoryManifestError([ManifestProblem(', '.join(self.openpgp_files), '', 'OpenPGP key files are given '
+                                                             'but gpg cannot be run', 'install gpg (Debian package gpg)')])
+            self._keyring = GpgKeyring(self.run, self.access, gpg=self.gpg)
+            problems = self._keyring.load(self.openpgp_files)
+            if problems:
+                raise AdvisoryManifestError(problems)
+        return self._keyring
+
+    def describe_minisign(self):
+        return ', '.join(key.describe() for key in self.minisign_keys) or 'none'
+
+    def close(self):
+        if self._keyring is not None:
+            self._keyring.close()
+            self._keyring = None
+
+
+def directory_format(signature_files):
+    """The ``format`` of a directory signed with ``signature_files`` (SIGNATURE_FILE and/or MINISIGN_FILE)."""
+    if SIGNATURE_FILE in signature_files and MINISIGN_FILE in signature_files:
+        return FORMAT_BOTH
+    return FORMAT_MINISIGN if MINISIGN_FILE in signature_files else FORMAT
+
+
+def _verify_openpgp(directory, checksum_bytes, trusted, access):
+    """``(result fields, key text)`` of the OpenPGP signature; raises AdvisoryManifestError."""
     checksum_path = os.path.join(directory, CHECKSUM_FILE)
     signature_path = os.path.join(directory, SIGNATURE_FILE)
-    checksum_bytes = access.read(checksum_path, MAX_CHECKSUM_SIZE)
+    if not trusted.openpgp_files:
+        raise AdvisoryManifestError([ManifestProblem(signature_path, '', 'an OpenPGP signature, but no OpenPGP key is among '
+                                                     'the trusted keys (minisign keys: %s); every signature in .ansible-sign/ '
+                                                     'must verify' % trusted.describe_minisign(),
+                                                     'add the signer\'s OpenPGP key file to noreboot_xen_advisory_trusted_keys, '
+                                                     'or remove %s' % SIGNATURE_FILE)])
     signature = access.read(signature_path, MAX_SIGNATURE_SIZE)
-    if len(checksum_bytes) > MAX_CHECKSUM_SIZE or len(signature) > MAX_SIGNATURE_SIZE:
-        raise AdvisoryManifestError([ManifestProblem(checksum_path, '', 'the checksum or signature file is too large', SIGNED_FIX)])
+    if len(signature) > MAX_SIGNATURE_SIZE:
+        raise AdvisoryManifestError([ManifestProblem(signature_path, '', 'the signature file is too large', SIGNED_FIX)])
+    keyring = trusted.keyring()
     status = keyring.verify(signature, checksum_bytes)
     if not status['good']:
         raise AdvisoryManifestError([_signature_problem(checksum_path, signature_path, status, keyring)])
-    key = _describe_key(keyring, status['primary_fingerprint'], status['uid'])
+    fields = dict(fingerprint=status['primary_fingerprint'], signing_key=status['fingerprint'],
+                  key_file=keyring.keys.get(status['primary_fingerprint']), uid=status['uid'],
+                  signature_time=iso_utc(status['timestamp']), signature_timestamp=status['timestamp'])
+    return fields, _describe_key(keyring, status['primary_fingerprint'], status['uid'])
+
+
+def _verify_minisign(directory, checksum_bytes, trusted, access):
+    """``(result fields, key text)`` of the minisign signature; raises AdvisoryManifestError."""
+    checksum_path = os.path.join(directory, CHECKSUM_FILE)
+    signature_path = os.path.join(directory, MINISIGN_FILE)
+    if not trusted.minisign_keys:
+        raise AdvisoryManifestError([ManifestProblem(signature_path, '', 'a minisign signature, but no minisign public key is '
+                                                     'among the trusted keys; every signature in .ansible-sign/ must verify',
+                                                     'add the signer\'s minisign.pub to noreboot_xen_advisory_trusted_keys, '
+                                                     'or remove %s' % MINISIGN_FILE)])
+    data = access.read(signature_path, minisign.MAX_SIGNATURE_FILE)
+    try:
+        signature = minisign.parse_signature(data)
+    except minisign.MinisignError as exc:
+        raise AdvisoryManifestError([ManifestProblem(signature_path, '', 'not a minisign signature file: %s' % exc, MINISIGN_FIX)])
+    try:
+        verified = minisign.verify(signature, checksum_bytes, trusted.minisign_keys)
+    except minisign.MinisignError as exc:
+        # A signature that no longer matches sha256sum.txt names that file (as for OpenPGP); the rest the .minisig.
+        changed = isinstance(exc, minisign.SignatureMismatch)
+        raise AdvisoryManifestError([ManifestProblem(checksum_path if changed else signature_path, '',
+                                                     '%s: %s' % (os.path.basename(signature_path), exc), MINISIGN_FIX)])
+    fields = dict(key_id=verified['key_id'], key_file=verified['key'].path, algorithm=verified['algorithm'],
+                  trusted_comment=verified['trusted_comment'], signature_time=iso_utc(verified['timestamp']),
+                  signature_timestamp=verified['timestamp'])
+    return fields, 'minisign key %s' % verified['key'].describe()
+
+
+def verify_directory(directory, trusted, access, signature_files):
+    """Verify one signed advisory directory; return its result dict or raise AdvisoryManifestError.
+
+    Every file of ``signature_files`` (SIGNATURE_FILE and/or MINISIGN_FILE) must verify.
+    """
+    checksum_path = os.path.join(directory, CHECKSUM_FILE)
+    checksum_bytes = access.read(checksum_path, MAX_CHECKSUM_SIZE)
+    if len(checksum_bytes) > MAX_CHECKSUM_SIZE:
+        raise AdvisoryManifestError([ManifestProblem(checksum_path, '', 'the checksum file is too large', SIGNED_FIX)])
+    result = dict(directory=directory, format=directory_format(signature_files), status='verified')
+    keys, problems = [], []
+    for name, check in ((SIGNATURE_FILE, _verify_openpgp), (MINISIGN_FILE, _verify_minisign)):
+        if name not in signature_files:
+            continue
+        try:
+            fields, key = check(directory, checksum_bytes, trusted, access)
+        except AdvisoryManifestError as exc:
+            problems.extend(exc.problems)
+            continue
+        if name == MINISIGN_FILE:
+            result['minisign'] = fields
+        else:
+            result.update(fields)
+        keys.append(key)
+    if problems:
+        raise AdvisoryManifestError(problems)
+    key = ' and '.join(keys)
     try:
         text = checksum_bytes.decode('utf-8')
     except UnicodeDecodeError:
@@ -297,10 +449,8 @@ def verify_directory(directory, keyring, access):
     problems.extend(_compare_tree(directory, sums, key, access))
     if problems:
         raise AdvisoryManifestError(problems)
-    return dict(directory=directory, format=FORMAT, status='verified', fingerprint=status['primary_fingerprint'],
-                signing_key=status['fingerprint'], key_file=keyring.keys.get(status['primary_fingerprint']), uid=status['uid'],
-                signature_time=iso_utc(status['timestamp']), signature_timestamp=status['timestamp'],
-                files=len(sums), checksums=sums)
+    result.update(files=len(sums), checksums=sums)
+    return result
 
 
 def _signature_problem(checksum_path, signature_path, status, keyring):
@@ -373,9 +523,10 @@ def require_signature_effective(require_signature, trusted_keys):
 def verify_advisory_dirs(manifests, trusted_keys, require_signature, run, access=None, gpg='gpg'):
     """Verify the directories of ``manifests`` before any of them is parsed.
 
-    Returns ``(results, warnings)``: one result dict per directory (``status`` V(verified),
-    V(unsigned) or V(not_verified)) and the warnings to print. Raises AdvisoryManifestError
-    with every refused directory.
+    ``trusted_keys`` are key files, OpenPGP or minisign (see TrustedKeys); ``run`` runs gpg and is
+    only called when an OpenPGP signature is checked. Returns ``(results, warnings)``: one result dict
+    per directory (``status`` V(verified), V(unsigned) or V(not_verified)) and the warnings to print.
+    Raises AdvisoryManifestError with every refused directory.
     """
     access = access or FileAccess()
     trusted_keys = list(trusted_keys or [])
@@ -385,36 +536,37 @@ def verify_advisory_dirs(manifests, trusted_keys, require_signature, run, access
             'noreboot_xen_require_signature', '', 'signatures are required but no trusted keys are configured',
             'set noreboot_xen_advisory_trusted_keys to the public key files of the advisory signers')])
     results, warnings, problems = [], [], []
-    keyring = None
+    trusted = None
     try:
         for directory in advisory_dirs(manifests):
-            kinds = [access.lstat_kind(os.path.join(directory, name)) for name in (CHECKSUM_FILE, SIGNATURE_FILE)]
-            signed = [kind is not None for kind in kinds]
-            if not any(signed):
+            kinds = dict((name, access.lstat_kind(os.path.join(directory, name)))
+                         for name in (CHECKSUM_FILE, SIGNATURE_FILE, MINISIGN_FILE))
+            signature_files = [name for name in (SIGNATURE_FILE, MINISIGN_FILE) if kinds[name] is not None]
+            if not any(kind is not None for kind in kinds.values()):
                 if required:
-                    problems.append(ManifestProblem(directory, '', 'the advisory directory is not signed (no %s) and signatures '
-                                                    'are required' % SIGNATURE_FILE, SIGNED_FIX))
+                    problems.append(ManifestProblem(directory, '', 'the advisory directory is not signed (no %s and no %s) and '
+                                                    'signatures are required' % (SIGNATURE_FILE, MINISIGN_FILE), SIGNED_FIX))
                 results.append(dict(directory=directory, format=None, status='unsigned'))
                 continue
-            if not all(signed) or any(kind != 'file' for kind in kinds):
-                problems.append(ManifestProblem(os.path.join(directory, SIGN_DIR), '', 'needs both sha256sum.txt and '
-                                                'sha256sum.txt.sig as regular files', SIGNED_FIX))
+            if (kinds[CHECKSUM_FILE] is None or not signature_files
+                    or any(kind not in (None, 'file') for kind in kinds.values())):
+                problems.append(ManifestProblem(os.path.join(directory, SIGN_DIR), '', 'needs both sha256sum.txt and a signature '
+                                                'of it (sha256sum.txt.sig, sha256sum.txt.minisig, or both) as regular files',
+                                                SIGNED_FIX))
                 continue
             if not trusted_keys:
-                results.append(dict(directory=directory, format=FORMAT, status='not_verified'))
+                results.append(dict(directory=directory, format=directory_format(signature_files), status='not_verified'))
                 continue
-            if keyring is None:
-                keyring = GpgKeyring(run, access, gpg=gpg)
-                key_problems = keyring.load(trusted_keys)
-                if key_problems:
-                    raise AdvisoryManifestError(key_problems)
+            if trusted is None:
+                trusted = TrustedKeys(trusted_keys, run, access, gpg=gpg)
+                trusted.load()
             try:
-                results.append(verify_directory(directory, keyring, access))
+                results.append(verify_directory(directory, trusted, access, signature_files))
             except AdvisoryManifestError as exc:
                 problems.extend(exc.problems)
     finally:
-        if keyring is not None:
-            keyring.close()
+        if trusted is not None:
+            trusted.close()
     if problems:
         raise AdvisoryManifestError(problems)
     unverified = [r['directory'] for r in results if r['status'] != 'verified']
@@ -452,8 +604,14 @@ def public_result(result):
 def summary_line(result):
     """One line of text about one directory, for the plan table."""
     if result['status'] == 'verified':
-        return 'Signature: %s verified, key %s, signed %s, %d file(s)' % (
-            result['directory'], result['fingerprint'], result['signature_time'], result['files'])
+        signers = []
+        if result.get('fingerprint'):
+            signers.append('key %s, signed %s' % (result['fingerprint'], result['signature_time']))
+        if result.get('minisign'):
+            signed = result['minisign']
+            signers.append('minisign key %s, signed %s (trusted comment: %s)' % (
+                signed['key_id'], signed['signature_time'] or 'at a time not given', signed['trusted_comment'].replace('\t', ' ')))
+        return 'Signature: %s verified, %s, %d file(s)' % (result['directory'], '; '.join(signers), result['files'])
     if result['status'] == 'not_verified':
         return 'Signature: %s is signed but NOT VERIFIED (no trusted keys configured)' % result['directory']
     return 'Signature: %s is NOT SIGNED' % result['directory']

@@ -91,6 +91,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import (
+    apply_deadline,
     expiry_for,
     livepatch_for,
     match_hardware,
@@ -282,13 +283,13 @@ def decide_advisory(advisory, xen, force_reboot=False, retry_failed=(), now=None
     if intent is not None:
         return dict(result, decision=LIVEPATCH, reason='%s; %s, applied by interrupted run %s; its health checks and '
                     'outcome are pending: the rollout finishes it' % (why, applied_why, intent.get('run_id')),
-                    payload=_payload_view(livepatch), open_intent=dict(intent))
+                    payload=_planned_payload(advisory, build_id, livepatch), open_intent=dict(intent))
     if released:
-        return dict(result, decision=LIVEPATCH, retry_failed=True, payload=_payload_view(livepatch), reason=(
-            '%s; %s: apply payload %s again, released by the operator (%s), first as a canary; it failed before: %s'
-            % (why, applied_why, livepatch['name'], RELEASE_VARIABLE, detail)))
+        return dict(result, decision=LIVEPATCH, retry_failed=True, payload=_planned_payload(advisory, build_id, livepatch),
+                    reason=('%s; %s: apply payload %s again, released by the operator (%s), first as a canary; it failed '
+                            'before: %s' % (why, applied_why, livepatch['name'], RELEASE_VARIABLE, detail)))
     return dict(result, decision=LIVEPATCH, reason='%s; %s: apply payload %s' % (why, applied_why, livepatch['name']),
-                payload=_payload_view(livepatch))
+                payload=_planned_payload(advisory, build_id, livepatch))
 
 
 def open_intent_for(lp_facts, livepatch):
@@ -313,6 +314,12 @@ def open_intent_for(lp_facts, livepatch):
 def _payload_view(livepatch):
     return dict((k, livepatch.get(k)) for k in ('name', 'xen_build_id', 'file', 'path', 'sha256', 'payload_build_id',
                                                 'depends', 'metadata', 'expect'))
+
+
+def _planned_payload(advisory, build_id, livepatch):
+    """The payload of a ``livepatch`` decision: its view and ``apply_until``, the time from which it must not
+    be applied on this build any more (None: no limit), which noreboot.xen.livepatch_rollout checks again."""
+    return dict(_payload_view(livepatch), apply_until=apply_deadline(advisory, build_id, livepatch))
 
 
 def _base(host, entry):

@@ -6,7 +6,10 @@
 ``/var/lib/noreboot-xen/ledger.jsonl`` is written by noreboot.xen.livepatch_rollout: one JSON
 object a line, ``event`` ``intent`` (before a payload is applied) or ``outcome`` (after), with
 ``name``, ``sha256``, ``run_id``, ``time``, for intents ``boot_id`` (the host's boot when it was
-written) and, for outcomes, ``outcome`` and ``failed_checks``.
+written) and, for outcomes, ``outcome`` and ``failed_checks``. Entries of a planned rollout also
+carry ``verification``: what the plan verified before the payload was applied (the advisory
+directory's signature - key fingerprint and signature time, or ``unsigned`` - and the payload's
+``.note.Xen.signature``; see payload_verification).
 ``/var/lib/noreboot-xen/rollout.lock`` holds the running transaction's run id, pid and time.
 
 Detection may use these to tell a payload a rollout finished from one whose run died after

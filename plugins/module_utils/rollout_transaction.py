@@ -58,6 +58,7 @@ import stat
 import time
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import parse_utc_timestamp
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import last_by_name, parse_ledger
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import (
@@ -82,7 +83,11 @@ PREVIOUSLY_REVERTED = 'previously_reverted'
 FAILED_APPLIED = 'failed_applied'
 # Another run's transaction holds the host's lock: nothing was done, and it is not a failure of this run.
 HELD_BY_OTHER_RUN = 'held_by_other_run'
-OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUSLY_REVERTED, HELD_BY_OTHER_RUN)
+# The payload's apply_until passed between the plan and the apply: nothing was done; the host needs the reboot
+# fallback, as a plan made now would decide (the summary's outcome for hosts the plan sends to a reboot).
+PENDING_REBOOT = 'pending_reboot'
+OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUSLY_REVERTED, HELD_BY_OTHER_RUN,
+            PENDING_REBOOT)
 
 LOCK_NAME = 'rollout.lock'
 LEDGER_NAME = 'ledger.jsonl'
@@ -418,7 +423,8 @@ class RolloutTransaction(object):
     def __init__(self, xl, livepatch, name, src, checksum, run_id, state_dir='/var/lib/noreboot-xen',
                  payload_build_id=None, hypervisor_build_id=None, expect=None, soak_seconds=0, retries=5,
                  delay=1.0, replace=False, revert_on_failure=True, remove_src=False, advisory=None, retry_reverted=False,
-                 check_mode=False, identity=None, clock=time.time, sleep=time.sleep, lifecycle=LivepatchLifecycle):
+                 check_mode=False, identity=None, clock=time.time, sleep=time.sleep, lifecycle=LivepatchLifecycle,
+                 verification=None, apply_until=None):
         self.xl = xl
         self.lp = livepatch
         xl.history = livepatch.history
@@ -437,6 +443,11 @@ class RolloutTransaction(object):
         self.revert_on_failure = bool(revert_on_failure)
         self.remove_src = bool(remove_src)
         self.advisory = advisory
+        # What the plan verified (payload_verification): recorded in every ledger entry of this transaction.
+        self.verification = dict(verification) if verification else None
+        # From when the payload must not be applied any more (the plan's apply_until; UTC ISO 8601), or None.
+        self.apply_until = apply_until or None
+        self._deadline = None
         self.retry_reverted = bool(retry_reverted)
         self.check_mode = bool(check_mode)
         self.identity = identity or ProcessIdentity()
@@ -480,6 +491,8 @@ class RolloutTransaction(object):
         entry = dict(event=event, run_id=self.run_id, time=utc_iso(self.clock()), name=self.name,
                      sha256=self.checksum, payload_build_id=(self.result.get('payload') or {}).get('build_id'),
                      hypervisor_build_id=self.result.get('hypervisor_build_id'), advisory=self.advisory)
+        if self.verification is not None:
+            entry['verification'] = self.verification
         entry.update(fields)
         return entry
 
@@ -643,6 +656,22 @@ class RolloutTransaction(object):
         problem = run_id_problem(self.run_id)
         if problem:
             raise TransactionError(problem)
+        if self.apply_until is not None:
+            try:
+                self._deadline = parse_utc_timestamp(self.apply_until)
+            except ValueError as exc:
+                raise TransactionError('apply_until %s: %s; nothing was changed. Give an ISO 8601 time with its zone, '
+                                       'as the plan writes it (2027-01-31T12:00:00Z)' % (self.apply_until, exc))
+
+    def _expired(self):
+        """The message when the payload's apply_until is at or before the clock now, else None."""
+        if self._deadline is None or self._deadline.timestamp() > self.clock():
+            return None
+        return ('%s was not applied: it may be applied only until %s (apply_until, from the manifest\'s apply_until '
+                'or livepatch_end_of_life of this build) and it is %s now. The plan was made before that time; a plan '
+                'made now sends this host to the reboot fallback. Xen and the ledger were not touched; run the rollout '
+                'again (with noreboot_xen_reboot_ok=true) to reboot it into the fixed build'
+                % (self.name, self.apply_until, utc_iso(self.clock())))
 
     def _verify_payload(self, running_build_id):
         if self.check_mode and self.src and not os.path.exists(self.src):
@@ -760,6 +789,13 @@ class RolloutTransaction(object):
                 'why, then run with retry_reverted=true (playbook: noreboot_xen_retry_reverted=true), or plan a reboot'
                 % (self.name, last.get('run_id'), last.get('time'), ', '.join(last.get('failed_checks') or []) or
                    'none recorded')))
+            return self.result
+
+        expired = self._expired()
+        if expired:
+            # Checked at apply time, under the lock: a run planned before the deadline must not apply after it.
+            self._remove_src()
+            self.result.update(outcome=PENDING_REBOOT, failed_checks=[], msg=expired)
             return self.result
 
         started = self.clock()

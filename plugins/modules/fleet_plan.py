@@ -15,8 +15,10 @@ version_added: 1.0.0
 description:
   - First verifies the signature of every advisory directory (the directory of each manifest) against
     O(trusted_keys), before any manifest in it is parsed - ansible-sign's layout, C(.ansible-sign/sha256sum.txt)
-    and its detached OpenPGP signature C(.ansible-sign/sha256sum.txt.sig), checked with GnuPG; every file of the
-    directory must be listed with its sha256, and nothing else may be there. See O(require_signature).
+    and its detached OpenPGP signature C(.ansible-sign/sha256sum.txt.sig), checked with GnuPG, or a minisign
+    signature C(.ansible-sign/sha256sum.txt.minisig) (as C(minisign -Sm) writes it), checked in Python; when both
+    are there, both must verify. Every file of the directory must be listed with its sha256, and nothing else may
+    be there. See O(require_signature).
   - Reads advisory manifests (see C(docs/advisory_manifest.md) in the collection), validates them, including
     the payload files they name (sha256, and the ELF C(.livepatch.xen_depends) against the declared build-id),
     and refuses the run before any host is touched when one is wrong.
@@ -103,9 +105,12 @@ options:
     default: false
   trusted_keys:
     description:
-      - OpenPGP public key files (armored or binary, as C(gpg --export) writes them; several keys in one file are fine)
-        of the people who sign advisory directories. Only these keys are trusted; the user's own GnuPG keyring is
-        never used (a throwaway keyring is built from these files for each run).
+      - Public key files of the people who sign advisory directories - OpenPGP (armored or binary, as
+        C(gpg --export) writes them; several keys in one file are fine) and minisign (the C(minisign.pub) file
+        C(minisign -G) writes) in one list. A file that starts with C(untrusted comment:) is read as a minisign
+        public key, any other as OpenPGP.
+      - Only these keys are trusted; the user's own GnuPG keyring is never used (a throwaway keyring is built from
+        the OpenPGP files for each run, and only when an OpenPGP signature is checked).
       - The playbooks take it from C(noreboot_xen_advisory_trusted_keys).
     type: list
     elements: path
@@ -126,8 +131,9 @@ options:
       - RSA public keys (PEM files) trusted to sign payloads with XenServer's in-payload signature note
         C(.note.Xen.signature) (livepatch-build-tools signing, version 1). Each payload's note is verified against
         these keys after the manifest checks and before the plan is made; see RV(payload_signatures).
-      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the run
-        with a message naming the payload file and the keys tried. A payload without a note is reported as
+      - A payload whose note does not verify with any of these keys, or whose note cannot be read, refuses the whole
+        run (every advisory and host, not only that payload's) with a message naming the payload file, the keys
+        tried and the fix; nothing is planned. A payload without a note is reported as
         V(absent) and used (unless O(require_payload_signature)).
       - The playbooks take it from C(noreboot_xen_payload_signature_keys).
     type: list
@@ -161,8 +167,10 @@ attributes:
     platforms: posix
 requirements:
   - PyYAML (installed with ansible-core) on the host the module runs on, normally the controller.
-  - GnuPG (C(gpg), Debian package C(gpg)) on that host when O(trusted_keys) is given.
-  - The Python C(cryptography) library on that host when O(payload_signature_keys) is given.
+  - GnuPG (C(gpg), Debian package C(gpg)) on that host when an advisory directory has an OpenPGP signature and
+    O(trusted_keys) is given.
+  - The Python C(cryptography) library on that host when O(payload_signature_keys) is given or an advisory directory
+    has a minisign signature.
 notes:
   - A payload counts as already applied when a payload of the manifest's name is APPLIED, the host runs the
     hypervisor build-id the payload was built for (its C(.livepatch.xen_depends)) and, when the manifest gives
@@ -174,7 +182,8 @@ notes:
     (health checks, revert on failure, outcome) without applying the payload again."
   - Hosts decided V(undecided) or V(unreachable) are in no wave; the reason says what is missing.
   - "A signature is refused when it is bad (a byte of C(sha256sum.txt) changed), made by a key not in O(trusted_keys),
-    by an expired or revoked key, or when a file differs from its signed sha256, is missing, is present but not
+    by an expired or revoked key, for minisign when its trusted comment was changed (the global signature fails) or
+    its file is malformed, or when a file differs from its signed sha256, is missing, is present but not
     listed, is a symbolic link, or a listed path leaves the directory (absolute or with C(..)). Exclusions of
     ansible-sign's C(MANIFEST.in) are not honoured: every file of the directory must be signed."
 seealso:
@@ -220,6 +229,11 @@ decisions:
       payloads to apply (V(livepatch)) in order with C(stacking) (does each payload's C(.livepatch.depends) fit
       what it goes on top of) and C(notes) (the misfits), the fixed packages (V(reboot)), the decision per
       advisory (with C(open_intent), the ledger entry of an interrupted run the rollout is to finish) and the wave.
+    - Each payload carries C(verification), what was verified before it was planned, which
+      M(noreboot.xen.livepatch_rollout) writes into the host's ledger entries - C(advisory_signature) (C(status)
+      V(verified), V(unsigned) or V(not_verified), C(directory), and when verified C(fingerprint), C(signing_key),
+      C(signature_time)) and C(payload_signature) (V(null) when the payload carries no C(.note.Xen.signature), else
+      C(status), C(key_id), C(file)).
   returned: success
   type: dict
   sample:
@@ -290,9 +304,13 @@ payload_signatures:
 signatures:
   description:
     - Per advisory directory, the signature verification result - C(directory), C(status) (V(verified), V(unsigned),
-      V(not_verified) when signed but no O(trusted_keys) are given), C(format), and when verified C(fingerprint)
-      (the primary key), C(signing_key) (the (sub)key that signed), C(key_file), C(uid), C(signature_time) (UTC,
-      ISO 8601), C(signature_timestamp) and C(files) (how many files the signature covers).
+      V(not_verified) when signed but no O(trusted_keys) are given), C(format), and when verified C(files) (how many
+      files the signature covers).
+    - With an OpenPGP signature, C(fingerprint) (the primary key), C(signing_key) (the (sub)key that signed),
+      C(key_file), C(uid), C(signature_time) (UTC, ISO 8601) and C(signature_timestamp).
+    - With a minisign signature, C(minisign) - C(key_id) (16 hex digits, as minisign prints it), C(key_file),
+      C(algorithm) (V(prehashed) or V(legacy)), C(trusted_comment), and C(signature_time) and C(signature_timestamp)
+      from the trusted comment's C(timestamp:) (null when it has none).
     - Also written to the plan file.
   returned: success
   type: list
@@ -345,6 +363,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder im
     plan_json,
     render_table,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.payload_verification import attach_verification
 from ansible_collections.noreboot.xen.plugins.module_utils.wave_plan import PolicyError
 
 YAML_IMPORT_ERROR = None
@@ -444,12 +463,17 @@ def write_plan(path, text):
 
 
 def _gpg_runner(module):
-    """``run(argv) -> (rc, stdout, stderr)`` with the gpg found on PATH (argv lists only, no shell)."""
-    gpg = module.get_bin_path('gpg')
-    if gpg is None:
-        module.fail_json(msg='trusted_keys is given but gpg is not installed on the controller (Debian: apt-get install gpg)')
+    """``run(argv) -> (rc, stdout, stderr)`` with the gpg found on PATH (argv lists only, no shell).
+
+    gpg is looked up at the first call: only OpenPGP signatures need it, minisign ones do not.
+    """
 
     def run(argv):
+        gpg = module.get_bin_path('gpg')
+        if gpg is None:
+            module.fail_json(msg='an advisory directory has an OpenPGP signature (.ansible-sign/sha256sum.txt.sig) and '
+                                 'trusted_keys holds OpenPGP key files, but gpg is not installed on the controller '
+                                 '(Debian: apt-get install gpg)')
         return module.run_command([gpg] + list(argv[1:]), environ_update=dict(LC_ALL='C'))
     return run
 
@@ -464,18 +488,36 @@ def check_payload_signatures(advisories, key_paths, require):
             except (IOError, OSError) as exc:
                 raise SignatureNoteError('cannot read payload %s (%s)' % (payload['path'], to_native(exc)))
             if result['refused']:
-                refused.append('%s (advisory %s): %s' % (payload['file'], advisory['id'], result['reason']))
+                where = (payload['path'], advisory['id'], advisory['manifest'], result['reason'])
+                refused.append('%s (advisory %s, manifest %s): %s' % where)
             results.append(dict(advisory=advisory['id'], name=payload['name'], file=payload['file'], status=result['status'],
                                 key_id=result['key_id'], key_file=result['key_file'], reason=result['reason']))
     if refused:
-        raise SignatureNoteError('payload signature note refused, nothing was planned or uploaded: ' + '; '.join(refused))
+        # One bad payload refuses the whole run, whichever hosts it is for: its advisory came through a channel
+        # that cannot be trusted, and a run half planned around it would still change hosts.
+        raise SignatureNoteError(
+            'payload signature note refused, so the whole run is refused: nothing was planned, staged or uploaded and no '
+            'host was changed. %s. Fix: fetch the payload again from its publisher and compare it, or have it signed '
+            'again (livepatch-sign); if the signer is to be trusted, add its RSA public key (PEM) to '
+            'noreboot_xen_payload_signature_keys (configured now: %s)'
+            % ('; '.join(refused), ', '.join(key_paths) or 'none'))
     return results
+
+
+def invocation(params):
+    """The result's ``invocation``: the arguments, but the hosts' facts only counted. AnsibleModule would echo every
+    argument back, so the fleet's facts would travel back to the controller, be scrubbed for no_log values and be
+    kept in the registered plan a second time, which costs as much as the plan (tests/bench/bench_plan_scale.py)."""
+    hosts = params.get('hosts')
+    count = len(hosts) if isinstance(hosts, dict) else 0
+    return dict(module_args=dict(params, hosts='(%d host(s); their facts are not repeated here, see decisions)' % count))
 
 
 def run_module():
     module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
+    echo = invocation(module.params)
     if yaml is None:
-        module.fail_json(msg=missing_required_lib('PyYAML'), exception=YAML_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib('PyYAML'), exception=YAML_IMPORT_ERROR, invocation=echo)
     params = module.params
     policy = dict((k, v) for k, v in (params['policy'] or {}).items() if v is not None)
     try:
@@ -494,17 +536,19 @@ def run_module():
                                                       params['require_payload_signature'])
         if params['validate_only']:
             module.exit_json(changed=False, advisories=[public_view(a) for a in advisories], signatures=signatures,
-                             payload_signatures=payload_signatures,
+                             payload_signatures=payload_signatures, invocation=echo,
                              table=[summary_line(r) for r in signatures])
         plan = build_plan(advisories, params['hosts'], policy, retry_failed=params['retry_failed'],
                           now=datetime.datetime.now(datetime.timezone.utc))
     except AdvisoryManifestError as exc:
-        module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems])
+        module.fail_json(msg=to_native(exc), problems=[p.as_dict() for p in exc.problems], invocation=echo)
     except (PolicyError, PlanInputError, SignatureNoteError) as exc:
-        module.fail_json(msg=to_native(exc))
+        module.fail_json(msg=to_native(exc), invocation=echo)
     plan['signatures'] = signatures
     plan['payload_signatures'] = payload_signatures
-    result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan))
+    # Each planned payload carries what was verified, for the ledger entry of every host it is applied to.
+    attach_verification(plan['decisions'], advisories, signatures, payload_signatures)
+    result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan), invocation=echo)
     result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories',
                                          'signatures', 'payload_signatures'))
     if params['plan_path']:
@@ -516,7 +560,8 @@ def run_module():
                 try:
                     write_plan(params['plan_path'], text)
                 except (IOError, OSError) as exc:
-                    module.fail_json(msg='cannot write the plan to %s: %s' % (params['plan_path'], to_native(exc)))
+                    module.fail_json(msg='cannot write the plan to %s: %s' % (params['plan_path'], to_native(exc)),
+                                     invocation=echo)
     module.exit_json(**result)
 
 

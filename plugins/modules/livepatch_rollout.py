@@ -103,6 +103,27 @@ options:
   advisory:
     description: Advisory id recorded in the ledger.
     type: str
+  verification:
+    description:
+      - What the plan verified before this payload was planned (the C(verification) of the payload in
+        M(noreboot.xen.fleet_plan)'s C(decisions)) - C(advisory_signature) (status,
+        key fingerprint, signature time, or V(unsigned)) and C(payload_signature) (the C(.note.Xen.signature)
+        result, V(null) without a note).
+      - Recorded as it is in the intent and the outcome entry of the ledger, so each host keeps what was
+        verified before its payload was applied.
+    type: dict
+  apply_until:
+    description:
+      - From when the payload must not be applied any more (ISO 8601 with its zone, for example
+        V(2027-01-31T12:00:00Z)) - the plan's C(apply_until) of the payload for this host, the earlier of the manifest's
+        C(apply_until) and the C(livepatch_end_of_life) of the host's build.
+      - Checked again at apply time, under the lock, with the module's own clock - a run planned before this time
+        and applied after it does not apply; the outcome is then V(pending_reboot) (not a failure), as a plan made
+        now would send the host to the reboot fallback. Xen and the ledger are not touched and the staged file is
+        removed.
+      - It stops applying, not what is applied - a payload already APPLIED stays V(already_patched), and a payload an
+        interrupted run applied is still checked and finished.
+    type: str
   prepare_only:
     description:
       - Only check the state directory (owned by root or the running user, not writable by its group or others)
@@ -176,7 +197,7 @@ outcome:
   description: What happened on the host.
   returned: always
   type: str
-  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted, held_by_other_run]
+  choices: [patched, already_patched, reverted, failed, failed_applied, previously_reverted, held_by_other_run, pending_reboot]
   sample: patched
 msg:
   description: One sentence on the outcome, naming the failed checks and their details.
@@ -245,7 +266,7 @@ held_by_run:
   type: str
   sample: 20261127T2250Z-0f0f
 ledger_entry:
-  description: The outcome entry written to the ledger.
+  description: The outcome entry written to the ledger (with C(verification) when O(verification) was given).
   returned: when an outcome was recorded
   type: dict
 cleanup:
@@ -314,6 +335,8 @@ def get_argument_spec():
         retry_reverted=dict(type='bool', default=False),
         state_dir=dict(type='path', default='/var/lib/noreboot-xen'),
         advisory=dict(type='str'),
+        verification=dict(type='dict'),
+        apply_until=dict(type='str'),
         prepare_only=dict(type='bool', default=False),
     )
 
@@ -336,7 +359,8 @@ def main():
         hypervisor_build_id=params['hypervisor_build_id'], expect=params['expect'],
         soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
         replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
-        advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode)
+        advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode,
+        verification=params['verification'], apply_until=params['apply_until'])
     if params['prepare_only']:
         try:
             created = transaction.prepare_state_dir()

@@ -22,7 +22,10 @@ live patch needs one **failure budget for the whole run**, checked before each w
 * a stop is final: once a gate said stop, every later gate says stop with the first reason;
 * a host another run's transaction held (``held_by_other_run``: it met that run's host lock) is
   never a failure of this run and never counted in the budget; only a *canary* held so stops the
-  run (this run has no evidence that the payload works on the canary's group), without counting it.
+  run (this run has no evidence that the payload works on the canary's group), without counting it;
+* a host whose payload expired between the plan and the apply (``pending_reboot`` from
+  livepatch_rollout: its ``apply_until`` passed, nothing was applied) is not a failure either; it
+  needs a reboot, and an expired *canary* stops the run the same way, for the same reason.
 
 Hosts already in flight when the budget runs out finish their wave: the gate only decides
 whether the *next* wave starts.
@@ -189,7 +192,8 @@ def _budget_checks(to_patch, reboot_hosts, budget_hosts, budget_percent):
     reboot = sorted(set(reboot_hosts or ()) & set(to_patch))
     if not reboot:
         return [('', to_patch, budget_in_force(len(to_patch), budget_hosts, budget_percent))]
-    live = [h for h in to_patch if h not in set(reboot)]
+    rebooting = set(reboot)
+    live = [h for h in to_patch if h not in rebooting]
     checks = []
     if not _unset(budget_hosts) or _unset(budget_percent):
         checks.append(('', to_patch, budget_in_force(len(to_patch), budget_hosts, None)))
@@ -234,19 +238,31 @@ def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_per
                       'someone reverts it or reboots the host' % ', '.join(
                           _describe(f['host'], f['outcome'], f['detail']) for f in left_applied))
         return result
-    failed_canaries = [f for f in failed_hosts if f['host'] in set(canaries or ())]
+    canary_set = set(canaries or ())
+    failed_canaries = [f for f in failed_hosts if f['host'] in canary_set]
     if failed_canaries:
         result.update(proceed=False, reason='canary failed: %s; no wave starts after a failed canary'
                       % ', '.join(_describe(f['host'], f['outcome'], f['detail']) for f in failed_canaries))
         return result
-    held_canaries = [h for h in sorted(set(canaries or ())) if outcomes.get(h) == HELD_BY_OTHER_RUN]
+    held_canaries = [h for h in sorted(canary_set) if outcomes.get(h) == HELD_BY_OTHER_RUN]
     if held_canaries:
         result.update(proceed=False, reason='canary held by another run: %s; this run has no evidence that the payload '
                       'works on its group, so no wave starts (not a failure of this run: run it again once that run '
                       'ended)' % ', '.join('%s (%s)' % (h, details.get(h) or 'run unknown') for h in held_canaries))
         return result
+    # A canary whose payload expired between the plan and the apply (livepatch_rollout: apply_until passed, nothing
+    # applied) proves nothing about its group; a host whose clock lags could still apply it after the canary did not.
+    expired_canaries = [h for h in sorted(set(canaries or ())) if h not in set(reboot_hosts or ())
+                        and outcomes.get(h) == PENDING_REBOOT]
+    if expired_canaries:
+        result.update(proceed=False, reason='canary not patched, its payload expired since the plan: %s; this run has no '
+                      'evidence that the payload works on its group, so no wave starts (not a failure: run again, and '
+                      'a new plan sends these hosts to the reboot fallback)' % ', '.join(
+                          _describe(h, PENDING_REBOOT, details.get(h)) for h in expired_canaries))
+        return result
     for label, hosts, kind_budget in checks:
-        kind_failed = [f for f in failed_hosts if f['host'] in set(hosts)]
+        kind_hosts = set(hosts)
+        kind_failed = [f for f in failed_hosts if f['host'] in kind_hosts]
         limit = kind_budget['limit']
         if limit is not None and len(kind_failed) > limit:
             result.update(proceed=False, reason='failure budget exceeded: %d failed %shost(s) of %d to patch, the '
@@ -313,9 +329,10 @@ def summarize(plan_hosts, outcomes, waves=None, wave_times=None, gate=None, deta
         if not detail and outcome in (HELD, NEEDS_ATTENTION):
             detail = entry.get('reason') or None
         hosts[host] = dict(decision=entry.get('decision'), wave=label, outcome=outcome, detail=detail)
+    known = set(w['label'] for w in waves)
     ordered = [w for w in waves if w['label'] in rows] + [
         dict(label=label, kind='none' if label == 'not_in_a_wave' else None)
-        for label in sorted(rows) if label not in set(w['label'] for w in waves)]
+        for label in sorted(rows) if label not in known]
     result_waves = []
     for wave in ordered:
         row = dict(rows[wave['label']])

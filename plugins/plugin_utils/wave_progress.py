@@ -94,6 +94,8 @@ class WaveProgress(object):
         self.times = {}
         self.gate = {}
         self.current = None
+        # The running wave's hosts as a set: every outcome event asks whether its host is in it.
+        self.current_hosts = frozenset()
         self.done = []
         self.outcomes = {}
         self.details = {}
@@ -171,7 +173,7 @@ class WaveProgress(object):
 
     def on_unreachable(self, host):
         """``host`` was unreachable on a task."""
-        if self.current is None or host not in self.current[1]['hosts'] or host in self.noticed:
+        if self.current is None or host not in self.current_hosts or host in self.noticed:
             return []
         self.noticed.add(host)
         return ['%s ATTENTION %s unreachable during wave %d' % (PREFIX, host, self.current[0])]
@@ -184,7 +186,7 @@ class WaveProgress(object):
     def _outcome(self, host, outcome, result, kind):
         if self.plan is None or outcome is None:
             return []
-        if self.current is None or host not in self.current[1]['hosts']:
+        if self.current is None or host not in self.current_hosts:
             return []
         self.outcomes[host] = outcome
         if kind == 'reboot' and outcome in ('rebooted', 'not_needed', 'would_reboot', 'reboot_required'):
@@ -227,6 +229,7 @@ class WaveProgress(object):
             self.stopped = self.gate.get('reason')
             return ['%s (%s, %d hosts) not started: %s' % (head, wave['kind'], len(wave['hosts']), self.stopped)]
         self.current = (position, wave, label)
+        self.current_hosts = frozenset(wave['hosts'])
         return ['%s start: %s, %d hosts (%s); failure domains: %s' % (
             head, wave['kind'], len(wave['hosts']), _names(wave['hosts']), self._domains(wave['hosts']))]
 
@@ -235,6 +238,7 @@ class WaveProgress(object):
             return []
         position, wave, _label = self.current
         self.current = None
+        self.current_hosts = frozenset()
         counts = dict((c, 0) for c in END_COLUMNS)
         for host in wave['hosts']:
             outcome = self.summary_outcome(host, wave.get('kind'))

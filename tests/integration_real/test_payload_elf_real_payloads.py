@@ -25,12 +25,10 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle i
     LivepatchFailure,
     inspect_payload,
 )
+from xen_builds import BUILD_IDS as DEBIAN_XEN_BUILD_IDS
 
 CACHE = os.path.join(os.environ.get('NOREBOOT_XEN_TESTBED_CACHE', '/var/cache/noreboot-xen-testbed'), 'payloads')
 VERSIONS = ('4.17.5', '4.17.7')
-# Build-ids of the Debian hypervisors in shared/reference/xen-<version>/xl_info.txt.
-DEBIAN_XEN_BUILD_IDS = {'4.17.5': '39a640e6f1412319235087391df9f1c5e13ae920',
-                        '4.17.7': '151b373fd64b321593bf987fd923cd10dabadac4'}
 WITHOUT_XEN_DEPENDS = 'xen_no_xen_buildid'
 
 

@@ -13,15 +13,13 @@ __metaclass__ = type
 
 import os
 import shutil
-import sys
 
 import pytest
 
 from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_payload_elf as elf
 from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_signature_note as note
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'support'))
-import payload_note_signing as signing  # noqa: E402  pylint: disable=wrong-import-position
+import payload_note_signing as signing
 
 CACHE = os.path.join(os.environ.get('NOREBOOT_XEN_TESTBED_CACHE', '/var/cache/noreboot-xen-testbed'), 'payloads')
 

@@ -33,7 +33,7 @@ lab-status:
 
 # The rolling live patch's real-Xen test lives beside its lab twin but runs in testbed-test.
 lab-test: lab-need-root setup
-	$(PYTEST_STRICT) -q $(LAB_DIR)/tests --ignore=$(LAB_DIR)/tests/test_rolling_livepatch_real_xen.py
+	$(PYTEST_STRICT) -q --durations=25 $(LAB_DIR)/tests --ignore=$(LAB_DIR)/tests/test_rolling_livepatch_real_xen.py
 
 lab-bench: lab-need-root setup
 	$(LAB_PYTHON) $(LAB_DIR)/bench_fleet_scale.py --spec $(LAB_DIR)/fleets/scale200.yml --ansible

@@ -13,19 +13,15 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 import subprocess
-import sys
 import time
+
+import labctl
+import lab_model
+# OLD: the lab tests import it from here.
+from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED  # noqa: F401  pylint: disable=unused-import
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, 'simulator'))
-
-import labctl  # noqa: E402
-import lab_model  # noqa: E402
-
-OLD = '39a640e6f1412319235087391df9f1c5e13ae920'
-FIXED = '151b373fd64b321593bf987fd923cd10dabadac4'
 PLAYBOOK = os.path.join(REPO, 'playbooks', 'reboot_fallback.yml')
 ANSIBLE_PLAYBOOK = os.path.join(REPO, '.venv', 'bin', 'ansible-playbook')
 COLLECTIONS = os.path.join(REPO, '.cache', 'collections')

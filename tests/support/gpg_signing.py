@@ -15,7 +15,8 @@ __metaclass__ = type
 import os
 import subprocess
 
-SIGN_DIR = '.ansible-sign'
+from ansible_sign_layout import write_checksums
+
 GPG = '/usr/bin/gpg'
 
 
@@ -53,21 +54,12 @@ class Keys(object):
 
     def sign(self, directory, name, faked_time=None, checksums=None):
         """Sign ``directory`` as the documented plain commands do: sha256sum of every file, gpg --detach-sign."""
-        sign_dir = os.path.join(directory, SIGN_DIR)
-        os.makedirs(sign_dir, exist_ok=True)
-        if checksums is None:
-            files = sorted(os.path.relpath(os.path.join(d, f), directory) for d, dummy, fs in os.walk(directory)
-                           for f in fs if not os.path.relpath(d, directory).startswith(SIGN_DIR))
-            done = subprocess.run(['sha256sum', '--'] + files, cwd=directory, stdout=subprocess.PIPE, check=True)
-            checksums = done.stdout
-        with open(os.path.join(sign_dir, 'sha256sum.txt'), 'wb') as handle:
-            handle.write(checksums)
+        checksum_file = write_checksums(directory, checksums)
         faked = ['--faked-system-time', faked_time] if faked_time else []
-        target = os.path.join(sign_dir, 'sha256sum.txt.sig')
+        target = checksum_file + '.sig'
         if os.path.exists(target):
             os.remove(target)
-        self.gpg(*(faked + ['--local-user', self.fingerprints[name], '--detach-sign', '--output', target,
-                            os.path.join(sign_dir, 'sha256sum.txt')]))
+        self.gpg(*(faked + ['--local-user', self.fingerprints[name], '--detach-sign', '--output', target, checksum_file]))
 
 
 def make_keys(home, out):

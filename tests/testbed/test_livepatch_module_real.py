@@ -27,6 +27,10 @@ sys.path.insert(0, str(HERE))
 
 import testbed_lib as tb  # noqa: E402  pylint: disable=wrong-import-position
 
+sys.path.insert(0, str(REPO / "tests" / "support"))
+import payload_note_signing as note_signing  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_signature_note as signature_note  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def real_host(tmp_path_factory):
@@ -125,7 +129,22 @@ done
 xen-livepatch list
 exit 1
 """
-SWAP_CASES = ["controller_symlink", "controller_replace", "host_replace", "host_symlink", "unsafe_state_dir"]
+SWAP_CASES = ["controller_symlink", "controller_replace", "host_replace", "host_symlink", "unsafe_state_dir",
+              "signed_note", "signed_note_flipped"]
+
+
+def signed_payload(work, payload, flip):
+    """``payload`` signed with a new RSA key (and, if ``flip``, one bit of its signature flipped): (bytes, [key])."""
+    keys = work / "keys"
+    keys.mkdir()
+    private, public = note_signing.make_rsa_key(str(keys), "payload-signer")
+    path = work / "signed.livepatch"
+    path.write_bytes(payload)
+    note_signing.sign_payload(str(path), private, str(keys))
+    signed = bytearray(path.read_bytes())
+    if flip:
+        signed[signature_note.find_signature_note(bytes(signed))["file_offset"]] ^= 0x80
+    return bytes(signed), [public]
 
 
 def host_sh(real_host, script, check=True):
@@ -139,10 +158,14 @@ def test_swapped_payload_never_reaches_real_xen(real_host, case):
     payloads = real_host["payloads"] / "4.17.5"
     payload_a = (payloads / "xen_hello_world.livepatch").read_bytes()
     payload_b = (payloads / "xen_replace_world.livepatch").read_bytes()
-    sha_a, sha_b = hashlib.sha256(payload_a).hexdigest(), hashlib.sha256(payload_b).hexdigest()
     work = real_host["work"] / f"swap-{case}"
     for sub in ("a", "b"):
         (work / sub).mkdir(parents=True)
+    keys = []
+    if case.startswith("signed_note"):
+        # Issue 19: A as XenServer's livepatch-build-tools sign it (.note.Xen.signature, RSA over SHA-256).
+        payload_a, keys = signed_payload(work, payload_a, flip=case == "signed_note_flipped")
+    sha_a, sha_b = hashlib.sha256(payload_a).hexdigest(), hashlib.sha256(payload_b).hexdigest()
     (work / "a" / "xen_hello_world.livepatch").write_bytes(payload_a)
     (work / "b" / "xen_hello_world.livepatch").write_bytes(payload_b)
     declared = work / "xen_hello_world.livepatch"
@@ -167,35 +190,44 @@ def test_swapped_payload_never_reaches_real_xen(real_host, case):
         rc, log = playbook(real_host, "livepatch_payload_swap.yml", {
             "swap_case": case, "swap_advisory": str(advisory), "swap_payload_b": str(work / "b" / "xen_hello_world.livepatch"),
             "swap_sha_a": sha_a, "swap_state_dir": state_dir, "swap_host": real_host["host"]["name"],
-            "swap_result_path": str(result_path)}, f"swap-{case}.log")
-        assert rc == 0, log[-6000:]
-        result = json.loads(result_path.read_text())
+            "swap_result_path": str(result_path), "swap_payload_signature_keys": keys}, f"swap-{case}.log")
+        if case == "signed_note_flipped":
+            # The plan refuses the whole run: the role never starts, nothing is staged.
+            assert rc != 0 and not result_path.exists(), log[-6000:]
+            assert "payload signature note refused" in log and "xen_hello_world.livepatch" in log, log[-6000:]
+            result = {"outcome": "refused by the plan"}
+        else:
+            assert rc == 0, log[-6000:]
+            result = json.loads(result_path.read_text())
         # (xen-livepatch list draws its own rule of dashes: the parts are split on a line of their own)
         seen = host_sh(real_host, f"xl info | grep ^xen_extra; echo NRX-PART; xen-livepatch list; echo NRX-PART; "
-                                  f"cat {SWAP_UPLOAD_LOG}; echo NRX-PART; ls -A {state_dir}")
+                                  f"cat {SWAP_UPLOAD_LOG}; echo NRX-PART; ls -A {state_dir} 2>/dev/null || true")
         xen_extra, table, uploads, state_files = seen.split("NRX-PART\n")
         uploaded = [line.split()[1] for line in uploads.splitlines()]
         # B never reaches Xen, whatever the case.
         assert sha_b not in uploaded, seen
         assert "Hello Again" not in xen_extra, seen
-        if case in ("controller_symlink", "host_replace", "host_symlink"):
+        if case in ("controller_symlink", "host_replace", "host_symlink", "signed_note"):
             # The verified bytes are the ones uploaded and applied: their effect is A's.
             assert result["outcome"] == "patched", result
+            if case == "signed_note":
+                assert [(p["status"], p["key_file"]) for p in result["payload_signatures"]] == [("verified", keys[0])], result
             assert uploaded == [sha_a], seen
             assert "Hello World" in xen_extra, seen
             rows = [[cell.strip() for cell in line.split("|")] for line in table.splitlines()[2:] if line.strip()]
             assert [(row[0], row[1]) for row in rows] == [("xen_hello_world", "APPLIED")], seen
         else:
             # Refused before anything reached Xen: nothing uploaded, nothing loaded, xen_extra is the build's own.
-            assert result["outcome"] == "failed", result
+            assert result["outcome"] == ("refused by the plan" if case == "signed_note_flipped" else "failed"), result
             assert uploaded == [], seen
             assert table.strip() == "Nothing to list", seen
             assert xen_extra.split(":", 1)[1].strip() == ".5", seen
             if case == "controller_replace":
                 assert "checksum mismatch" in result["result"]["msg"] and sha_b in result["result"]["msg"], result
-            else:
+            elif case == "unsafe_state_dir":
                 assert "writable by its group or by others" in result["result"]["msg"], result
-                # Refused before staging: the state directory is as the test left it, empty.
+            if case in ("unsafe_state_dir", "signed_note_flipped"):
+                # Refused before staging: the state directory is as the test left it (empty) or was never made.
                 assert state_files.strip() == "", seen
     finally:
         host_sh(real_host, SWAP_CLEANUP)

@@ -5,7 +5,9 @@
 #   make testbed-down    stop them, leaving no process, port or file
 #   make testbed-test    molecule test -s xen, then pytest on the real hypervisors: the testbed's
 #                        tests, the payload module four ways and payload swaps after the check
-#                        (issue 13, same host), the ELF reader on the real payloads, the rolling
+#                        (issue 13, same host), a payload carrying .note.Xen.signature verified and
+#                        applied, a flipped signature byte refused before upload (issue 19),
+#                        the ELF reader on the real payloads, the rolling
 #                        live patch on real Xen, the reboot fallback through GRUB (apt installs
 #                        4.17.7, guest saved, the controller killed during the reboot, the rerun
 #                        restores the same guest: issue 14),
@@ -47,7 +49,7 @@ testbed-test: setup testbed-build
 	cd $(REPO) && start=$$(date +%s) && \
 	python3 $(TESTBED_DIR)/grub_image.py build && \
 	$(BIN)/molecule test -s xen && \
-	NOREBOOT_XEN_REAL_TESTBED=1 $(PYTEST_STRICT) -q $(TESTBED_DIR) $(REPO)/tests/integration_real \
+	NOREBOOT_XEN_REAL_TESTBED=1 $(PYTEST_STRICT) -q --durations=15 $(TESTBED_DIR) $(REPO)/tests/integration_real \
 	  $(REPO)/tests/lab/tests/test_rolling_livepatch_real_xen.py && \
 	NOREBOOT_XEN_CONTRACT_PAYLOADS=real $(PYTEST_STRICT) -q $(REPO)/tests/lab/tests/test_simulator_contract.py && \
 	echo "testbed-test: passed in $$(( $$(date +%s) - start )) s"

@@ -11,7 +11,6 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -19,8 +18,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(LAB))
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import labctl  # noqa: E402
 import lab_model  # noqa: E402

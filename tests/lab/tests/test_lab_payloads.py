@@ -13,12 +13,9 @@ after an apply, and the product's dmesg check counts only the hypervisor's.
 import json
 import os
 import subprocess
-import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import lab_elf_notes  # noqa: E402
 import lab_model  # noqa: E402

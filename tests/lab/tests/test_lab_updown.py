@@ -13,7 +13,6 @@ import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-sys.path.insert(0, LAB)
 
 import labctl  # noqa: E402
 

@@ -11,15 +11,12 @@ hypervisor built without live patching); advisory: the lab's own payloads, none 
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(LAB))
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import labctl  # noqa: E402  pylint: disable=wrong-import-position
 import bench_rolling_livepatch as lab_rollout  # noqa: E402  pylint: disable=wrong-import-position

@@ -37,7 +37,6 @@ if 'labctl' not in sys.modules:
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-sys.path.insert(0, LAB)
 
 import labctl  # noqa: E402
 import reboot_fallback_lab_support as support  # noqa: E402

@@ -20,7 +20,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -30,7 +29,6 @@ os.environ.setdefault('NOREBOOT_XEN_LAB_INSTANCE', '7')
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-sys.path.insert(0, LAB)
 
 import labctl  # noqa: E402
 import reboot_fallback_lab_support as support  # noqa: E402

@@ -35,8 +35,6 @@ LAB = os.path.dirname(HERE)
 if 'labctl' not in sys.modules:
     # A lab instance of its own (nrxl23-*, /run/noreboot-xen-lab-23), beside the other lab tests and a user's lab.
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_CONCURRENT_LAB_INSTANCE', '23')
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import labctl  # noqa: E402  pylint: disable=wrong-import-position

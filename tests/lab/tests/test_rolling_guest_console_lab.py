@@ -17,14 +17,11 @@ the run.
 from __future__ import absolute_import, division, print_function
 
 import os
-import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import labctl  # noqa: E402  pylint: disable=wrong-import-position

@@ -47,8 +47,6 @@ if 'labctl' not in sys.modules:
     # A lab instance of its own (nrxl21-*, /run/noreboot-xen-lab-21), beside a user's lab (0) and
     # the other lab tests (7, 9, 11, 13, 15, 17).
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_FAULTS_LAB_INSTANCE', '21')
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import labctl  # noqa: E402  pylint: disable=wrong-import-position

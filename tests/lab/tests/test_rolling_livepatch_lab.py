@@ -44,8 +44,6 @@ if 'labctl' not in sys.modules:
     # A lab instance of its own (nrxl11-*, /run/noreboot-xen-lab-11), so that this module runs
     # while the other lab tests (instance 7, tests/lab/tests/conftest.py) or a user's lab are up.
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_ROLLING_LAB_INSTANCE', '11')
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import bench_rolling_livepatch as rl  # noqa: E402
 import labctl  # noqa: E402

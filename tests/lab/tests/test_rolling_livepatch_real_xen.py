@@ -31,11 +31,12 @@ import time
 
 import pytest
 
+from xen_builds import XEN_4175
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
 HOSTS_PY = os.path.join(REPO, 'tests', 'testbed', 'hosts.py')
 CACHE = os.environ.get('NOREBOOT_XEN_TESTBED_CACHE', '/var/cache/noreboot-xen-testbed')
-XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
 
 pytestmark = [
     pytest.mark.skipif(os.environ.get('NOREBOOT_XEN_REAL_TESTBED') != '1',

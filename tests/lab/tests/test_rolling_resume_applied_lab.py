@@ -31,8 +31,6 @@ if 'labctl' not in sys.modules:
     # A lab instance of its own (nrxl15-*, /run/noreboot-xen-lab-15), beside a user's lab (0) and
     # the other lab tests (7, 9, 11, 13).
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = '15'
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import labctl  # noqa: E402  pylint: disable=wrong-import-position

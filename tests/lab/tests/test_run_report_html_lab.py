@@ -21,16 +21,12 @@ import shutil
 import stat
 import struct
 import subprocess
-import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(LAB))
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
-sys.path.insert(0, os.path.join(REPO, 'tests', 'support'))
 
 import bench_rolling_livepatch as rl  # noqa: E402
 import html_report_reader as reader  # noqa: E402

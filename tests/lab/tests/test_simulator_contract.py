@@ -47,8 +47,6 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(LAB))
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import lab_model  # noqa: E402
 import lab_payloads  # noqa: E402

@@ -11,14 +11,11 @@ import concurrent.futures
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import lab_model  # noqa: E402
 import lab_payloads  # noqa: E402

@@ -17,9 +17,7 @@ from ansible_collections.noreboot.xen.plugins.filter.xen_report import (
     xen_host_line,
     xen_host_summary,
 )
-
-BID_5 = '39a640e6f1412319235087391df9f1c5e13ae920'
-BID_7 = '151b373fd64b321593bf987fd923cd10dabadac4'
+from xen_builds import XEN_4175 as BID_5, XEN_4177 as BID_7
 
 
 def facts_result(version, build_id, hw_class, payloads=(), supported=True, domains=None, effective=None):

@@ -9,8 +9,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import datetime
-import os
-import sys
 
 import pytest
 import yaml
@@ -19,8 +17,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manif
 from ansible_collections.noreboot.xen.plugins.module_utils import fleet_plan_builder as fpb
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_plan_decision import XEN_4175, XEN_4176, advisory, facts  # noqa: E402  pylint: disable=wrong-import-position
+from test_plan_decision import XEN_4175, XEN_4176, advisory, facts
 
 UTC = datetime.timezone.utc
 UNTIL = datetime.datetime(2027, 1, 31, 0, 0, tzinfo=UTC)
@@ -202,3 +199,18 @@ def test_build_plan_passes_now_and_puts_expired_hosts_in_a_reboot_wave():
     assert (after['counts']['livepatch'], after['counts']['reboot']) == (1, 1)
     assert [w['hosts'] for w in after['waves'] if w['kind'] == 'reboot'] == [['a']]
     assert after['advisories'][0]['livepatches'][0]['apply_until'] == '2027-01-31T00:00:00Z'
+
+
+@pytest.mark.parametrize('apply_until, end_of_life, expected', [
+    (None, None, None),
+    ('2027-02-01T00:00:00Z', None, '2027-02-01T00:00:00Z'),
+    (None, '2027-01-20', '2027-01-20T00:00:00Z'),
+    ('2027-02-01T00:00:00Z', '2027-01-20', '2027-01-20T00:00:00Z'),
+    ('2027-01-10T06:00:00+01:00', '2027-01-20', '2027-01-10T05:00:00Z'),
+], ids=['none', 'apply-until', 'end-of-life', 'end-of-life-first', 'apply-until-first'])
+def test_a_livepatch_decision_carries_the_deadline_the_rollout_checks_again(apply_until, end_of_life, expected):
+    eol = [dict(xen_build_id=XEN_4175, **{'from': end_of_life})] if end_of_life else None
+    decision = decide(expiring(apply_until, eol), datetime.datetime(2027, 1, 1, tzinfo=UTC))
+    assert decision['decision'] == 'livepatch', decision['reason']
+    [payload] = decision['payloads']
+    assert payload['apply_until'] == expected

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health as hh
+from xen_builds import XEN_4175
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'fixtures')
 
@@ -48,7 +49,7 @@ def outputs(info=INFO_HELLO, domains=GUESTS, dmesg=None, table=APPLIED):
 
 
 def test_baseline_from_real_output(baseline):
-    assert baseline['build_id'] == '39a640e6f1412319235087391df9f1c5e13ae920'
+    assert baseline['build_id'] == XEN_4175
     assert baseline['guests']['web-01'] == dict(id=3, state='-b----')
     assert baseline['guests']['db primary (legacy name)']['id'] == 12
     assert 'Domain-0' not in baseline['guests']

@@ -8,8 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import os
-import sys
 
 import pytest
 
@@ -17,10 +15,9 @@ from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_life
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle import LivepatchFailure
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
-import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+import livepatch_payload_forge as forge
+from xen_builds import XEN_4175
 
-XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
 # Real `xl info` lines of the Debian Xen 4.17.5 dom0 (shared/reference/xen-4.17.5/xl_info.txt).
 XL_INFO_4175 = """host                   : dom0
 release                : 6.1.0-50-amd64

@@ -8,20 +8,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import os
 import struct
-import sys
 
 import pytest
 
 from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_payload_elf as elf
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import PayloadError
+from xen_builds import XEN_4175, XEN_4177
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
-import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+import livepatch_payload_forge as forge
 
-XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
-XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
 OWN = 'aa' * 20
 BELOW = 'bb' * 20
 

@@ -16,15 +16,11 @@ __metaclass__ = type
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 
+import hostile_payloads
 import pytest
-
-SUPPORT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support')
-sys.path.insert(0, SUPPORT)
-import hostile_payloads  # noqa: E402  pylint: disable=wrong-import-position
 
 PEAK_LIMIT = 100 * 1024 * 1024
 ADDRESS_SPACE_LIMIT = 1024 * 1024 * 1024

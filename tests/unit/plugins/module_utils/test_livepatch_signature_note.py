@@ -8,20 +8,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import hashlib
-import os
 import subprocess
-import sys
 
 import pytest
 
 from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_signature_note as note
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import read_payload, read_sections
+from xen_builds import XEN_4177
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
-import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
-import payload_note_signing as signing  # noqa: E402  pylint: disable=wrong-import-position
-
-XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
+import livepatch_payload_forge as forge
+import payload_note_signing as signing
 
 
 @pytest.fixture(scope='module')

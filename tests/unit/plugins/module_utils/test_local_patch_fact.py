@@ -13,11 +13,12 @@ import os
 import pytest
 
 from ansible_collections.noreboot.xen.plugins.module_utils import local_patch_fact as lpf
+from xen_builds import XEN_4175
 
 XEN = {
     'present': True,
     'effective_version': '4.17.5+lab_xsa_fix_4_17_5',
-    'hypervisor': {'version': '4.17.5', 'build_id': '39a640e6f1412319235087391df9f1c5e13ae920'},
+    'hypervisor': {'version': '4.17.5', 'build_id': XEN_4175},
     'livepatch': {'payloads': [{'name': 'lab_xsa_fix_4_17_5', 'state': 'APPLIED'},
                                {'name': 'xen_hello_world', 'state': 'APPLIED'},
                                {'name': 'staged_only', 'state': 'CHECKED'}]},
@@ -33,7 +34,7 @@ def test_payloads_by_advisory_and_the_run():
     document = lpf.build_fact(XEN, LEDGER, 'r1', 'patched', 'livepatch')
     assert document == {
         'schema': 1, 'present': True, 'hypervisor_version': '4.17.5',
-        'build_id': '39a640e6f1412319235087391df9f1c5e13ae920', 'effective_version': '4.17.5+lab_xsa_fix_4_17_5',
+        'build_id': XEN_4175, 'effective_version': '4.17.5+lab_xsa_fix_4_17_5',
         'applied_payloads': {'LAB-XSA-1': [{'name': 'lab_xsa_fix_4_17_5', 'sha256': 'a' * 64}],
                              'unknown': [{'name': 'xen_hello_world', 'sha256': None}]},
         'last_run': {'id': 'r1', 'outcome': 'patched', 'kind': 'livepatch'},

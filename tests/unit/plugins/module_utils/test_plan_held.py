@@ -9,15 +9,11 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
-
 from ansible_collections.noreboot.xen.plugins.module_utils import fleet_plan_builder as fpb
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
 from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_plan_decision import XEN_4175, advisory, facts  # noqa: E402  pylint: disable=wrong-import-position
+from test_plan_decision import XEN_4175, advisory, facts
 
 FAILED_RUN = '20260101T000000Z-beef'
 

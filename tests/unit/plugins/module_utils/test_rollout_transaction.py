@@ -534,3 +534,74 @@ def test_full_state_dir_fails_cleanly_before_the_apply(staged, monkeypatch):
         transaction(host, staged).run()
     assert 'No space left on device' in info.value.msg
     assert not [argv for argv in host.ran if argv[0] == LP and argv[1] in ('upload', 'apply')]
+
+
+VERIFICATION = dict(
+    advisory_signature=dict(status='verified', directory='/srv/advisories/xsa-999',
+                            fingerprint='A1760E8394F3ABCF2AD078ADB2930B1AB11258D3',
+                            signing_key='A1760E8394F3ABCF2AD078ADB2930B1AB11258D3', signature_time='2026-12-02T13:10:53Z'),
+    payload_signature=dict(status='verified', key_id='sha256:' + 'ab' * 32, file='payloads/xsa999.livepatch'))
+
+
+def test_ledger_entries_carry_what_the_plan_verified(staged):
+    host = FakeHost()
+    result = transaction(host, staged, verification=VERIFICATION).run()
+    assert result['outcome'] == 'patched', result['msg']
+    entries = ledger(staged)
+    assert [e['event'] for e in entries] == ['intent', 'outcome']
+    assert all(e['verification'] == VERIFICATION for e in entries)
+    assert result['ledger_entry']['verification'] == VERIFICATION
+
+
+def test_ledger_entries_without_verification_have_no_such_key(staged):
+    result = transaction(FakeHost(), staged).run()
+    assert result['outcome'] == 'patched', result['msg']
+    assert all('verification' not in e for e in ledger(staged))
+
+
+# The transaction's clock (1800000000.0) is 2027-01-15T08:00:00Z.
+@pytest.mark.parametrize('apply_until', ['2027-01-15T07:59:59Z', '2027-01-15T08:00:00Z', '2027-01-15T09:00:00+01:00'],
+                         ids=['passed', 'until-excludes-the-instant', 'same-instant-with-offset'])
+def test_payload_expired_since_the_plan_is_not_applied_and_goes_to_the_reboot_fallback(staged, apply_until):
+    host = FakeHost()
+    result = transaction(host, staged, apply_until=apply_until).run()
+    assert result['outcome'] == 'pending_reboot', result['msg']
+    assert result['failed_checks'] == [] and result['uploaded'] is False
+    assert '%s was not applied' % NAME in result['msg'] and apply_until in result['msg']
+    assert '2027-01-15T08:00:00Z now' in result['msg'] and 'reboot fallback' in result['msg']
+    assert host.verbs() == ['xl info', 'xen-livepatch list'], 'only read: no upload, no apply'
+    assert ledger(staged) == [], 'nothing was applied, so nothing is recorded'
+    assert not os.path.exists(staged['src']), 'the staged file is removed'
+    assert not os.path.exists(os.path.join(staged['state_dir'], 'rollout.lock'))
+
+
+def test_payload_before_its_apply_until_is_applied(staged):
+    result = transaction(FakeHost(), staged, apply_until='2027-01-15T08:00:01Z').run()
+    assert result['outcome'] == 'patched', result['msg']
+
+
+def test_expiry_stops_applying_not_what_is_applied(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='APPLIED')])
+    _write_ledger(staged, dict(event='outcome', outcome='patched', run_id='run-1', name=NAME, sha256=staged['sha256']))
+    assert transaction(host, staged, apply_until='2027-01-01T00:00:00Z').run()['outcome'] == 'already_patched'
+
+
+def test_payload_an_interrupted_run_applied_is_still_finished_after_its_apply_until(staged):
+    host = FakeHost(payloads=[dict(name=NAME, state='APPLIED')])
+    _write_ledger(staged, dict(event='intent', run_id='run-1', name=NAME, sha256=staged['sha256']))
+    result = transaction(host, staged, apply_until='2027-01-01T00:00:00Z').run()
+    assert result['outcome'] == 'patched' and result['resumed'] is True
+
+
+def test_expiry_check_mode_says_it_would_not_apply(staged):
+    host = FakeHost()
+    result = transaction(host, staged, apply_until='2027-01-01T00:00:00Z', check_mode=True).run()
+    assert result['outcome'] == 'pending_reboot' and os.path.exists(staged['src'])
+    assert not [v for v in host.verbs() if v.split()[1] in ('upload', 'apply')]
+
+
+def test_unreadable_apply_until_changes_nothing(staged):
+    host = FakeHost()
+    with pytest.raises(rt.TransactionError, match=r'apply_until 2027-01-31T12:00:00: .*has no time zone.*nothing was changed'):
+        transaction(host, staged, apply_until='2027-01-31T12:00:00').run()
+    assert host.ran == [] and ledger(staged) == []

@@ -12,9 +12,7 @@ import random
 import pytest
 
 from ansible_collections.noreboot.xen.plugins.module_utils import wave_plan as wp
-
-B1 = '39a640e6f1412319235087391df9f1c5e13ae920'
-B2 = '151b373fd64b321593bf987fd923cd10dabadac4'
+from xen_builds import XEN_4175 as B1, XEN_4177 as B2
 
 
 def host(name, decision='livepatch', build_id=B1, hw='intel-6-85', domain=None):

@@ -23,8 +23,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xen_image_build_id im
     build_id_of_image,
     read_image_build_id,
 )
-
-FIXED = '151b373fd64b321593bf987fd923cd10dabadac4'
+from xen_builds import XEN_4177 as FIXED
 
 
 def pad(data):

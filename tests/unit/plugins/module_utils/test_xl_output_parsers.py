@@ -23,6 +23,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers imp
     parse_xl_info,
     parse_xl_list,
 )
+from xen_builds import XEN_4175, XEN_4177
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'fixtures')
 
@@ -35,12 +36,12 @@ def fixture(name):
 # ---------------------------------------------------------------- xl info
 
 XL_INFO_CASES = [
-    pytest.param('xen-4.17.5/xl_info.txt', '4', '17', '.5', '4.17.5', '39a640e6f1412319235087391df9f1c5e13ae920',
+    pytest.param('xen-4.17.5/xl_info.txt', '4', '17', '.5', '4.17.5', XEN_4175,
                  ['pv', 'hvm', 'hap', 'shadow', 'gnttab-v1', 'gnttab-v2'], id='4.17.5-booted'),
-    pytest.param('xen-4.17.7/xl_info.txt', '4', '17', '.7', '4.17.7', '151b373fd64b321593bf987fd923cd10dabadac4',
+    pytest.param('xen-4.17.7/xl_info.txt', '4', '17', '.7', '4.17.7', XEN_4177,
                  ['pv', 'hvm', 'hap', 'gnttab-v1', 'gnttab-v2'], id='4.17.7-virt-caps-no-shadow'),
     pytest.param('variants/xl_info_4.17.5_hello_world_applied.txt', '4', '17', 'Hello World', '4.17Hello World',
-                 '39a640e6f1412319235087391df9f1c5e13ae920',
+                 XEN_4175,
                  ['pv', 'hvm', 'hap', 'shadow', 'gnttab-v1', 'gnttab-v2'], id='4.17.5-applied'),
     pytest.param('variants/xl_info_colon_values.txt', '4', '17', '.3-pre', '4.17.3-pre',
                  '5d3a3c0b1c6f5b0e9a1b2c3d4e5f60718293a4b5',
@@ -93,7 +94,7 @@ def test_xl_info_n_topology_blocks_do_not_become_keys():
     assert info['device topology'].splitlines() == ['device           node', 'No device topology data available']
     assert info['numa_info'].splitlines()[0] == 'node:    memsize    memfree    distances'
     # keys after the blocks are still read
-    assert info['build_id'] == '39a640e6f1412319235087391df9f1c5e13ae920'
+    assert info['build_id'] == XEN_4175
     assert info['xen_extra'] == '.5'
 
 
@@ -174,9 +175,9 @@ def test_xl_list_unreadable(text):
 # ---------------------------------------------------------------- xl dmesg
 
 @pytest.mark.parametrize('name, version, build_id', [
-    ('xen-4.17.5/xl_dmesg.txt', '4.17.5', '39a640e6f1412319235087391df9f1c5e13ae920'),
-    ('xen-4.17.7/xl_dmesg.txt', '4.17.7', '151b373fd64b321593bf987fd923cd10dabadac4'),
-    ('variants/xl_dmesg_console_timestamps.txt', '4.17.5', '39a640e6f1412319235087391df9f1c5e13ae920'),
+    ('xen-4.17.5/xl_dmesg.txt', '4.17.5', XEN_4175),
+    ('xen-4.17.7/xl_dmesg.txt', '4.17.7', XEN_4177),
+    ('variants/xl_dmesg_console_timestamps.txt', '4.17.5', XEN_4175),
 ], ids=['4.17.5-boot-banner', '4.17.7-boot-banner', 'variant-console-timestamps'])
 def test_boot_banner(name, version, build_id):
     banner = boot_banner(parse_xl_dmesg(fixture(name)))

@@ -20,9 +20,8 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.modules import boot_target as boot_target_module
+from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED
 
-FIXED = '151b373fd64b321593bf987fd923cd10dabadac4'
-OLD = '39a640e6f1412319235087391df9f1c5e13ae920'
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, '..', 'module_utils', 'grub', 'debian12-xen.cfg')) as _handle:
     DEBIAN_CFG = _handle.read()

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ansible.module_utils import basic
+from ansible.release import __version__ as CORE_RELEASE
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
@@ -322,3 +323,31 @@ def test_naive_end_of_life_time_is_refused_before_planning(tmp_path, capsys, mon
     assert [(p['file'], p['path']) for p in result['problems']] == [(manifest, 'livepatch_end_of_life[0].from')]
     assert "'2027-01-31T00:00:00' has no time zone" in result['msg']
     assert 'decisions' not in result
+
+
+# ansible-core 2.21 returns a module's invocation only when the controller asks for it (INJECT_INVOCATION, sent as
+# _ansible_inject_invocation); older cores always return it. Ask for it where that switch exists.
+CORE_VERSION = tuple(int(part) for part in CORE_RELEASE.split('.')[:2])
+INJECT_INVOCATION = {'_ansible_inject_invocation': True} if CORE_VERSION >= (2, 21) else {}
+
+
+def test_the_result_does_not_echo_the_fleets_facts(tmp_path, capsys, monkeypatch):
+    # AnsibleModule echoes every argument back as invocation.module_args: the hosts' facts would travel back to the
+    # controller and sit in the registered plan a second time (tests/bench/bench_plan_scale.py measures the cost).
+    manifest = write_advisory(tmp_path)
+    hosts = fleet()
+    result = run(dict(advisories=[manifest], hosts=hosts, policy={'max_per_domain': 2}, **INJECT_INVOCATION), capsys,
+                 monkeypatch)
+    args = result['invocation']['module_args']
+    assert args['hosts'] == '(%d host(s); their facts are not repeated here, see decisions)' % len(hosts)
+    assert args['advisories'] == [manifest] and args['policy']['max_per_domain'] == 2
+    assert XEN_4175 not in json.dumps(result['invocation'])
+    assert sorted(result['decisions']) == sorted(hosts)
+
+
+def test_a_refused_plan_does_not_echo_the_fleets_facts_either(tmp_path, capsys, monkeypatch):
+    manifest = write_advisory(tmp_path)
+    result = run(dict(advisories=[manifest], hosts=fleet(), policy={'wave_sizes': [0]}, **INJECT_INVOCATION), capsys,
+                 monkeypatch)
+    assert result['failed'] and 'wave_sizes' in result['msg']
+    assert XEN_4175 not in json.dumps(result['invocation'])

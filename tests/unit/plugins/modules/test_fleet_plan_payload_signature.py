@@ -23,6 +23,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
 from test_fleet_plan import fleet, write_advisory  # noqa: E402  pylint: disable=wrong-import-position
 import payload_note_signing as signing  # noqa: E402  pylint: disable=wrong-import-position
+import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+
+OTHER_BUILD = 'ee' * 20  # the build of host old01 in fleet()
 
 
 @pytest.fixture(scope='module')
@@ -68,7 +71,12 @@ def test_plan_reports_the_verified_payload_signature(tmp_path, rsa_keys, capsys)
     assert entry['status'] == 'verified' and entry['key_file'] == rsa_keys['signer'][1]
     assert entry['key_id'].startswith('sha256:') and entry['file'] == 'payloads/xsa999.livepatch'
     assert json.loads(plan_path.read_text())['payload_signatures'] == result['payload_signatures']
-    assert any(d['decision'] == 'livepatch' for d in result['decisions'].values())
+    planned = [d for d in result['decisions'].values() if d['decision'] == 'livepatch']
+    assert planned
+    for decision in planned:
+        [payload] = decision['payloads']
+        assert payload['verification']['payload_signature'] == dict(
+            status='verified', key_id=entry['key_id'], file='payloads/xsa999.livepatch')
 
 
 def test_flipped_signature_byte_refuses_the_plan_naming_payload_and_key(tmp_path, rsa_keys, capsys):
@@ -97,3 +105,47 @@ def test_payload_without_note_is_reported_absent_and_refused_only_when_required(
     assert [e['status'] for e in result['payload_signatures']] == ['absent']
     required = run(dict(args, require_payload_signature=True), capsys)
     assert required['failed'] is True and 'carries no .note.Xen.signature' in required['msg']
+
+
+def second_advisory_with_bad_note(tmp_path, private_key):
+    """XSA-998 for another build (host old01 runs it), its payload signed, then one signature byte flipped."""
+    directory = tmp_path / 'xsa-998'
+    (directory / 'payloads').mkdir(parents=True)
+    payload = directory / 'payloads' / 'xsa998.livepatch'
+    forge.forge_payload(str(payload), OTHER_BUILD)
+    signing.sign_payload(str(payload), private_key, str(tmp_path))
+    data = bytearray(payload.read_bytes())
+    data[data.rfind(b'Xen\0') + 4 + 8 + 5] ^= 0x01
+    payload.write_bytes(bytes(data))
+    manifest = {
+        'schema': 1, 'id': 'XSA-998', 'title': 'x86: another flaw',
+        'affected': {'hypervisors': {'versions': ['>=4.17.0,<4.17.7']}},
+        'livepatches': [{'xen_build_id': OTHER_BUILD, 'file': 'payloads/xsa998.livepatch',
+                         'sha256': hashlib.sha256(bytes(data)).hexdigest(), 'name': 'xsa998_other'}],
+        'fallback': {'reboot': True, 'packages': {'debian': {'package': 'xen-hypervisor-4.17-amd64', 'version': '4.17.7-1'}}},
+    }
+    path = directory / 'xsa-998.yml'
+    path.write_text(yaml.safe_dump(manifest))
+    return str(path), str(payload)
+
+
+def test_one_bad_note_refuses_the_whole_run_not_only_its_payload(tmp_path, rsa_keys, capsys):
+    good = signed_advisory(tmp_path, rsa_keys['signer'][0])
+    bad, bad_payload = second_advisory_with_bad_note(tmp_path, rsa_keys['signer'][0])
+    plan_path = tmp_path / 'plan.json'
+    key = rsa_keys['signer'][1]
+    result = run(dict(advisories=[good, bad], hosts=fleet(), payload_signature_keys=[key], plan_path=str(plan_path)), capsys)
+    assert result['failed'] is True
+    # Nothing planned at all: not the good advisory's hosts either.
+    assert 'decisions' not in result and 'waves' not in result and not plan_path.exists()
+    msg = result['msg']
+    assert 'whole run is refused' in msg and 'no host was changed' in msg
+    assert bad_payload in msg and key in msg, msg  # the file (full path) and the key tried
+    assert 'noreboot_xen_payload_signature_keys' in msg and 'livepatch-sign' in msg  # the fix
+    assert 'xsa999.livepatch' not in msg  # the good payload is not blamed
+
+
+def test_validate_only_refuses_a_bad_note_too(tmp_path, rsa_keys, capsys):
+    bad, bad_payload = second_advisory_with_bad_note(tmp_path, rsa_keys['signer'][0])
+    result = run(dict(advisories=[bad], hosts={}, validate_only=True, payload_signature_keys=[rsa_keys['signer'][1]]), capsys)
+    assert result['failed'] is True and bad_payload in result['msg']

@@ -105,3 +105,87 @@ def test_without_keys_the_run_warns_that_nothing_is_signed(tmp_path, capsys, war
     assert not result.get('failed'), result.get('msg')
     assert any(w.startswith('NOTHING IS SIGNATURE-CHECKED') for w in warned)
     assert result['table'][0] == 'Signature: %s is NOT SIGNED' % tmp_path
+
+
+def minisigned_advisory(tmp_path, minisign_keys, signer='signer'):
+    directory = tmp_path / 'xsa-999'
+    directory.mkdir()
+    manifest = write_advisory(directory)
+    minisign_keys.sign(str(directory), signer)
+    return directory, manifest
+
+
+@pytest.fixture
+def no_gpg(monkeypatch):
+    """A controller without gpg: AnsibleModule.get_bin_path finds no ``gpg``."""
+    real = basic.AnsibleModule.get_bin_path
+
+    def get_bin_path(self, arg, *args, **kwargs):
+        return None if arg == 'gpg' else real(self, arg, *args, **kwargs)
+    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', get_bin_path)
+
+
+def test_minisign_signed_plan_carries_key_id_and_trusted_comment_without_gpg(tmp_path, minisign_keys, capsys, no_gpg):
+    directory, manifest = minisigned_advisory(tmp_path, minisign_keys)
+    plan_path = tmp_path / 'plan.json'
+    result = run(dict(advisories=[manifest], hosts=fleet(), trusted_keys=[minisign_keys.files['signer']],
+                      plan_path=str(plan_path)), capsys)
+    assert not result.get('failed'), result.get('msg')
+    [signature] = result['signatures']
+    assert signature['status'] == 'verified' and signature['directory'] == str(directory)
+    assert signature['minisign']['key_id'] == minisign_keys.key_ids['signer']
+    assert signature['minisign']['key_file'] == minisign_keys.files['signer']
+    assert signature['minisign']['trusted_comment'].startswith('timestamp:')
+    assert result['table'][0].startswith('Signature: %s verified, minisign key %s, signed %s' % (
+        directory, minisign_keys.key_ids['signer'], signature['minisign']['signature_time']))
+    assert json.loads(plan_path.read_text())['signatures'] == result['signatures']
+    assert result['counts']['livepatch'] == 10
+
+
+def test_minisign_tampered_directory_is_refused_before_the_manifest_is_read(tmp_path, minisign_keys, capsys):
+    directory, manifest = minisigned_advisory(tmp_path, minisign_keys)
+    with open(manifest, 'a') as handle:
+        handle.write('not: [valid yaml\n')
+    result = run(dict(advisories=[manifest], hosts={}, validate_only=True, trusted_keys=[minisign_keys.files['signer']]), capsys)
+    assert result['failed'] is True
+    [problem] = result['problems']
+    assert problem['file'] == manifest
+    assert 'changed after signing' in problem['problem'] and minisign_keys.key_ids['signer'] in problem['problem']
+    assert 'YAML' not in result['msg']
+
+
+def test_openpgp_signature_without_gpg_fails_saying_so(tmp_path, keys, capsys, no_gpg):
+    dummy, manifest = signed_advisory(tmp_path, keys)
+    result = run(dict(advisories=[manifest], hosts={}, validate_only=True, trusted_keys=[keys.files['signer']]), capsys)
+    assert result['failed'] is True
+    assert 'gpg is not installed' in result['msg']
+
+
+def test_each_planned_payload_carries_the_verification_for_the_ledger(tmp_path, keys, capsys):
+    directory, manifest = signed_advisory(tmp_path, keys)
+    plan_path = tmp_path / 'plan.json'
+    result = run(dict(advisories=[manifest], hosts=fleet(), trusted_keys=[keys.files['signer']], plan_path=str(plan_path)), capsys)
+    assert not result.get('failed'), result.get('msg')
+    [signature] = result['signatures']
+    planned = [d for d in result['decisions'].values() if d['decision'] == 'livepatch']
+    assert len(planned) == 10
+    for decision in planned:
+        [payload] = decision['payloads']
+        advisory = payload['verification']['advisory_signature']
+        assert advisory['status'] == 'verified' and advisory['directory'] == str(directory)
+        assert advisory['fingerprint'] == keys.fingerprints['signer']
+        assert advisory['signature_time'] == signature['signature_time'] and advisory['signature_time'].endswith('Z')
+        assert payload['verification']['payload_signature'] is None  # the payload carries no note
+    written = json.loads(plan_path.read_text())['decisions']
+    assert all(written[d['host']]['payloads'] == d['payloads'] for d in planned)
+
+
+def test_unsigned_directory_is_recorded_as_not_signed(tmp_path, capsys):
+    directory = tmp_path / 'xsa-999'
+    directory.mkdir()
+    manifest = write_advisory(directory)
+    result = run(dict(advisories=[manifest], hosts=fleet()), capsys)
+    assert not result.get('failed'), result.get('msg')
+    payloads = [p for d in result['decisions'].values() for p in d.get('payloads') or []]
+    assert payloads and all(p['verification'] == dict(advisory_signature=dict(status='unsigned', directory=str(directory)),
+                                                      payload_signature=None) for p in payloads)

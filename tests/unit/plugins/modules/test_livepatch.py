@@ -15,7 +15,6 @@ __metaclass__ = type
 
 import hashlib
 import os
-import sys
 
 import pytest
 import yaml
@@ -26,19 +25,15 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.modules import livepatch as livepatch_module
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
+import livepatch_payload_forge as forge
+from module_case_harness import (
     ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
-
+from xen_builds import XEN_4175
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
-import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
 
 BINARIES = {'xl': '/usr/sbin/xl', 'xen-livepatch': '/usr/sbin/xen-livepatch'}
 MUTATING = ('upload', 'apply', 'revert', 'replace', 'unload', 'load')
-XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
 
 CASES = load_cases(HERE, 'livepatch_cases.yml')
 

@@ -9,7 +9,6 @@ __metaclass__ = type
 
 import json
 import os
-import sys
 
 import pytest
 
@@ -20,8 +19,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.modules import xen_guests as xen_guests_module
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
+from module_case_harness import (
     ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
 
 

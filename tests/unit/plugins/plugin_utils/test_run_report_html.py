@@ -9,8 +9,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
 
 import pytest
 
@@ -21,8 +19,7 @@ from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_ga
 from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 from ansible_collections.noreboot.xen.plugins.plugin_utils import run_report_html as rh
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
-import html_report_reader as reader  # noqa: E402  pylint: disable=wrong-import-position
+import html_report_reader as reader
 
 HOSTILE = '<script>alert("x")</script>\'&"evil'
 HOSTILE_REASON = ('checks failed: <img src="http://192.0.2.9/x.png"> </style><style>@import url(//192.0.2.9/a.css);'

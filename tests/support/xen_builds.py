@@ -1,0 +1,16 @@
+# -*- coding: utf-8 -*-
+# Copyright: noreboot.xen contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The real Xen builds the tests speak of, said once: Debian 12's xen-hypervisor-4.17 4.17.5 and
+4.17.7, as captured on real hypervisors (tests/fixtures/xen-4.17.5/, tests/fixtures/xen-4.17.7/).
+
+tests/unit/test_xen_builds.py checks these against the captured ``xl info`` and the lab
+simulator's own copy (tests/lab/simulator/lab_model.py keeps one: lab hosts see only the
+simulator's directory).
+"""
+
+XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
+XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
+
+# version -> build-id
+BUILD_IDS = {'4.17.5': XEN_4175, '4.17.7': XEN_4177}
