@@ -16,6 +16,7 @@ import subprocess
 import time
 
 import labctl
+import lab_for_test
 import lab_model
 # OLD: the lab tests import it from here.
 from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED  # noqa: F401  pylint: disable=unused-import
@@ -54,22 +55,11 @@ def install_fixed(host, default='Debian GNU/Linux, with Xen hypervisor'):
 def lab_up(workdir, spec, advisory_id):
     """Generator for a module fixture: brings a lab of ``spec`` up with the advisory written to
     ``workdir``, yields ``{workdir, inventory, advisory, runs}``, and always takes the lab down."""
-    if labctl.leftovers_exist():
-        raise RuntimeError('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py '
-                           'down` first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
-    spec_path = os.path.join(workdir, 'spec.yml')
-    with open(spec_path, 'w') as handle:
-        handle.write(spec)
     advisory = os.path.join(workdir, '%s.yml' % advisory_id.lower())
     with open(advisory, 'w') as handle:
         handle.write(ADVISORY % (advisory_id, FIXED))
-    inventory = os.path.join(workdir, 'inventory.yml')
-    try:
-        if labctl.main(['up', '--spec', spec_path, '--inventory', inventory]) != 0:
-            raise RuntimeError('the lab did not come up (spec %s)' % spec_path)
-        yield dict(workdir=workdir, inventory=inventory, advisory=advisory, runs=0)
-    finally:
-        labctl.main(['down'])
+    with lab_for_test.lab_up(workdir, spec) as lab:
+        yield dict(lab, advisory=advisory, runs=0)
 
 
 def ansible_env():

@@ -37,6 +37,7 @@ sys.path.insert(0, LAB)
 sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
 import bench_rolling_livepatch as rl  # noqa: E402
+import lab_for_test  # noqa: E402
 import labctl  # noqa: E402
 
 SPEC = os.path.join(LAB, 'fleets', 'small.yml')
@@ -61,17 +62,11 @@ def _run(argv, **kwargs):
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up for this instance (%s): run `python3 tests/lab/labctl.py down` first'
-                    % labctl.LAB_ROOT)
-    workdir = str(tmp_path_factory.mktemp('awx'))
-    inventory = os.path.join(workdir, 'inventory.yml')
-    assert labctl.main(['up', '--spec', SPEC, '--inventory', inventory]) == 0
-    try:
-        manifest = rl.write_advisory(os.path.join(workdir, 'advisory'))[0]
-        yield dict(workdir=workdir, inventory=inventory, manifest=manifest, hosts=sorted(rl.lab_hosts()))
-    finally:
-        labctl.main(['down'])
+    with open(SPEC) as handle:
+        spec = handle.read()
+    with lab_for_test.lab_up(str(tmp_path_factory.mktemp('awx')), spec) as up:
+        manifest = rl.write_advisory(os.path.join(up['workdir'], 'advisory'))[0]
+        yield dict(up, manifest=manifest, hosts=sorted(rl.lab_hosts()))
 
 
 def _install_collection(workdir):

@@ -39,7 +39,7 @@ sys.path.insert(0, os.path.join(REPO, 'tests', 'support'))
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import gpg_signing  # noqa: E402  pylint: disable=wrong-import-position
-import labctl  # noqa: E402  pylint: disable=wrong-import-position
+import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
 import payload_note_signing  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
@@ -59,30 +59,22 @@ STATE_DIR = '/var/lib/noreboot-xen'
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
-                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
     workdir = os.path.realpath(str(tmp_path_factory.mktemp('signed_advisory')))
-    spec = os.path.join(workdir, 'spec.yml')
-    with open(spec, 'w') as handle:
-        handle.write(SPEC)
-    inventory = os.path.join(workdir, 'inventory.yml')
     home = os.path.join(workdir, 'gnupg')
     os.mkdir(home, 0o700)
-    try:
-        assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
-        keys = gpg_signing.Keys(home, workdir)
-        keys.make('signer')
-        rsa_private, rsa_public = payload_note_signing.make_rsa_key(workdir, 'payload-signer')
-        directory = os.path.join(workdir, 'advisory')
-        manifest = rl.write_advisory(directory)[0]
-        sign_payload_notes(manifest, rsa_private, workdir)
-        keys.sign(directory, 'signer')
-        yield dict(workdir=workdir, inventory=inventory, manifest=manifest, directory=directory, keys=keys,
-                   payload_key=rsa_public, hosts=sorted(rl.lab_hosts()), runs=0)
-    finally:
-        gpg_signing.stop_agent(home)
-        labctl.main(['down'])
+    with lab_for_test.lab_up(workdir, SPEC) as up:
+        try:
+            keys = gpg_signing.Keys(home, workdir)
+            keys.make('signer')
+            rsa_private, rsa_public = payload_note_signing.make_rsa_key(workdir, 'payload-signer')
+            directory = os.path.join(workdir, 'advisory')
+            manifest = rl.write_advisory(directory)[0]
+            sign_payload_notes(manifest, rsa_private, workdir)
+            keys.sign(directory, 'signer')
+            yield dict(up, manifest=manifest, directory=directory, keys=keys, payload_key=rsa_public,
+                       hosts=sorted(rl.lab_hosts()), runs=0)
+        finally:
+            gpg_signing.stop_agent(home)
 
 
 def sign_payload_notes(manifest, private_key, workdir):
