@@ -72,6 +72,7 @@ from ansible_collections.noreboot.xen.plugins.modules import fleet_plan as fleet
 from ansible_collections.noreboot.xen.plugins.plugin_utils.wave_progress import WaveProgress  # noqa: E402
 
 import livepatch_payload_forge as forge  # noqa: E402
+from xen_builds import XEN_4175, XEN_4177  # noqa: E402
 
 SIZES = (1000, 5000, 20000)
 RUN_ID = '20261202T180000Z-bench'
@@ -88,8 +89,8 @@ def fixture(name):
 
 # --- The builds and hardware classes, from the recorded output ----------------------------------
 
-B4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
-B4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
+B4175 = XEN_4175
+B4177 = XEN_4177
 B4173 = '5d3a3c0b1c6f5b0e9a1b2c3d4e5f60718293a4b5'
 B4183 = '4183aa01c0ffee00000000000000000000004183'
 FIXED = '4178fe0000000000000000000000000000004178'

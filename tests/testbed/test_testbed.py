@@ -18,11 +18,10 @@ import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import capture_transcripts as capture  # noqa: E402
-import hosts  # noqa: E402
-import testbed_lib as tb  # noqa: E402
+import capture_transcripts as capture
+import hosts
+import testbed_lib as tb
 
 TRANSCRIPTS = HERE.parents[1] / "tests" / "fixtures" / "transcripts"
 

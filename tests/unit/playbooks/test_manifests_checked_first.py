@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from xen_builds import XEN_4175
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
@@ -35,9 +36,9 @@ id: XSA-999
 title: bad example
 affected: {hypervisors: {versions: ['>=4.17.0']}}
 livepatches:
-  - {xen_build_id: 39a640e6f1412319235087391df9f1c5e13ae920, file: missing.livepatch, name: xsa999}
+  - {xen_build_id: %s, file: missing.livepatch, name: xsa999}
 fallback: {reboot: true}
-"""
+""" % XEN_4175
 
 
 @pytest.mark.parametrize('playbook', ['plan.yml', 'rolling_livepatch.yml', 'reboot_fallback.yml'])

@@ -24,9 +24,9 @@ release                : 6.1.0-50-amd64
 xen_version            : 4.17.5
 xen_commandline        : console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot
 cc_compile_date        : Sat Nov 29 13:52:25 UTC 2025
-build_id               : 39a640e6f1412319235087391df9f1c5e13ae920
+build_id               : %s
 xend_config_format     : 4
-"""
+""" % XEN_4175
 HEADER = (' ID                                     | status     | metadata\n'
           '----------------------------------------+------------+---------------\n')
 

@@ -12,6 +12,7 @@ import json
 import os
 
 import pytest
+from xen_builds import XEN_4175
 
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import (
@@ -110,7 +111,7 @@ def test_nothing_needs_the_version_then_dmesg_is_not_run():
 
 def test_banner_of_other_minor_version_is_not_taken():
     dmesg = fixture('xen-4.17.5/xl_dmesg.txt').replace('Xen version 4.17.5', 'Xen version 4.170.5').replace(
-        'build-id: 39a640e6f1412319235087391df9f1c5e13ae920\n', '')
+        'build-id: %s\n' % XEN_4175, '')
     host = Host({('xl', 'info'): (0, fixture('variants/xl_info_4.17.5_hello_world_applied.txt'), ''),
                  ('xen-livepatch', 'list'): (0, fixture('xen-4.17.5/livepatch_list_applied.txt'), ''),
                  ('xl', 'dmesg'): (0, dmesg, '')})
