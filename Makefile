@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PYTHONPATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke ee-check changelog-lint clean bench-plan
+.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke ee-check changelog-lint clean bench-plan awx-config
 
 # Two lanes at once after setup (tests/tools/run_two_lanes.sh): the real Xen hypervisors under QEMU
 # (the testbed's cold build on first use, cached; Molecule; pytest) in the background, its output
@@ -73,6 +73,11 @@ galaxy-smoke: setup
 # `ansible-builder introspect` of the installed tarball against the declared deps (tests/ee).
 ee-check: setup
 	$(PYTEST_STRICT) -q tests/ee
+
+# The AWX configuration as code (docs/examples/awx/), surveys from playbooks/vars/argument_specs.yml; `make unit` checks
+# that the checked-in files are its output (tests/unit/tools/test_awx_configuration.py).
+awx-config: setup
+	$(BIN)/python tests/tools/awx_configuration.py
 
 # How the plan and the gates cost grows: 1000, 5000 and 20000 synthetic hosts, no SSH (tests/bench/bench_plan_scale.py).
 # Prints figures, asserts nothing; not part of make test.
