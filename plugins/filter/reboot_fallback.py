@@ -13,6 +13,7 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.noreboot.xen.plugins.plugin_utils import fixed_packages as packages
 from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as gate
 from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import collect_finish, collect_outcomes
 
@@ -84,6 +85,15 @@ def reboot_fallback_where(guest):
     return gate.where(guest)
 
 
+def fixed_packages(fallback, facts):
+    """The fixed packages the reboot fallback installs on a host with these facts (see fixed_packages.choose)."""
+    if not isinstance(fallback, dict):
+        raise AnsibleFilterError('expected the fallback mapping of the plan decision (with "packages": distribution '
+                                 '-> list of package and version), got %r' % type(fallback).__name__)
+    facts = facts if isinstance(facts, dict) else {}
+    return packages.choose(fallback.get('packages'), facts.get('distribution'), facts.get('os_family'))
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -96,4 +106,5 @@ class FilterModule(object):
             'reboot_fallback_table': reboot_fallback_table,
             'reboot_fallback_where': reboot_fallback_where,
             'reboot_fallback_failures': reboot_fallback_failures,
+            'fixed_packages': fixed_packages,
         }
