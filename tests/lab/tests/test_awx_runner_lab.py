@@ -11,8 +11,8 @@ as AWX streams a job to an execution node through Receptor:
 three processes (tests/lab/awx_runner_job.py). The collection comes from its own tarball, installed where
 the "execution node" (the worker's environment) finds it, as an execution environment has it.
 
-Checked: the job's status and rc, the job events (one play start per live patch wave, tasks only
-in the plan's waves and only on their hosts, a ``playbook_on_stats`` event whose ``artifact_data``
+Checked: the job's status and rc, the job events (one batch of the live patch play per wave, in plan
+order, each opened by its gate, tasks only on its wave's hosts, a ``playbook_on_stats`` event whose ``artifact_data``
 holds the plan and the summary published with set_stats), and the job id in the run id that the
 hosts' ledgers carry.
 """
@@ -101,18 +101,16 @@ def test_rolling_live_patch_as_an_awx_job(lab):
         assert summary['hosts'][host]['outcome'] == 'pending_reboot'
         assert rl.ledger(host) == [], host
 
-    # One play start per live patch wave play, and tasks on hosts only in the plan's waves, on their hosts.
-    plays = dict((e['event_data']['play_uuid'], e['event_data']['play'])
-                 for e in events if e['event'] == 'playbook_on_play_start')
-    wave_plays = dict((uuid, name) for uuid, name in plays.items() if re.match(r'^Live patch wave \d+$', name))
-    assert sorted(wave_plays.values()) == sorted('Live patch wave %d' % n for n in range(1, 13)), plays
-    for uuid, name in wave_plays.items():
-        number = int(name.rsplit(' ', 1)[1])
-        tasks = [e for e in events if e['event'] == 'playbook_on_task_start' and e['event_data']['play_uuid'] == uuid]
+    # One play runs every live patch wave as its serial batches; Ansible starts each batch as a play of its own
+    # (a play start event, its own play uuid): one per wave of the plan, in plan order, each with a gate and
+    # tasks on exactly its wave's hosts.
+    starts = sorted((e for e in events if e['event'] == 'playbook_on_play_start'
+                     and e['event_data']['play'] == 'Live patch waves'), key=lambda e: e['counter'])
+    assert len(starts) == len(live_waves), [e['event_data'] for e in starts]
+    for wave, start in zip(live_waves, starts):
+        uuid = start['event_data']['play_uuid']
+        tasks = [e['event_data']['task'] for e in events
+                 if e['event'] == 'playbook_on_task_start' and e['event_data']['play_uuid'] == uuid]
         hosts = sorted({e['event_data']['host'] for e in events if e['event'].startswith('runner_on_')
                         and e['event_data'].get('play_uuid') == uuid and e['event_data']['host'] != 'localhost'})
-        wave = [w for w in live_waves if w['number'] == number]
-        if wave:
-            assert tasks and hosts == sorted(wave[0]['hosts']), (name, hosts, wave)
-        else:
-            assert not tasks and not hosts, (name, hosts)
+        assert tasks[0] == 'Gate - may this wave start?' and hosts == sorted(wave['hosts']), (wave, tasks, hosts)
