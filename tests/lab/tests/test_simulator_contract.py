@@ -75,6 +75,12 @@ SETUP = {
     'xen-4.17.5/xen-livepatch_list.txt': [],
 }
 VERSION_OF = {'grub_upgrade_reboot.txt': '4.17.7'}
+# Transcript directories of a Xen generation the simulator does not model yet, and why. Each
+# must exist (test_unsimulated_generations_are_named), so the list cannot hide a lost capture.
+NOT_YET_SIMULATED = {
+    'xen-4.20.4': "Debian 13's Xen 4.20 (issue 20): captured on the testbed; the simulator learns its "
+                  'differences (tests/testbed/xen-4.20-differences.md) in a later step',
+}
 # Domain-0's CPU time when the reference `xl list` was captured (xl list prints it).
 DOM0_TIME = {'4.17.5': 68.9, '4.17.7': 56.8}
 
@@ -153,6 +159,8 @@ def fixture_cases():
         return cases
     import yaml
     for root, _dirs, files in os.walk(FIXTURE_DIR):
+        if os.path.relpath(root, FIXTURE_DIR).split(os.sep)[0] in NOT_YET_SIMULATED:
+            continue
         for name in sorted(files):
             if not name.endswith(('.yml', '.yaml')):
                 continue
@@ -426,6 +434,13 @@ def test_every_reference_file_is_replayed_or_excluded_with_a_reason():
     assert sorted(c['id'] for c in CASES if c['id'].startswith('fixtures/')) == sorted(
         'fixtures/xen-%s/xl_dmesg.txt%s' % (version, suffix) for version in lab_model.KNOWN_BUILDS
         for suffix in ('', ' | head -20'))
+
+
+def test_unsimulated_generations_are_named():
+    for directory in NOT_YET_SIMULATED:
+        assert os.path.isfile(os.path.join(FIXTURE_DIR, directory, 'xl-info.yml')), directory
+    assert not [c for c in CASES if c['id'].split('/')[1] in NOT_YET_SIMULATED]
+    assert [c for c in CASES if c['id'].startswith('fixture/xen-4.17.5/')]
 
 
 def test_interleaving_check_is_strict():

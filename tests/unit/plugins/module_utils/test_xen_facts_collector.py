@@ -283,3 +283,31 @@ def test_unfinished_evacuation_is_reported_on_a_host_where_xl_fails(tmp_path):
     assert facts['evacuation']['unfinished'] is True
     assert [g['name'] for g in facts['evacuation']['guests']] == ['web1', 'db1']
     assert facts['evacuation']['guests'][0]['running'] is None
+
+
+def real_420_step(scenario, argv, nth=0):
+    """(rc, stdout, stderr) of a step captured on the real Xen 4.20.4 testbed host."""
+    import yaml
+    with open(os.path.join(FIXTURES, 'transcripts', 'xen-4.20.4', scenario + '.yml')) as handle:
+        steps = [s for s in yaml.safe_load(handle)['steps'] if s['argv'] == list(argv)]
+    step = steps[nth]
+    return step['rc'], step['stdout'], step['stderr']
+
+
+def test_real_xen_420_with_hello_world_applied_takes_its_version_from_the_boot_banner():
+    # Debian 13's 4.20.4+63 calls itself 4.20.5-pre; xen_hello_world makes xl info say 4.20Hello World.
+    host = Host({('xl', 'info'): real_420_step('hello-cycle', ['xl', 'info']),
+                 ('xen-livepatch', 'list'): real_420_step('hello-cycle', ['xen-livepatch', 'list'], nth=1),
+                 ('xl', 'dmesg'): real_420_step('xl-dmesg-boot', ['xl', 'dmesg']),
+                 ('xl', 'list'): real_420_step('xl-list', ['xl', 'list'])})
+    xl, livepatch = runners(host)
+    facts = collect_xen_facts(xl, livepatch, no_files, gather=['hypervisor', 'livepatch', 'domains'])
+    hypervisor = facts['hypervisor']
+    assert hypervisor['reported_version'] == '4.20Hello World'
+    assert (hypervisor['version'], hypervisor['extra'], hypervisor['version_source']) == \
+        ('4.20.5-pre', '.5-pre', 'xl_dmesg')
+    assert hypervisor['build_id'] == '576c0736b3e38388c5afe9aaccc43a18d514e88e'
+    assert 'shadow' not in hypervisor['virt_caps']
+    assert facts['effective_version'] == '4.20.5-pre+xen_hello_world'
+    assert [p['metadata'] for p in facts['livepatch']['payloads']] == ['LIVEPATCH_RULEZ']
+    assert [d['name'] for d in facts['domains']] == ['Domain-0']
