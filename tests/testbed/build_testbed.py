@@ -201,7 +201,7 @@ def upstream_git() -> Path:
         raise tb.TestbedError(
             f"Debian 13's Xen source is not downloadable: set {tb.UPSTREAM_GIT_ENV} to a git "
             f"repository (or its .git directory) of upstream Xen that has the tags "
-            f"{', '.join(t for t, _ in tb.UPSTREAM_SOURCES.values())}")
+            f"{', '.join(source[0] for source in tb.UPSTREAM_SOURCES.values())}")
     return Path(value)
 
 

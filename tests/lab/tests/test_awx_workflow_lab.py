@@ -91,7 +91,7 @@ def test_plan_approve_canaries_approve_the_rest_and_a_relaunch_on_a_stale_plan(l
                       dict(plan_job['artifacts'], noreboot_xen_rollout_phase='canary'))
     assert (canary_job['status'], canary_job['rc']) == ('successful', 0), canary_job['output'][-3000:]
     (table,) = awx.task_messages(canary_job['events'], 'Show the plan')
-    assert table[0] == 'Plan: the approved plan; the fleet still matches it'
+    assert table[0] == 'Plan: the approved plan of run %s; the fleet still matches it' % plan['run_id']
     assert 'Phase canary: 4 host(s) of the plan left to the other phase' in table
     # The approved plan is handed on as it came (not this job's cut of it), the summary is this job's.
     assert canary_job['artifacts']['noreboot_xen_rollout_plan'] == plan

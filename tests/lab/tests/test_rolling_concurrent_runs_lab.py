@@ -38,7 +38,6 @@ if 'labctl' not in sys.modules:
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
-import labctl  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
 

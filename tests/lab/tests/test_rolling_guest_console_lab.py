@@ -25,7 +25,6 @@ LAB = os.path.dirname(HERE)
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
-import labctl  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
 
