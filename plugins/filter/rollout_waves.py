@@ -15,8 +15,8 @@ import time
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import reboot_wave_gate
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate
+from ansible_collections.noreboot.xen.plugins.filter.reboot_waves import reboot_wave_gate
+from ansible_collections.noreboot.xen.plugins.filter.rollout_gate_summary import rollout_gate
 from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_phases as rp
 from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import controller_state
 

@@ -4,8 +4,8 @@
 """The run's state as the controller reads it out of ``hostvars`` (controller side).
 
 The one reader of the facts the roles leave on each host (the fact names are defined here once),
-shared by the filters of the rolling live patch (filter/rollout_budget.py) and of the reboot
-fallback (filter/reboot_fallback.py): the live patch outcome and result of each host, and the
+shared by the filters of the rolling live patch (filter/rollout_gate_summary.py) and of the reboot
+fallback (filter/reboot_waves.py, reboot_fallback_report.py): the live patch outcome and result of each host, and the
 reboot outcome, result and stranded guests of the plan's reboot hosts.
 """
 

@@ -13,8 +13,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.filter import rollout_waves as rw
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import reboot_wave_gate
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate
+from ansible_collections.noreboot.xen.plugins.filter.reboot_waves import reboot_wave_gate
+from ansible_collections.noreboot.xen.plugins.filter.rollout_gate_summary import rollout_gate
 
 PLAN = {
     'waves': [

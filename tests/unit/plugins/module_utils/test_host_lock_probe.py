@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_host_locks
+from ansible_collections.noreboot.xen.plugins.filter.rollout_run import rollout_host_locks
 from ansible_collections.noreboot.xen.plugins.module_utils import controller_run_lock as crl
 from ansible_collections.noreboot.xen.plugins.module_utils import host_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import collect_xen_facts

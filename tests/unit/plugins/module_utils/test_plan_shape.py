@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_run_id
+from ansible_collections.noreboot.xen.plugins.filter.rollout_run import rollout_run_id
 from ansible_collections.noreboot.xen.plugins.module_utils import wave_plan as wp
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 from ansible.errors import AnsibleFilterError

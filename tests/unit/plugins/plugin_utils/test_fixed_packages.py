@@ -11,7 +11,7 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import fixed_packages
+from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback_packages import fixed_packages
 
 DEB = dict(package='xen-hypervisor-4.17-amd64', version='4.17.7-1')
 UBUNTU = dict(package='xen-hypervisor-4.17-amd64', version='4.17.7-0ubuntu1')

@@ -1,11 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Filters of the reboot fallback waves: the gate before each reboot wave, the summary, and a
-guest's whereabouts in words. The logic is in plugins/plugin_utils/reboot_wave_gate.py; these
-filters read the plan of noreboot.xen.fleet_plan and the hosts' facts out of ``hostvars``
-(plugins/plugin_utils/run_state.py).
-"""
+"""Filters of the reboot waves: the hosts an earlier run left unfinished and their gate, each reboot wave's
+hosts and the gate before it. The logic is in plugins/plugin_utils/reboot_wave_gate.py; the hosts' facts are read
+out of ``hostvars`` (plugins/plugin_utils/run_state.py)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -13,7 +11,6 @@ __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.plugin_utils import fixed_packages as packages
 from ansible_collections.noreboot.xen.plugins.plugin_utils import reboot_wave_gate as gate
 from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import collect_finish, collect_outcomes
 
@@ -63,48 +60,12 @@ def reboot_wave_hosts(plan, wave_index):
     return list(waves[index - 1]['hosts']) if 0 < index <= len(waves) else []
 
 
-def reboot_fallback_summary(plan, hostvars):
-    _live, reboot, results, _stranded = collect_outcomes(plan, hostvars)
-    finish, finish_results, _finish_stranded = collect_finish(plan, hostvars)
-    return gate.summarize(plan, reboot, results, finish_outcomes=finish, finish_results=finish_results)
-
-
-def reboot_fallback_table(summary):
-    return gate.format_summary(summary)
-
-
-def reboot_fallback_failures(summary, refused=False):
-    """The rows of reboot_fallback_summary that make a run fail (see reboot_wave_gate.failures)."""
-    if not isinstance(summary, dict) or 'hosts' not in summary:
-        raise AnsibleFilterError('expected the output of noreboot.xen.reboot_fallback_summary, got %r'
-                                 % type(summary).__name__)
-    return gate.failures(summary, refused=bool(refused))
-
-
-def reboot_fallback_where(guest):
-    return gate.where(guest)
-
-
-def fixed_packages(fallback, facts):
-    """The fixed packages the reboot fallback installs on a host with these facts (see fixed_packages.choose)."""
-    if not isinstance(fallback, dict):
-        raise AnsibleFilterError('expected the fallback mapping of the plan decision (with "packages": distribution '
-                                 '-> list of package and version), got %r' % type(fallback).__name__)
-    facts = facts if isinstance(facts, dict) else {}
-    return packages.choose(fallback.get('packages'), facts.get('distribution'), facts.get('os_family'))
-
-
 class FilterModule(object):
     def filters(self):
         return {
-            'reboot_wave_gate': reboot_wave_gate,
-            'reboot_wave_hosts': reboot_wave_hosts,
             'finish_reboot_hosts': finish_reboot_hosts,
             'finish_reboot_gate': finish_reboot_gate,
             'finish_reboot_lines': finish_reboot_lines,
-            'reboot_fallback_summary': reboot_fallback_summary,
-            'reboot_fallback_table': reboot_fallback_table,
-            'reboot_fallback_where': reboot_fallback_where,
-            'reboot_fallback_failures': reboot_fallback_failures,
-            'fixed_packages': fixed_packages,
+            'reboot_wave_gate': reboot_wave_gate,
+            'reboot_wave_hosts': reboot_wave_hosts,
         }
