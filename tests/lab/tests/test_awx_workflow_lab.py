@@ -128,9 +128,9 @@ def test_plan_approve_canaries_approve_the_rest_and_a_relaunch_on_a_stale_plan(l
     assert again['status'] == 'failed' and again['rc'] != 0
     (refusal,) = awx.task_messages(again['events'], 'Plan decisions and waves')
     # Both changes since the plan are named: the canary patched, the host of the failed wave now held.
-    assert refusal.startswith('the fleet no longer matches the approved plan (noreboot_xen_rollout_plan), so this run '
+    assert refusal.startswith('the fleet no longer matches the approved plan (noreboot_xen_rollout_plan, run %s), so this run '
                               'is refused before any host is changed: 2 difference(s): %s: decision livepatch in the '
-                              'plan, already_patched now; now: ' % canary[0]), refusal
+                              'plan, already_patched now; now: ' % (plan['run_id'], canary[0])), refusal
     assert ' | %s: decision livepatch in the plan, held now; now: ' % second[0] in refusal, refusal
     assert not [e for e in again['events'] if e['event'] == 'playbook_on_play_start'
                 and e['event_data']['play'].startswith('Live patch wave')]
