@@ -14,6 +14,8 @@ import sys
 
 import pytest
 
+from core_messages import plain_types
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
 PLAYBOOK_BIN = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
@@ -31,6 +33,7 @@ def test_a_mapping_where_a_list_of_manifests_belongs_is_refused_first(playbook, 
         cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False)
     out = done.stdout.decode('utf-8', 'replace')
     assert done.returncode != 0, out
-    assert "Validation of arguments failed:\nargument 'noreboot_xen_advisories' is of type dict" in out, out
+    assert 'Validation of arguments failed:' in out, out
+    assert "argument 'noreboot_xen_advisories' is of type dict and we were unable to convert to list" in plain_types(out), out
     assert '"validate_args_context": {"playbook": "noreboot.xen.%s"}' % playbook in out, out
     assert 'UNREACHABLE' not in out and '192.0.2.' not in out, 'a host was contacted before the check:\n' + out
