@@ -13,7 +13,7 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
 export PYTHONPATH := $(COLLECTIONS)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke ee-check changelog-lint clean bench-plan
+.PHONY: test demo setup venv apt collections-path unit sanity lint galaxy-smoke ee-check changelog-lint clean bench-plan awx-config bench
 
 # Two lanes at once after setup (tests/tools/run_two_lanes.sh): the real Xen hypervisors under QEMU
 # (the testbed's cold build on first use, cached; Molecule; pytest) in the background, its output
@@ -74,10 +74,33 @@ galaxy-smoke: setup
 ee-check: setup
 	$(PYTEST_STRICT) -q tests/ee
 
+# The AWX configuration as code (docs/examples/awx/), surveys from playbooks/vars/argument_specs.yml; `make unit` checks
+# that the checked-in files are its output (tests/unit/tools/test_awx_configuration.py).
+awx-config: setup
+	$(BIN)/python tests/tools/awx_configuration.py
+
 # How the plan and the gates cost grows: 1000, 5000 and 20000 synthetic hosts, no SSH (tests/bench/bench_plan_scale.py).
 # Prints figures, asserts nothing; not part of make test.
 bench-plan: setup
 	$(BIN)/python tests/bench/bench_plan_scale.py
+
+# The rolling live patch side by side with the playbook an operator would otherwise write and with
+# Ansible's floor, on 200 lab hosts; then this collection's run alone on the 1000-host fleet with a 1 %
+# failure budget (tests/bench/bench_rollout_vs_naive.py). Not part of make test; needs root (the lab).
+# Each runs twice: with Ansible's linear strategy, then with Mitogen's mitogen_linear (requirements/bench.txt,
+# installed in .cache/mitogen).
+BENCH_1000_VARS := {"noreboot_xen_failure_budget_percent": 1}
+MITOGEN_LIB := $(REPO)/.cache/mitogen
+bench: setup $(MITOGEN_LIB)/.installed
+	for strategy in linear mitogen; do \
+	  $(BIN)/python tests/bench/bench_rollout_vs_naive.py --strategy $$strategy --mitogen-lib $(MITOGEN_LIB) \
+	    --spec tests/lab/fleets/bench200.yml; \
+	  $(BIN)/python tests/bench/bench_rollout_vs_naive.py --strategy $$strategy --mitogen-lib $(MITOGEN_LIB) \
+	    --spec tests/lab/fleets/scale1000.yml --only ours --extra-vars '$(BENCH_1000_VARS)'; \
+	done
+$(MITOGEN_LIB)/.installed: requirements/bench.txt
+	$(BIN)/pip install -q --disable-pip-version-check --target $(MITOGEN_LIB) -r requirements/bench.txt
+	touch $@
 
 clean:
 	rm -rf $(VENV) .cache tests/output noreboot-xen-*.tar.gz dist context

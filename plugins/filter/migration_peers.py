@@ -16,6 +16,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.guest_evacuation impo
     migration_need_mib,
     reserve_peer_memory,
 )
+from ansible_collections.noreboot.xen.plugins.plugin_utils.run_state import host_var
 
 REQUEST_FACT = '__reboot_fallback_migration_request'
 
@@ -28,10 +29,7 @@ def migration_peer_plan(batch, hostvars, fact=REQUEST_FACT):
                                  % type(batch).__name__)
     requests = []
     for host in batch:
-        try:
-            request = hostvars[host].get(fact)
-        except (KeyError, AttributeError):
-            request = None
+        request = host_var(hostvars, host, fact)
         if isinstance(request, dict):
             requests.append(dict(request, host=host))
         else:

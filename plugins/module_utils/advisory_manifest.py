@@ -1,11 +1,13 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Validate advisory manifests (schema 1) and answer questions about them.
+"""Validate advisory manifests (schema 1) and normalize them: one entry point, ``validate_manifest``.
 
-Pure Python: the caller parses the YAML (module_utils must not import yaml) and hands over
-the resulting dict together with the manifest's file name, so every problem can name the
-file, the path inside it (``livepatches[1].sha256``), what is wrong and how to fix it.
+The caller parses the YAML (module_utils must not import yaml) and hands over the resulting
+dict together with the manifest's file name, so every problem can name the file, the path
+inside it (``livepatches[1].sha256``), what is wrong and how to fix it. The questions the plan
+then asks of a valid advisory (is this host affected, which payload, until when) are in
+advisory_match.py; times are read by utc_timestamp.py.
 
 The format is documented in docs/advisory_manifest.md. In short::
 
@@ -22,20 +24,34 @@ The format is documented in docs/advisory_manifest.md. In short::
       fixed_build_ids: [...]
       packages: {debian: {package: xen-hypervisor-4.17-amd64, version: 4.17.7+13-g2445b30a44-0+deb12u1}}
 
-Payload files are read on the controller through ``inspect_payload(path)``, by default the
-ELF reader of plugins/module_utils/livepatch_payload_elf.py; tests may pass their own.
+The checks themselves touch no file: the payload files on the controller are reached only
+through a PayloadFiles reader (injectable; each payload is read once and hashed once, and its
+ELF sections are read only when the sha256 is the declared one).
 """
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import datetime
-import hashlib
 import os
 import re
 
-from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import MAX_PAYLOAD_SIZE
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_match import (
+    CAP_RE,
+    parse_int_set,
+    parse_version_range,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import (
+    MAX_PAYLOAD_SIZE,
+    PayloadError,
+    parse_payload_bytes,
+    read_payload,
+    sha256_bytes,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.utc_timestamp import (
+    format_utc_timestamp,
+    parse_utc_timestamp,
+)
 
 SCHEMA_VERSION = 1
 # A manifest is a few KiB of YAML; the reader (fleet_plan) refuses a larger file before parsing it.
@@ -43,11 +59,7 @@ MAX_MANIFEST_SIZE = 1024 * 1024
 
 _HEX_ID_RE = re.compile(r'^[0-9a-f]{8,128}$')
 _SHA256_RE = re.compile(r'^[0-9a-f]{64}$')
-_VERSION_RE = re.compile(r'^(\d+)\.(\d+)(?:\.(\d+))?$')
-_CLAUSE_RE = re.compile(r'^(>=|<=|==|!=|>|<|=)?\s*(\S+)$')
-_CAP_RE = re.compile(r'^(!?)(\d+):(\d+)$')
 _VIRT_CAP_RE = re.compile(r'^(!?)([A-Za-z0-9_.-]+)$')
-_INT_RANGE_RE = re.compile(r'^\s*(0x[0-9a-fA-F]+|\d+)\s*(?:-\s*(0x[0-9a-fA-F]+|\d+)\s*)?$')
 # Payload names: xen-livepatch allows 127 bytes; keep to characters safe in file names and logs.
 _NAME_RE = re.compile(r'^[A-Za-z0-9_.-]{1,127}$')
 
@@ -92,129 +104,6 @@ class AdvisoryManifestError(ValueError):
 
 class PayloadInspectionError(Exception):
     """Raised by an ``inspect_payload`` callable when a payload cannot be read."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Versions and ranges
-
-def parse_version(text):
-    """Return ``(major, minor, micro)`` for ``4.17`` / ``4.17.5``; ValueError otherwise.
-
-    Only the numeric dotted prefix Xen reports in ``xl info`` (xen_major.xen_minor plus the
-    number at the start of xen_extra) is understood; missing parts count as 0.
-    """
-    match = _VERSION_RE.match(str(text).strip())
-    if not match:
-        raise ValueError('%r is not a version like 4.17 or 4.17.5' % (text,))
-    return tuple(int(part or 0) for part in match.groups())
-
-
-def parse_version_range(text):
-    """Parse ``>=4.17.0,<4.17.8`` into a list of ``(operator, version_tuple)`` clauses (AND)."""
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError('a version range must be a non-empty string such as ">=4.17.0,<4.17.8"')
-    clauses = []
-    for raw in text.split(','):
-        raw = raw.strip()
-        match = _CLAUSE_RE.match(raw)
-        if not match:
-            raise ValueError('clause %r is not OPERATOR VERSION (operators: >= > <= < == !=)' % raw)
-        operator = match.group(1) or '=='
-        if operator == '=':
-            operator = '=='
-        clauses.append((operator, parse_version(match.group(2))))
-    return clauses
-
-
-_OPS = {
-    '>=': lambda a, b: a >= b,
-    '>': lambda a, b: a > b,
-    '<=': lambda a, b: a <= b,
-    '<': lambda a, b: a < b,
-    '==': lambda a, b: a == b,
-    '!=': lambda a, b: a != b,
-}
-
-
-def version_in_range(version, clauses):
-    """True when the version tuple satisfies every clause of a parsed range."""
-    return all(_OPS[op](version, bound) for op, bound in clauses)
-
-
-def _parse_int_set(value):
-    """``85`` / ``[85, "0x6a-0x6c"]`` -> list of inclusive ``(low, high)`` pairs."""
-    items = value if isinstance(value, list) else [value]
-    result = []
-    for item in items:
-        if isinstance(item, bool):
-            raise ValueError('%r is not a number' % (item,))
-        if isinstance(item, int):
-            result.append((item, item))
-            continue
-        match = _INT_RANGE_RE.match(str(item))
-        if not match:
-            raise ValueError('%r is neither a number nor a range like "0x55-0x6a"' % (item,))
-        low = int(match.group(1), 0)
-        high = int(match.group(2), 0) if match.group(2) else low
-        if high < low:
-            raise ValueError('range %r goes backwards' % (item,))
-        result.append((low, high))
-    return result
-
-
-# ---------------------------------------------------------------------------------------------
-# Times (apply_until, livepatch_end_of_life[].from)
-
-_DATE_RE = re.compile(r'^(\d{4})-(\d{2})-(\d{2})$')
-_TIME_RE = re.compile(r'^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6})\d*)?)?'
-                      r'\s*(?:([Zz])|([+-])(\d{2}):?(\d{2}))?$')
-UTC = datetime.timezone.utc
-
-
-def parse_utc_timestamp(value):
-    """An ISO 8601 time or date as an aware datetime in UTC; ValueError otherwise.
-
-    ``value`` is a string or what YAML makes of an unquoted one (datetime.date, datetime.datetime).
-    A date alone is 00:00:00 UTC of that day. A time must say its zone (``Z`` or an offset such
-    as ``+01:00``, converted to UTC): a time without one is refused rather than guessed.
-    """
-    if isinstance(value, datetime.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError('%s has no time zone' % value.isoformat())
-        return value.astimezone(UTC)
-    if isinstance(value, datetime.date):
-        return datetime.datetime(value.year, value.month, value.day, tzinfo=UTC)
-    if not isinstance(value, str):
-        raise ValueError('%r is not a time (expected an ISO 8601 string)' % (value,))
-    text = value.strip()
-    try:
-        match = _DATE_RE.match(text)
-        if match:
-            return datetime.datetime(*(int(part) for part in match.groups()), tzinfo=UTC)
-        match = _TIME_RE.match(text)
-        if not match:
-            raise ValueError('%r is not an ISO 8601 time or date' % (value,))
-        year, month, day, hour, minute, second, fraction, zulu, sign, off_h, off_m = match.groups()
-        if not zulu and not sign:
-            raise ValueError('%r has no time zone' % (value,))
-        offset = datetime.timedelta(hours=int(off_h or 0), minutes=int(off_m or 0))
-        zone = datetime.timezone(-offset if sign == '-' else offset)
-        parsed = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0),
-                                   int((fraction or '0').ljust(6, '0')), tzinfo=zone)
-    except ValueError as exc:
-        if 'ISO 8601' in str(exc) or 'time zone' in str(exc):
-            raise
-        raise ValueError('%r is not a valid time: %s' % (value, exc))
-    return parsed.astimezone(UTC)
-
-
-def format_utc_timestamp(moment):
-    """``2027-01-31T12:00:00Z`` (microseconds only when there are some) for an aware datetime."""
-    moment = moment.astimezone(UTC)
-    text = moment.strftime('%Y-%m-%dT%H:%M:%S')
-    if moment.microsecond:
-        text += '.%06d' % moment.microsecond
-    return text + 'Z'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,28 +189,58 @@ def _join(path, key):
 
 
 def default_inspect_payload(path):
-    """Read a payload with the collection's ELF reader; return its identifying fields."""
+    """Read a payload file with the collection's ELF reader; return its identifying fields."""
     try:
-        from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_payload_elf as elf
-    except ImportError:  # pragma: no cover - only when the collection is not on the path
-        elf = None
-    if elf is None:
-        raise PayloadInspectionError('the payload reader (module_utils/livepatch_payload_elf.py) is not available')
-    try:
-        info = elf.read_payload(path)
-    except elf.PayloadError as exc:
+        return read_payload(path)
+    except PayloadError as exc:
         raise PayloadInspectionError(str(exc))
-    if not isinstance(info, dict):
-        info = dict((key, getattr(info, key, None)) for key in ('sha256', 'xen_depends', 'depends', 'build_id'))
-    return info
 
 
-def _sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, 'rb') as handle:
-        for block in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
+class PayloadFiles(object):
+    """The only way validation reaches the file system: the payload files on the controller.
+
+    Validation asks, in this order: where a payload really is (``locate``, symbolic links
+    resolved), its size (``size``), its sha256 (``sha256``: the bytes are read once and hashed
+    once) and, only for a file whose sha256 is the declared one, what its ELF sections say
+    (``inspect``: the bytes already read, parsed by livepatch_payload_elf, or the caller's
+    ``inspect_payload(path)``, which returns a dict with ``xen_depends``, ``depends``,
+    ``build_id`` and may raise PayloadInspectionError). Tests may pass a reader of their own.
+    """
+
+    def __init__(self, inspect_payload=None, max_size=MAX_PAYLOAD_SIZE):
+        self.inspect_payload = inspect_payload
+        self.max_size = max_size
+        self._bytes = {}
+
+    def locate(self, base, rel):
+        return payload_path(base, rel, resolve=True)
+
+    def size(self, path):
+        """The size of the regular file ``path`` in bytes, or None when there is no such file."""
+        if not os.path.isfile(path):
+            return None
+        return os.path.getsize(path)
+
+    def sha256(self, path):
+        """The sha256 of the file's bytes (kept for ``inspect``); None when it grew past ``max_size``."""
+        with open(path, 'rb') as handle:
+            data = handle.read(self.max_size + 1)
+        if len(data) > self.max_size:
+            return None
+        digest = sha256_bytes(data)
+        self._bytes[path] = (data, digest)
+        return digest
+
+    def inspect(self, path):
+        if self.inspect_payload is not None:
+            return self.inspect_payload(path)
+        data, digest = self._bytes.pop(path)
+        try:
+            info = parse_payload_bytes(data, source=path, sha256=digest)
+        except PayloadError as exc:
+            raise PayloadInspectionError(str(exc))
+        info['path'] = path
+        return info
 
 
 def payload_path(base, rel, resolve=True):
@@ -341,28 +260,30 @@ def payload_path(base, rel, resolve=True):
     return full
 
 
-def validate_manifest(data, file, inspect_payload=None, check_payload_files=True):
-    """Validate one parsed manifest; return the normalized advisory dict or raise.
+def validate_manifest(data, file, inspect_payload=None, check_payload_files=True, payload_files=None):
+    """Validate one parsed manifest; return the normalized advisory dict, or raise AdvisoryManifestError
+    listing every problem (``.problems``: ManifestProblem, each naming file, path, problem and fix).
 
     ``file`` is the manifest's path on the controller (used for messages and to resolve the
-    payload paths, which are relative to the manifest's directory). ``inspect_payload(path)``
-    returns a dict with ``xen_depends``, ``depends``, ``build_id`` (hex strings or None) and
-    may raise PayloadInspectionError. With ``check_payload_files=False`` the payload files are
-    not opened (documentation examples, unit tests of the pure parts).
+    payload paths, which are relative to the manifest's directory). The payload files are read
+    through ``payload_files`` (a PayloadFiles; by default one that parses them with the ELF reader,
+    or with ``inspect_payload(path)`` when given). With ``check_payload_files=False`` no file is
+    opened (documentation examples, unit tests of the pure parts).
     """
+    if check_payload_files:
+        files = payload_files or PayloadFiles(inspect_payload)
+    else:
+        files = None
     payload_info = {}
-    problems = collect_problems(data, file, inspect_payload, check_payload_files, payload_info)
+    problems = _collect_problems(data, file, files, payload_info)
     if problems:
         raise AdvisoryManifestError(problems)
-    return normalize(data, file, payload_info)
+    return _normalize(data, file, payload_info)
 
 
-def collect_problems(data, file, inspect_payload=None, check_payload_files=True, payload_info=None):
-    """Return the list of ManifestProblem for one parsed manifest (empty when it is valid).
-
-    ``payload_info``, when a dict, receives what was read from each payload file, keyed by
-    the index in ``livepatches`` (for normalize()).
-    """
+def _collect_problems(data, file, files, payload_info):
+    """The list of ManifestProblem for one parsed manifest (empty when it is valid); ``payload_info``
+    receives what was read from each payload file, keyed by the index in ``livepatches``."""
     check = _Checker(file)
     if not isinstance(data, dict):
         check.add('', 'the manifest is not a YAML mapping (got %s)' % type(data).__name__,
@@ -387,9 +308,9 @@ def collect_problems(data, file, inspect_payload=None, check_payload_files=True,
     fallback = data.get('fallback')
     if isinstance(fallback, dict) and isinstance(fallback.get('fixed_build_ids'), list):
         fixed = set(str(b).strip().lower() for b in fallback['fixed_build_ids'])
-    check.payload_info = payload_info if payload_info is not None else {}
+    check.payload_info = payload_info
     _check_end_of_life(check, data.get('livepatch_end_of_life'))
-    _check_livepatches(check, data.get('livepatches'), file, inspect_payload, check_payload_files, fixed)
+    _check_livepatches(check, data.get('livepatches'), file, files, fixed)
     return check.problems
 
 
@@ -434,12 +355,12 @@ def _check_affected(check, affected):
         for key in ('family', 'models'):
             if key in predicate:
                 try:
-                    _parse_int_set(predicate[key])
+                    parse_int_set(predicate[key])
                 except ValueError as exc:
                     check.add(path + '.' + key, str(exc), 'write a number, or a list of numbers and ranges like "0x55-0x6a"')
         if 'hw_caps' in predicate:
             for j, flag in (check.string_list(predicate['hw_caps'], path + '.hw_caps', 'hw_caps')):
-                match = _CAP_RE.match(flag.strip())
+                match = CAP_RE.match(flag.strip())
                 if not match or int(match.group(3)) > 31:
                     check.add('%s.hw_caps[%d]' % (path, j), '%r is not WORD:BIT' % flag,
                               'write the word index of `xl info hw_caps` and a bit 0-31, e.g. "0:28" or "!7:2"')
@@ -511,7 +432,7 @@ def _check_fallback(check, fallback):
                 check.add(path + '.' + key, 'missing %s' % key, 'add `%s:` (a string; quote versions)' % key)
 
 
-def _check_livepatches(check, livepatches, file, inspect_payload, check_payload_files, fixed_build_ids):
+def _check_livepatches(check, livepatches, file, files, fixed_build_ids):
     if livepatches is None:
         return
     if not isinstance(livepatches, list):
@@ -576,34 +497,34 @@ def _check_livepatches(check, livepatches, file, inspect_payload, check_payload_
             check.add(path + '.file', 'payload path %r is absolute' % rel,
                       'write it relative to the manifest so the advisory directory can be moved as a whole')
             continue
-        full = payload_path(base, rel, resolve=check_payload_files)
+        full = files.locate(base, rel) if files else payload_path(base, rel, resolve=False)
         if full is None:
             check.add(path + '.file', 'payload path %r leads outside the advisory directory %s (through .. or a '
                       'symbolic link); nothing outside it is read' % (rel, base),
                       'copy the payload into %s and give its path relative to the manifest' % base)
             continue
-        if not check_payload_files:
+        if files is None:
             continue
-        if not os.path.isfile(full):
+        size = files.size(full)
+        if size is None:
             check.add(path + '.file', 'payload file %s does not exist on the controller' % full,
                       'put the payload next to the manifest or correct the relative path')
             continue
-        size = os.path.getsize(full)
-        if size > MAX_PAYLOAD_SIZE:
+        actual = files.sha256(full) if size <= files.max_size and sha is not None else None
+        if size > files.max_size or (sha is not None and actual is None):
+            size = max(size, files.max_size + 1)  # None from sha256: the file grew past the limit meanwhile
             check.add(path + '.file', 'payload file %s is %d bytes, larger than %d bytes, the most the payload '
-                      'reader accepts (Xen refuses uploads over 2 MiB)' % (rel, size, MAX_PAYLOAD_SIZE),
+                      'reader accepts (Xen refuses uploads over 2 MiB)' % (rel, size, files.max_size),
                       'check that file names the payload livepatch-build-tools built')
             continue
         if sha is None:
             continue  # the sha256 problem is reported; bytes nobody vouched for are not parsed
-        actual = _sha256_of(full)
         if actual != sha.strip().lower():
             check.add(path + '.sha256', 'sha256 %s does not match %s (sha256 %s)' % (sha, rel, actual),
                       'check that the right payload was copied; if it was, put the actual sha256 in the manifest')
             continue  # not the declared payload: its ELF contents are not read
         declared_metadata = entry.get('metadata') if isinstance(entry.get('metadata'), str) and entry.get('metadata') else None
-        _check_payload_elf(check, i, full, rel, build_id, declared_own, declared_metadata,
-                           inspect_payload or default_inspect_payload)
+        _check_payload_elf(check, i, full, rel, build_id, declared_own, declared_metadata, files.inspect)
 
 
 def _check_payload_elf(check, index, full, rel, build_id, declared_own, declared_metadata, inspect_payload):
@@ -657,10 +578,10 @@ def _check_expect(check, expect, path):
 # ---------------------------------------------------------------------------------------------
 # Normalized form
 
-def normalize(data, file, payload_info=None):
+def _normalize(data, file, payload_info=None):
     """Return the validated manifest in the form plan_decision and the plan JSON use.
 
-    With ``payload_info`` (see collect_problems) each payload also carries what its file says:
+    With ``payload_info`` (see _collect_problems) each payload also carries what its file says:
     ``payload_build_id`` (``.note.gnu.build-id``) and ``depends`` (``.livepatch.depends``,
     what it stacks on: the hypervisor's build-id or the payload below it), and its ``path`` is
     the real path of the file that was checked (symbolic links resolved).
@@ -727,7 +648,7 @@ def _normalize_predicate(predicate):
         result['vendor'] = sorted(v.strip().lower() for v in ([vendors] if isinstance(vendors, str) else vendors))
     for key in ('family', 'models'):
         if key in predicate:
-            result[key] = _parse_int_set(predicate[key])
+            result[key] = parse_int_set(predicate[key])
     for key in ('hw_caps', 'virt_caps'):
         if key in predicate:
             flags = predicate[key]
@@ -758,175 +679,3 @@ def check_advisory_set(advisories):
                                                 'give payloads of different advisories different names'))
             names.setdefault(key, (advisory['id'], i))
     return problems
-
-
-# ---------------------------------------------------------------------------------------------
-# Questions the plan asks
-
-def hw_cap_bit_set(hw_caps, word, bit):
-    """True/False for bit ``bit`` of word ``word`` of an ``xl info hw_caps`` string; None if absent."""
-    if not isinstance(hw_caps, str):
-        return None
-    words = [w for w in re.split(r'[\s:]+', hw_caps.strip()) if w]
-    if word >= len(words):
-        return None
-    try:
-        value = int(words[word], 16)
-    except ValueError:
-        return None
-    return bool(value >> bit & 1)
-
-
-def match_hardware(predicates, hypervisor, hardware):
-    """Decide whether a host's hardware is affected.
-
-    Returns ``(True|False, reason)``, or ``(None, reason)`` when the facts lack what a
-    predicate needs. No predicates means every host is affected.
-    """
-    if not predicates:
-        return True, 'advisory covers all hardware'
-    hardware = hardware if isinstance(hardware, dict) else {}
-    hypervisor = hypervisor if isinstance(hypervisor, dict) else {}
-    unknown = []
-    for index, predicate in enumerate(predicates):
-        result, detail = _match_predicate(predicate, hypervisor, hardware)
-        if result:
-            return True, 'hardware matches affected.hardware[%d]' % index
-        if result is None:
-            unknown.append(detail)
-    if unknown:
-        return None, 'hardware facts incomplete: ' + '; '.join(sorted(set(unknown)))
-    return False, 'hardware %s matches no affected.hardware predicate' % (
-        hardware.get('class') or _describe_cpu(hardware))
-
-
-def _describe_cpu(hardware):
-    return '%s-%s-%s' % (hardware.get('vendor', '?'), hardware.get('family', '?'), hardware.get('model', '?'))
-
-
-def _match_predicate(predicate, hypervisor, hardware):
-    if 'vendor' in predicate:
-        vendor = hardware.get('vendor')
-        if not isinstance(vendor, str):
-            return None, 'no hardware.vendor'
-        if vendor.strip().lower() not in predicate['vendor']:
-            return False, None
-    for key, fact in (('family', 'family'), ('models', 'model')):
-        if key in predicate:
-            value = hardware.get(fact)
-            if isinstance(value, bool) or not isinstance(value, int):
-                return None, 'no hardware.%s' % fact
-            if not any(low <= value <= high for low, high in predicate[key]):
-                return False, None
-    if 'hw_caps' in predicate:
-        for flag in predicate['hw_caps']:
-            match = _CAP_RE.match(flag)
-            state = hw_cap_bit_set(hypervisor.get('hw_caps'), int(match.group(2)), int(match.group(3)))
-            if state is None:
-                return None, 'no hypervisor.hw_caps word %s' % match.group(2)
-            if state == bool(match.group(1)):
-                return False, None
-    if 'virt_caps' in predicate:
-        caps = hypervisor.get('virt_caps')
-        if isinstance(caps, str):
-            caps = caps.split()
-        if not isinstance(caps, list):
-            return None, 'no hypervisor.virt_caps'
-        for flag in predicate['virt_caps']:
-            negate = flag.startswith('!')
-            if (flag.lstrip('!') in caps) == negate:
-                return False, None
-    return True, None
-
-
-def match_hypervisor(advisory, hypervisor):
-    """Is this hypervisor build affected? ``(True|False|None, reason)``; None = cannot tell."""
-    hypervisor = hypervisor if isinstance(hypervisor, dict) else {}
-    build_id = hypervisor.get('build_id')
-    build_id = build_id.strip().lower() if isinstance(build_id, str) and build_id.strip() else None
-    if build_id is not None and build_id in advisory['fallback']['fixed_build_ids']:
-        return False, 'build-id %s is a fixed build' % build_id
-    if build_id is not None and build_id in advisory['build_ids']:
-        return True, 'build-id %s is listed as affected' % build_id
-    if not advisory['version_ranges']:
-        if build_id is None:
-            return None, 'hypervisor build-id unknown and the advisory lists affected build-ids only'
-        return False, 'build-id %s is not listed as affected' % build_id
-    version = host_version(hypervisor)
-    if version is None:
-        return None, ('hypervisor version unknown or altered: %r (version_source %s); listing the build-id %s '
-                      'under affected.hypervisors.build_ids decides it'
-                      % (hypervisor.get('version'), hypervisor.get('version_source', '?'), build_id or '(unknown)'))
-    text = '.'.join(str(v) for v in version)
-    for raw, clauses in zip(advisory['versions'], advisory['version_ranges']):
-        if version_in_range(version, clauses):
-            return True, 'version %s is in %s' % (text, raw)
-    return False, 'version %s is outside %s' % (text, ' or '.join(advisory['versions']))
-
-
-_HOST_VERSION_RE = re.compile(r'^\s*(\d+)\.(\d+)(?:\.(\d+))?(?=$|[-+~_\s])')
-
-
-def host_version(hypervisor):
-    """``(major, minor, micro)`` from the facts, or None when it cannot be trusted.
-
-    ``version`` is ``major.minor`` plus ``xen_extra`` (``4.17.5``, ``4.17.5-pre``). A payload
-    may replace what ``xl info`` reports as xen_extra (``4.17Hello World``), so a version that
-    is not a plain dotted number followed by nothing or by ``-``, ``+``, ``~``, ``_`` counts
-    as unknown, and so does one whose major.minor disagree with ``major``/``minor``.
-    """
-    version = hypervisor.get('version')
-    if not isinstance(version, str):
-        return None
-    match = _HOST_VERSION_RE.match(version)
-    if not match:
-        return None
-    parsed = tuple(int(part or 0) for part in match.groups())
-    for index, key in ((0, 'major'), (1, 'minor')):
-        value = hypervisor.get(key)
-        if isinstance(value, int) and not isinstance(value, bool) and value != parsed[index]:
-            return None
-    return parsed
-
-
-def expiry_for(advisory, build_id, livepatch, now):
-    """Why this advisory's payload is not to be applied on this build at ``now``, or None.
-
-    ``now`` is an aware datetime (the caller's clock; nothing here reads one). Returns
-    ``dict(kind, at, reason)``: ``kind`` is ``end_of_life`` (livepatch_end_of_life names the
-    build with a ``from`` at or before ``now``) or ``apply_until`` (the payload's apply_until is
-    at or before ``now``: "until" excludes the instant itself).
-    """
-    end_of_life = (advisory.get('livepatch_end_of_life') or {}).get(build_id)
-    apply_until = livepatch.get('apply_until') if livepatch else None
-    if (end_of_life or apply_until) and (not isinstance(now, datetime.datetime) or now.utcoffset() is None):
-        raise ValueError('the current time is needed as an aware datetime (UTC) to check expiry, got %r' % (now,))
-    if end_of_life and parse_utc_timestamp(end_of_life) <= now:
-        return dict(kind='end_of_life', at=end_of_life, reason='build %s is no longer live patched since %s '
-                    '(livepatch_end_of_life of %s)' % (build_id, end_of_life, advisory['manifest']))
-    if apply_until and parse_utc_timestamp(apply_until) <= now:
-        return dict(kind='apply_until', at=apply_until, reason='payload %s expired at %s (apply_until)' % (
-            livepatch['name'], apply_until))
-    return None
-
-
-def apply_deadline(advisory, build_id, livepatch):
-    """Until when this advisory's payload may be applied on this build (the earlier of the payload's
-    ``apply_until`` and the build's ``livepatch_end_of_life`` ``from``), as a UTC time string, or None.
-
-    The plan hands it to noreboot.xen.livepatch_rollout, which checks it again at apply time: a plan
-    made before the deadline and applied after it must not apply (see expiry_for for the plan's side).
-    """
-    times = [t for t in ((advisory.get('livepatch_end_of_life') or {}).get(build_id),
-                         livepatch.get('apply_until') if livepatch else None) if t]
-    if not times:
-        return None
-    return format_utc_timestamp(min(parse_utc_timestamp(t) for t in times))
-
-
-def livepatch_for(advisory, build_id):
-    """The advisory's payload for this hypervisor build-id, or None."""
-    for entry in advisory['livepatches']:
-        if entry['xen_build_id'] == build_id:
-            return entry
-    return None

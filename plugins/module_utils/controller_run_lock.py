@@ -23,11 +23,9 @@ import json
 import os
 import time
 
-from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import (
-    ProcessIdentity,
-    boot_id,
+from ansible_collections.noreboot.xen.plugins.module_utils.host_lock import ProcessIdentity, boot_id, process_start_time
+from ansible_collections.noreboot.xen.plugins.module_utils.host_state_files import (
     fsync_directory,
-    process_start_time,
     read_text,
     utc_iso,
     write_fully,

@@ -33,12 +33,11 @@ def load_advisories(documents, inspect_payload=None):
     problems = []
     advisories = []
     for file, data, digest in documents:
-        payload_info = {}
-        found = am.collect_problems(data, file, inspect_payload=inspect_payload, payload_info=payload_info)
-        if found:
-            problems.extend(found)
+        try:
+            advisory = am.validate_manifest(data, file, inspect_payload=inspect_payload)
+        except am.AdvisoryManifestError as exc:
+            problems.extend(exc.problems)
             continue
-        advisory = am.normalize(data, file, payload_info)
         advisory['manifest_sha256'] = digest
         advisories.append(advisory)
     if not problems:

@@ -144,6 +144,32 @@ def _row_summary(row):
     return dict(name=row['name'], state=row['state'], error=row.get('error'), metadata=row.get('metadata'))
 
 
+# After '(XEN) ', more blank: a space, or the no-break space Xen 4.20's source has there.
+_LOG_CONTINUATION = re.compile(u'^\\(XEN\\)(?: \\[[^\\]]*\\])? [ \u00a0]')
+
+
+def payload_log_lines(dmesg, name):
+    """The ``xl dmesg`` lines about payload ``name``, stripped, oldest first.
+
+    A message that goes on over indented lines belongs to the payload too: Xen 4.20 says
+    ``livepatch: NAME: build-id mismatch:`` and puts the two build-ids on the next lines
+    (``(XEN) \u00a0 livepatch: <id>`` / ``(XEN) \u00a0...\u00a0 xen: <id>``: the source indents them
+    with a no-break space, U+00A0, and a space), where Xen 4.17 said
+    ``livepatch: NAME: check against hypervisor build-id failed`` on one line.
+    """
+    marker = re.compile(r'livepatch: %s[: ]' % re.escape(name))
+    lines, continuing = [], False
+    for line in dmesg.splitlines():
+        if marker.search(line):
+            lines.append(line.strip())
+            continuing = line.rstrip().endswith(':')
+        elif continuing and _LOG_CONTINUATION.match(line):
+            lines.append(line.strip())
+        else:
+            continuing = False
+    return lines
+
+
 class LivepatchLifecycle(object):
     """One run of the module's logic. ``run()`` returns the result or raises LivepatchFailure."""
 
@@ -250,9 +276,7 @@ class LivepatchLifecycle(object):
         result = self.xl.dmesg()
         if result.rc != 0:
             return []
-        marker = re.compile(r'livepatch: %s[: ]' % re.escape(self.name))
-        lines = [line.strip() for line in result.stdout.splitlines() if marker.search(line)]
-        return lines[-self.dmesg_lines:]
+        return payload_log_lines(result.stdout, self.name)[-self.dmesg_lines:]
 
     # --- plan --------------------------------------------------------------------------------
     def _check_identity(self, row):

@@ -225,8 +225,10 @@ def read_sections(data, source=None):
         raise PayloadError('corrupt ELF file (%s)' % exc, source)
 
 
-def parse_payload_bytes(data, source=None):
-    """Check and read a payload held in memory; return a dict (see ``read_payload``)."""
+def parse_payload_bytes(data, source=None, sha256=None):
+    """Check and read a payload held in memory; return a dict (see ``read_payload``).
+
+    ``sha256``: the caller's hash of ``data`` when it has one already (not computed twice)."""
     try:
         e_shoff, e_shnum, e_shstrndx = _check_header(data)
         sections = _read_section_headers(data, e_shoff, e_shnum, e_shstrndx)
@@ -260,7 +262,7 @@ def parse_payload_bytes(data, source=None):
             writable_sections=[s['name'] for s in sections
                                if s['flags'] & (SHF_WRITE | SHF_ALLOC) == (SHF_WRITE | SHF_ALLOC) and s['size']],
             sections=[s['name'] for s in sections],
-            sha256=sha256_bytes(data),
+            sha256=sha256 or sha256_bytes(data),
             size=len(data),
         )
     except PayloadError as exc:

@@ -90,7 +90,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import (
+from ansible_collections.noreboot.xen.plugins.module_utils.advisory_match import (
     apply_deadline,
     expiry_for,
     livepatch_for,

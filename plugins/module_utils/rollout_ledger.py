@@ -1,7 +1,9 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Read the rollout ledger and lock of a host (pure functions over text, no AnsibleModule).
+"""The rollout ledger of a host: its readers (pure functions over text, no AnsibleModule) and its
+one writer (``Ledger``, at the end of this file: every entry is appended there); and the reader of
+the lock record (the lock itself is host_lock.py).
 
 ``/var/lib/noreboot-xen/ledger.jsonl`` is written by noreboot.xen.livepatch_rollout: one JSON
 object a line, ``event`` ``intent`` (before a payload is applied) or ``outcome`` (after), with
@@ -23,8 +25,19 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
+import os
 
-LEDGER_PATH = '/var/lib/noreboot-xen/ledger.jsonl'
+from ansible_collections.noreboot.xen.plugins.module_utils.host_state_files import (
+    O_CLOEXEC,
+    O_NOFOLLOW,
+    TransactionError,
+    fsync_directory,
+    read_text,
+    write_fully,
+)
+
+LEDGER_NAME = 'ledger.jsonl'
+LEDGER_PATH = '/var/lib/noreboot-xen/' + LEDGER_NAME
 LOCK_PATH = '/var/lib/noreboot-xen/rollout.lock'
 
 
@@ -75,6 +88,20 @@ def last_outcomes(entries):
     return [last[name] for name in sorted(last)]
 
 
+def ledger_proves(entry, name, sha256, states):
+    """Does the ledger's last entry for ``name`` prove the loaded payload is ours?
+
+    ``states`` is the set of (event, outcome) shapes that count: an ``intent`` proves a CHECKED
+    payload left by an interrupted run; an intent or a ``patched`` / ``already_patched`` outcome
+    proves an APPLIED one.
+    """
+    if not entry or entry.get('name') != name or entry.get('sha256') != sha256:
+        return False
+    if entry.get('event') == 'intent':
+        return 'intent' in states
+    return entry.get('event') == 'outcome' and entry.get('outcome') in states
+
+
 # The ``kind`` of the entries the reboot fallback (role noreboot.xen.reboot_fallback) writes: an
 # intent before the reboot, an outcome after. They carry ``name: null`` (no payload), so
 # last_by_name / open_intents leave them out; open_reboot_intent reads them.
@@ -101,3 +128,39 @@ def parse_lock(text):
     except ValueError:
         return dict(unreadable=True)
     return holder if isinstance(holder, dict) else dict(unreadable=True)
+
+
+# ------------------------------------------------------------------------------------------
+# The writer: every ledger entry is appended here
+# ------------------------------------------------------------------------------------------
+
+class Ledger(object):
+    """``<state_dir>/ledger.jsonl``: append-only record of what rollouts did on this host."""
+
+    def __init__(self, state_dir):
+        self.path = os.path.join(state_dir, LEDGER_NAME)
+
+    def entries(self):
+        return parse_ledger(read_text(self.path))
+
+    def append(self, entry):
+        """Append one whole line and make it durable; a line torn by a crash is closed first, so this entry
+        is read back on its own. Raises TransactionError when it cannot be written (full or read-only disk)."""
+        line = (json.dumps(entry, sort_keys=True) + '\n').encode('utf-8')
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b'\n':
+                    line = b'\n' + line
+                write_fully(fd, line)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            fsync_directory(os.path.dirname(self.path))
+        except OSError as exc:
+            raise TransactionError('cannot write the ledger %s: %s. Free space in (or fix the permissions of) the '
+                                   'state directory, then run again' % (self.path, exc.strerror or exc))
+
+    def last_for(self, name):
+        return last_by_name(self.entries()).get(name)

@@ -34,7 +34,7 @@ the ledger's last outcome entry (a payload ``reverted``, ``failed`` or ``failed_
 keeps counting: the plan holds the host or reports it ``needs_attention``), and
 ``livepatch.boot_id`` is the host's boot id now (an open intent written in another boot, whose
 payload is no longer loaded, may have killed the host). ``livepatch.rollout_lock`` is what the host's
-lock ``<state_dir>/rollout.lock`` says (rollout_transaction.inspect_lock: ``held`` when a rollout
+lock ``<state_dir>/rollout.lock`` says (host_lock.inspect_lock: ``held`` when a rollout
 transaction runs there now, with the run id and pid its file records; None without a lock file):
 a run refuses, or skips, hosts another run's transaction holds.
 
@@ -79,7 +79,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import
     open_reboot_intent,
     scan_ledger,
 )
-from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import inspect_lock
+from ansible_collections.noreboot.xen.plugins.module_utils.host_lock import inspect_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     ToolNotFound,
     XenToolError,
@@ -364,7 +364,7 @@ def collect_xen_facts(xl, livepatch, read_file, gather=SECTIONS, warn=None, stat
     where the rollout ledger and the guest manifest are; ``read_ledger``: ``path -> str or
     None`` (None: no such file), raising IOError/OSError when the file exists but cannot be
     read; ``read_manifest``: the same for the guest manifest (default: ``read_ledger``); ``read_lock``:
-    ``state_dir -> dict or None``, what the host's rollout lock says (rollout_transaction.inspect_lock).
+    ``state_dir -> dict or None``, what the host's rollout lock says (host_lock.inspect_lock).
     With ``evacuation`` gathered, ``xl list`` runs (after the others) only when ``domains`` is
     not gathered and the manifest has guests not yet back.
     """

@@ -152,6 +152,28 @@ options:
       - Where to write the plan as JSON (sorted keys, so the same plan gives the same file).
       - Not written in check mode. Left out, nothing is written.
     type: path
+  from_plan:
+    description:
+      - A plan made earlier and approved (an AWX workflow's plan artifact, C(noreboot_xen_rollout_plan)) to run
+        instead of a new one.
+      - The module still plans from O(hosts) and O(advisories) and compares the two - the hosts, each host's decision,
+        hypervisor build-id, hardware class, failure domain and payloads (name and sha256), the advisories (manifest
+        sha256) and the wave policy. When anything differs it fails, naming every difference, so the rollout stops
+        before any host is changed; otherwise it returns the given plan (cut to O(phase)).
+      - A mapping; anything else is refused with a message naming the variable.
+    type: raw
+    version_added: 1.1.0
+  phase:
+    description:
+      - Which part of the plan this run takes, for a workflow that runs the canaries and the rest in separate jobs
+        with an approval between them.
+      - V(all) every wave; V(canary) the canary waves and their hosts only; V(after_canary) the waves after the
+        canaries and the hosts in no wave (with O(from_plan), the canary hosts are then expected to be
+        V(already_patched), which is not counted as a difference).
+    type: str
+    choices: [all, canary, after_canary]
+    default: all
+    version_added: 1.1.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -318,6 +340,31 @@ signatures:
   version_added: 1.1.0
   sample: [{"directory": "/srv/advisories/xsa-999", "status": "verified", "fingerprint": "A1760E8394F3ABCF2AD078ADB2930B1AB11258D3",
             "signature_time": "2026-12-02T13:10:53Z", "files": 3}]
+phase:
+  description: The phase of the plan returned (O(phase)).
+  returned: success
+  type: str
+  version_added: 1.1.0
+  sample: all
+phase_hosts_left_out:
+  description: How many hosts of the plan O(phase) left out (they belong to the other phase's job).
+  returned: when O(phase) is not V(all)
+  type: int
+  version_added: 1.1.0
+  sample: 42
+reused:
+  description: Whether the plan is the one given in O(from_plan) (the fleet still matches it).
+  returned: success
+  type: bool
+  version_added: 1.1.0
+  sample: true
+differences:
+  description: With O(from_plan), when the fleet no longer matches it, each difference in words.
+  returned: failure
+  type: list
+  elements: str
+  version_added: 1.1.0
+  sample: ["xen03: build-id 39a640e6f141... in the plan, 5b1f0c2d9e7a... now"]
 plan_path:
   description: The plan file, when O(plan_path) was given.
   returned: when O(plan_path) is given
@@ -364,6 +411,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder im
     render_table,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.payload_verification import attach_verification
+from ansible_collections.noreboot.xen.plugins.module_utils.plan_reuse import PlanReuseError, reuse_plan, restrict_to_phase
 from ansible_collections.noreboot.xen.plugins.module_utils.wave_plan import PolicyError
 
 YAML_IMPORT_ERROR = None
@@ -391,6 +439,8 @@ def get_argument_spec():
         require_signature=dict(type='bool'),
         payload_signature_keys=dict(type='list', elements='path', default=[], no_log=False),
         require_payload_signature=dict(type='bool', default=False),
+        from_plan=dict(type='raw'),
+        phase=dict(type='str', default='all', choices=['all', 'canary', 'after_canary']),
     )
 
 
@@ -548,9 +598,27 @@ def run_module():
     plan['payload_signatures'] = payload_signatures
     # Each planned payload carries what was verified, for the ledger entry of every host it is applied to.
     attach_verification(plan['decisions'], advisories, signatures, payload_signatures)
-    result = dict(changed=False, table=[summary_line(r) for r in signatures] + render_table(plan), invocation=echo)
-    result.update((k, plan[k]) for k in ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories',
-                                         'signatures', 'payload_signatures'))
+    try:
+        if params['from_plan'] is not None:
+            plan = reuse_plan(params['from_plan'], plan, params['phase'])
+        else:
+            plan = restrict_to_phase(plan, params['phase'])
+    except PlanReuseError as exc:
+        module.fail_json(msg=to_native(exc), differences=exc.differences, invocation=echo)
+    reused = params['from_plan'] is not None
+    table = []
+    if reused:
+        # The signatures as verified by this run, not as the artifact says.
+        plan = dict(plan, signatures=signatures, payload_signatures=payload_signatures)
+        table.append('Plan: the approved plan%s; the fleet still matches it'
+                     % (' of run %s' % plan['run_id'] if plan.get('run_id') else ''))
+    if params['phase'] != 'all':
+        table.append('Phase %s: %d host(s) of the plan left to the other phase' % (params['phase'], plan['phase_hosts_left_out']))
+    result = dict(changed=False, table=table + [summary_line(r) for r in signatures] + render_table(plan), invocation=echo,
+                  reused=reused)
+    keys = ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories', 'signatures',
+            'payload_signatures', 'phase')
+    result.update((k, plan[k]) for k in keys + (('phase_hosts_left_out',) if params['phase'] != 'all' else ()))
     if params['plan_path']:
         text = plan_json(plan)
         result['plan_path'] = params['plan_path']

@@ -34,6 +34,7 @@ author:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - noreboot.xen.command_retries
+  - noreboot.xen.payload_name
 attributes:
   check_mode:
     support: full
@@ -48,13 +49,6 @@ attributes:
     platforms: posix
     details: A Xen dom0 (x86-64) with C(xen-livepatch) and C(xl), run as root.
 options:
-  name:
-    description:
-      - Name of the payload in the hypervisor, as C(xen-livepatch list) shows it.
-      - At most 127 bytes (C(xen-livepatch) names are 128 bytes including the terminating NUL); no C(|), no control
-        characters, no leading or trailing blanks.
-    type: str
-    required: true
   src:
     description:
       - Path of the payload file on the managed host (copy it there first, for example with M(ansible.builtin.copy)).

@@ -47,20 +47,12 @@ description:
     crash is ended before the next entry. A ledger that cannot be written (full or read-only disk) fails the task
     before the payload is applied."
 options:
-  name:
-    description: Name of the payload in the hypervisor (C(xen-livepatch list) ID).
-    type: str
-    required: true
   src:
     description: Path of the staged payload on the host.
     type: path
     required: true
   checksum:
     description: SHA-256 of the payload (64 hex digits, optionally prefixed with C(sha256:)).
-    type: str
-    required: true
-  run_id:
-    description: Id of the rollout run, recorded in the lock and the ledger.
     type: str
     required: true
   payload_build_id:
@@ -134,6 +126,8 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - noreboot.xen.command_retries
+  - noreboot.xen.payload_name
+  - noreboot.xen.run_id
   - noreboot.xen.state_dir
 attributes:
   check_mode:
@@ -306,6 +300,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import (
     FAILED,
     LockHeld,
+    RolloutOptions,
     RolloutTransaction,
     TransactionError,
 )
@@ -353,14 +348,7 @@ def main():
         xl = XlRunner(run, module.get_bin_path('xl'), history=history)
     except ToolNotFound as exc:
         module.fail_json(msg=exc.msg, changed=False, outcome=FAILED, failed_checks=['tools'], checks=[])
-    transaction = RolloutTransaction(
-        xl, livepatch, name=params['name'], src=params['src'], checksum=params['checksum'], run_id=params['run_id'],
-        state_dir=params['state_dir'], payload_build_id=params['payload_build_id'],
-        hypervisor_build_id=params['hypervisor_build_id'], expect=params['expect'],
-        soak_seconds=params['soak_seconds'], retries=params['retries'], delay=params['delay'],
-        replace=params['replace'], revert_on_failure=params['revert_on_failure'], remove_src=params['remove_src'],
-        advisory=params['advisory'], retry_reverted=params['retry_reverted'], check_mode=module.check_mode,
-        verification=params['verification'], apply_until=params['apply_until'])
+    transaction = RolloutTransaction(xl, livepatch, RolloutOptions.from_params(params, module.check_mode))
     if params['prepare_only']:
         try:
             created = transaction.prepare_state_dir()

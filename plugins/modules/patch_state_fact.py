@@ -22,10 +22,6 @@ description:
   - The file is written through a temporary file in the same directory and a rename (never torn).
   - The rolling playbooks call it after a host is patched, found already patched, or rebooted.
 options:
-  run_id:
-    description: The run id.
-    type: str
-    required: true
   outcome:
     description: The host's outcome in this run (V(patched), V(already_patched), V(rebooted)...).
     type: str
@@ -40,6 +36,7 @@ options:
     type: path
     default: /etc/ansible/facts.d/noreboot_xen.fact
 extends_documentation_fragment:
+  - noreboot.xen.run_id
   - noreboot.xen.state_dir
 attributes:
   check_mode:

@@ -24,10 +24,6 @@ description:
     both claim a host.
   - O(state=absent) removes the run's record (at the end of the run).
 options:
-  run_id:
-    description: Id of the rollout run.
-    type: str
-    required: true
   hosts:
     description: Inventory hosts the run wants to roll out (with O(state=present)).
     type: list
@@ -58,6 +54,7 @@ options:
     default: ~/.cache/noreboot-xen/runs
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - noreboot.xen.run_id
 attributes:
   check_mode:
     support: full
@@ -116,15 +113,19 @@ from ansible_collections.noreboot.xen.plugins.module_utils.controller_run_lock i
 )
 
 
-def main():
-    module = AnsibleModule(argument_spec=dict(
+def get_argument_spec():
+    return dict(
         run_id=dict(type='str', required=True),
         hosts=dict(type='list', elements='str', default=[]),
         state=dict(type='str', choices=['present', 'absent'], default='present'),
         skip_held=dict(type='bool', default=False),
         directory=dict(type='path', default='~/.cache/noreboot-xen/runs'),
         host_locks=dict(type='dict', default={}),
-    ), supports_check_mode=True)
+    )
+
+
+def main():
+    module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
     params = module.params
     if not params['run_id'] or '/' in params['run_id'] or params['run_id'].startswith('.'):
         module.fail_json(msg='run_id %r is not usable as a record name (empty, has a slash or starts with a dot)'

@@ -606,7 +606,7 @@ commands:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import inspect_lock
+from ansible_collections.noreboot.xen.plugins.module_utils.host_lock import inspect_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     LivepatchRunner,
     XlRunner,

@@ -4,8 +4,8 @@
 """The run's state as the controller reads it out of ``hostvars`` (controller side).
 
 The one reader of the facts the roles leave on each host (the fact names are defined here once),
-shared by the filters of the rolling live patch (filter/rollout_budget.py) and of the reboot
-fallback (filter/reboot_fallback.py): the live patch outcome and result of each host, and the
+shared by the filters of the rolling live patch (filter/rollout_gate_summary.py) and of the reboot
+fallback (filter/reboot_waves.py, reboot_fallback_report.py): the live patch outcome and result of each host, and the
 reboot outcome, result and stranded guests of the plan's reboot hosts.
 """
 
@@ -80,3 +80,29 @@ def collect_finish(plan, hostvars):
         if result.get('stranded'):
             stranded[host] = list(result['stranded'])
     return outcomes, results, stranded
+
+
+# Facts the playbooks keep on localhost: the run's state between its plays.
+CONTROLLER = 'localhost'
+PLAN_FACT = 'noreboot_xen_plan'
+GATE_FACT = 'noreboot_xen_gate'
+WITH_REBOOTS_FACT = 'noreboot_xen_with_reboots'
+WAVE_TIMES_FACT = 'noreboot_xen_wave_times'
+BUDGET_FACT = 'noreboot_xen_failure_budget'
+
+
+def controller_state(hostvars):
+    """The run's state the plan play left on localhost: ``{'plan', 'gate', 'with_reboots', 'wave_times',
+    'budget_hosts', 'budget_percent'}`` (``gate`` None before the first gate, ``with_reboots`` None when the
+    run has no live patch waves, as in reboot_fallback.yml). Refuses a run without a plan."""
+    plan = host_var(hostvars, CONTROLLER, PLAN_FACT)
+    if not isinstance(plan, dict) or 'waves' not in plan:
+        raise AnsibleFilterError('no plan on localhost (fact %s): the plan play of the playbook must run first'
+                                 % PLAN_FACT)
+    budget = host_var(hostvars, CONTROLLER, BUDGET_FACT) or {}
+    budget = budget if hasattr(budget, 'get') else {}
+    with_reboots = host_var(hostvars, CONTROLLER, WITH_REBOOTS_FACT)
+    return dict(plan=plan, gate=host_var(hostvars, CONTROLLER, GATE_FACT) or None,
+                with_reboots=None if with_reboots is None else str(with_reboots).lower() in ('true', '1', 'yes'),
+                wave_times=host_var(hostvars, CONTROLLER, WAVE_TIMES_FACT) or {},
+                budget_hosts=budget.get('hosts'), budget_percent=budget.get('percent'))

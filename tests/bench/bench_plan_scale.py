@@ -58,8 +58,10 @@ sys.path.insert(0, os.path.join(REPO, 'tests', 'support'))
 
 import yaml  # noqa: E402
 
-from ansible_collections.noreboot.xen.plugins.filter import reboot_fallback as rf  # noqa: E402
-from ansible_collections.noreboot.xen.plugins.filter import rollout_budget as rbf  # noqa: E402
+from ansible_collections.noreboot.xen.plugins.filter import reboot_fallback_report as rfr  # noqa: E402
+from ansible_collections.noreboot.xen.plugins.filter import reboot_waves as rw  # noqa: E402
+from ansible_collections.noreboot.xen.plugins.filter import rollout_gate_summary as rgs  # noqa: E402
+from ansible_collections.noreboot.xen.plugins.filter import rollout_run as rr  # noqa: E402
 from ansible_collections.noreboot.xen.plugins.filter.run_report import run_report_html  # noqa: E402
 from ansible_collections.noreboot.xen.plugins.module_utils import fleet_plan_builder as fpb  # noqa: E402
 from ansible_collections.noreboot.xen.plugins.module_utils.controller_run_lock import RunLocks  # noqa: E402
@@ -72,6 +74,7 @@ from ansible_collections.noreboot.xen.plugins.modules import fleet_plan as fleet
 from ansible_collections.noreboot.xen.plugins.plugin_utils.wave_progress import WaveProgress  # noqa: E402
 
 import livepatch_payload_forge as forge  # noqa: E402
+from xen_builds import XEN_4175, XEN_4177  # noqa: E402
 
 SIZES = (1000, 5000, 20000)
 RUN_ID = '20261202T180000Z-bench'
@@ -88,8 +91,8 @@ def fixture(name):
 
 # --- The builds and hardware classes, from the recorded output ----------------------------------
 
-B4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
-B4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
+B4175 = XEN_4175
+B4177 = XEN_4177
 B4173 = '5d3a3c0b1c6f5b0e9a1b2c3d4e5f60718293a4b5'
 B4183 = '4183aa01c0ffee00000000000000000000004183'
 FIXED = '4178fe0000000000000000000000000000004178'
@@ -350,10 +353,10 @@ def run(n, workdir, timer):
     hostvars, inventory = FLEETS[n]
     hostvars = dict((h, dict(v)) for h, v in hostvars.items())
     hostvars['localhost'] = {}
-    locks = timer('rollout_host_locks', rbf.rollout_host_locks, inventory, hostvars, run_id=RUN_ID)
+    locks = timer('rollout_host_locks', rr.rollout_host_locks, inventory, hostvars, run_id=RUN_ID)
     claimed = timer('run_lock claim', RunLocks(os.path.join(workdir, 'runs')).claim, RUN_ID, inventory,
                     dict(pid=None, pid_start=None, boot_id=None), skip_held=True, host_locks=locks)
-    plan_hosts = timer('rollout_plan_hosts', rbf.rollout_plan_hosts, claimed['hosts'], hostvars)
+    plan_hosts = timer('rollout_plan_hosts', rr.rollout_plan_hosts, claimed['hosts'], hostvars)
     documents, problems = fleet_plan_module.read_manifests([manifest_path])
     assert not problems, problems
     advisories = timer('fleet_plan: manifests', fpb.load_advisories, documents)
@@ -374,21 +377,21 @@ def run(n, workdir, timer):
         clock[0] += 10.0
         return clock[0]
 
-    finish = timer('finish_reboot_hosts', rf.finish_reboot_hosts, plan)
+    finish = timer('finish_reboot_hosts', rw.finish_reboot_hosts, plan)
     for host in finish:
         hostvars[host].update(reboot_fallback_outcome='rebooted',
                               reboot_fallback_result=dict(outcome='rebooted', msg='finished', stranded=[]))
-    gate = timer('finish_reboot_gate', rf.finish_reboot_gate, plan, hostvars, previous=gate)
+    gate = timer('finish_reboot_gate', rw.finish_reboot_gate, plan, hostvars, previous=gate)
     reboot_index = 0
     for wave in plan['waves']:
         label = 'wave_%d' % wave['number']
         if wave['kind'] == 'reboot':
             reboot_index += 1
-            timer('reboot_wave_hosts', rf.reboot_wave_hosts, plan, reboot_index)
-            gate = timer('reboot_wave_gate', rf.reboot_wave_gate, plan, hostvars, wave_index=reboot_index,
+            timer('reboot_wave_hosts', rw.reboot_wave_hosts, plan, reboot_index)
+            gate = timer('reboot_wave_gate', rw.reboot_wave_gate, plan, hostvars, wave_index=reboot_index,
                          budget_percent=BUDGET_PERCENT, previous=gate)
         else:
-            gate = timer('rollout_gate', rbf.rollout_gate, plan, hostvars, budget_percent=BUDGET_PERCENT,
+            gate = timer('rollout_gate', rgs.rollout_gate, plan, hostvars, budget_percent=BUDGET_PERCENT,
                          previous=gate, with_reboots=True)
         wave_times = dict(wave_times, **{label: dict(start=tick())})
         timer('rollout_progress callback', progress.on_facts, 'localhost',
@@ -406,14 +409,14 @@ def run(n, workdir, timer):
             timer('rollout_progress callback', progress.on_facts, host, facts)
         wave_times[label] = dict(wave_times[label], end=tick())
         timer('rollout_progress callback', progress.on_facts, 'localhost', dict(noreboot_xen_wave_times=wave_times))
-    gate = timer('rollout_gate', rbf.rollout_gate, plan, hostvars, budget_percent=BUDGET_PERCENT, previous=gate,
+    gate = timer('rollout_gate', rgs.rollout_gate, plan, hostvars, budget_percent=BUDGET_PERCENT, previous=gate,
                  with_reboots=True)
-    summary = timer('rollout_summary', rbf.rollout_summary, plan, hostvars, gate=gate, wave_times=wave_times,
+    summary = timer('rollout_summary', rgs.rollout_summary, plan, hostvars, gate=gate, wave_times=wave_times,
                     run_id=RUN_ID, with_reboots=True, left_to_other_runs=claimed['held'])
-    summary['reboot_fallback'] = timer('reboot_fallback_summary', rf.reboot_fallback_summary, plan, hostvars)
-    timer('summary tables', rbf.rollout_summary_table, summary)
-    timer('summary tables', rf.reboot_fallback_table, summary['reboot_fallback'])
-    timer('summary tables', rf.reboot_fallback_failures, summary['reboot_fallback'])
+    summary['reboot_fallback'] = timer('reboot_fallback_summary', rfr.reboot_fallback_summary, plan, hostvars)
+    timer('summary tables', rgs.rollout_summary_table, summary)
+    timer('summary tables', rfr.reboot_fallback_table, summary['reboot_fallback'])
+    timer('summary tables', rfr.reboot_fallback_failures, summary['reboot_fallback'])
     timer('run_report_html', run_report_html, summary, plan=plan, wave_times=wave_times, started=1000.0,
           ran_by={'playbook': 'noreboot.xen.rolling_livepatch'}, generated=NOW.timestamp())
     return plan, summary, gate
@@ -423,7 +426,7 @@ def run_module_process(n, workdir):
     """fleet_plan as a module process with the hosts as JSON; seconds, or None when it failed."""
     manifest_path, _shas = ADVISORY
     hostvars, inventory = FLEETS[n]
-    hosts = rbf.rollout_plan_hosts(inventory, hostvars)
+    hosts = rr.rollout_plan_hosts(inventory, hostvars)
     args = os.path.join(workdir, 'args-%d.json' % n)
     with open(args, 'w') as handle:
         json.dump(dict(ANSIBLE_MODULE_ARGS=dict(advisories=[manifest_path], hosts=hosts,

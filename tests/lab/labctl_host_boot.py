@@ -13,8 +13,8 @@ import subprocess
 import time
 
 import lab_model
-from labctl_instance import (HOST_DIR_IN_NS, LAB_ROOT, NS_PREFIX, OVERLAYS, POWER_TOOLS, PREFIXLEN, SIM_DIR,
-                             SIM_DIR_IN_NS, TMPFS, XEN_TOOLS)
+from labctl_instance import (HOST_DIR_IN_NS, LAB_ROOT, NS_PREFIX, OVERLAYS, POWER_TOOLS, PREFIXLEN, TESTS_DIR,
+                             TESTS_DIR_IN_NS, TMPFS, XEN_TOOLS)
 from labctl_netns import (CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWUTS, MNT_DETACH, MS_BIND, MS_PRIVATE, MS_REC,
                           _check, host_addr, libc, mount)
 
@@ -129,8 +129,8 @@ def host_boot(host, hostdir, addr):
         mount('overlay', path, 'overlay', 0, 'lowerdir=%s,upperdir=%s,workdir=%s' % (path, upper, work))
     os.makedirs(HOST_DIR_IN_NS, exist_ok=True)
     mount(hostdir, HOST_DIR_IN_NS, None, MS_BIND)
-    os.makedirs(SIM_DIR_IN_NS, exist_ok=True)
-    mount(SIM_DIR, SIM_DIR_IN_NS, None, MS_BIND)
+    os.makedirs(TESTS_DIR_IN_NS, exist_ok=True)
+    mount(TESTS_DIR, TESTS_DIR_IN_NS, None, MS_BIND)
     launcher = os.path.join(LAB_ROOT, 'bin', 'xensim')
     for path in XEN_TOOLS + POWER_TOOLS:
         real = os.path.realpath(path)

@@ -24,10 +24,13 @@ SUBNET_OCTET = 213 + INSTANCE
 BRIDGE_ADDR = '10.%d.0.1' % SUBNET_OCTET
 PREFIXLEN = 16
 HOST_DIR_IN_NS = '/var/lib/noreboot-xen-lab'
-# The simulator's own directory, bind-mounted here in every host: the checkout itself may sit
-# under /tmp or /root, which each host covers with a tmpfs of its own.
+# The checkout's tests/ directory, bind-mounted here in every host: the checkout itself may sit
+# under /tmp or /root, which each host covers with a tmpfs of its own. The simulator runs from
+# it and reads the captured output from tests/fixtures/ (their one home) beside it.
+TESTS_DIR = os.path.dirname(HERE)
+TESTS_DIR_IN_NS = '/var/lib/noreboot-xen-lab-tests'
 SIM_DIR = os.path.join(HERE, 'simulator')
-SIM_DIR_IN_NS = '/var/lib/noreboot-xen-lab-simulator'
+SIM_DIR_IN_NS = os.path.join(TESTS_DIR_IN_NS, os.path.relpath(SIM_DIR, TESTS_DIR))
 INVENTORY_MARKER = '# Written by noreboot.xen tests/lab/labctl.py'
 OVERLAYS = ('/etc', '/var', '/usr', '/opt', '/srv', '/boot')
 TMPFS = (('/tmp', 'mode=1777'), ('/root', 'mode=0700'))

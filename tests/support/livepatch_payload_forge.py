@@ -34,7 +34,7 @@ API::
 
     from livepatch_payload_forge import forge_payload
     meta = forge_payload('/tmp/hello.livepatch',
-                         xen_build_id='39a640e6f1412319235087391df9f1c5e13ae920',
+                         xen_build_id=XEN_4175,  # tests/support/xen_builds.py
                          metadata='LIVEPATCH_RULEZ',
                          extra_sections={'.noreboot.lab_effect': {'xen_extra': 'Hello World'}})
     meta['build_id'], meta['sha256'], meta['sections']
@@ -48,7 +48,7 @@ after a revert. ``forge_payload_bytes(...)`` takes the same keywords (without ``
 CLI (prints the metadata as JSON)::
 
     python3 tests/support/livepatch_payload_forge.py \\
-        --xen-build-id 39a640e6f1412319235087391df9f1c5e13ae920 \\
+        --xen-build-id $XEN_4175 \\
         [--build-id HEX] [--depends HEX | --no-depends] [--metadata LIVEPATCH_RULEZ] [--func xen_extra_version] \\
         [--extra-section .noreboot.lab_effect='{"xen_extra": "Hello World"}'] \\
         -o xen_hello_world.livepatch

@@ -14,3 +14,6 @@ XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
 
 # version -> build-id
 BUILD_IDS = {'4.17.5': XEN_4175, '4.17.7': XEN_4177}
+
+# No real capture: a made-up build-id of a third build (4.17.6) the plan and manifest tests need.
+XEN_4176 = '5d4f0e9c03a84c3b4a9c6e2f7a1b8c9d0e1f2a3b'

@@ -13,6 +13,12 @@ What it makes (see tests/testbed/README.md for the layout):
     and a generated SSH key;
   * per build, a booted snapshot (disk + saved VM state) that hosts.py resumes clones from.
 
+With `--generation 4.20` (or `--generation all`) it makes the same for Debian 13's Xen
+4.20.4: trixie's hypervisor and -dbg (a private apt configuration in the cache), a trixie
+dom0 with xen-utils-4.20, and payloads built from upstream's RELEASE-4.20.4 (a Xen git
+repository named by $NOREBOOT_XEN_UPSTREAM_GIT) with Debian's /boot/xen-4.20-amd64.config,
+plus payloads for that self-built hypervisor (another build-id: payloads/4.20-selfbuilt).
+
 Every step leaves a `.done` marker after it succeeded; a second run skips what is done.
 """
 
@@ -104,18 +110,19 @@ def fetch_hypervisor(layout: tb.Layout, build: tb.XenBuild, logdir: Path) -> Non
     out = layout.xen(build)
     if is_done(out):
         return
-    tb.log(f"{build.version}: downloading xen-hypervisor-4.17-amd64{{,-dbg}}={build.debian_version}")
+    package = f"xen-hypervisor-{build.series}-amd64"
+    tb.log(f"{build.version}: downloading {package}{{,-dbg}}={build.debian_version}")
     debs = fresh_dir(layout.debs(build))
     log = logdir / f"hypervisor-{build.version}.log"
-    tb.run(["apt-get", "download",
-            f"xen-hypervisor-4.17-amd64={build.debian_version}",
-            f"xen-hypervisor-4.17-amd64-dbg={build.debian_version}"], cwd=debs, logfile=log)
+    apt = tb.apt_update(layout, build.suite, log)
+    tb.run(["apt-get", *apt, "download", f"{package}={build.debian_version}",
+            f"{package}-dbg={build.debian_version}"], cwd=debs, logfile=log)
     fresh_dir(out)
     with tempfile.TemporaryDirectory(dir=layout.root) as tmp:
         unpacked = Path(tmp)
         for deb in sorted(debs.glob("*.deb")):
             tb.run(["dpkg-deb", "-x", str(deb), str(unpacked)], logfile=log)
-        gz = unpacked / "boot" / "xen-4.17-amd64.gz"
+        gz = unpacked / "boot" / f"xen-{build.series}-amd64.gz"
         if not gz.exists():
             candidates = sorted((unpacked / "boot").glob("xen-*.gz"))
             if not candidates:
@@ -127,6 +134,9 @@ def fetch_hypervisor(layout: tb.Layout, build: tb.XenBuild, logdir: Path) -> Non
         if not syms:
             raise tb.TestbedError(f"no xen-syms in the {build.debian_version} -dbg package")
         shutil.copyfile(syms[0].resolve(), layout.xen_syms(build))
+        config = unpacked / "boot" / f"xen-{build.series}-amd64.config"
+        if config.exists():
+            shutil.copyfile(config, layout.xen_config(build))
         build_id = tb.gnu_build_id_of_section(layout.xen_syms(build), ".note.gnu.build-id",
                                               Path(tmp))
     if build_id != build.build_id:
@@ -185,24 +195,84 @@ def build_hypervisor_tree(layout: tb.Layout, logdir: Path) -> Path:
     return src
 
 
-def build_payloads(layout: tb.Layout, build: tb.XenBuild, src: Path, logdir: Path) -> None:
-    """Builds xen/test/livepatch against `build`'s xen-syms and checks every payload's
-    .livepatch.xen_depends against the build-id."""
-    out = layout.payloads(build)
+def upstream_git() -> Path:
+    value = os.environ.get(tb.UPSTREAM_GIT_ENV, "")
+    if not value:
+        raise tb.TestbedError(
+            f"Debian 13's Xen source is not downloadable: set {tb.UPSTREAM_GIT_ENV} to a git "
+            f"repository (or its .git directory) of upstream Xen that has the tags "
+            f"{', '.join(source[0] for source in tb.UPSTREAM_SOURCES.values())}")
+    return Path(value)
+
+
+def build_upstream_tree(layout: tb.Layout, build: tb.XenBuild, logdir: Path) -> Path:
+    """Upstream Xen at the generation's release tag (checked against its pinned commit),
+    its hypervisor built with Debian's shipped /boot config: the objects and headers the
+    test payloads are compiled against."""
+    tag, commit = tb.UPSTREAM_SOURCES[build.series]
+    root = layout.source(build.series)
+    src = root / "xen-src"
+    if is_done(root):
+        return src
+    log = logdir / f"hypervisor-source-build-{build.series}.log"
+    git = ["git", f"--git-dir={upstream_git()}"]
+    found = tb.run([*git, "rev-parse", f"{tag}^{{commit}}"], capture=True,
+                   check=False).stdout.strip()
+    if found != commit:
+        raise tb.TestbedError(f"{upstream_git()}: {tag} is {found or 'missing'}, expected {commit}")
+    fresh_dir(root)
+    src.mkdir()
+    tb.log(f"{build.series}: upstream Xen {tag} ({commit[:12]}) from {upstream_git()}")
+    archive = root / "xen.tar"
+    tb.run([*git, "archive", "--format=tar", f"--output={archive}", commit], logfile=log)
+    tb.run(["tar", "-xf", str(archive), "-C", str(src)], logfile=log)
+    archive.unlink()
+    epoch = tb.run([*git, "log", "-1", "--format=%ct", commit], capture=True).stdout.strip()
+    env = upstream_env(epoch)
+    args = xen_make_args(src)
+    if not layout.xen_config(build).exists():
+        raise tb.TestbedError(f"no {layout.xen_config(build)} (Debian's package ships it)")
+    shutil.copyfile(layout.xen_config(build), src / "xen" / ".config")
+    tb.log(f"building the {tag} hypervisor with Debian's config (about 2-4 min)")
+    tb.run(["make", "-C", "xen", "olddefconfig", *args], cwd=src, env=env, logfile=log)
+    jobs = str(os.cpu_count() or 2)
+    tb.run(["make", f"-j{jobs}", "-C", "xen", *args], cwd=src, env=env, logfile=log)
+    shutil.copyfile(src / "xen" / "xen-syms", root / "xen-syms.selfbuilt")
+    (root / "epoch").write_text(epoch + "\n")
+    mark_done(root, {"tag": tag, "commit": commit})
+    return src
+
+
+def upstream_env(epoch: str) -> dict[str, str]:
+    return {"SOURCE_DATE_EPOCH": epoch, "LC_ALL": "C", "WGET": "/bin/false",
+            "GIT": "/bin/false"}
+
+
+def build_payloads(layout: tb.Layout, build: tb.XenBuild, src: Path, logdir: Path,
+                   syms_file: Path | None = None, out: Path | None = None,
+                   build_id: str | None = None) -> None:
+    """Builds xen/test/livepatch against `build`'s xen-syms (or syms_file, whose build-id
+    is build_id, into out) and checks every payload's .livepatch.xen_depends."""
+    out = out or layout.payloads(build)
+    syms_file = syms_file or layout.xen_syms(build)
+    build_id = build_id or build.build_id
     if is_done(out):
         return
-    log = logdir / f"payloads-{build.version}.log"
-    tb.log(f"{build.version}: building test payloads")
+    log = logdir / f"payloads-{out.name}.log"
+    tb.log(f"{out.name}: building test payloads")
     testdir = src / "xen" / "test" / "livepatch"
     # Start from a clean test directory: config.h and note objects depend on xen-syms.
     for pattern in ("*.o", "*.livepatch", "config.h", ".*.cmd", "*.bin"):
         for path in testdir.glob(pattern):
             path.unlink()
     syms = src / "xen" / "xen-syms"
-    shutil.copyfile(layout.xen_syms(build), syms)
+    shutil.copyfile(syms_file, syms)
     os.utime(syms)
-    tb.run(["make", "-C", "xen", "tests", *xen_make_args(src)], cwd=src,
-           env=source_date_env(src), logfile=log)
+    if build.series in tb.UPSTREAM_SOURCES:
+        env = upstream_env((src.parent / "epoch").read_text().strip())
+    else:
+        env = source_date_env(src)
+    tb.run(["make", "-C", "xen", "tests", *xen_make_args(src)], cwd=src, env=env, logfile=log)
     fresh_dir(out)
     manifest = {}
     with tempfile.TemporaryDirectory(dir=layout.root) as tmp:
@@ -218,26 +288,43 @@ def build_payloads(layout: tb.Layout, build: tb.XenBuild, src: Path, logdir: Pat
                 entry["xen_depends"] = None
             else:
                 depends = tb.gnu_build_id_of_section(target, ".livepatch.xen_depends", Path(tmp))
-                if depends != build.build_id:
+                if depends != build_id:
                     raise tb.TestbedError(
-                        f"{target}: .livepatch.xen_depends is {depends}, expected {build.build_id}")
+                        f"{target}: .livepatch.xen_depends is {depends}, expected {build_id}")
                 entry["xen_depends"] = depends
             manifest[name] = entry
     (out / "manifest.json").write_text(json.dumps(
-        {"xen_version": build.version, "debian_version": build.debian_version,
-         "build_id": build.build_id, "payloads": manifest}, indent=2, sort_keys=True) + "\n")
-    mark_done(out, {"build_id": build.build_id})
-    tb.log(f"{build.version}: {len(manifest)} payloads, xen_depends checked = {build.build_id}")
+        {"xen_version": build.version,
+         # Payloads for the self-built hypervisor fit no Debian package.
+         "debian_version": build.debian_version if build_id == build.build_id else None,
+         "build_id": build_id, "payloads": manifest}, indent=2, sort_keys=True) + "\n")
+    mark_done(out, {"build_id": build_id})
+    tb.log(f"{out.name}: {len(manifest)} payloads, xen_depends checked = {build_id}")
 
 
-def hypervisors_and_payloads(layout: tb.Layout, logdir: Path) -> None:
-    for build in tb.BUILDS.values():
+def hypervisors_and_payloads(layout: tb.Layout, logdir: Path,
+                             builds: dict[str, tb.XenBuild]) -> None:
+    for build in builds.values():
         fetch_hypervisor(layout, build, logdir)
-    if all(is_done(layout.payloads(b)) for b in tb.BUILDS.values()):
-        return
-    src = build_hypervisor_tree(layout, logdir)
-    for build in tb.BUILDS.values():
-        build_payloads(layout, build, src, logdir)
+    for series in sorted({b.series for b in builds.values()}):
+        of_series = [b for b in builds.values() if b.series == series]
+        wanted = [layout.payloads(b) for b in of_series]
+        if series in tb.UPSTREAM_SOURCES:
+            wanted.append(layout.selfbuilt_payloads(series))
+        if all(is_done(p) for p in wanted):
+            continue
+        if series in tb.UPSTREAM_SOURCES:
+            src = build_upstream_tree(layout, of_series[0], logdir)
+            # The "other build" of this generation: the hypervisor built from source.
+            selfbuilt = src.parent / "xen-syms.selfbuilt"
+            with tempfile.TemporaryDirectory(dir=layout.root) as tmp:
+                own_id = tb.gnu_build_id_of_section(selfbuilt, ".note.gnu.build-id", Path(tmp))
+            build_payloads(layout, of_series[0], src, logdir, syms_file=selfbuilt,
+                           out=layout.selfbuilt_payloads(series), build_id=own_id)
+        else:
+            src = build_hypervisor_tree(layout, logdir)
+        for build in of_series:
+            build_payloads(layout, build, src, logdir)
 
 
 # ------------------------------------------------------------------ dom0 image
@@ -251,7 +338,7 @@ DOM0_FILES = {
     "etc/ssh/sshd_config.d/noreboot-testbed.conf":
         "PermitRootLogin prohibit-password\nPasswordAuthentication no\nUseDNS no\n",
     # The C xenstored starts faster under emulation than the default oxenstored.
-    "etc/default/xen": "XENSTORED=/usr/lib/xen-4.17/bin/xenstored\n",
+    "etc/default/xen": "XENSTORED=/usr/lib/xen-{series}/bin/xenstored\n",
 }
 DOM0_MASKED_UNITS = (
     "systemd-networkd-wait-online.service", "xendomains.service", "apt-daily.timer",
@@ -260,53 +347,56 @@ DOM0_MASKED_UNITS = (
 )
 
 
-def build_dom0_image(layout: tb.Layout, logdir: Path) -> None:
-    out = layout.dom0()
+def build_dom0_image(layout: tb.Layout, logdir: Path, suite: str = tb.SUITE) -> None:
+    out = layout.dom0(suite)
     if is_done(out):
         return
-    log = logdir / "dom0-image.log"
+    log = logdir / ("dom0-image.log" if suite == tb.SUITE else f"dom0-image-{suite}.log")
     fresh_dir(out)
     rootfs = out / "rootfs"
-    tb.log(f"debootstrap {tb.SUITE} minbase dom0 (about 1.5-4 min)")
-    tb.run(["debootstrap", "--variant=minbase", f"--include={','.join(tb.DOM0_PACKAGES)}",
-            tb.SUITE, str(rootfs), tb.DEBIAN_MIRROR], logfile=log)
-    xenstored = rootfs / "usr/lib/xen-4.17/bin/xenstored"
+    packages = tb.dom0_packages(suite)
+    series = tb.SUITE_SERIES[suite]
+    tb.log(f"debootstrap {suite} minbase dom0 (about 1.5-4 min)")
+    tb.run(["debootstrap", "--variant=minbase", f"--include={','.join(packages)}",
+            suite, str(rootfs), tb.DEBIAN_MIRROR], logfile=log)
+    xenstored = rootfs / f"usr/lib/xen-{series}/bin/xenstored"
     for rel, text in DOM0_FILES.items():
         if rel == "etc/default/xen" and not xenstored.exists():
             continue  # keep Debian's default oxenstored
         path = rootfs / rel
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(text.format(series=series) if rel == "etc/default/xen" else text)
     tb.run(["chroot", str(rootfs), "systemctl", "enable", "systemd-networkd.service"],
            logfile=log)
     tb.run(["chroot", str(rootfs), "systemctl", "mask", *DOM0_MASKED_UNITS], logfile=log)
     # Root's SSH key, generated here and kept beside the image.
     tb.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "noreboot-xen-testbed",
-            "-f", str(layout.ssh_key())], logfile=log)
+            "-f", str(layout.ssh_key(suite))], logfile=log)
     ssh_dir = rootfs / "root" / ".ssh"
     ssh_dir.mkdir(mode=0o700, exist_ok=True)
     authorized = ssh_dir / "authorized_keys"
-    shutil.copyfile(layout.ssh_key().with_suffix(".pub"), authorized)
+    shutil.copyfile(layout.ssh_key(suite).with_suffix(".pub"), authorized)
     authorized.chmod(0o600)
     # Kernel and initrd go beside the image: QEMU hands them to Xen as multiboot modules.
     kernels = sorted((rootfs / "boot").glob("vmlinuz-*"))
     initrds = sorted((rootfs / "boot").glob("initrd.img-*"))
     if not kernels or not initrds:
         raise tb.TestbedError(f"no kernel/initrd in {rootfs}/boot; see {log}")
-    shutil.copyfile(kernels[-1], layout.dom0_kernel())
-    shutil.copyfile(initrds[-1], layout.dom0_initrd())
+    shutil.copyfile(kernels[-1], layout.dom0_kernel(suite))
+    shutil.copyfile(initrds[-1], layout.dom0_initrd(suite))
     for leftover in (rootfs / "var/cache/apt/archives").glob("*.deb"):
         leftover.unlink()
     raw = out / "dom0.raw"
     tb.log("making the ext4 image and its qcow2")
     tb.run(["mkfs.ext4", "-q", "-F", "-L", "dom0root", "-d", str(rootfs), str(raw), "3G"],
            logfile=log)
-    tb.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(layout.dom0_disk())], logfile=log)
+    tb.run(["qemu-img", "convert", "-O", "qcow2", str(raw), str(layout.dom0_disk(suite))],
+           logfile=log)
     raw.unlink()
     shutil.rmtree(rootfs)
-    layout.dom0_disk().chmod(0o444)
-    mark_done(out, {"kernel": kernels[-1].name, "packages": list(tb.DOM0_PACKAGES)})
-    tb.log(f"dom0 image ready: {layout.dom0_disk()} ({kernels[-1].name})")
+    layout.dom0_disk(suite).chmod(0o444)
+    mark_done(out, {"kernel": kernels[-1].name, "packages": list(packages)})
+    tb.log(f"dom0 image ready: {layout.dom0_disk(suite)} ({kernels[-1].name})")
 
 
 # ------------------------------------------------------------------ booted snapshots
@@ -321,12 +411,12 @@ def make_golden(layout: tb.Layout, build: tb.XenBuild, logdir: Path,
     fresh_dir(out)
     disk = layout.golden_disk(build)
     tb.run(["qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2",
-            "-b", str(layout.dom0_disk()), str(disk)])
+            "-b", str(layout.dom0_disk(build.suite)), str(disk)])
     port = tb.free_port()
     serial = out / "boot-serial.log"
     qmp_path = out / "qmp.sock"
-    argv = tb.qemu_argv(xen_elf=layout.xen_elf(build), kernel=layout.dom0_kernel(),
-                        initrd=layout.dom0_initrd(), disk=disk, port=port,
+    argv = tb.qemu_argv(xen_elf=layout.xen_elf(build), kernel=layout.dom0_kernel(build.suite),
+                        initrd=layout.dom0_initrd(build.suite), disk=disk, port=port,
                         serial_log=serial, qmp_socket=qmp_path)
     tb.log(f"{build.version}: first boot on port {port} (about 35-150 s)")
     start = time.monotonic()
@@ -334,7 +424,7 @@ def make_golden(layout: tb.Layout, build: tb.XenBuild, logdir: Path,
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=qlog,
                                 stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        key = layout.ssh_key()
+        key = layout.ssh_key(build.suite)
         try:
             tb.wait_for_ssh(port, key, boot_timeout, alive=lambda: proc.poll() is None)
         except tb.TestbedError as exc:
@@ -348,7 +438,7 @@ def make_golden(layout: tb.Layout, build: tb.XenBuild, logdir: Path,
         except tb.TestbedError as exc:
             tb.log(f"{build.version}: boot did not settle ({exc}); saving it as it is")
         info = tb.xl_info(port, key)
-        if info.get("build_id") != build.build_id or info.get("xen_version") != build.version:
+        if info.get("build_id") != build.build_id or info.get("xen_version") != build.xen_version:
             raise tb.TestbedError(f"{build.version}: booted Xen reports xen_version "
                                   f"{info.get('xen_version')} build_id {info.get('build_id')}")
         tb.ssh(port, key, ["sync"])
@@ -366,9 +456,10 @@ def make_golden(layout: tb.Layout, build: tb.XenBuild, logdir: Path,
             proc.wait()
     qmp_path.unlink(missing_ok=True)
     disk.chmod(0o444)
-    info = {"version": build.version, "debian_version": build.debian_version,
+    info = {"version": build.version, "xen_version": build.xen_version,
+            "debian_version": build.debian_version,
             "build_id": build.build_id, "boot_seconds": round(boot_seconds, 1),
-            "image": tb.image_key(), "dom0_release": info.get("release")}
+            "image": tb.image_key(build.suite), "dom0_release": info.get("release")}
     mark_done(out, info)
     tb.log(f"{build.version}: booted in {boot_seconds:.0f} s, snapshot saved")
     return info
@@ -383,43 +474,55 @@ def main() -> int:
                         help="seconds to wait for a first boot to answer on SSH")
     parser.add_argument("--no-snapshots", action="store_true",
                         help="stop after images and payloads (no first boots)")
+    parser.add_argument("--generation", action="append", choices=[*tb.GENERATIONS, "all"],
+                        help="Xen generation(s) to build: 4.17 (Debian 12, the default), "
+                             "4.20 (Debian 13), or all; repeatable")
     args = parser.parse_args()
+    generations = args.generation or ["4.17"]
+    if "all" in generations:
+        generations = list(tb.GENERATIONS)
+    builds = {v: b for g in generations for v, b in tb.GENERATIONS[g].items()}
+    suites = sorted({b.suite for b in builds.values()})
     tb.require_root_and_apt()
     layout = tb.Layout()
     started = time.monotonic()
-    was_complete = all(is_done(p) for p in all_step_dirs(layout))
+    was_complete = all(is_done(p) for p in all_step_dirs(layout, builds))
     layout.root.mkdir(parents=True, exist_ok=True)
     logdir = layout.root / "logs"
     logdir.mkdir(exist_ok=True)
     tb.log(f"cache: {layout.root}")
     ensure_host_packages(logdir)
     # The payload build (CPU) and the dom0 debootstrap (network, disk) run side by side.
-    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
-        jobs = [pool.submit(hypervisors_and_payloads, layout, logdir),
-                pool.submit(build_dom0_image, layout, logdir)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1 + len(suites)) as pool:
+        jobs = [pool.submit(hypervisors_and_payloads, layout, logdir, builds),
+                *(pool.submit(build_dom0_image, layout, logdir, suite) for suite in suites)]
         for job in jobs:
             job.result()
     boots = {}
     if not args.no_snapshots:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=len(tb.BUILDS)) as pool:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=len(builds)) as pool:
             futures = {v: pool.submit(make_golden, layout, b, logdir, args.boot_timeout)
-                       for v, b in tb.BUILDS.items()}
+                       for v, b in builds.items()}
             boots = {v: f.result() for v, f in futures.items()}
     elapsed = time.monotonic() - started
     kind = "warm (all cached)" if was_complete else "cold/partial build"
     tb.log(f"testbed ready in {elapsed:.1f} s [{kind}]; cache {layout.root}")
     for version, info in boots.items():
         tb.log(f"  {version}: build_id {info['build_id']}, first boot {info['boot_seconds']} s")
-    for build in tb.BUILDS.values():
+    for build in builds.values():
         tb.log(f"  payloads {build.version}: {layout.payloads(build)}")
     return 0
 
 
-def all_step_dirs(layout: tb.Layout) -> list[Path]:
-    dirs = [layout.source(), layout.dom0()]
-    for build in tb.BUILDS.values():
-        dirs += [layout.xen(build), layout.payloads(build), layout.golden(build)]
-    return dirs
+def all_step_dirs(layout: tb.Layout, builds: dict[str, tb.XenBuild] | None = None) -> list[Path]:
+    builds = tb.BUILDS if builds is None else builds
+    dirs = []
+    for build in builds.values():
+        dirs += [layout.source(build.series), layout.dom0(build.suite), layout.xen(build),
+                 layout.payloads(build), layout.golden(build)]
+        if build.series in tb.UPSTREAM_SOURCES:
+            dirs.append(layout.selfbuilt_payloads(build.series))
+    return list(dict.fromkeys(dirs))
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 
     python3 tests/testbed/capture_transcripts.py [--only SCENARIO ...] [--with-nop]
 
-Starts its own hosts (one per Xen build, resumed from the booted snapshots), copies both
-builds' payloads to each (/root/p4175/, /root/p4177/), runs every scenario below on each
-host, and writes tests/fixtures/transcripts/xen-<version>/<scenario>.yml:
+Starts its own hosts (one per Xen build, resumed from the booted snapshots), copies the
+payloads of its build and of another build of its generation to each (4.17: /root/p4175/,
+/root/p4177/; 4.20: /root/p4204/ and /root/p420s/, the payloads of the 4.20 hypervisor
+built from source), runs every scenario below on each host, and writes
+tests/fixtures/transcripts/xen-<version>/<scenario>.yml:
 
     build: {version, debian_version, build_id}
     scenario: NAME
@@ -40,7 +42,12 @@ import hosts as testbed_hosts  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_ROOT = REPO / "tests" / "fixtures" / "transcripts"
-PAYLOAD_DIRS = {"4.17.5": "/root/p4175", "4.17.7": "/root/p4177"}
+# Where each set of payloads goes on a host. "4.20-selfbuilt": the payloads of the 4.20
+# hypervisor built from upstream source (another build-id than Debian's 4.20.4).
+PAYLOAD_DIRS = {"4.17.5": "/root/p4175", "4.17.7": "/root/p4177", "4.20.4": "/root/p4204",
+                "4.20-selfbuilt": "/root/p420s"}
+# The payload set of "another build" each host is offered (wrong build-id).
+OTHER_PAYLOADS = {"4.17.5": "4.17.7", "4.17.7": "4.17.5", "4.20.4": "4.20-selfbuilt"}
 LIVEPATCH = "xen-livepatch"
 
 
@@ -56,7 +63,7 @@ def hello(d: str) -> str:
     return f"{d}/xen_hello_world.livepatch"
 
 
-def scenarios() -> list[tuple[str, str, object]]:
+def scenarios(series: str = "4.17") -> list[tuple[str, str, object]]:
     def load_list_revert_unload(payload: str, name: str):
         return lambda own, other: [
             lp("load", f"{own}/{payload}.livepatch"), lp("list"),
@@ -151,9 +158,34 @@ def scenarios() -> list[tuple[str, str, object]]:
         # Last of the normal ones: a revert action hook that fails may leave it applied.
         ("action-hooks-norevert", "a revert action hook that fails",
          load_list_revert_unload("xen_action_hooks_norevert", "xen_action_hooks_norevert")),
-        ("xl-dmesg-after", "xl dmesg after all of the above (livepatch log lines)",
-         lambda own, other: [["xl", "dmesg"]]),
+        ("abbreviated-commands", "commands given by a prefix of their name (`lis`, `up`, "
+         "`app`, `rev`, `unl`) and an empty command word",
+         lambda own, other: [
+             lp("lis"), lp("up", "xen_hello_world", hello(own)), lp("app", "xen_hello_world"),
+             lp("list"), lp("rev", "xen_hello_world"), lp("unl", "xen_hello_world"), lp(""),
+             lp("list")]),
     ]
+    if series != "4.17":
+        # xen-livepatch --force (Xen 4.19): the hypervisor takes the flag on upload only.
+        table += [
+            ("force", "xen-livepatch --force: alone, with list, upload of the other build's "
+             "payload, load, and after the command",
+             lambda own, other: [
+                 lp("--force"), lp("--force", "list"),
+                 lp("--force", "upload", "wrongbid", hello(other)),
+                 lp("--force", "load", hello(own)), lp("list"),
+                 lp("--force", "revert", "xen_hello_world"),
+                 lp("unload", "xen_hello_world", "--force"),
+                 lp("--force", "unload", "xen_hello_world"), lp("list")]),
+            ("force-no-xen-buildid", "--force upload of a payload without "
+             ".livepatch.xen_depends and of one whose expectations fail",
+             lambda own, other: [
+                 lp("--force", "upload", "nobid", f"{own}/xen_no_xen_buildid.livepatch"),
+                 lp("--force", "load", f"{own}/xen_expectations_fail.livepatch"),
+                 lp("list")]),
+        ]
+    table.append(("xl-dmesg-after", "xl dmesg after all of the above (livepatch log lines)",
+                  lambda own, other: [["xl", "dmesg"]]))
     return table
 
 
@@ -172,7 +204,7 @@ class Host:
         self.desc = desc
         self.port = desc["port"]
         self.key = Path(desc["identity_file"])
-        self.version = desc["xen_version"]
+        self.version = desc.get("testbed_version", desc["xen_version"])
         # A short path: a UNIX socket path has at most 107 bytes.
         self.control_dir = tempfile.mkdtemp(prefix="nrx-ssh-")
 
@@ -279,6 +311,8 @@ def render(build: tb.XenBuild, name: str, description: str, steps: list[dict]) -
         f"  version: {json.dumps(build.version)}",
         f"  debian_version: {json.dumps(build.debian_version)}",
         f"  build_id: {json.dumps(build.build_id)}",
+        *([f"  xen_version: {json.dumps(build.xen_version)}"]
+          if build.xen_version != build.version else []),
         f"scenario: {json.dumps(name)}",
         f"description: {json.dumps(description)}",
         "steps:",
@@ -320,21 +354,28 @@ def write_transcript(build: tb.XenBuild, name: str, description: str, steps: lis
 
 # ------------------------------------------------------------------ main
 
+def local_payloads(layout: tb.Layout, payload_set: str) -> Path:
+    if payload_set in tb.ALL_BUILDS:
+        return layout.payloads(tb.ALL_BUILDS[payload_set])
+    return layout.selfbuilt_payloads(payload_set.split("-")[0])
+
+
 def copy_payloads(host: Host, layout: tb.Layout) -> None:
-    for version, remote_dir in PAYLOAD_DIRS.items():
+    for payload_set in (host.version, OTHER_PAYLOADS[host.version]):
+        remote_dir = PAYLOAD_DIRS[payload_set]
         host.run(["mkdir", "-p", remote_dir])
-        files = sorted(str(p) for p in layout.payloads(tb.BUILDS[version]).glob("*.livepatch"))
+        files = sorted(str(p) for p in local_payloads(layout, payload_set).glob("*.livepatch"))
         tb.run(["scp", "-q", "-P", str(host.port), "-i", str(host.key), "-o", "BatchMode=yes",
                 "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                 "-o", "LogLevel=ERROR", *files, f"root@127.0.0.1:{remote_dir}/"])
 
 
 def capture_host(host: Host, only: set[str]) -> list[Path]:
-    build = tb.BUILDS[host.version]
+    build = tb.ALL_BUILDS[host.version]
     own = PAYLOAD_DIRS[host.version]
-    other = next(d for v, d in PAYLOAD_DIRS.items() if v != host.version)
+    other = PAYLOAD_DIRS[OTHER_PAYLOADS[host.version]]
     written = []
-    for name, description, make_steps in scenarios():
+    for name, description, make_steps in scenarios(build.series):
         if only and name not in only:
             continue
         host.reset()
@@ -356,7 +397,7 @@ def capture_nop(host: Host) -> Path:
     """Applies xen_nop, which kills this hypervisor build (DOUBLE FAULT). Busy answers
     (rc 2) are recorded and retried; the try that crashes never answers: it is recorded
     with rc null and a note, and the serial console from the crash on is saved beside."""
-    build = tb.BUILDS[host.version]
+    build = tb.ALL_BUILDS[host.version]
     host.reset()
     own = PAYLOAD_DIRS[host.version]
     steps = [host.run(lp("upload", "xen_nop", f"{own}/xen_nop.livepatch")), host.run(lp("list"))]
@@ -402,7 +443,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", default=[], metavar="SCENARIO")
-    parser.add_argument("--versions", default="4.17.5,4.17.7")
+    parser.add_argument("--versions", default="4.17.5,4.17.7",
+                        help="builds to capture, comma-separated (4.20.4: Debian 13's)")
     parser.add_argument("--with-nop", action="store_true",
                         help="finally crash a 4.17.5 host with xen_nop and record it")
     args = parser.parse_args()

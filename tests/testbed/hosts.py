@@ -1,6 +1,7 @@
 """Starts and stops real Xen hosts (QEMU VMs) resumed from the testbed's booted snapshots.
 
     python3 tests/testbed/hosts.py up --host xen4175=4.17.5 --host xen4177=4.17.7 [--run-dir DIR]
+    python3 tests/testbed/hosts.py up --host c=4.20.4 [--run-dir DIR]   # Debian 13's Xen 4.20
     python3 tests/testbed/hosts.py status [--run-dir DIR]
     python3 tests/testbed/hosts.py down [--run-dir DIR]
 
@@ -37,12 +38,12 @@ MAX_HOSTS = 3  # each VM takes about 2 GiB and a good part of a core
 
 def parse_host_spec(spec: str) -> tuple[str, tb.XenBuild]:
     name, sep, version = spec.partition("=")
-    if not sep or not name or version not in tb.BUILDS:
+    if not sep or not name or version not in tb.ALL_BUILDS:
         raise tb.TestbedError(f"--host wants NAME=VERSION with VERSION one of "
-                              f"{', '.join(tb.BUILDS)}; got {spec!r}")
+                              f"{', '.join(tb.ALL_BUILDS)}; got {spec!r}")
     if not name.replace("-", "").replace("_", "").isalnum():
         raise tb.TestbedError(f"host name must be letters, digits, - and _: {name!r}")
-    return name, tb.BUILDS[version]
+    return name, tb.ALL_BUILDS[version]
 
 
 def pid_alive(pid: int) -> bool:
@@ -74,7 +75,9 @@ def start_clone(name: str, build: tb.XenBuild, layout: tb.Layout, run_dir: Path)
     golden = layout.golden(build)
     if not (golden / ".done").exists():
         raise tb.TestbedError(f"no booted snapshot for {build.version} in {golden}: "
-                              f"run tests/testbed/build_testbed.py first")
+                              f"run tests/testbed/build_testbed.py"
+                              f"{'' if build.series == '4.17' else ' --generation ' + build.series}"
+                              f" first")
     host_dir = run_dir / name
     if host_dir.exists():
         raise tb.TestbedError(f"{host_dir} exists: host {name} is already up (or was not "
@@ -86,8 +89,9 @@ def start_clone(name: str, build: tb.XenBuild, layout: tb.Layout, run_dir: Path)
     port = tb.free_port()
     serial = host_dir / "serial.log"
     qmp_path = host_dir / "qmp.sock"
-    argv = tb.qemu_argv(xen_elf=layout.xen_elf(build), kernel=layout.dom0_kernel(),
-                        initrd=layout.dom0_initrd(), disk=disk, port=port, serial_log=serial,
+    argv = tb.qemu_argv(xen_elf=layout.xen_elf(build), kernel=layout.dom0_kernel(build.suite),
+                        initrd=layout.dom0_initrd(build.suite), disk=disk, port=port,
+                        serial_log=serial,
                         qmp_socket=qmp_path, incoming_state=layout.golden_state(build),
                         pidfile=host_dir / "qemu.pid")
     with open(host_dir / "qemu.log", "wb") as qlog:
@@ -95,7 +99,8 @@ def start_clone(name: str, build: tb.XenBuild, layout: tb.Layout, run_dir: Path)
                                 stderr=subprocess.STDOUT, start_new_session=True)
     return {
         "name": name, "address": "127.0.0.1", "port": port, "user": "root",
-        "identity_file": str(layout.ssh_key()), "xen_version": build.version,
+        "identity_file": str(layout.ssh_key(build.suite)), "xen_version": build.xen_version,
+        "testbed_version": build.version,
         "debian_version": build.debian_version, "build_id": build.build_id,
         "payloads_dir": str(layout.payloads(build)), "pid": proc.pid,
         "run_dir": str(host_dir), "serial_log": str(serial), "qmp_socket": str(qmp_path),

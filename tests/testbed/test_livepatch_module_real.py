@@ -23,13 +23,11 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
-sys.path.insert(0, str(HERE))
 
-import testbed_lib as tb  # noqa: E402  pylint: disable=wrong-import-position
-
-sys.path.insert(0, str(REPO / "tests" / "support"))
-import payload_note_signing as note_signing  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_signature_note as signature_note  # noqa: E402
+import payload_note_signing as note_signing
+import testbed_lib as tb
+from xen_builds import XEN_4175
+from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_signature_note as signature_note
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +105,7 @@ affected:
   hypervisors:
     versions: [">=4.17.0,<4.18.0"]
 livepatches:
-  - xen_build_id: 39a640e6f1412319235087391df9f1c5e13ae920
+  - xen_build_id: {xen_build_id}
     file: xen_hello_world.livepatch
     sha256: {sha}
     name: xen_hello_world
@@ -174,7 +172,7 @@ def test_swapped_payload_never_reaches_real_xen(real_host, case):
     else:
         declared.write_bytes(payload_a)
     advisory = work / "advisory.yml"
-    advisory.write_text(SWAP_ADVISORY.format(sha=sha_a))
+    advisory.write_text(SWAP_ADVISORY.format(sha=sha_a, xen_build_id=XEN_4175))
     state_dir = f"{SWAP_STATE_ROOT}/{case}"
     mode = {"host_replace": "replace", "host_symlink": "symlink"}.get(case, "none")
     setup = [f"mkdir -p -m 0700 {SWAP_STATE_ROOT}",

@@ -18,11 +18,10 @@ import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 
-import capture_transcripts as capture  # noqa: E402
-import hosts  # noqa: E402
-import testbed_lib as tb  # noqa: E402
+import capture_transcripts as capture
+import hosts
+import testbed_lib as tb
 
 TRANSCRIPTS = HERE.parents[1] / "tests" / "fixtures" / "transcripts"
 
@@ -51,16 +50,18 @@ def test_transcript_yaml_keeps_bytes_exact(tmp_path, text):
     assert data["build"]["build_id"] == build.build_id
 
 
-@pytest.mark.parametrize("version", sorted(tb.BUILDS))
+@pytest.mark.parametrize("version", sorted(tb.ALL_BUILDS))
 def test_committed_transcripts_name_their_build(version):
     files = sorted((TRANSCRIPTS / f"xen-{version}").glob("*.yml"))
     assert files, f"no transcripts for {version}: run make testbed-capture"
-    build = tb.BUILDS[version]
+    build = tb.ALL_BUILDS[version]
+    expected = {"version": build.version, "debian_version": build.debian_version,
+                "build_id": build.build_id}
+    if build.xen_version != build.version:  # 4.20.4 calls itself 4.20.5-pre
+        expected["xen_version"] = build.xen_version
     for path in files:
         data = yaml.safe_load(path.read_text())
-        assert data["build"] == {"version": build.version,
-                                 "debian_version": build.debian_version,
-                                 "build_id": build.build_id}, path
+        assert data["build"] == expected, path
         assert data["steps"], path
         for step in data["steps"]:
             assert isinstance(step["argv"], list) and {"rc", "stdout", "stderr"} <= set(step)
@@ -147,3 +148,58 @@ def test_host_that_does_not_come_up_is_reported_and_cleaned(layout, tmp_path, mo
     assert not run_dir.exists()
     leftover = subprocess.run(["pgrep", "-f", str(run_dir)], capture_output=True, text=True, check=False)
     assert leftover.stdout == ""
+
+
+# ------------------------------------------------------------------ the 4.20 generation
+# (no cache or VM needed: these hold the recipe and the layout, not the built testbed)
+
+def test_generation_420_is_opt_in_and_leaves_the_417_cache_keys_alone(tmp_path):
+    assert set(tb.BUILDS) == {"4.17.5", "4.17.7"}  # what build_testbed.py makes by default
+    assert tb.image_key() == "bookworm-005939320b65"  # the 4.17 dom0 of existing caches
+    layout = tb.Layout(tmp_path)
+    old, new = tb.ALL_BUILDS["4.17.5"], tb.ALL_BUILDS["4.20.4"]
+    assert layout.xen_elf(old) == tmp_path / "xen" / old.debian_version / "xen-4.17-amd64"
+    assert layout.xen_syms(new) == tmp_path / "xen" / new.debian_version / "xen-syms-4.20-amd64"
+    assert layout.payloads(new) == tmp_path / "payloads" / "4.20.4"
+    assert layout.golden(new).name == f"{new.debian_version}-{tb.image_key('trixie')}"
+    assert layout.ssh_key("trixie").parent != layout.ssh_key().parent
+    assert layout.source("4.20") != layout.source()
+    packages = tb.dom0_packages("trixie")
+    assert "xen-utils-4.20" in packages and "xen-utils-4.17" not in packages
+    assert len(packages) == len(tb.DOM0_PACKAGES)
+
+
+def test_host_spec_takes_either_generation():
+    assert hosts.parse_host_spec("c=4.20.4")[1].suite == "trixie"
+    assert hosts.parse_host_spec("a=4.17.5")[1].suite == "bookworm"
+    with pytest.raises(tb.TestbedError, match="4.17.5, 4.17.7, 4.20.4"):
+        hosts.parse_host_spec("c=4.20.9")
+
+
+def test_trixie_is_read_through_a_private_apt_configuration(tmp_path):
+    layout = tb.Layout(tmp_path)
+    assert tb.apt_options(layout, "bookworm") == []
+    options = tb.apt_options(layout, "trixie")
+    values = options[1::2]
+    assert options[::2] == ["-o"] * 4
+    assert "Dir::Etc::sourceparts=/nonexistent" in values
+    assert all(str(tmp_path) in v for v in values if not v.endswith("/nonexistent"))
+
+
+def test_upstream_source_for_420_must_be_named(monkeypatch):
+    import build_testbed
+
+    monkeypatch.delenv(tb.UPSTREAM_GIT_ENV, raising=False)
+    with pytest.raises(tb.TestbedError, match=f"set {tb.UPSTREAM_GIT_ENV} .* RELEASE-4.20.4"):
+        build_testbed.upstream_git()
+
+
+def test_capture_offers_420_its_own_generations_other_build():
+    names_417 = [name for name, _d, _s in capture.scenarios("4.17")]
+    names_420 = [name for name, _d, _s in capture.scenarios("4.20")]
+    assert "force" not in names_417 and {"force", "force-no-xen-buildid"} <= set(names_420)
+    assert names_417[-1] == names_420[-1] == "xl-dmesg-after"
+    assert capture.OTHER_PAYLOADS["4.20.4"] == "4.20-selfbuilt"
+    layout = tb.Layout(Path("/c"))
+    assert capture.local_payloads(layout, "4.20-selfbuilt") == Path("/c/payloads/4.20-selfbuilt")
+    assert capture.local_payloads(layout, "4.17.7") == Path("/c/payloads/4.17.7")

@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# The two real Xen 4.17 builds Debian bookworm ships (main and bookworm-security).
-# build_id is what `xl info` reports and what a payload's .livepatch.xen_depends must carry.
+# The real Xen builds Debian ships. build_id is what `xl info` reports and what a
+# payload's .livepatch.xen_depends must carry.
 
 
 @dataclass(frozen=True)
@@ -27,21 +27,56 @@ class XenBuild:
     version: str          # upstream version, as `xl info` reports xen_version
     debian_version: str   # the Debian package version
     build_id: str         # GNU build-id of the hypervisor (xen-syms)
+    series: str = "4.17"  # Debian's package series: xen-hypervisor-<series>-amd64, xen-utils-<series>
+    suite: str = "bookworm"  # the Debian release that ships it (and the dom0 image's suite)
+    # What `xl info` reports as xen_version when it is not `version`: Debian 13's
+    # 4.20.4+63-g7abfd2bce2 is upstream's stable-4.20 after RELEASE-4.20.4, which calls
+    # itself 4.20.5-pre (Debian 12's 4.17.5+72 and 4.17.7+13 report 4.17.5 and 4.17.7).
+    reported_version: str = ""
+
+    @property
+    def xen_version(self) -> str:
+        return self.reported_version or self.version
+
+    @property
+    def generation(self) -> str:
+        return self.series
 
 
+# Debian 12 (bookworm): the default testbed (main and bookworm-security).
 BUILDS = {
     "4.17.5": XenBuild("4.17.5", "4.17.5+72-g01140da4e8-1",
                        "39a640e6f1412319235087391df9f1c5e13ae920"),
     "4.17.7": XenBuild("4.17.7", "4.17.7+13-g2445b30a44-0+deb12u1",
                        "151b373fd64b321593bf987fd923cd10dabadac4"),
 }
-# The Debian source package the payloads are compiled from (4.17.7's source is not
+# Debian 13 (trixie): its one Xen 4.20 build (trixie and trixie-security carry the same
+# version). Built only on request (build_testbed.py --generation 4.20).
+BUILDS_420 = {
+    "4.20.4": XenBuild("4.20.4", "4.20.4+63-g7abfd2bce2-0+deb13u1",
+                       "576c0736b3e38388c5afe9aaccc43a18d514e88e", series="4.20",
+                       suite="trixie", reported_version="4.20.5-pre"),
+}
+GENERATIONS = {"4.17": BUILDS, "4.20": BUILDS_420}
+ALL_BUILDS = {**BUILDS, **BUILDS_420}
+
+# The Debian source package the 4.17 payloads are compiled from (4.17.7's source is not
 # downloadable from the archive; its payloads are built from this source against
 # the 4.17.7 xen-syms, which is what gives them the 4.17.7 build-id).
 SOURCE_VERSION = "4.17.5+72-g01140da4e8-1"
+# Debian 13's Xen source package is not downloadable either (404 for its .dsc and tarballs),
+# and Debian's 4.20.4+63-g7abfd2bce2 commit is newer than any upstream snapshot at hand: the
+# 4.20 payloads are built from upstream's RELEASE-4.20.4 (a git repository of Xen given by
+# $NOREBOOT_XEN_UPSTREAM_GIT) with Debian's /boot/xen-4.20-amd64.config, against Debian's
+# 4.20 xen-syms, which gives them Debian's build-id.
+UPSTREAM_SOURCES = {
+    "4.20": ("RELEASE-4.20.4", "9611e26eff425be128d4b9c7b48f2bc6b5d3498e"),
+}
+UPSTREAM_GIT_ENV = "NOREBOOT_XEN_UPSTREAM_GIT"
 
 DEBIAN_MIRROR = "http://deb.debian.org/debian"
-SUITE = "bookworm"
+DEBIAN_SECURITY_MIRROR = "http://deb.debian.org/debian-security"
+SUITE = "bookworm"  # the machine's own release, and the default dom0's
 
 # Packages of the dom0 image (debootstrap --variant=minbase --include=...).
 DOM0_PACKAGES = (
@@ -51,6 +86,15 @@ DOM0_PACKAGES = (
 )
 # Bump when the image recipe (packages or the configuration in build_testbed.py) changes.
 IMAGE_RECIPE_REVISION = "1"
+SUITE_SERIES = {"bookworm": "4.17", "trixie": "4.20"}
+
+
+def dom0_packages(suite: str = SUITE) -> tuple[str, ...]:
+    """The dom0 image's packages for `suite`: the same list with that suite's xen-utils."""
+    series = SUITE_SERIES[suite]
+    return tuple(f"xen-utils-{series}" if p.startswith("xen-utils-") else p
+                 for p in DOM0_PACKAGES)
+
 
 GUEST_RAM_MB = 2048
 DOM0_MEM = "1024M"
@@ -71,11 +115,11 @@ def cache_dir() -> Path:
     return Path(os.environ.get("NOREBOOT_XEN_TESTBED_CACHE", "/var/cache/noreboot-xen-testbed"))
 
 
-def image_key() -> str:
+def image_key(suite: str = SUITE) -> str:
     """Names the dom0 image by its recipe, so a changed recipe builds a new one."""
-    recipe = json.dumps({"suite": SUITE, "packages": DOM0_PACKAGES,
+    recipe = json.dumps({"suite": suite, "packages": dom0_packages(suite),
                          "revision": IMAGE_RECIPE_REVISION}, sort_keys=True)
-    return f"{SUITE}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
+    return f"{suite}-{hashlib.sha256(recipe.encode()).hexdigest()[:12]}"
 
 
 class Layout:
@@ -92,34 +136,49 @@ class Layout:
         return self.root / "xen" / build.debian_version
 
     def xen_elf(self, build: XenBuild) -> Path:
-        return self.xen(build) / "xen-4.17-amd64"
+        return self.xen(build) / f"xen-{build.series}-amd64"
 
     def xen_syms(self, build: XenBuild) -> Path:
-        return self.xen(build) / "xen-syms-4.17-amd64"
+        return self.xen(build) / f"xen-syms-{build.series}-amd64"
 
-    def source(self) -> Path:
+    def xen_config(self, build: XenBuild) -> Path:
+        """The hypervisor's Kconfig as Debian ships it (/boot/xen-<series>-amd64.config;
+        4.17's package has none: its config comes from its source package)."""
+        return self.xen(build) / f"xen-{build.series}-amd64.config"
+
+    def source(self, series: str = "4.17") -> Path:
+        if series in UPSTREAM_SOURCES:
+            return self.root / "source" / f"upstream-{UPSTREAM_SOURCES[series][0]}"
         return self.root / "source" / SOURCE_VERSION
 
     def payloads(self, build: XenBuild) -> Path:
         return self.root / "payloads" / build.version
 
-    def dom0(self) -> Path:
-        return self.root / "dom0" / image_key()
+    def selfbuilt_payloads(self, series: str) -> Path:
+        """Payloads for the hypervisor built from the upstream source (another build-id
+        than Debian's: the "other build" of that generation)."""
+        return self.root / "payloads" / f"{series}-selfbuilt"
 
-    def dom0_disk(self) -> Path:
-        return self.dom0() / "dom0.qcow2"
+    def apt_dir(self, suite: str) -> Path:
+        return self.root / "apt" / suite
 
-    def dom0_kernel(self) -> Path:
-        return self.dom0() / "vmlinuz"
+    def dom0(self, suite: str = SUITE) -> Path:
+        return self.root / "dom0" / image_key(suite)
 
-    def dom0_initrd(self) -> Path:
-        return self.dom0() / "initrd.img"
+    def dom0_disk(self, suite: str = SUITE) -> Path:
+        return self.dom0(suite) / "dom0.qcow2"
 
-    def ssh_key(self) -> Path:
-        return self.dom0() / "id_ed25519"
+    def dom0_kernel(self, suite: str = SUITE) -> Path:
+        return self.dom0(suite) / "vmlinuz"
+
+    def dom0_initrd(self, suite: str = SUITE) -> Path:
+        return self.dom0(suite) / "initrd.img"
+
+    def ssh_key(self, suite: str = SUITE) -> Path:
+        return self.dom0(suite) / "id_ed25519"
 
     def golden(self, build: XenBuild) -> Path:
-        return self.root / "golden" / f"{build.debian_version}-{image_key()}"
+        return self.root / "golden" / f"{build.debian_version}-{image_key(build.suite)}"
 
     def golden_disk(self, build: XenBuild) -> Path:
         return self.golden(build) / "disk.qcow2"
@@ -159,6 +218,40 @@ def run(argv: list[str], *, cwd: Path | None = None, env: dict | None = None,
             detail = f"\nstdout: {proc.stdout[-2000:]}\nstderr: {proc.stderr[-2000:]}"
         raise TestbedError(f"command failed (rc={proc.returncode}): {' '.join(argv)}{detail}")
     return proc
+
+
+def apt_options(layout: Layout, suite: str) -> list[str]:
+    """apt-get options that read `suite`'s archive (main and -security) through a private
+    configuration in the cache, leaving the machine's own sources alone. The machine's
+    own suite needs none. Call apt_update first."""
+    if suite == SUITE:
+        return []
+    base = layout.apt_dir(suite)
+    return ["-o", f"Dir::Etc::sourcelist={base / 'sources.list'}",
+            "-o", "Dir::Etc::sourceparts=/nonexistent",
+            "-o", f"Dir::State::Lists={base / 'lists'}", "-o", f"Dir::Cache={base / 'cache'}"]
+
+
+def apt_update(layout: Layout, suite: str, logfile: Path) -> list[str]:
+    """Writes the private apt configuration of `suite` and updates its lists (once per
+    process); returns the options for apt-get."""
+    if suite == SUITE:
+        return []
+    base = layout.apt_dir(suite)
+    (base / "lists" / "partial").mkdir(parents=True, exist_ok=True)
+    (base / "cache" / "archives" / "partial").mkdir(parents=True, exist_ok=True)
+    keyring = "/usr/share/keyrings/debian-archive-keyring.gpg"
+    (base / "sources.list").write_text(
+        f"deb [signed-by={keyring}] {DEBIAN_MIRROR} {suite} main\n"
+        f"deb [signed-by={keyring}] {DEBIAN_SECURITY_MIRROR} {suite}-security main\n")
+    options = apt_options(layout, suite)
+    if suite not in _APT_UPDATED:
+        run(["apt-get", "-q", *options, "update"], logfile=logfile)
+        _APT_UPDATED.add(suite)
+    return options
+
+
+_APT_UPDATED: set[str] = set()
 
 
 def tail(path: Path, lines: int = 40) -> str:

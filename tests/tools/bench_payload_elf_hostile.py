@@ -7,7 +7,7 @@
 
 For each shape of tests/support/hostile_payloads.py and each reader (the ELF reader alone, the
 host's pre-upload inspection livepatch_lifecycle.inspect_payload, the controller's manifest
-check advisory_manifest.collect_problems), prints the wall time of one refusal (without
+check advisory_manifest.validate_manifest), prints the wall time of one refusal (without
 tracing), the peak of Python allocations during it (tracemalloc, a second run) and whether it
 was refused. The targets (< 1 s, < 100 MiB) are printed next to the figures, not asserted.
 The process runs under a 2 GiB address space limit so a reader without bounds fails with a
@@ -27,13 +27,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), 'support'))
 
 import hostile_payloads  # noqa: E402
+from xen_builds import XEN_4175  # noqa: E402
+from manifest_problems import manifest_problems  # noqa: E402
 
-from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am  # noqa: E402
 from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_lifecycle as lc  # noqa: E402
 from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_payload_elf as elf  # noqa: E402
 
 MIB = 1024.0 * 1024.0
-XEN_BUILD_ID = '39a640e6f1412319235087391df9f1c5e13ae920'
+XEN_BUILD_ID = XEN_4175
 
 
 def reader(path, sha):
@@ -56,7 +57,7 @@ def controller(path, sha):
     manifest = dict(schema=1, id='XSA-999', title='hostile payload', affected=dict(hypervisors=dict(versions=['>=4.17.0'])),
                     livepatches=[dict(xen_build_id=XEN_BUILD_ID, file=os.path.basename(path), sha256=sha, name='hostile')],
                     fallback=dict(reboot=True, packages=dict(debian=dict(package='xen-hypervisor-4.17-amd64', version='1'))))
-    problems = am.collect_problems(manifest, os.path.join(os.path.dirname(path), 'xsa-999.yml'))
+    problems = manifest_problems(manifest, os.path.join(os.path.dirname(path), 'xsa-999.yml'))
     return '; '.join(str(p) for p in problems) or None
 
 

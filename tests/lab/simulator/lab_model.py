@@ -11,25 +11,44 @@ import copy
 import os
 import uuid
 
-DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
+# Captured output has one home, tests/fixtures/ (tests/fixtures/README.md): the boot log and the build-id of
+# each real build are read from there. Lab hosts see the checkout's tests/ directory bind-mounted
+# (labctl_instance.TESTS_DIR_IN_NS), the simulator inside it, so this path holds in a lab host too.
+FIXTURES_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'fixtures')
+
+
+def captured(rel):
+    """The text of the captured output ``tests/fixtures/<rel>`` (``xen-4.17.5/xl_dmesg.txt``)."""
+    with open(os.path.join(FIXTURES_DIR, rel)) as handle:
+        return handle.read()
+
+
+def captured_build_id(version):
+    """The build-id ``xl info`` printed on the real build ``version`` (tests/fixtures/xen-<version>/xl_info.txt)."""
+    for line in captured('xen-%s/xl_info.txt' % version).splitlines():
+        key, _colon, value = line.partition(':')
+        if key.strip() == 'build_id':
+            return value.strip()
+    raise ValueError('tests/fixtures/xen-%s/xl_info.txt has no build_id line' % version)
+
 
 # Real Debian bookworm builds, as measured on the real testbed (xen-testbed.md, reference/).
 KNOWN_BUILDS = {
     '4.17.5': {
         'version': '4.17.5',
-        'build_id': '39a640e6f1412319235087391df9f1c5e13ae920',
+        'build_id': captured_build_id('4.17.5'),
         'debian_version': '4.17.5+72-g01140da4e8-1',
         'compile_date': 'Sat Nov 29 13:52:25 UTC 2025',
         'virt_caps': 'pv hvm hap shadow gnttab-v1 gnttab-v2',
-        'boot_dmesg': 'boot-dmesg-4.17.5.txt',
+        'boot_dmesg': 'xen-4.17.5/xl_dmesg.txt',
     },
     '4.17.7': {
         'version': '4.17.7',
-        'build_id': '151b373fd64b321593bf987fd923cd10dabadac4',
+        'build_id': captured_build_id('4.17.7'),
         'debian_version': '4.17.7+13-g2445b30a44-0+deb12u1',
         'compile_date': 'Wed Nov  4 16:52:28 UTC 2026',
         'virt_caps': 'pv hvm hap gnttab-v1 gnttab-v2',
-        'boot_dmesg': 'boot-dmesg-4.17.7.txt',
+        'boot_dmesg': 'xen-4.17.7/xl_dmesg.txt',
     },
 }
 
@@ -157,9 +176,7 @@ def resolve_hardware(name_or_spec):
 
 def boot_dmesg(build, hardware, commandline):
     """The hypervisor's boot messages (xl dmesg right after boot)."""
-    template = build.get('boot_dmesg') or 'boot-dmesg-4.17.5.txt'
-    with open(os.path.join(DATA_DIR, template)) as handle:
-        lines = handle.read().splitlines()
+    lines = captured(build.get('boot_dmesg') or 'xen-4.17.5/xl_dmesg.txt').splitlines()
     vendor = 'Intel' if hardware['vendor'] == 'GenuineIntel' else 'AMD'
     out = []
     for line in lines:

@@ -8,11 +8,11 @@ env/extravars holding survey-style answers and the awx_job_id / tower_job_id AWX
 with a wrapper playbook that imports the FQCN playbook noreboot.xen.rolling_livepatch), streamed
 as AWX streams a job to an execution node through Receptor:
 ``ansible-runner transmit DIR -p wrapper.yml | ansible-runner worker | ansible-runner process DIR``,
-three processes. The collection comes from its own tarball, installed where the "execution node"
-(the worker's environment) finds it, as an execution environment has it.
+three processes (tests/lab/awx_runner_job.py). The collection comes from its own tarball, installed where
+the "execution node" (the worker's environment) finds it, as an execution environment has it.
 
-Checked: the job's status and rc, the job events (one play start per live patch wave, tasks only
-in the plan's waves and only on their hosts, a ``playbook_on_stats`` event whose ``artifact_data``
+Checked: the job's status and rc, the job events (one batch of the live patch play per wave, in plan
+order, each opened by its gate, tasks only on its wave's hosts, a ``playbook_on_stats`` event whose ``artifact_data``
 holds the plan and the summary published with set_stats), and the job id in the run id that the
 hosts' ledgers carry.
 """
@@ -22,42 +22,21 @@ from __future__ import absolute_import, division, print_function
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
-import time
 
 import pytest
-import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
-REPO = os.path.dirname(os.path.dirname(LAB))
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
 
+import awx_runner_job as awx  # noqa: E402
 import bench_rolling_livepatch as rl  # noqa: E402
 import lab_for_test  # noqa: E402
-import labctl  # noqa: E402
 
 SPEC = os.path.join(LAB, 'fleets', 'small.yml')
-BIN = os.path.join(REPO, '.venv', 'bin')
 JOB_ID = 4711
 IDENT = 'awx-job-%d' % JOB_ID
-WRAPPER = '''---
-# What an AWX project holds: a playbook of its own that runs the collection's playbook by FQCN
-# (the collection comes from the execution environment).
-- name: Rolling live patch (AWX job template)
-  ansible.builtin.import_playbook: noreboot.xen.rolling_livepatch
-'''
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
-
-
-def _run(argv, **kwargs):
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False, **kwargs)
-    assert proc.returncode == 0, '%s: rc %d\n%s\n%s' % (argv, proc.returncode, proc.stdout, proc.stderr)
-    return proc
 
 
 @pytest.fixture(scope='module')
@@ -69,26 +48,8 @@ def lab(tmp_path_factory):
         yield dict(up, manifest=manifest, hosts=sorted(rl.lab_hosts()))
 
 
-def _install_collection(workdir):
-    """The collection as an execution environment has it: built with galaxy and installed from the tarball."""
-    dist = os.path.join(workdir, 'dist')
-    collections = os.path.join(workdir, 'ee-collections')
-    _run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'build', REPO, '--output-path', dist])
-    (tarball,) = [os.path.join(dist, n) for n in os.listdir(dist) if n.endswith('.tar.gz')]
-    _run([os.path.join(BIN, 'ansible-galaxy'), 'collection', 'install', '--offline', '-p', collections, tarball],
-         env=dict(os.environ, ANSIBLE_COLLECTIONS_PATH=collections))
-    return collections
-
-
-def _private_data_dir(lab, root):
-    os.makedirs(os.path.join(root, 'inventory'))
-    os.makedirs(os.path.join(root, 'env'))
-    os.makedirs(os.path.join(root, 'project'))
-    shutil.copy(lab['inventory'], os.path.join(root, 'inventory', 'hosts.yml'))
-    with open(os.path.join(root, 'project', 'wrapper.yml'), 'w') as handle:
-        handle.write(WRAPPER)
-    shutil.copy(os.path.join(LAB, 'ansible.cfg'), os.path.join(root, 'project', 'ansible.cfg'))
-    extravars = {
+def _extravars(lab):
+    return {
         # Survey answers, typed as AWX's survey types give them.
         'noreboot_xen_advisories': [lab['manifest']],
         'noreboot_xen_failure_budget_hosts': 1,
@@ -99,57 +60,25 @@ def _private_data_dir(lab, root):
         'noreboot_xen_run_lock_dir': os.path.join(lab['workdir'], 'runs'),
         # What AWX adds to every job's extra vars.
         'awx_job_id': JOB_ID, 'tower_job_id': JOB_ID, 'awx_job_template_name': 'noreboot.xen rolling live patch',
-        'awx_user_name': 'operator', 'awx_inventory_name': 'lab small',
+        'awx_user_name': 'operator', 'awx_inventory_name': 'lab small', 'awx_job_launch_type': 'manual',
     }
-    with open(os.path.join(root, 'env', 'extravars'), 'w') as handle:
-        yaml.safe_dump(extravars, handle)
-
-
-def _stream(private_dir, collections):
-    """transmit | worker | process, three processes as AWX and Receptor run them; returns their rcs and seconds."""
-    env = {'PATH': '%s:/usr/sbin:/usr/bin:/sbin:/bin' % BIN, 'HOME': os.environ.get('HOME', '/root'),
-           'LANG': 'C.UTF-8', 'ANSIBLE_COLLECTIONS_PATH': collections, 'ANSIBLE_COLLECTIONS_SCAN_SYS_PATH': 'false',
-           'ANSIBLE_SSH_CONTROL_PATH_DIR': os.path.join(labctl.LAB_ROOT, 'cp'), 'ANSIBLE_FORCE_COLOR': '0'}
-    runner = os.path.join(BIN, 'ansible-runner')
-    started = time.time()
-    transmit = subprocess.Popen([runner, 'transmit', private_dir, '-p', 'wrapper.yml', '--ident', IDENT],
-                                stdout=subprocess.PIPE, env=env)
-    worker = subprocess.Popen([runner, 'worker'], stdin=transmit.stdout, stdout=subprocess.PIPE, env=env)
-    transmit.stdout.close()
-    process = subprocess.Popen([runner, 'process', private_dir, '--ident', IDENT], stdin=worker.stdout, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, env=env)
-    worker.stdout.close()
-    output = process.communicate(timeout=600)[0].decode('utf-8', 'replace')
-    rcs = (transmit.wait(timeout=60), worker.wait(timeout=60), process.returncode)
-    return dict(rcs=rcs, elapsed_s=round(time.time() - started, 1), output=output)
-
-
-def _events(artifacts):
-    folder = os.path.join(artifacts, 'job_events')
-    events = []
-    for name in os.listdir(folder):
-        with open(os.path.join(folder, name)) as handle:
-            events.append(json.load(handle))
-    return sorted(events, key=lambda e: e['counter'])
 
 
 def test_rolling_live_patch_as_an_awx_job(lab):
     private_dir = os.path.join(lab['workdir'], 'job')
-    _private_data_dir(lab, private_dir)
-    collections = _install_collection(lab['workdir'])
-    job = _stream(private_dir, collections)
+    awx.private_data_dir(private_dir, lab['inventory'], 'noreboot.xen.rolling_livepatch', _extravars(lab))
+    job = awx.stream(private_dir, awx.install_collection(lab['workdir']), IDENT)
     print('transmit | worker | process: rcs %s, %.1f s' % (job['rcs'], job['elapsed_s']))
-    artifacts = os.path.join(private_dir, 'artifacts', IDENT)
     assert job['rcs'] == (0, 0, 0), job['output'][-4000:]
-    with open(os.path.join(artifacts, 'status')) as handle:
-        assert handle.read().strip() == 'successful', job['output'][-4000:]
-    with open(os.path.join(artifacts, 'rc')) as handle:
-        assert handle.read().strip() == '0'
-    events = _events(artifacts)
+    result = awx.job_result(private_dir, IDENT)
+    assert (result['status'], result['rc']) == ('successful', 0), job['output'][-4000:]
+    events = result['events']
+    # The run did not stop itself: no stop event (tests/lab/tests/test_awx_workflow_lab.py checks the one of a stop).
+    assert awx.task_messages(events, 'Gate - the run stops here') == []
 
     # The artifacts: the plan and the summary, once, in the stats event (what AWX stores as the job's artifacts).
-    (stats,) = [e for e in events if e['event'] == 'playbook_on_stats']
-    artifact = stats['event_data']['artifact_data']
+    assert len([e for e in events if e['event'] == 'playbook_on_stats']) == 1
+    artifact = result['artifacts']
     assert sorted(artifact) == ['noreboot_xen_rollout_plan', 'noreboot_xen_rollout_summary'], sorted(artifact)
     plan, summary = artifact['noreboot_xen_rollout_plan'], artifact['noreboot_xen_rollout_summary']
     with open(os.path.join(lab['workdir'], 'reports', 'summary.json')) as handle:
@@ -172,18 +101,16 @@ def test_rolling_live_patch_as_an_awx_job(lab):
         assert summary['hosts'][host]['outcome'] == 'pending_reboot'
         assert rl.ledger(host) == [], host
 
-    # One play start per live patch wave play, and tasks on hosts only in the plan's waves, on their hosts.
-    plays = dict((e['event_data']['play_uuid'], e['event_data']['play'])
-                 for e in events if e['event'] == 'playbook_on_play_start')
-    wave_plays = dict((uuid, name) for uuid, name in plays.items() if re.match(r'^Live patch wave \d+$', name))
-    assert sorted(wave_plays.values()) == sorted('Live patch wave %d' % n for n in range(1, 13)), plays
-    for uuid, name in wave_plays.items():
-        number = int(name.rsplit(' ', 1)[1])
-        tasks = [e for e in events if e['event'] == 'playbook_on_task_start' and e['event_data']['play_uuid'] == uuid]
+    # One play runs every live patch wave as its serial batches; Ansible starts each batch as a play of its own
+    # (a play start event, its own play uuid): one per wave of the plan, in plan order, each with a gate and
+    # tasks on exactly its wave's hosts.
+    starts = sorted((e for e in events if e['event'] == 'playbook_on_play_start'
+                     and e['event_data']['play'] == 'Live patch waves'), key=lambda e: e['counter'])
+    assert len(starts) == len(live_waves), [e['event_data'] for e in starts]
+    for wave, start in zip(live_waves, starts):
+        uuid = start['event_data']['play_uuid']
+        tasks = [e['event_data']['task'] for e in events
+                 if e['event'] == 'playbook_on_task_start' and e['event_data']['play_uuid'] == uuid]
         hosts = sorted({e['event_data']['host'] for e in events if e['event'].startswith('runner_on_')
                         and e['event_data'].get('play_uuid') == uuid and e['event_data']['host'] != 'localhost'})
-        wave = [w for w in live_waves if w['number'] == number]
-        if wave:
-            assert tasks and hosts == sorted(wave[0]['hosts']), (name, hosts, wave)
-        else:
-            assert not tasks and not hosts, (name, hosts)
+        assert tasks[0] == 'Gate - may this wave start?' and hosts == sorted(wave['hosts']), (wave, tasks, hosts)

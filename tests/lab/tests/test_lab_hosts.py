@@ -19,6 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(LAB))
 
+import lab_for_test  # noqa: E402
 import labctl  # noqa: E402
 import lab_model  # noqa: E402
 
@@ -31,16 +32,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: r
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up on this machine (%s): run `labctl.py down` first' % labctl.LAB_ROOT)
-    inventory = str(tmp_path_factory.mktemp('lab') / 'inventory.yml')
-    assert labctl.main(['up', '--spec', SPEC, '--inventory', inventory]) == 0
-    try:
+    workdir = str(tmp_path_factory.mktemp('lab'))
+    with lab_for_test.lab_up(workdir, spec_path=SPEC) as up:
+        inventory = up['inventory']
         state = labctl.load_lab_state()
         yield {'inventory': inventory, 'hosts': {h['name']: h for h in state['hosts']},
                'key': os.path.join(labctl.LAB_ROOT, 'ssh', 'id_ed25519')}
-    finally:
-        labctl.main(['down'])
 
 
 def ssh(lab, host, command, timeout=20, stdin=None):

@@ -18,6 +18,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 REPO = os.path.dirname(os.path.dirname(LAB))
 
+import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
 import labctl  # noqa: E402  pylint: disable=wrong-import-position
 import bench_rolling_livepatch as lab_rollout  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -29,16 +30,11 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: r
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up on this machine (%s): run `labctl.py down` first' % labctl.LAB_ROOT)
     work = str(tmp_path_factory.mktemp('plan-lab'))
-    inventory = os.path.join(work, 'inventory.yml')
-    assert labctl.main(['up', '--spec', SPEC, '--inventory', inventory]) == 0
-    try:
+    with lab_for_test.lab_up(work, spec_path=SPEC) as up:
+        inventory = up['inventory']
         yield dict(work=work, inventory=inventory, key=os.path.join(labctl.LAB_ROOT, 'ssh', 'id_ed25519'),
                    hosts=lab_rollout.lab_hosts())
-    finally:
-        labctl.main(['down'])
 
 
 def host_view(lab, name):

@@ -34,8 +34,9 @@ import sys
 import pytest
 
 if 'labctl' not in sys.modules:
-    # A lab instance of its own, so it runs beside a user's lab (0) and the other lab tests (7).
-    os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = '9'
+    # A lab instance of its own, so it runs beside a user's lab (0) and the other lab tests (7)
+    # (NOREBOOT_XEN_REBOOT_LAB_INSTANCE to choose another).
+    os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_REBOOT_LAB_INSTANCE', '9')
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
@@ -103,7 +104,7 @@ def test_unset_switch_fails_naming_the_hosts_and_false_only_reports(lab):
     before = dict((h, sim_state(h)['boots']) for h in ('ok-001', 'ok-002'))
     result = run(lab, 'lab_group_ok')
     assert result['rc'] != 0
-    assert 'These hosts need a reboot to get the fix' in result['output']
+    assert '2 host(s) need a reboot to get the fix' in result['output']
     assert 'ok-001, ok-002' in result['output'] and 'noreboot_xen_reboot_ok is not set' in result['output']
     result = run(lab, 'lab_group_ok', {'noreboot_xen_reboot_ok': False})
     assert result['rc'] == 0, result['log']

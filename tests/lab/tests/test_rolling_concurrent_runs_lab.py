@@ -37,7 +37,7 @@ if 'labctl' not in sys.modules:
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_CONCURRENT_LAB_INSTANCE', '23')
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
-import labctl  # noqa: E402  pylint: disable=wrong-import-position
+import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
 
@@ -62,23 +62,14 @@ REFUSED = 'another rollout is in progress on hosts of this inventory'
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
-                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
     workdir = str(tmp_path_factory.mktemp('concurrent'))
-    spec = os.path.join(workdir, 'spec.yml')
-    with open(spec, 'w') as handle:
-        handle.write(SPEC)
-    inventory = os.path.join(workdir, 'inventory.yml')
-    try:
-        assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
+    with lab_for_test.lab_up(workdir, SPEC) as up:
+        inventory = up['inventory']
         manifest = rl.write_advisory(os.path.join(workdir, 'advisory'))[0]
         hosts = sorted(rl.lab_hosts())
         groups = dict((g, [h for h in hosts if h.startswith(g + '-')]) for g in ('ga', 'gb', 'gc', 'gd'))
         assert sorted(sum(groups.values(), [])) == hosts, hosts
         yield dict(workdir=workdir, inventory=inventory, manifest=manifest, hosts=hosts, groups=groups)
-    finally:
-        labctl.main(['down'])
 
 
 class Run(object):

@@ -24,7 +24,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
-import labctl  # noqa: E402  pylint: disable=wrong-import-position
+import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
 
@@ -61,20 +61,11 @@ CONTROL = 'xc-001'
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
-                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
     workdir = str(tmp_path_factory.mktemp('guest_console'))
-    spec = os.path.join(workdir, 'spec.yml')
-    with open(spec, 'w') as handle:
-        handle.write(SPEC)
-    inventory = os.path.join(workdir, 'inventory.yml')
-    try:
-        assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
+    with lab_for_test.lab_up(workdir, SPEC) as up:
+        inventory = up['inventory']
         manifest = rl.write_advisory(os.path.join(workdir, 'advisory'))[0]
         yield dict(workdir=workdir, inventory=inventory, manifest=manifest, hosts=sorted(rl.lab_hosts()))
-    finally:
-        labctl.main(['down'])
 
 
 def test_guest_console_lines_during_the_soak_do_not_revert(lab):

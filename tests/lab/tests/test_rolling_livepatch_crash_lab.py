@@ -45,6 +45,7 @@ if 'labctl' not in sys.modules:
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_CRASH_LAB_INSTANCE', '27')
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
+import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
 import labctl  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
@@ -80,22 +81,13 @@ PLAN_PLAYBOOK = os.path.join(rl.REPO, 'playbooks', 'plan.yml')
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
-                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
     workdir = str(tmp_path_factory.mktemp('crash_busy'))
-    spec = os.path.join(workdir, 'spec.yml')
-    with open(spec, 'w') as handle:
-        handle.write(SPEC)
-    inventory = os.path.join(workdir, 'inventory.yml')
-    try:
-        assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
+    with lab_for_test.lab_up(workdir, SPEC) as up:
+        inventory = up['inventory']
         fix_manifest = rl.write_advisory(os.path.join(workdir, 'advisory'))[0]
         nop_manifest = write_nop_advisory(os.path.join(workdir, 'advisory-nop'))
         yield dict(workdir=workdir, inventory=inventory, fix_manifest=fix_manifest, nop_manifest=nop_manifest,
                    hosts=sorted(rl.lab_hosts()), runs=[])
-    finally:
-        labctl.main(['down'])
 
 
 def write_nop_advisory(directory):

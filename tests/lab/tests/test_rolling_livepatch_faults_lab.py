@@ -49,6 +49,7 @@ if 'labctl' not in sys.modules:
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_FAULTS_LAB_INSTANCE', '21')
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
+import lab_for_test  # noqa: E402  pylint: disable=wrong-import-position
 import labctl  # noqa: E402  pylint: disable=wrong-import-position
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
@@ -83,20 +84,11 @@ DEFAULT_BUDGET = 'default: noreboot_xen_failure_budget_hosts and noreboot_xen_fa
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up as %s: run `NOREBOOT_XEN_LAB_INSTANCE=%d python3 tests/lab/labctl.py down` '
-                    'first (or wait for whoever is using it)' % (labctl.LAB_ROOT, labctl.INSTANCE))
     workdir = str(tmp_path_factory.mktemp('rolling_faults'))
-    spec = os.path.join(workdir, 'spec.yml')
-    with open(spec, 'w') as handle:
-        handle.write(SPEC)
-    inventory = os.path.join(workdir, 'inventory.yml')
-    try:
-        assert labctl.main(['up', '--spec', spec, '--inventory', inventory]) == 0
+    with lab_for_test.lab_up(workdir, SPEC) as up:
+        inventory = up['inventory']
         manifest = rl.write_advisory(os.path.join(workdir, 'advisory'))[0]
         yield dict(workdir=workdir, inventory=inventory, manifest=manifest, hosts=sorted(rl.lab_hosts()), runs=[])
-    finally:
-        labctl.main(['down'])
 
 
 def run(lab, target, extra_vars=None, observe=None):

@@ -46,6 +46,7 @@ if 'labctl' not in sys.modules:
     os.environ['NOREBOOT_XEN_LAB_INSTANCE'] = os.environ.get('NOREBOOT_XEN_ROLLING_LAB_INSTANCE', '11')
 
 import bench_rolling_livepatch as rl  # noqa: E402
+import lab_for_test  # noqa: E402
 import labctl  # noqa: E402
 
 SPEC = os.path.join(LAB, 'fleets', 'rolling50.yml')
@@ -59,18 +60,12 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: r
 
 @pytest.fixture(scope='module')
 def lab(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up on this machine (%s): run `python3 tests/lab/labctl.py down` first '
-                    '(or wait for whoever is using it)' % labctl.LAB_ROOT)
     workdir = str(tmp_path_factory.mktemp('rolling'))
-    inventory = os.path.join(workdir, 'inventory.yml')
-    assert labctl.main(['up', '--spec', SPEC, '--inventory', inventory]) == 0
-    try:
+    with lab_for_test.lab_up(workdir, spec_path=SPEC) as up:
+        inventory = up['inventory']
         manifest, expects = rl.write_advisory(os.path.join(workdir, 'advisory'))
         yield dict(workdir=workdir, inventory=inventory, manifest=manifest, expects=expects,
                    hosts=sorted(rl.lab_hosts()), runs=[])
-    finally:
-        labctl.main(['down'])
 
 
 def run(lab, extra_vars=None, kill_when=None, reboot_ok=False):

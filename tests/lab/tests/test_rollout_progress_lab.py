@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 LAB = os.path.dirname(HERE)
 
 import bench_rolling_livepatch as rl  # noqa: E402
+import lab_for_test  # noqa: E402
 import labctl  # noqa: E402
 
 sys.path.insert(0, os.path.join(rl.COLLECTIONS))
@@ -39,12 +40,9 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: r
 
 @pytest.fixture(scope='module')
 def lab_run(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up (%s): run `python3 tests/lab/labctl.py down` first' % labctl.LAB_ROOT)
     workdir = str(tmp_path_factory.mktemp('progress'))
-    inventory = os.path.join(workdir, 'inventory.yml')
-    assert labctl.main(['up', '--spec', SPEC, '--inventory', inventory]) == 0
-    try:
+    with lab_for_test.lab_up(workdir, spec_path=SPEC) as up:
+        inventory = up['inventory']
         manifest, _expects = rl.write_advisory(os.path.join(workdir, 'advisory'))
         rl.stage_fixed_build(REBOOT)
         labctl.edit_host_state(CRASH, lambda state: state['faults'].__setitem__('guest_crash_after_apply',
@@ -74,8 +72,6 @@ def lab_run(tmp_path_factory):
                 local[host.strip()] = json.loads(data)['ansible_facts'].get('ansible_local', {})
         yield dict(rc=proc.returncode, output=proc.stdout, summary=summary, workdir=workdir, local=local,
                    setup=setup.stdout, states=dict((h, rl.sim_state(h)) for h in rl.lab_hosts()))
-    finally:
-        labctl.main(['down'])
 
 
 def progress_lines(output):

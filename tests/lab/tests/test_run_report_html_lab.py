@@ -30,6 +30,7 @@ REPO = os.path.dirname(os.path.dirname(LAB))
 
 import bench_rolling_livepatch as rl  # noqa: E402
 import html_report_reader as reader  # noqa: E402
+import lab_for_test  # noqa: E402
 import labctl  # noqa: E402
 
 SPEC = os.path.join(LAB, 'fleets', 'small.yml')
@@ -83,13 +84,10 @@ def png_size(path):
 
 @pytest.fixture(scope='module')
 def lab_run(tmp_path_factory):
-    if labctl.leftovers_exist():
-        pytest.fail('a lab is already up (%s): run `python3 tests/lab/labctl.py down` first' % labctl.LAB_ROOT)
     workdir = str(tmp_path_factory.mktemp('html'))
-    inventory = os.path.join(workdir, 'inventory.yml')
     report_dir = os.path.join(workdir, 'report')
-    assert labctl.main(['up', '--spec', SPEC, '--inventory', inventory]) == 0
-    try:
+    with lab_for_test.lab_up(workdir, spec_path=SPEC) as up:
+        inventory = up['inventory']
         manifest, _expects = rl.write_advisory(os.path.join(workdir, 'advisory'))
         rl.stage_fixed_build(REBOOT)
         labctl.edit_host_state(CRASH, lambda state: state['faults'].__setitem__('guest_crash_after_apply',
@@ -117,8 +115,6 @@ def lab_run(tmp_path_factory):
                    summary_path=summary_path, html=summary_path[:-len('.json')] + '.html',
                    fleet_html=os.path.join(report_dir, 'fleet_report.html'),
                    fleet_json=os.path.join(report_dir, 'fleet_summary.json'))
-    finally:
-        labctl.main(['down'])
 
 
 def load(path):

@@ -25,17 +25,11 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 
 import pytest
 import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-LAB = os.path.dirname(HERE)
-REPO = os.path.dirname(os.path.dirname(LAB))
-sys.path.insert(0, LAB)
-sys.path.insert(0, os.path.join(LAB, 'simulator'))
-sys.path.insert(0, os.path.join(REPO, 'tests', 'support'))
 
 import bench_rolling_livepatch as rl  # noqa: E402  pylint: disable=wrong-import-position
 import gpg_signing  # noqa: E402  pylint: disable=wrong-import-position

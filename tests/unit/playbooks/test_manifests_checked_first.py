@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from xen_builds import XEN_4175
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, '..', '..', '..'))
@@ -35,9 +36,9 @@ id: XSA-999
 title: bad example
 affected: {hypervisors: {versions: ['>=4.17.0']}}
 livepatches:
-  - {xen_build_id: 39a640e6f1412319235087391df9f1c5e13ae920, file: missing.livepatch, name: xsa999}
+  - {xen_build_id: %s, file: missing.livepatch, name: xsa999}
 fallback: {reboot: true}
-"""
+""" % XEN_4175
 
 
 @pytest.mark.parametrize('playbook', ['plan.yml', 'rolling_livepatch.yml', 'reboot_fallback.yml'])
@@ -55,3 +56,27 @@ def test_bad_manifest_stops_the_run_before_any_host_is_contacted(playbook, tmp_p
     assert done.returncode != 0, out
     assert 'livepatches[0].sha256' in out, out
     assert 'UNREACHABLE' not in out and '192.0.2.' not in out, 'a host was contacted before the manifest check:\n' + out
+
+
+# The extra vars AWX sets on the job of one slice of the job template 'xsa rollout' sliced in 4 (workflow job 42).
+SLICE_VARS = ('{"awx_job_id": 43, "awx_job_launch_type": "workflow", "awx_workflow_job_id": 42, '
+              '"awx_workflow_job_name": "xsa rollout", "awx_job_template_name": "xsa rollout"}')
+
+
+@pytest.mark.parametrize('playbook', ['plan.yml', 'rolling_livepatch.yml', 'reboot_fallback.yml'])
+def test_one_slice_of_a_sliced_awx_job_is_refused_before_any_host_is_contacted(playbook, tmp_path):
+    (tmp_path / 'hosts.ini').write_text(INVENTORY)
+    manifest = tmp_path / 'xsa-999.yml'
+    manifest.write_text(MANIFEST)
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_FORCE_COLOR='0', ANSIBLE_HOST_KEY_CHECKING='False',
+               ANSIBLE_RETRY_FILES_ENABLED='False', ANSIBLE_LOCAL_TEMP=str(tmp_path / 'tmp'))
+    done = subprocess.run(
+        [PLAYBOOK_BIN, '-i', str(tmp_path / 'hosts.ini'), os.path.join(REPO, 'playbooks', playbook),
+         '-e', '{"noreboot_xen_advisories": ["%s"], "noreboot_xen_reboot_ok": false}' % manifest, '-e', SLICE_VARS],
+        cwd=str(tmp_path), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300, check=False)
+    out = done.stdout.decode('utf-8', 'replace')
+    assert done.returncode != 0, out
+    assert ('noreboot.xen refuses to run as one slice of a sliced AWX job: this job (id 43) was launched by workflow '
+            "job 42, which has the name of its own job template ('xsa rollout')") in out, out
+    assert 'livepatches[0].sha256' not in out, 'the slice check comes first'
+    assert 'UNREACHABLE' not in out and '192.0.2.' not in out, 'a host was contacted before the slice check:\n' + out

@@ -7,12 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'support'))
 import gpg_signing  # noqa: E402  pylint: disable=wrong-import-position
 import minisign_signing  # noqa: E402  pylint: disable=wrong-import-position
 

@@ -2,7 +2,7 @@
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The options several modules share are documented once, in a doc fragment, and each module that
-extends it takes the option as the fragment documents it (type and default)."""
+extends it takes the option as the fragment documents it (type, default, required)."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -38,7 +38,7 @@ def test_each_fragment_is_used_by_more_than_one_module():
     for name in MODULES:
         for fragment in own_fragments(yaml.safe_load(module(name).DOCUMENTATION)):
             users[fragment].append(name)
-    assert {'state_dir', 'command_retries'} <= set(users)
+    assert {'state_dir', 'command_retries', 'run_id', 'payload_name'} <= set(users)
     for fragment, modules in users.items():
         assert len(modules) > 1, 'fragment %s is used by %s only' % (fragment, modules)
 
@@ -53,8 +53,10 @@ def test_shared_options_are_not_documented_again_and_match_the_argument_spec(nam
     spec = plugin.get_argument_spec() if hasattr(plugin, 'get_argument_spec') else {}
     for option, documented in shared.items():
         assert option not in (doc.get('options') or {}), '%s documents %s again' % (name, option)
+        assert option in spec, '%s: no get_argument_spec() entry for %s' % (name, option)
         assert spec[option].get('type') == documented['type']
-        assert spec[option].get('default') == documented['default']
+        assert spec[option].get('default') == documented.get('default')
+        assert bool(spec[option].get('required')) == bool(documented.get('required')), '%s: %s required?' % (name, option)
     # No module takes a shared option without the fragment that documents it.
     for fragment in FRAGMENTS:
         for option in fragment_options(fragment):

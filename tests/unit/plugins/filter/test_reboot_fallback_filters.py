@@ -8,14 +8,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import (
-    finish_reboot_gate,
-    finish_reboot_hosts,
-    finish_reboot_lines,
-    reboot_fallback_failures,
-    reboot_fallback_summary,
-)
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_summary
+from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback_report import reboot_fallback_failures, reboot_fallback_summary
+from ansible_collections.noreboot.xen.plugins.filter.reboot_waves import finish_reboot_gate, finish_reboot_hosts, finish_reboot_lines
+from ansible_collections.noreboot.xen.plugins.filter.rollout_gate_summary import rollout_summary
 from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 PLAN = {
@@ -115,7 +110,7 @@ def test_a_host_lost_mid_role_is_recorded_as_lost_with_its_guests_and_counted():
 
 
 def test_a_lost_host_stops_the_next_reboot_wave_and_is_unreachable_in_the_rolling_summary():
-    from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import reboot_wave_gate
+    from ansible_collections.noreboot.xen.plugins.filter.reboot_waves import reboot_wave_gate
     gate = reboot_wave_gate(LOST_PLAN, lost_hostvars(), wave_index=2, budget_hosts=10)
     assert gate['proceed'] is False
     # A lost reboot canary with a guest saved on its disk: the guest not running again is said first,

@@ -11,7 +11,8 @@ import pytest
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate, rollout_plan_hosts, rollout_summary
+from ansible_collections.noreboot.xen.plugins.filter.rollout_gate_summary import rollout_gate, rollout_summary
+from ansible_collections.noreboot.xen.plugins.filter.rollout_run import rollout_plan_hosts
 from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
 # Canary c1, live patch wave l1..l8, reboot waves r1 r2 (domain rack-a, cap 1) and r3.

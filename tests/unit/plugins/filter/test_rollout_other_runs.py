@@ -7,11 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import (
-    rollout_gate,
-    rollout_summary,
-    rollout_summary_table,
-)
+from ansible_collections.noreboot.xen.plugins.filter.rollout_gate_summary import rollout_gate, rollout_summary, rollout_summary_table
 
 # Canary c1, then l1..l4.
 PLAN = {

@@ -16,6 +16,7 @@ import yaml
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
 from ansible_collections.noreboot.xen.plugins.module_utils import fleet_plan_builder as fpb
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
+from ansible_collections.noreboot.xen.plugins.module_utils import utc_timestamp
 
 from test_plan_decision import XEN_4175, XEN_4176, advisory, facts
 
@@ -54,7 +55,7 @@ def decide(adv, now, xen=None):
 ], ids=['zulu', 'lower-case', 'plus-offset', 'minus-offset-no-colon', 'fraction', 'date-is-midnight-utc',
         'yaml-date', 'yaml-aware-datetime'])
 def test_times_are_read_as_utc(value, expected):
-    assert am.format_utc_timestamp(am.parse_utc_timestamp(value)) == expected
+    assert utc_timestamp.format_utc_timestamp(utc_timestamp.parse_utc_timestamp(value)) == expected
 
 
 @pytest.mark.parametrize('value, words', [
@@ -68,7 +69,7 @@ def test_times_are_read_as_utc(value, expected):
 ], ids=['naive-string', 'naive-yaml-datetime', 'no-such-day', 'no-such-hour', 'words', 'number', 'boolean'])
 def test_bad_times_are_refused(value, words):
     with pytest.raises(ValueError, match=words):
-        am.parse_utc_timestamp(value)
+        utc_timestamp.parse_utc_timestamp(value)
 
 
 def test_bad_times_in_a_manifest_name_the_file_the_field_and_the_fix():

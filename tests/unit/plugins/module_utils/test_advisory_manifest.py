@@ -10,18 +10,15 @@ __metaclass__ = type
 import copy
 import hashlib
 import os
-import sys
 
+import livepatch_payload_forge as forge
 import pytest
+from manifest_problems import manifest_problems
+from xen_builds import XEN_4175, XEN_4176, XEN_4177
 
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
-import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
-
-XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
-XEN_4176 = '5d4f0e9c03a84c3b4a9c6e2f7a1b8c9d0e1f2a3b'
-XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
+from ansible_collections.noreboot.xen.plugins.module_utils import advisory_match as amatch
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import sha256_file
 
 
 @pytest.fixture
@@ -55,7 +52,7 @@ def advisory_dir(tmp_path):
 
 
 def problems_of(manifest, directory, **kwargs):
-    return am.collect_problems(manifest, str(directory / 'xsa-999.yml'), **kwargs)
+    return manifest_problems(manifest, str(directory / 'xsa-999.yml'), **kwargs)
 
 
 def paths_of(problems):
@@ -164,7 +161,7 @@ def test_two_payloads_for_one_build_id(advisory_dir):
     forge.forge_payload(str(directory / 'payloads' / 'other.livepatch'), XEN_4175)
     other = copy.deepcopy(manifest['livepatches'][0])
     other.update(file='payloads/other.livepatch', name='other',
-                 sha256=am._sha256_of(str(directory / 'payloads' / 'other.livepatch')))
+                 sha256=sha256_file(str(directory / 'payloads' / 'other.livepatch')))
     del other['metadata']
     manifest['livepatches'].append(other)
     problems = problems_of(manifest, directory)
@@ -196,7 +193,7 @@ def test_file_that_is_not_a_payload_uses_the_elf_reader(advisory_dir):
     directory, manifest, dummy = advisory_dir
     path = directory / 'payloads' / 'xsa999-4.17.5.livepatch'
     path.write_bytes(b'#!/bin/sh\necho not a payload\n')
-    manifest['livepatches'][0]['sha256'] = am._sha256_of(str(path))
+    manifest['livepatches'][0]['sha256'] = sha256_file(str(path))
     problems = problems_of(manifest, directory)
     assert paths_of(problems) == ['livepatches[0].file']
     assert 'not a usable livepatch payload' in problems[0].problem
@@ -335,7 +332,7 @@ def test_each_structural_problem_has_its_path(advisory_dir, mutate, path):
 
 
 def test_manifest_that_is_not_a_mapping(tmp_path):
-    problems = am.collect_problems(['schema', 1], str(tmp_path / 'x.yml'))
+    problems = manifest_problems(['schema', 1], str(tmp_path / 'x.yml'))
     assert [(p.path, p.problem) for p in problems] == [('', 'the manifest is not a YAML mapping (got list)')]
 
 
@@ -346,12 +343,12 @@ def test_manifest_that_is_not_a_mapping(tmp_path):
     ('> 4.16 , != 4.17.2', [('>', (4, 16, 0)), ('!=', (4, 17, 2))]),
 ])
 def test_parse_version_range(text, expected):
-    assert am.parse_version_range(text) == expected
+    assert amatch.parse_version_range(text) == expected
 
 
 @pytest.mark.parametrize('version, inside', [((4, 16, 9), False), ((4, 17, 0), True), ((4, 17, 7), True), ((4, 17, 8), False)])
 def test_version_in_range_bounds(version, inside):
-    assert am.version_in_range(version, am.parse_version_range('>=4.17.0,<4.17.8')) is inside
+    assert amatch.version_in_range(version, amatch.parse_version_range('>=4.17.0,<4.17.8')) is inside
 
 
 @pytest.mark.parametrize('hypervisor, expected', [
@@ -364,7 +361,7 @@ def test_version_in_range_bounds(version, inside):
     ({}, None),
 ], ids=['plain', 'pre', 'no-micro', 'altered-by-payload', 'disagrees', 'no-version', 'empty'])
 def test_host_version(hypervisor, expected):
-    assert am.host_version(hypervisor) == expected
+    assert amatch.host_version(hypervisor) == expected
 
 
 def _advisory(advisory_dir):
@@ -379,7 +376,7 @@ def _advisory(advisory_dir):
     ({'version': '4.17Hello World', 'build_id': XEN_4175}, None, 'unknown or altered'),
 ], ids=['in-range', 'outside', 'fixed-build', 'altered'])
 def test_match_hypervisor(advisory_dir, hypervisor, expected, words):
-    result, reason = am.match_hypervisor(_advisory(advisory_dir), hypervisor)
+    result, reason = amatch.match_hypervisor(_advisory(advisory_dir), hypervisor)
     assert result is expected
     assert words in reason
 
@@ -387,10 +384,10 @@ def test_match_hypervisor(advisory_dir, hypervisor, expected, words):
 def test_match_hypervisor_by_listed_build_id_without_version(advisory_dir):
     advisory = _advisory(advisory_dir)
     advisory['build_ids'] = ['ee' * 20]
-    assert am.match_hypervisor(advisory, {'build_id': 'EE' * 20})[0] is True
+    assert amatch.match_hypervisor(advisory, {'build_id': 'EE' * 20})[0] is True
     advisory['version_ranges'], advisory['versions'] = [], []
-    assert am.match_hypervisor(advisory, {'build_id': 'ff' * 20})[0] is False
-    assert am.match_hypervisor(advisory, {})[0] is None
+    assert amatch.match_hypervisor(advisory, {'build_id': 'ff' * 20})[0] is False
+    assert amatch.match_hypervisor(advisory, {})[0] is None
 
 
 HW_CAPS = 'bfebfbff:77fef3ff:2c100800:00000121:0000000f:009c6fbf:00000000:00000100'
@@ -414,7 +411,7 @@ HW_CAPS = 'bfebfbff:77fef3ff:2c100800:00000121:0000000f:009c6fbf:00000000:000001
 ], ids=['all', 'exact', 'other-model', 'other-vendor', 'model-range', 'model-missing', 'second-predicate',
         'hw-bit-set', 'hw-bit-clear', 'hw-negated', 'hw-missing-word', 'virt', 'virt-negated', 'virt-missing'])
 def test_match_hardware(predicates, hardware, hypervisor, expected):
-    result, reason = am.match_hardware(predicates, hypervisor, hardware)
+    result, reason = amatch.match_hardware(predicates, hypervisor, hardware)
     assert result is expected
     assert reason
 
@@ -429,3 +426,45 @@ def test_advisory_set_refuses_duplicate_ids_and_shared_payload_names(advisory_di
     problems = am.check_advisory_set([first, second])
     assert [p.path for p in problems] == ['livepatches[0].name', 'livepatches[1].name']
     assert problems[0].file == 'other.yml'
+
+
+def test_each_payload_is_read_and_hashed_once(advisory_dir, monkeypatch):
+    directory, manifest, _payloads = advisory_dir
+    from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_payload_elf as elf
+    hashed = []
+    real = hashlib.sha256
+
+    def counting(*args):
+        hashed.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(elf.hashlib, 'sha256', counting)
+    am.validate_manifest(manifest, str(directory / 'xsa-999.yml'))
+    assert len(hashed) == len(manifest['livepatches'])
+
+
+def test_payload_files_are_reached_only_through_the_reader(advisory_dir):
+    """A reader of our own answers every question validation asks about the files: none is opened."""
+    directory, manifest, (a, _b) = advisory_dir
+    asked = []
+
+    class Reader(am.PayloadFiles):
+        def locate(self, base, rel):
+            asked.append(('locate', rel))
+            return os.path.join('/nowhere', rel)
+
+        def size(self, path):
+            asked.append(('size', path))
+            return 100
+
+        def sha256(self, path):
+            asked.append(('sha256', path))
+            return a['sha256'] if path.endswith('4.17.5.livepatch') else 'e' * 64
+
+        def inspect(self, path):
+            asked.append(('inspect', path))
+            return dict(xen_depends=XEN_4175, build_id=a['build_id'], metadata=['XSA999_V1'], depends=XEN_4175)
+
+    problems = manifest_problems(manifest, str(directory / 'xsa-999.yml'), payload_files=Reader())
+    assert paths_of(problems) == ['livepatches[1].sha256']
+    assert [step for step, _path in asked] == ['locate', 'size', 'sha256', 'inspect', 'locate', 'size', 'sha256']

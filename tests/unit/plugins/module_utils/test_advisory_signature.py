@@ -9,7 +9,6 @@ __metaclass__ = type
 
 import os
 import subprocess
-import sys
 import time
 
 import pytest
@@ -17,8 +16,6 @@ import pytest
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_signature as sig
 from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import AdvisoryManifestError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
 from gpg_signing import GPG, run  # noqa: E402  pylint: disable=wrong-import-position
 
 # The session fixture ``keys`` (tests/unit/plugins/conftest.py) holds the throwaway keys.

@@ -9,8 +9,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
-import os
-import sys
 import time
 
 import pytest
@@ -18,9 +16,6 @@ import pytest
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_signature as sig
 from ansible_collections.noreboot.xen.plugins.module_utils.advisory_manifest import AdvisoryManifestError
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
 from gpg_signing import GPG, run  # noqa: E402  pylint: disable=wrong-import-position
 from minisign_signing import MinisignMissing, require_minisign  # noqa: E402  pylint: disable=wrong-import-position
 from test_advisory_signature import advisory, flip_byte  # noqa: E402  pylint: disable=wrong-import-position

@@ -12,7 +12,7 @@ import os
 import pytest
 
 from ansible_collections.noreboot.xen.plugins.module_utils import host_health as hh
-from xen_builds import XEN_4175
+from xen_builds import XEN_4175, XEN_4177
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'fixtures')
 
@@ -92,7 +92,7 @@ def test_hypervisor_that_does_not_answer(baseline):
 def test_hypervisor_with_another_build_id_fails(baseline):
     check, _info = hh.check_hypervisor(baseline, 0, fixture('xen-4.17.7/xl_info.txt'))
     assert check['ok'] is False
-    assert 'build-id 151b373fd64b321593bf987fd923cd10dabadac4' in check['detail']
+    assert 'build-id %s' % XEN_4177 in check['detail']
 
 
 @pytest.mark.parametrize('edit, problem', [

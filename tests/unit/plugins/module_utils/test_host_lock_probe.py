@@ -2,7 +2,7 @@
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """What the hosts' locks say, before a run starts (issue 13 item 11): detection reads <state_dir>/rollout.lock
-(rollout_transaction.inspect_lock, ansible_facts.xen.livepatch.rollout_lock), the controller turns the facts into
+(host_lock.inspect_lock, ansible_facts.xen.livepatch.rollout_lock), the controller turns the facts into
 the hosts other runs hold (filter rollout_host_locks), and the run lock refuses them naming the run, or skips them."""
 
 from __future__ import absolute_import, division, print_function
@@ -15,9 +15,9 @@ import os
 
 import pytest
 
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_host_locks
+from ansible_collections.noreboot.xen.plugins.filter.rollout_run import rollout_host_locks
 from ansible_collections.noreboot.xen.plugins.module_utils import controller_run_lock as crl
-from ansible_collections.noreboot.xen.plugins.module_utils import rollout_transaction as rt
+from ansible_collections.noreboot.xen.plugins.module_utils import host_lock
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import collect_xen_facts
 
 
@@ -30,7 +30,7 @@ def write_lock(state_dir, **record):
 
 
 def test_no_lock_file_is_nothing(tmp_path):
-    assert rt.inspect_lock(str(tmp_path)) is None
+    assert host_lock.inspect_lock(str(tmp_path)) is None
 
 
 def test_a_lock_whose_flock_is_held_is_a_transaction_in_progress(tmp_path):
@@ -38,12 +38,12 @@ def test_a_lock_whose_flock_is_held_is_a_transaction_in_progress(tmp_path):
     fd = os.open(path, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        assert rt.inspect_lock(str(tmp_path)) == dict(path=path, held=True, run_id='run-a', pid=999999999,
-                                                      time='2026-12-01T00:00:00Z')
+        assert host_lock.inspect_lock(str(tmp_path)) == dict(path=path, held=True, run_id='run-a', pid=999999999,
+                                                             time='2026-12-01T00:00:00Z')
     finally:
         os.close(fd)
     # The process that held it is gone (its pid does not exist): a lock file left behind, not held.
-    assert rt.inspect_lock(str(tmp_path))['held'] is False
+    assert host_lock.inspect_lock(str(tmp_path))['held'] is False
 
 
 def test_looking_at_the_lock_never_makes_a_transaction_think_the_host_is_held(tmp_path):
@@ -62,7 +62,7 @@ def test_looking_at_the_lock_never_makes_a_transaction_think_the_host_is_held(tm
         def alive(self, holder):
             return False
 
-    lock = rt.HostLock(str(tmp_path), 'run-b', Identity(), sleep=probe_ends)
+    lock = host_lock.HostLock(str(tmp_path), 'run-b', Identity(), sleep=probe_ends)
     try:
         assert lock.acquire()['run_id'] == 'run-b'
     finally:

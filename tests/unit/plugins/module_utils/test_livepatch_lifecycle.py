@@ -24,9 +24,9 @@ release                : 6.1.0-50-amd64
 xen_version            : 4.17.5
 xen_commandline        : console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot
 cc_compile_date        : Sat Nov 29 13:52:25 UTC 2025
-build_id               : 39a640e6f1412319235087391df9f1c5e13ae920
+build_id               : %s
 xend_config_format     : 4
-"""
+""" % XEN_4175
 HEADER = (' ID                                     | status     | metadata\n'
           '----------------------------------------+------------+---------------\n')
 
@@ -265,3 +265,77 @@ def test_changed_when_the_final_list_fails_after_a_successful_command():
     result = err.value.as_result()
     assert result['changed'] is True and result['payloads_after'] is None
     assert 'failed to get the handler' in result['msg']
+
+
+# --------------------------------------------------------------------------- real hypervisor logs
+def real_dmesg(version, scenario):
+    """The last ``xl dmesg`` output of a transcript captured on the real testbed."""
+    import os
+
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'transcripts',
+                        'xen-%s' % version, '%s.yml' % scenario)
+    with open(path) as handle:
+        steps = yaml.safe_load(handle)['steps']
+    return [s for s in steps if s['argv'] == ['xl', 'dmesg']][-1]['stdout']
+
+
+def test_payload_log_keeps_the_build_ids_xen_420_prints_on_the_next_lines():
+    # Xen 4.20.4 (Debian 13): the mismatch message goes on over two indented lines.
+    # The indentation is a no-break space (U+00A0) and spaces, as in Xen's source.
+    assert lc.payload_log_lines(real_dmesg('4.20.4', 'wrong-build-id'), 'wrongbid') == [
+        '(XEN) livepatch: wrongbid: build-id mismatch:',
+        u'(XEN) \u00a0 livepatch: 54899eef59df26aed4541ce12fc0bbb364711b14',
+        u'(XEN) ' + u'\u00a0' * 7 + u' xen: 576c0736b3e38388c5afe9aaccc43a18d514e88e']
+
+
+def test_payload_log_of_xen_417_is_one_line_per_message():
+    assert lc.payload_log_lines(real_dmesg('4.17.5', 'wrong-build-id'), 'wrongbid') == [
+        '(XEN) livepatch: wrongbid: check against hypervisor build-id failed']
+
+
+def test_payload_log_continuation_stops_at_the_next_message():
+    dmesg = ('(XEN) livepatch: other: build-id mismatch:\n'
+             '(XEN)   livepatch: 11\n'
+             '(XEN) livepatch: hello: build-id mismatch:\n'
+             '(XEN)   livepatch: 22\n'
+             '(XEN)         xen: 33\n'
+             '(XEN) Brought up 2 CPUs\n'
+             '(XEN)   indented, but after another message\n'
+             '(XEN) livepatch: hello: Applying 1 functions\n'
+             '(XEN)   not a continuation: the line above does not end with a colon\n')
+    assert lc.payload_log_lines(dmesg, 'hello') == [
+        '(XEN) livepatch: hello: build-id mismatch:', '(XEN)   livepatch: 22', '(XEN)         xen: 33',
+        '(XEN) livepatch: hello: Applying 1 functions']
+
+
+def real_steps(version, scenario):
+    import os
+
+    import yaml
+    path = os.path.join(os.path.dirname(__file__), '..', '..', '..', 'fixtures', 'transcripts',
+                        'xen-%s' % version, '%s.yml' % scenario)
+    with open(path) as handle:
+        return yaml.safe_load(handle)['steps']
+
+
+def test_revert_that_fails_with_exit_status_0_on_xen_420_is_not_taken_for_success():
+    # Real Xen 4.20.4: `Reverting xen_prepost_hooks... failed` / `Error 0: Success`, exit status 0,
+    # and the payload stays APPLIED (list row `APPLIED (-1, Unknown error -1)`).
+    steps = real_steps('4.20.4', 'prepost-hooks')
+    failed_revert = [s for s in steps if s['argv'][1] == 'revert' and s['rc'] == 0][0]
+    assert 'failed' in failed_revert['stdout'] and failed_revert['stderr'] == 'Error 0: Success\n'
+    stuck_list = [s for s in steps if s['argv'][1] == 'list'][-1]
+    unload = [s for s in steps if s['argv'][1] == 'unload'][0]
+    script = Script((0, stuck_list['stdout'], ''),
+                    (failed_revert['rc'], failed_revert['stdout'], failed_revert['stderr']),
+                    (unload['rc'], unload['stdout'], unload['stderr']),
+                    (0, stuck_list['stdout'], ''))
+    lp, xl = runners(script)
+    with pytest.raises(LivepatchFailure) as err:
+        lc.LivepatchLifecycle(lp, xl, name='xen_prepost_hooks', state='absent').run()
+    result = err.value.as_result()
+    assert [argv[1] for argv in script.ran] == ['list', 'revert', 'unload', 'list']
+    assert result['payloads_after'] == [dict(name='xen_prepost_hooks', state='APPLIED', metadata='',
+                                             error=dict(errno=-1, text='Unknown error -1'))]
+    assert result['msg'].endswith('is in the wrong state for unload; xen-livepatch list now shows it APPLIED')

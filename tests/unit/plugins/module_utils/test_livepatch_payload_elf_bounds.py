@@ -21,6 +21,7 @@ import sys
 
 import hostile_payloads
 import pytest
+from xen_builds import XEN_4175
 
 PEAK_LIMIT = 100 * 1024 * 1024
 ADDRESS_SPACE_LIMIT = 1024 * 1024 * 1024
@@ -28,7 +29,7 @@ ADDRESS_SPACE_LIMIT = 1024 * 1024 * 1024
 # Runs in the child: read the file the way the controller or the host does, print JSON.
 CHILD = r'''
 import json, resource, sys, tracemalloc
-limit, where, path, sha = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+limit, where, path, sha, xen_build_id = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
 from ansible_collections.noreboot.xen.plugins.module_utils import livepatch_lifecycle as lc
@@ -49,10 +50,14 @@ try:
     else:
         import os
         manifest = dict(schema=1, id='XSA-999', title='t', affected=dict(hypervisors=dict(versions=['>=4.17.0'])),
-                        livepatches=[dict(xen_build_id='39a640e6f1412319235087391df9f1c5e13ae920',
+                        livepatches=[dict(xen_build_id=xen_build_id,
                                           file=os.path.basename(path), sha256=sha, name='hostile')],
                         fallback=dict(reboot=True, packages=dict(debian=dict(package='p', version='1'))))
-        problems = am.collect_problems(manifest, os.path.join(os.path.dirname(path), 'xsa-999.yml'))
+        try:
+            am.validate_manifest(manifest, os.path.join(os.path.dirname(path), 'xsa-999.yml'))
+            problems = []
+        except am.AdvisoryManifestError as exc:
+            problems = exc.problems
         outcome = dict(refused=bool(problems), problem='; '.join(str(p) for p in problems))
 except MemoryError:
     outcome = dict(refused=False, problem='MemoryError under a %d MiB address space limit' % (limit >> 20))
@@ -64,7 +69,7 @@ print(json.dumps(outcome))
 def read_in_child(path, where):
     with open(path, 'rb') as handle:
         sha = hashlib.sha256(handle.read()).hexdigest()
-    proc = subprocess.run([sys.executable, '-c', CHILD, str(ADDRESS_SPACE_LIMIT), where, path, sha],
+    proc = subprocess.run([sys.executable, '-c', CHILD, str(ADDRESS_SPACE_LIMIT), where, path, sha, XEN_4175],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120,
                           check=False)
     assert proc.returncode == 0, 'child failed (rc %s): %s' % (proc.returncode, proc.stderr[-2000:])

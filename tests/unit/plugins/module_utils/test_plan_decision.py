@@ -18,11 +18,10 @@ from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manif
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import collect_xen_facts
-from xen_builds import XEN_4175, XEN_4177  # Debian xen-hypervisor-4.17 4.17.5 and 4.17.7, the fixed build (fixtures)
+from xen_builds import XEN_4175, XEN_4176, XEN_4177  # Debian xen-hypervisor-4.17 4.17.5 and 4.17.7, the fixed build (fixtures)
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'fixtures')
 
-XEN_4176 = '5d4f0e9c03a84c3b4a9c6e2f7a1b8c9d0e1f2a3b'
 OTHER = 'ee' * 20
 
 

@@ -9,7 +9,7 @@ __metaclass__ = type
 
 import pytest
 
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_run_id
+from ansible_collections.noreboot.xen.plugins.filter.rollout_run import rollout_run_id
 from ansible_collections.noreboot.xen.plugins.module_utils import wave_plan as wp
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import run_id_problem
 from ansible.errors import AnsibleFilterError
@@ -63,13 +63,19 @@ def test_every_detect_play_reads_the_ledger_from_livepatch_state_dir():
     import os
     import yaml
     root = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'playbooks')
-    found = 0
+    found = []
+    imports = {}
     for path in sorted(glob.glob(os.path.join(root, '*.yml'))):
         with open(path) as handle:
             plays = yaml.safe_load(handle)
+        name = os.path.basename(path)
+        imports[name] = [p.get('ansible.builtin.import_playbook') for p in plays if p.get('ansible.builtin.import_playbook')]
         for task in _tasks(plays):
             if 'noreboot.xen.xen_facts' in task:
-                found += 1
+                found.append(name)
                 args = task['noreboot.xen.xen_facts'] or {}
                 assert args.get('state_dir') == '{{ livepatch_state_dir | default(omit) }}', path
-    assert found >= 4
+    # Detection is said once for the three playbooks that plan (detect_and_plan.yml), and once for the report.
+    assert found == ['detect_and_plan.yml', 'inventory_report.yml'], found
+    for name in ('plan.yml', 'rolling_livepatch.yml', 'reboot_fallback.yml'):
+        assert imports[name][:2] == ['check_advisories.yml', 'detect_and_plan.yml'], (name, imports[name])

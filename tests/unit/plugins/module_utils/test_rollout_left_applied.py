@@ -8,14 +8,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import os
-import sys
 
 from ansible_collections.noreboot.xen.plugins.module_utils import plan_decision as pd
 from ansible_collections.noreboot.xen.plugins.plugin_utils import rollout_budget as rb
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
 from rollout_fake_host import FakeHost  # noqa: E402  pylint: disable=wrong-import-position
 from test_rollout_transaction import NAME, ledger, staged, transaction  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 from test_plan_decision import advisory, facts  # noqa: E402  pylint: disable=wrong-import-position

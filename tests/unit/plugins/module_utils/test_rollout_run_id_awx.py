@@ -13,7 +13,7 @@ import re
 import pytest
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_choose_run_id
+from ansible_collections.noreboot.xen.plugins.filter.rollout_run import rollout_choose_run_id
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_run_id import (
     choose_run_id,
     job_id_of,

@@ -9,18 +9,17 @@ __metaclass__ = type
 
 import json
 import os
-import sys
 
 import pytest
 
+from ansible_collections.noreboot.xen.plugins.module_utils import host_lock
+from ansible_collections.noreboot.xen.plugins.module_utils import rollout_ledger
 from ansible_collections.noreboot.xen.plugins.module_utils import rollout_transaction as rt
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
 import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
 from rollout_fake_host import FakeHost, XEN_4175, XL, LP  # noqa: E402  pylint: disable=wrong-import-position
+from xen_builds import XEN_4177  # noqa: E402  pylint: disable=wrong-import-position
 
 NAME = 'xsa999'
 RUN = 'run-2'
@@ -58,7 +57,8 @@ def transaction(host, staged, identity=None, **kwargs):
                 hypervisor_build_id=XEN_4175, payload_build_id=staged['build_id'], remove_src=True,
                 identity=identity or Identity(), clock=lambda: 1800000000.0, sleep=lambda s: None)
     args.update(kwargs)
-    return rt.RolloutTransaction(xl, lp, **args)
+    seams = dict((key, args.pop(key)) for key in ('identity', 'clock', 'sleep', 'lifecycle') if key in args)
+    return rt.RolloutTransaction(xl, lp, rt.RolloutOptions(**args), **seams)
 
 
 def ledger(staged):
@@ -220,7 +220,7 @@ def test_lock_held_by_live_run_fails_fast_naming_the_holder(staged):
     lock = os.path.join(staged['state_dir'], 'rollout.lock')
     with open(lock, 'w') as handle:
         json.dump(dict(run_id='run-1', pid=99, time='2026-11-27T23:00:00Z'), handle)
-    with pytest.raises(rt.LockHeld) as info:
+    with pytest.raises(host_lock.LockHeld) as info:
         transaction(host, staged, identity=Identity(live={99})).run()
     assert 'run run-1 (pid 99, since 2026-11-27T23:00:00Z)' in info.value.msg
     assert host.ran == [], 'nothing may run while another run holds the lock'
@@ -242,8 +242,8 @@ def test_stale_lock_of_dead_run_is_taken_over(staged):
 def test_process_identity_reads_proc_stat_and_detects_pid_reuse():
     files = {'/proc/sys/kernel/random/boot_id': 'boot-a\n',
              '/proc/99/stat': '99 (python3 x) S 1 99 99 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 5555 0 0'}
-    ident = rt.ProcessIdentity(pid=1, read=files.get)
-    assert rt.process_start_time(99, files.get) == 5555
+    ident = host_lock.ProcessIdentity(pid=1, read=files.get)
+    assert host_lock.process_start_time(99, files.get) == 5555
     assert ident.alive(dict(pid=99, pid_start=5555, boot_id='boot-a')) is True
     assert ident.alive(dict(pid=99, pid_start=1234, boot_id='boot-a')) is False, 'pid reused'
     assert ident.alive(dict(pid=99, pid_start=5555, boot_id='boot-b')) is False, 'host rebooted'
@@ -260,7 +260,7 @@ def test_checksum_mismatch_changes_nothing(staged):
 
 
 def test_stale_plan_hypervisor_build_id_changes_nothing(staged):
-    host = FakeHost(build_id='151b373fd64b321593bf987fd923cd10dabadac4')
+    host = FakeHost(build_id=XEN_4177)
     with pytest.raises(rt.TransactionError) as info:
         transaction(host, staged).run()
     assert 'the plan is stale' in info.value.msg
@@ -360,10 +360,10 @@ def test_two_takeovers_racing_never_both_hold_the_lock(staged, monkeypatch):
     lock = os.path.join(staged['state_dir'], 'rollout.lock')
     with open(lock, 'w') as handle:
         json.dump(dict(run_id='run-1', pid=99, time='2026-11-27T23:00:00Z'), handle)
-    run_a = rt.HostLock(staged['state_dir'], 'run-a', Identity(pid=1001), clock=lambda: 1800000000.0)
-    run_b = rt.HostLock(staged['state_dir'], 'run-b', Identity(pid=1002), clock=lambda: 1800000000.0)
+    run_a = host_lock.HostLock(staged['state_dir'], 'run-a', Identity(pid=1001), clock=lambda: 1800000000.0)
+    run_b = host_lock.HostLock(staged['state_dir'], 'run-b', Identity(pid=1002), clock=lambda: 1800000000.0)
     held = []
-    real_read = rt.HostLock._read_holder
+    real_read = host_lock.HostLock._read_holder
 
     def read_then_let_b_in(self):
         holder = real_read(self)
@@ -371,15 +371,15 @@ def test_two_takeovers_racing_never_both_hold_the_lock(staged, monkeypatch):
             try:
                 run_b.acquire()
                 held.append('run-b')
-            except rt.LockHeld:
+            except host_lock.LockHeld:
                 held.append('b refused')
         return holder
 
-    monkeypatch.setattr(rt.HostLock, '_read_holder', read_then_let_b_in)
+    monkeypatch.setattr(host_lock.HostLock, '_read_holder', read_then_let_b_in)
     try:
         run_a.acquire()
         held.append('run-a')
-    except rt.LockHeld:
+    except host_lock.LockHeld:
         pass
     assert held.count('run-a') + held.count('run-b') == 1, 'both runs hold the host lock: %r' % held
 
@@ -492,7 +492,7 @@ def test_state_dir_others_can_write_is_refused(staged):
 
 def test_short_writes_still_give_whole_ledger_lines(staged, monkeypatch):
     real_write = os.write
-    monkeypatch.setattr(rt.os, 'write', lambda fd, data: real_write(fd, bytes(data[:7])))
+    monkeypatch.setattr(os, 'write', lambda fd, data: real_write(fd, bytes(data[:7])))
     result = transaction(FakeHost(), staged).run()
     assert result['outcome'] == 'patched', result['msg']
     assert [(e['event'], e.get('outcome')) for e in ledger(staged)] == [('intent', None), ('outcome', 'patched')]
@@ -502,8 +502,8 @@ def test_entry_after_a_torn_line_is_readable(staged):
     os.makedirs(staged['state_dir'], exist_ok=True)
     with open(os.path.join(staged['state_dir'], 'ledger.jsonl'), 'w') as handle:
         handle.write('{"event": "outcome", "name": "xsa1", "outc')
-    rt.Ledger(staged['state_dir']).append(dict(event='outcome', name=NAME, outcome='reverted'))
-    assert rt.Ledger(staged['state_dir']).last_for(NAME) == dict(event='outcome', name=NAME, outcome='reverted')
+    rollout_ledger.Ledger(staged['state_dir']).append(dict(event='outcome', name=NAME, outcome='reverted'))
+    assert rollout_ledger.Ledger(staged['state_dir']).last_for(NAME) == dict(event='outcome', name=NAME, outcome='reverted')
 
 
 def test_ledger_append_syncs_the_file_and_its_directory(staged, monkeypatch):
@@ -514,8 +514,8 @@ def test_ledger_append_syncs_the_file_and_its_directory(staged, monkeypatch):
         synced.append('dir' if os.path.isdir('/proc/self/fd/%d' % fd) else 'file')
         return real_fsync(fd)
 
-    monkeypatch.setattr(rt.os, 'fsync', fsync)
-    rt.Ledger(staged['state_dir']).append(dict(event='intent', name=NAME))
+    monkeypatch.setattr(os, 'fsync', fsync)
+    rollout_ledger.Ledger(staged['state_dir']).append(dict(event='intent', name=NAME))
     assert 'file' in synced and 'dir' in synced, synced
 
 
@@ -529,7 +529,7 @@ def test_full_state_dir_fails_cleanly_before_the_apply(staged, monkeypatch):
             raise OSError(28, 'No space left on device')
         return real_write(fd, data)
 
-    monkeypatch.setattr(rt.os, 'write', enospc)
+    monkeypatch.setattr(os, 'write', enospc)
     with pytest.raises(rt.TransactionError) as info:
         transaction(host, staged).run()
     assert 'No space left on device' in info.value.msg

@@ -12,6 +12,7 @@ import json
 import os
 
 import pytest
+from xen_builds import XEN_4175
 
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LivepatchRunner, XlRunner
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import (
@@ -110,7 +111,7 @@ def test_nothing_needs_the_version_then_dmesg_is_not_run():
 
 def test_banner_of_other_minor_version_is_not_taken():
     dmesg = fixture('xen-4.17.5/xl_dmesg.txt').replace('Xen version 4.17.5', 'Xen version 4.170.5').replace(
-        'build-id: 39a640e6f1412319235087391df9f1c5e13ae920\n', '')
+        'build-id: %s\n' % XEN_4175, '')
     host = Host({('xl', 'info'): (0, fixture('variants/xl_info_4.17.5_hello_world_applied.txt'), ''),
                  ('xen-livepatch', 'list'): (0, fixture('xen-4.17.5/livepatch_list_applied.txt'), ''),
                  ('xl', 'dmesg'): (0, dmesg, '')})
@@ -282,3 +283,31 @@ def test_unfinished_evacuation_is_reported_on_a_host_where_xl_fails(tmp_path):
     assert facts['evacuation']['unfinished'] is True
     assert [g['name'] for g in facts['evacuation']['guests']] == ['web1', 'db1']
     assert facts['evacuation']['guests'][0]['running'] is None
+
+
+def real_420_step(scenario, argv, nth=0):
+    """(rc, stdout, stderr) of a step captured on the real Xen 4.20.4 testbed host."""
+    import yaml
+    with open(os.path.join(FIXTURES, 'transcripts', 'xen-4.20.4', scenario + '.yml')) as handle:
+        steps = [s for s in yaml.safe_load(handle)['steps'] if s['argv'] == list(argv)]
+    step = steps[nth]
+    return step['rc'], step['stdout'], step['stderr']
+
+
+def test_real_xen_420_with_hello_world_applied_takes_its_version_from_the_boot_banner():
+    # Debian 13's 4.20.4+63 calls itself 4.20.5-pre; xen_hello_world makes xl info say 4.20Hello World.
+    host = Host({('xl', 'info'): real_420_step('hello-cycle', ['xl', 'info']),
+                 ('xen-livepatch', 'list'): real_420_step('hello-cycle', ['xen-livepatch', 'list'], nth=1),
+                 ('xl', 'dmesg'): real_420_step('xl-dmesg-boot', ['xl', 'dmesg']),
+                 ('xl', 'list'): real_420_step('xl-list', ['xl', 'list'])})
+    xl, livepatch = runners(host)
+    facts = collect_xen_facts(xl, livepatch, no_files, gather=['hypervisor', 'livepatch', 'domains'])
+    hypervisor = facts['hypervisor']
+    assert hypervisor['reported_version'] == '4.20Hello World'
+    assert (hypervisor['version'], hypervisor['extra'], hypervisor['version_source']) == \
+        ('4.20.5-pre', '.5-pre', 'xl_dmesg')
+    assert hypervisor['build_id'] == '576c0736b3e38388c5afe9aaccc43a18d514e88e'
+    assert 'shadow' not in hypervisor['virt_caps']
+    assert facts['effective_version'] == '4.20.5-pre+xen_hello_world'
+    assert [p['metadata'] for p in facts['livepatch']['payloads']] == ['LIVEPATCH_RULEZ']
+    assert [d['name'] for d in facts['domains']] == ['Domain-0']

@@ -14,13 +14,10 @@ import struct
 
 import pytest
 
-from unittest import mock
-
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.noreboot.xen.plugins.modules import boot_target as boot_target_module
+from module_case_harness import run_module
 from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, '..', 'module_utils', 'grub', 'debian12-xen.cfg')) as _handle:
@@ -59,24 +56,8 @@ CASES = [
 ]
 
 
-class Done(Exception):
-    pass
-
-
 def run(args):
-    def leave(self, **kwargs):
-        raise Done(kwargs)
-
-    def fail(self, msg, **kwargs):
-        raise Done(dict(kwargs, msg=msg, failed=True))
-
-    with patch_module_args(args), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', leave), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', fail), \
-            mock.patch.object(basic.AnsibleModule, 'run_command', side_effect=AssertionError('runs no command')):
-        with pytest.raises(Done) as outcome:
-            boot_target_module.main()
-    return outcome.value.args[0]
+    return run_module(boot_target_module.main, args)
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])

@@ -10,25 +10,22 @@ __metaclass__ = type
 import datetime
 import json
 import os
-import sys
 
 import pytest
 import yaml
 
-from ansible.module_utils import basic
 from ansible.release import __version__ as CORE_RELEASE
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.module_utils import advisory_manifest as am
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import sha256_file
 from ansible_collections.noreboot.xen.plugins.modules import fleet_plan
+import livepatch_payload_forge as forge
+from manifest_problems import manifest_problems
+from module_case_harness import REAL_COMMANDS, run_module_printed
+from xen_builds import XEN_4175, XEN_4177
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.join(HERE, '..', '..', '..', '..')
-sys.path.insert(0, os.path.join(REPO, 'tests', 'support'))
-import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
-
-XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
-XEN_4177 = '151b373fd64b321593bf987fd923cd10dabadac4'
 
 
 def write_advisory(directory, **changes):
@@ -67,20 +64,16 @@ def fleet():
     return hosts
 
 
-class Ran(Exception):
-    pass
-
-
-def run(args, capsys, monkeypatch, check_mode=False):
-    def no_commands(*a, **k):
-        raise AssertionError('fleet_plan must run no command, it ran %r' % (a,))
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', no_commands)
+def run(args, capsys, monkeypatch=None, check_mode=False):  # pylint: disable=unused-argument
+    """fleet_plan's printed result for ``args``; it runs no command (the harness fails the test if it does)."""
     if check_mode:
         args = dict(args, _ansible_check_mode=True)
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            fleet_plan.main()
-    return json.loads(capsys.readouterr().out)
+    return run_module_printed(fleet_plan.main, args, capsys)[1]
+
+
+def run_with_tools(args, capsys):
+    """fleet_plan's printed result with the controller's real tools (gpg, minisign: the signature tests)."""
+    return run_module_printed(fleet_plan.main, args, capsys, answer=REAL_COMMANDS)[1]
 
 
 def test_plan_for_a_mixed_fleet(tmp_path, capsys, monkeypatch):
@@ -104,7 +97,7 @@ def test_plan_for_a_mixed_fleet(tmp_path, capsys, monkeypatch):
     written = json.loads(plan_path.read_text())
     assert written['schema'] == 1
     assert written['waves'] == result['waves']
-    assert written['advisories'][0]['manifest_sha256'] == am._sha256_of(manifest)
+    assert written['advisories'][0]['manifest_sha256'] == sha256_file(manifest)
     # Same input: same bytes, nothing changed.
     again = run(dict(advisories=[manifest], hosts=fleet(), plan_path=str(plan_path)), capsys, monkeypatch)
     assert again['changed'] is False
@@ -209,7 +202,7 @@ def test_documented_example_manifest_is_valid_apart_from_its_payload_file():
     assert advisory['fallback']['packages']['debian'] == {'package': 'xen-hypervisor-4.17-amd64',
                                                           'version': '4.17.7+13-g2445b30a44-0+deb12u1'}
     # With payload files checked, the only problem is the payload that is not shipped.
-    assert [p.path for p in am.collect_problems(documents[0][1], path)] == ['livepatches[0].file']
+    assert [p.path for p in manifest_problems(documents[0][1], path)] == ['livepatches[0].file']
 
 
 def test_argument_spec_matches_documentation():
@@ -253,7 +246,7 @@ def test_two_advisories_whose_payloads_cannot_stack_are_noted(tmp_path, capsys, 
     # Built against the hypervisor too (the forge's default .livepatch.depends), not on top of xsa999.
     second = write_advisory(other, id='XSA-1000', livepatches=[{
         'xen_build_id': XEN_4175, 'file': 'payloads/xsa999.livepatch', 'name': 'xsa1000_4175',
-        'sha256': am._sha256_of(str(tmp_path / 'payloads' / 'xsa999.livepatch'))}])
+        'sha256': sha256_file(str(tmp_path / 'payloads' / 'xsa999.livepatch'))}])
     result = run(dict(advisories=[first, second], hosts={'xen01': {'xen': xen()}}), capsys, monkeypatch)
     decision = result['decisions']['xen01']
     assert [p['name'] for p in decision['payloads']] == ['xsa999_4175', 'xsa1000_4175']
@@ -264,7 +257,7 @@ def test_two_advisories_whose_payloads_cannot_stack_are_noted(tmp_path, capsys, 
 
 def test_applied_payload_with_an_open_intent_lands_in_a_wave(tmp_path, capsys, monkeypatch):
     manifest = write_advisory(tmp_path)
-    sha256 = am._sha256_of(str(tmp_path / 'payloads' / 'xsa999.livepatch'))
+    sha256 = sha256_file(str(tmp_path / 'payloads' / 'xsa999.livepatch'))
     applied = [{'name': 'xsa999_4175', 'state': 'APPLIED', 'metadata': ''}]
     resumed = xen(payloads=applied)
     resumed['livepatch'].update(ledger_error=None, open_intents=[

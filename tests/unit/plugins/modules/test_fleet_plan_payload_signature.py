@@ -9,21 +9,13 @@ __metaclass__ = type
 
 import hashlib
 import json
-import os
-import sys
 
 import pytest
 import yaml
 
-from ansible.module_utils.testing import patch_module_args
-
-from ansible_collections.noreboot.xen.plugins.modules import fleet_plan
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'support'))
-from test_fleet_plan import fleet, write_advisory  # noqa: E402  pylint: disable=wrong-import-position
-import payload_note_signing as signing  # noqa: E402  pylint: disable=wrong-import-position
-import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+import livepatch_payload_forge as forge
+import payload_note_signing as signing
+from test_fleet_plan import fleet, run_with_tools as run, write_advisory
 
 OTHER_BUILD = 'ee' * 20  # the build of host old01 in fleet()
 
@@ -32,13 +24,6 @@ OTHER_BUILD = 'ee' * 20  # the build of host old01 in fleet()
 def rsa_keys(tmp_path_factory):
     base = str(tmp_path_factory.mktemp('rsa'))
     return dict(signer=signing.make_rsa_key(base, 'signer'), other=signing.make_rsa_key(base, 'other'))
-
-
-def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            fleet_plan.main()
-    return json.loads(capsys.readouterr().out)
 
 
 def signed_advisory(tmp_path, private_key, flip_signature=False):

@@ -8,27 +8,14 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import json
-import os
-import sys
 
 import pytest
 
 from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.noreboot.xen.plugins.modules import fleet_plan
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_fleet_plan import fleet, write_advisory  # noqa: E402  pylint: disable=wrong-import-position
+from test_fleet_plan import fleet, run_with_tools as run, write_advisory
 
 # The session fixture ``keys`` (tests/unit/plugins/conftest.py) holds the throwaway keys.
-
-
-def run(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit):
-            fleet_plan.main()
-    return json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture

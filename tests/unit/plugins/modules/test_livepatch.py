@@ -19,16 +19,11 @@ import os
 import pytest
 import yaml
 
-from unittest import mock
-
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.noreboot.xen.plugins.modules import livepatch as livepatch_module
 import livepatch_payload_forge as forge
-from module_case_harness import (
-    ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
+from module_case_harness import ExpectedCommands, assert_subset, load_cases, run_module
 from xen_builds import XEN_4175
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -76,23 +71,14 @@ def run_case(case, tmp_path):
     commands = ExpectedCommands([_expand(c, src) for c in case.get('commands') or []], lambda name: BINARIES.get(name, name))
     sleeps = []
 
-    def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
+    def answer(argv, environ_update):
         step = commands.take(argv, environ_update)
         return step.get('rc', 0), step.get('stdout', ''), step.get('stderr', '')
 
-    def get_bin_path(self, arg, required=False, opt_dirs=None):
-        return dict(case.get('binaries', BINARIES)).get(arg)
-
-    with patch_module_args(args), \
-            mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
-            mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
-            mock.patch('time.sleep', sleeps.append):
-        with pytest.raises((ExitJson, FailJson)) as outcome:
-            livepatch_module.main()
+    result = run_module(livepatch_module.main, args, answer=answer, binaries=case.get('binaries', BINARIES),
+                        sleeps=sleeps)
     commands.assert_all_ran()
-    return outcome.value.args[0], commands.ran, sleeps, src
+    return result, commands.ran, sleeps, src
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])

@@ -14,20 +14,12 @@ __metaclass__ = type
 
 import json
 import os
-import sys
 
 import pytest
 
-from unittest import mock
-
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout as rollout_module
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from module_case_harness import (  # noqa: E402  pylint: disable=wrong-import-position
-    ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
+from module_case_harness import ExpectedCommands, assert_subset, load_cases, run_module
 
 
 def assert_subset_strict(expected, actual, where='result'):
@@ -36,11 +28,10 @@ def assert_subset_strict(expected, actual, where='result'):
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
-sys.path.insert(0, os.path.join(HERE, '..', '..', '..', 'support'))
 import livepatch_payload_forge as forge  # noqa: E402  pylint: disable=wrong-import-position
+from xen_builds import XEN_4175  # noqa: E402  pylint: disable=wrong-import-position
 
 BINARIES = {'xl': '/usr/sbin/xl', 'xen-livepatch': '/usr/sbin/xen-livepatch'}
-XEN_4175 = '39a640e6f1412319235087391df9f1c5e13ae920'
 
 CASES = load_cases(HERE, 'livepatch_rollout_cases.yml')
 
@@ -90,25 +81,14 @@ def test_livepatch_rollout_case(case, tmp_path):
     commands = ExpectedCommands([_expand(c, env) for c in case.get('commands') or []], BINARIES.__getitem__)
     sleeps = []
 
-    def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
+    def answer(argv, environ_update):
         step = commands.take(argv, environ_update)
         stdout = _fixture(step['stdout_file']) if 'stdout_file' in step else step.get('stdout', '')
         if step.get('replace'):
             stdout = stdout.replace(*step['replace'])
         return step.get('rc', 0), stdout, step.get('stderr', '')
 
-    def get_bin_path(self, arg, required=False, opt_dirs=None):
-        return BINARIES.get(arg)
-
-    with patch_module_args(args), \
-            mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
-            mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
-            mock.patch('time.sleep', sleeps.append):
-        with pytest.raises((ExitJson, FailJson)) as outcome:
-            rollout_module.main()
-    result = outcome.value.args[0]
+    result = run_module(rollout_module.main, args, answer=answer, binaries=BINARIES, sleeps=sleeps)
     want = _expand(case['expect'], env)
 
     commands.assert_all_ran()

@@ -12,17 +12,16 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import errno
-import json
 import os
 
 import pytest
 import yaml
 
-from ansible.module_utils import basic
 from ansible.module_utils.common import warnings as module_warnings
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout, xen_facts
+from module_case_harness import run_module_printed
+
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURES = os.path.join(HERE, '..', '..', '..', 'fixtures')
@@ -90,7 +89,7 @@ class FakeHost(object):
         return self.files.get(path)
 
     def read_lock(self, state_dir):
-        """Like rollout_transaction.inspect_lock: what the case says the host's lock is."""
+        """Like host_lock.inspect_lock: what the case says the host's lock is."""
         self.locks_read.append(state_dir)
         return self.rollout_lock
 
@@ -104,8 +103,6 @@ class FakeHost(object):
 
 def run_module(case, monkeypatch, capsys):
     host = FakeHost(case)
-    monkeypatch.setattr(basic.AnsibleModule, 'get_bin_path', lambda module, *a, **kw: host.get_bin_path(*a, **kw))
-    monkeypatch.setattr(basic.AnsibleModule, 'run_command', lambda module, *a, **kw: host.run_command(*a, **kw))
     monkeypatch.setattr(xen_facts, 'read_text_file', host.read_file)
     monkeypatch.setattr(xen_facts, 'read_ledger_text', host.read_ledger)
     monkeypatch.setattr(xen_facts, 'inspect_lock', host.read_lock)
@@ -114,11 +111,10 @@ def run_module(case, monkeypatch, capsys):
         # Once any controller code is imported (other tests do), ansible-core >= 2.19 sends
         # warnings to the controller's display instead of the module result: run as a module.
         monkeypatch.setattr(module_warnings._internal, 'is_controller', False)
-    with patch_module_args(case.get('args') or {}):
-        with pytest.raises(SystemExit) as exited:
-            xen_facts.main()
-    result = json.loads(capsys.readouterr().out)
-    return host, exited.value.code, result
+    code, result = run_module_printed(xen_facts.main, case.get('args') or {}, capsys,
+                                      answer=lambda argv, environ_update: host.run_command(argv, environ_update=environ_update),
+                                      binaries=host.get_bin_path)
+    return host, code, result
 
 
 @pytest.mark.parametrize('case', CASES, ids=[case['id'] for case in CASES])

@@ -12,15 +12,9 @@ import os
 
 import pytest
 
-from unittest import mock
-
-from ansible.module_utils import basic
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.noreboot.xen.plugins.modules import xen_guests as xen_guests_module
 
-from module_case_harness import (
-    ExitJson, ExpectedCommands, FailJson, assert_subset, exit_json, fail_json, load_cases)
+from module_case_harness import ExpectedCommands, assert_subset, load_cases, run_module
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -53,24 +47,13 @@ def test_xen_guests_case(case, tmp_path):
     args = dict(case['args'], _ansible_check_mode=bool(case.get('check_mode')))
     commands = ExpectedCommands(case.get('commands') or [], BINARIES.__getitem__)
 
-    def run_command(self, argv, check_rc=False, environ_update=None, **kwargs):
+    def answer(argv, environ_update):
         step = commands.take(argv, environ_update)
         if step.get('creates'):
             open(step['creates'], 'w').close()
         return step.get('rc', 0), step.get('stdout', ''), step.get('stderr', '')
 
-    def get_bin_path(self, arg, required=False, opt_dirs=None):
-        return dict(case.get('binaries', BINARIES)).get(arg)
-
-    with patch_module_args(args), \
-            mock.patch.object(basic.AnsibleModule, 'run_command', run_command), \
-            mock.patch.object(basic.AnsibleModule, 'get_bin_path', get_bin_path), \
-            mock.patch.object(basic.AnsibleModule, 'exit_json', exit_json), \
-            mock.patch.object(basic.AnsibleModule, 'fail_json', fail_json), \
-            mock.patch('time.sleep', lambda s: None):
-        with pytest.raises((ExitJson, FailJson)) as outcome:
-            xen_guests_module.main()
-    result = outcome.value.args[0]
+    result = run_module(xen_guests_module.main, args, answer=answer, binaries=case.get('binaries', BINARIES))
     commands.assert_all_ran()
     want = case['expect']
     assert bool(result.get('failed')) == bool(want.get('failed', False)), result.get('msg')

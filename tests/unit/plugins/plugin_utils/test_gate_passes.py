@@ -14,8 +14,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.noreboot.xen.plugins.filter.reboot_fallback import reboot_wave_gate
-from ansible_collections.noreboot.xen.plugins.filter.rollout_budget import rollout_gate
+from ansible_collections.noreboot.xen.plugins.filter.reboot_waves import reboot_wave_gate
+from ansible_collections.noreboot.xen.plugins.filter.rollout_gate_summary import rollout_gate
 from ansible_collections.noreboot.xen.plugins.plugin_utils.wave_progress import WaveProgress
 
 HOSTS = 2000

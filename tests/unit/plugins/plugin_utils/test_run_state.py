@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""run_state: the one reader of the run's state out of hostvars, shared by the two filter files."""
+"""run_state: the one reader of the run's state out of hostvars, shared by the filter files."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -14,7 +14,7 @@ import yaml
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.noreboot.xen.plugins.filter import reboot_fallback, rollout_budget
+from ansible_collections.noreboot.xen.plugins.filter import reboot_fallback_report, reboot_waves, rollout_gate_summary
 from ansible_collections.noreboot.xen.plugins.plugin_utils import run_state
 
 ROLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', '..', 'roles')
@@ -89,8 +89,8 @@ def test_collect_outcomes_refuses_what_is_not_a_plan():
         run_state.collect_outcomes(['not', 'a', 'plan'], {})
 
 
-def test_both_filter_files_read_through_run_state():
-    for module in (reboot_fallback, rollout_budget):
+def test_the_filter_files_read_through_run_state():
+    for module in (reboot_fallback_report, reboot_waves, rollout_gate_summary):
         assert module.collect_outcomes is run_state.collect_outcomes
         assert module.collect_finish is run_state.collect_finish
         assert not hasattr(module, '_hostvar')
