@@ -49,6 +49,7 @@ import re
 import socket
 import time
 
+from ansible_collections.noreboot.xen.plugins.module_utils.host_state_files import utc_iso
 from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers import (
     XlOutputError,
     info_int,
@@ -271,10 +272,6 @@ def _paths(value):
     if not value:
         return []
     return [value] if isinstance(value, str) else list(value)
-
-
-def utc_iso(epoch):
-    return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(epoch))
 
 
 def running_guests(xl):
