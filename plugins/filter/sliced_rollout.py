@@ -30,6 +30,12 @@ def rollout_run_budget(plan, budget=None, with_reboots=False):
         raise AnsibleFilterError(str(exc))
 
 
+def rollout_sliced_reboot_problem(reboot_hosts, slices=1, reboot_ok=False):
+    """The refusal when this slice of a sliced rollout would reboot hosts (see sliced_rollout.sliced_reboot_problem),
+    else ''."""
+    return sr.sliced_reboot_problem(reboot_hosts, slices, str(reboot_ok).lower() in ('true', '1', 'yes')) or ''
+
+
 def rollout_summary_artifact(summary):
     """The summary as the job's artifact, ``{key: summary}``: under a key of its own for one slice of a sliced job
     (``summary['slice']``), else noreboot_xen_rollout_summary."""
@@ -55,4 +61,5 @@ class FilterModule(object):
             'rollout_run_budget': rollout_run_budget,
             'rollout_summary_artifact': rollout_summary_artifact,
             'rollout_merge_slices': rollout_merge_slices,
+            'rollout_sliced_reboot_problem': rollout_sliced_reboot_problem,
         }

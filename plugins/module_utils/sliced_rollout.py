@@ -116,6 +116,24 @@ def budget_shares(total, weights):
     return shares
 
 
+def sliced_reboot_problem(reboot_hosts, count, reboot_ok):
+    """The refusal when one slice of a sliced rollout would reboot hosts, else None.
+
+    Each slice plans its own reboot waves and keeps a failure domain's cap (``max_per_domain``) within them
+    only: n slices at once could take n times the cap of one domain down. So a sliced job runs live patch
+    waves only; with ``noreboot_xen_reboot_ok`` false the reboot hosts are reported (pending_reboot), and the
+    reboot fallback runs unsliced afterwards."""
+    hosts = sorted(reboot_hosts or [])
+    if not hosts or not reboot_ok or count in (None, '', 0, 1, '0', '1'):
+        return None
+    return ('a sliced rollout (noreboot_xen_rollout_slices=%s) does not reboot hosts: each slice would keep a failure '
+            "domain's cap (max_per_domain) within its own reboot waves only, so the %s slices at once could take up "
+            'to %s times the cap of one domain down. This slice has %d host(s) that need a reboot: %s. Fix: launch the '
+            'sliced job with noreboot_xen_reboot_ok=false (they are reported as pending_reboot) and reboot them '
+            'afterwards with one unsliced job (noreboot.xen.reboot_fallback); or run the remaining waves unsliced. '
+            'Nothing was changed.' % (count, count, count, len(hosts), _names(hosts)))
+
+
 def slice_summary_key(number, count):
     """The artifact key of slice ``number`` of ``count``'s summary."""
     return '%s%d_of_%d' % (SLICE_SUMMARY_PREFIX, number, count)

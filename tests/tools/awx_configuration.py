@@ -51,9 +51,9 @@ TEMPLATES = [
       'noreboot_xen_reboot_ok']),
     ('rolling live patch (sliced)', 'rolling_livepatch', 'The remaining waves of an approved plan, sliced over execution '
      'nodes on purpose (docs/awx.md, sliced mode): each slice finds its hosts in the plan artifact and takes its share of '
-     'the remaining failure budget. Only in the sliced workflow, after the canaries.',
-     ['noreboot_xen_failure_budget_hosts', 'noreboot_xen_failure_budget_percent', 'noreboot_xen_reboot_ok',
-      'noreboot_xen_soak_seconds']),
+     'the remaining failure budget. Live patch waves only: its reboot hosts are reported (pending_reboot), for an '
+     'unsliced reboot fallback job afterwards. Only in the sliced workflow, after the canaries.',
+     ['noreboot_xen_failure_budget_hosts', 'noreboot_xen_failure_budget_percent', 'noreboot_xen_soak_seconds']),
     ('merge slice reports', 'merge_slice_reports', 'The sliced rollout\'s report node: merges the slices\' summary '
      'artifacts and the canary job\'s into one summary and one HTML report. Contacts no host.',
      ['noreboot_xen_summary_path']),
@@ -62,7 +62,9 @@ TEMPLATES = [
 SLICES = 4
 # Per template: what differs from the defaults of job_templates (every other template is never sliced).
 TEMPLATE_SETTINGS = {
-    'rolling live patch (sliced)': dict(job_slice_count=SLICES, extra_vars={'noreboot_xen_rollout_slices': SLICES}),
+    # A slice does not reboot (a failure domain's cap would hold per slice only): its reboot hosts are reported.
+    'rolling live patch (sliced)': dict(job_slice_count=SLICES, extra_vars={'noreboot_xen_rollout_slices': SLICES,
+                                                                           'noreboot_xen_reboot_ok': False}),
     'merge slice reports': dict(extra_vars={'noreboot_xen_rollout_slices': SLICES}),
 }
 # What the operator gives at launch as extra vars (the template asks for them): lists and mappings.

@@ -181,3 +181,23 @@ def test_merge_flags_missing_duplicate_and_foreign_slices():
     assert 'different plans' in text
     assert 'host(s) of the plan in no summary' in text
     assert merged['stopped'] and 'problem(s) merging the slices' in merged['stop_reason']
+
+
+def test_a_slice_with_reboot_hosts_and_reboots_on_is_refused():
+    # n slices at once would keep a failure domain's cap per slice only: up to n times the cap down at once.
+    problem = sr.sliced_reboot_problem(['r-02', 'r-01'], 4, True)
+    assert problem.startswith('a sliced rollout (noreboot_xen_rollout_slices=4) does not reboot hosts')
+    assert 'up to 4 times the cap of one domain down' in problem
+    assert 'This slice has 2 host(s) that need a reboot: r-01, r-02.' in problem
+    assert 'noreboot_xen_reboot_ok=false' in problem and problem.endswith('Nothing was changed.')
+    assert sr.sliced_reboot_problem(['r-01'], 4, False) is None      # reported as pending_reboot
+    assert sr.sliced_reboot_problem([], 4, True) is None             # nothing to reboot in this slice
+    assert sr.sliced_reboot_problem(['r-01'], 1, True) is None       # not sliced: one plan, one cap
+    assert sr.sliced_reboot_problem(['r-01'], None, True) is None
+
+
+def test_the_sliced_reboot_filter_reads_the_playbook_values():
+    from ansible_collections.noreboot.xen.plugins.filter.sliced_rollout import rollout_sliced_reboot_problem
+    assert rollout_sliced_reboot_problem(['r-01'], 4, 'true').startswith('a sliced rollout')
+    assert rollout_sliced_reboot_problem(['r-01'], 4, False) == ''
+    assert rollout_sliced_reboot_problem(['r-01'], '1', True) == ''
