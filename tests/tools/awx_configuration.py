@@ -63,8 +63,8 @@ SLICES = 4
 # Per template: what differs from the defaults of job_templates (every other template is never sliced).
 TEMPLATE_SETTINGS = {
     # A slice does not reboot (a failure domain's cap would hold per slice only): its reboot hosts are reported.
-    'rolling live patch (sliced)': dict(job_slice_count=SLICES, extra_vars={'noreboot_xen_rollout_slices': SLICES,
-                                                                           'noreboot_xen_reboot_ok': False}),
+    'rolling live patch (sliced)': dict(job_slice_count=SLICES,
+                                        extra_vars={'noreboot_xen_rollout_slices': SLICES, 'noreboot_xen_reboot_ok': False}),
     'merge slice reports': dict(extra_vars={'noreboot_xen_rollout_slices': SLICES}),
 }
 # What the operator gives at launch as extra vars (the template asks for them): lists and mappings.
