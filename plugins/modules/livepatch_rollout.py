@@ -161,10 +161,6 @@ extends_documentation_fragment:
   - noreboot.xen.run_id
   - noreboot.xen.state_dir
 attributes:
-  action:
-    description: Indicates this has a corresponding action plugin, so some parts of the options can be executed on the controller.
-    support: full
-    details: Reads O(payload_src) on the controller and sends its verified bytes.
   check_mode:
     support: full
     details: Reads the payload table and the ledger and says what would be done; takes no lock, writes nothing.
