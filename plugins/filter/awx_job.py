@@ -11,11 +11,11 @@ from ansible_collections.noreboot.xen.plugins.module_utils.awx_job_slice import 
 
 
 def awx_sliced_job_problem(playbook, job_id=None, launch_type=None, workflow_job_id=None, workflow_job_name=None,
-                           job_template_name=None):
-    """The refusal when this job is one slice of a sliced AWX job, else None."""
+                           job_template_name=None, slices=None, has_plan=False, phase=None):
+    """The refusal when this job is one slice of a sliced AWX job (unless sliced on purpose), else None."""
     return sliced_job_problem(dict(awx_job_id=job_id, awx_job_launch_type=launch_type, awx_workflow_job_id=workflow_job_id,
                                    awx_workflow_job_name=workflow_job_name, awx_job_template_name=job_template_name),
-                              playbook)
+                              playbook, slices=slices, has_plan=bool(has_plan), phase=phase)
 
 
 class FilterModule(object):

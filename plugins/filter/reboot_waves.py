@@ -39,7 +39,8 @@ def finish_reboot_lines(plan, hostvars):
     return lines
 
 
-def reboot_wave_gate(plan, hostvars, wave_index=None, budget_hosts=None, budget_percent=None, previous=None):
+def reboot_wave_gate(plan, hostvars, wave_index=None, budget_hosts=None, budget_percent=None, previous=None,
+                     fixed_budget=None):
     """Whether reboot wave ``wave_index`` (1 = the first reboot wave) may start."""
     live, reboot, _results, stranded = collect_outcomes(plan, hostvars)
     waves = gate.reboot_waves(plan)
@@ -48,7 +49,7 @@ def reboot_wave_gate(plan, hostvars, wave_index=None, budget_hosts=None, budget_
         next_hosts = waves[int(wave_index) - 1]['hosts']
     try:
         return gate.evaluate(plan, live, reboot, stranded=stranded, next_hosts=next_hosts, budget_hosts=budget_hosts,
-                             budget_percent=budget_percent, previous=previous or None)
+                             budget_percent=budget_percent, previous=previous or None, fixed_budget=fixed_budget)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc))
 

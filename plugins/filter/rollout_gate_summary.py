@@ -65,7 +65,8 @@ def _collect(plan, hostvars):
     return waves, to_patch, canaries, wave_of, outcomes, details
 
 
-def rollout_gate(plan, hostvars, budget_hosts=None, budget_percent=None, previous=None, with_reboots=False):
+def rollout_gate(plan, hostvars, budget_hosts=None, budget_percent=None, previous=None, with_reboots=False,
+                 fixed_budget=None):
     """Whether the next wave may start; see rollout_budget.evaluate_gate (and, with
     ``with_reboots``, reboot_wave_gate.evaluate: the reboot hosts share the budget)."""
     _waves_, to_patch, canaries, _wave_of, outcomes, details = _collect(plan, hostvars)
@@ -73,9 +74,11 @@ def rollout_gate(plan, hostvars, budget_hosts=None, budget_percent=None, previou
         if with_reboots:
             live, reboots, _results, stranded = collect_outcomes(plan, hostvars)
             return rg.evaluate(plan, live, reboots, stranded=stranded, budget_hosts=budget_hosts,
-                               budget_percent=budget_percent, previous=previous or None, details=details)
+                               budget_percent=budget_percent, previous=previous or None, details=details,
+                               fixed_budget=fixed_budget)
         return rb.evaluate_gate(to_patch, outcomes, canaries=canaries, budget_hosts=budget_hosts,
-                                budget_percent=budget_percent, previous=previous or None, details=details)
+                                budget_percent=budget_percent, previous=previous or None, details=details,
+                                fixed_budget=fixed_budget)
     except ValueError as exc:
         raise AnsibleFilterError(str(exc))
 
@@ -91,12 +94,15 @@ def _holders(plan, hostvars, left_to_other_runs):
     return holders
 
 
-def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, with_reboots=False, left_to_other_runs=None):
+def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, with_reboots=False, left_to_other_runs=None,
+                    fixed_budget=None):
     """The run summary; see rollout_budget.summarize. With ``with_reboots``, the plan's reboot
     waves are rows of their own (``wave_N`` of kind ``reboot``) and their hosts' outcomes come from the
     reboot fallback (rollout_budget.reboot_summary_outcome). ``left_to_other_runs``: host -> run id of the
     hosts noreboot.xen.run_lock left to other runs (its ``held``); with the hosts whose transaction met
-    another run's lock they are the summary's ``held_by_other_run``."""
+    another run's lock they are the summary's ``held_by_other_run``. The summary also says which part of an
+    approved plan the job ran (``phase``, ``plan_fingerprint``, ``slice``) and, for a phase or slice, its budget
+    out of the whole run's (``budget_split``: ``fixed_budget``, filter rollout_run_budget)."""
     waves, _to_patch, _canaries, wave_of, outcomes, details = _collect(plan, hostvars)
     plan_hosts = {}
     for host, decision in (plan.get('decisions') or {}).items():
@@ -127,6 +133,8 @@ def rollout_summary(plan, hostvars, gate=None, wave_times=None, run_id=None, wit
                            details=details, run_id=run_id, holders=_holders(plan, hostvars, left_to_other_runs))
     # How the advisory directories were verified (fleet_plan's signatures), shown by rollout_summary_table.
     summary['signatures'] = list(plan.get('signatures') or [])
+    summary.update(phase=plan.get('phase') or 'all', plan_fingerprint=plan.get('plan_fingerprint'),
+                   slice=(fixed_budget or {}).get('slice'), budget_split=fixed_budget or None)
     return summary
 
 

@@ -37,7 +37,8 @@ def rollout_wave_gate(hostvars, phase, batch=None):
     """The gate before the wave the batch is (or, without a batch, after the phase's last wave), with the
     run's plan, last gate, budget and reboot switch as the plan play left them on localhost."""
     state = controller_state(hostvars)
-    budget = dict(budget_hosts=state['budget_hosts'], budget_percent=state['budget_percent'], previous=state['gate'])
+    budget = dict(budget_hosts=state['budget_hosts'], budget_percent=state['budget_percent'], previous=state['gate'],
+                  fixed_budget=state['fixed_budget'])
     if phase == rp.LIVE:
         return rollout_gate(state['plan'], hostvars, with_reboots=bool(state['with_reboots']), **budget)
     if phase == rp.REBOOT:

@@ -20,18 +20,26 @@ def _summary(summary, what):
     return summary
 
 
-def rollout_verdict(summary):
-    """Why the rolling live patch failed, from its summary, or ''."""
+def _plan(plan):
+    if plan is not None and not isinstance(plan, dict):
+        raise AnsibleFilterError('plan: expected the plan of noreboot.xen.fleet_plan, got %r' % type(plan).__name__)
+    return plan
+
+
+def rollout_verdict(summary, plan=None, unreachable_ok=False):
+    """Why the rolling live patch failed, from its summary (and the plan's unexamined hosts), or ''."""
     summary = _summary(summary, 'noreboot.xen.rollout_summary')
     reboot = summary.get('reboot_fallback')
     failures = gate.failures(reboot) if isinstance(reboot, dict) else []
-    return run_verdict.rolling_verdict(summary, failures)
+    return run_verdict.rolling_verdict(summary, failures, plan=_plan(plan), unreachable_ok=bool(unreachable_ok))
 
 
-def reboot_fallback_verdict(summary, gate_result=None):
-    """Why the reboot fallback failed, from its summary and last gate decision, or ''."""
+def reboot_fallback_verdict(summary, gate_result=None, plan=None, unreachable_ok=False):
+    """Why the reboot fallback failed, from its summary and last gate decision (and the plan's unexamined
+    hosts), or ''."""
     summary = _summary(summary, 'noreboot.xen.reboot_fallback_summary')
-    return run_verdict.reboot_fallback_verdict(gate_result, gate.failures(summary, refused=True))
+    return run_verdict.reboot_fallback_verdict(gate_result, gate.failures(summary, refused=True), plan=_plan(plan),
+                                               unreachable_ok=bool(unreachable_ok))
 
 
 class FilterModule(object):

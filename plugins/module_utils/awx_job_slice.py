@@ -21,6 +21,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.noreboot.xen.plugins.module_utils.plan_reuse import sliced_problem
+
 
 def _first(meta, name):
     for prefix in ('awx', 'tower'):
@@ -38,15 +40,22 @@ def sliced_job(meta):
                 and template is not None and _first(meta, 'workflow_job_name') == template)
 
 
-def sliced_job_problem(meta, playbook):
-    """The refusal (a sentence naming why and the fix) when ``meta`` shows a slice of a sliced job, else None."""
+def sliced_job_problem(meta, playbook, slices=None, has_plan=False, phase=None):
+    """The refusal (a sentence naming why and the fix) when ``meta`` shows a slice of a sliced job, else None.
+
+    ``slices`` (noreboot_xen_rollout_slices, 2 or more) is the opt-in of the sliced mode: a slice is then not
+    refused here, but the job must run the remaining waves of an approved plan (``has_plan``, ``phase``
+    after_canary; plan_reuse.sliced_problem), sliced or not; which slice it is, fleet_plan finds out."""
+    if slices not in (None, '', 0, 1, '0', '1'):
+        return sliced_problem(slices, has_plan, phase)
     if not sliced_job(meta):
         return None
     return ('%s refuses to run as one slice of a sliced AWX job: this job (id %s) was launched by workflow job %s, '
             'which has the name of its own job template (%r) - that is how AWX runs a job template whose job slicing '
-            '(job_slice_count) is above 1. Each slice gets only its share of the inventory, so it would plan its own '
+            '(job_slice_count) is above 1, without noreboot_xen_rollout_slices. Each slice gets only its share of the inventory, so it would plan its own '
             'canaries and count its own failure budget, and the slices together could exceed the budget of the whole '
-            'run. Fix: set the job template\'s job slicing to 1 (and run it on one execution node); if this is a '
+            'run. Fix: set the job template\'s job slicing to 1 (and run it on one execution node), or run the remaining waves of an '
+            'approved plan sliced on purpose (noreboot_xen_rollout_slices equal to the job slicing, see docs/awx.md); if this is a '
             'workflow template node instead, give the workflow template a name other than the job template\'s. '
             'Nothing was changed.'
             % (playbook, _first(meta, 'job_id'), _first(meta, 'workflow_job_id'), _first(meta, 'job_template_name')))

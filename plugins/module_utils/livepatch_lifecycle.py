@@ -31,7 +31,9 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import (
     PayloadError,
+    parse_payload_bytes,
     read_payload,
+    sha256_bytes,
     sha256_file,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LIVEPATCH_RC_RETRY
@@ -105,22 +107,25 @@ def normalize_checksum(checksum):
     return match.group(1).lower()
 
 
-def inspect_payload(src, checksum):
-    """Check ``src`` on the host before anything reaches the hypervisor; return its metadata."""
+def inspect_payload(src, checksum, data=None):
+    """Check ``src`` on the host before anything reaches the hypervisor; return its metadata.
+
+    ``data``: the payload's bytes already in memory (check mode of a payload the controller sent in the
+    module's arguments: nothing is written), checked instead of reading ``src`` (then only a label)."""
     expected = normalize_checksum(checksum)
     try:
-        actual = sha256_file(src)
+        actual = sha256_file(src) if data is None else sha256_bytes(data)
     except (IOError, OSError) as exc:
         raise LivepatchFailure('cannot read src %s: %s' % (src, exc.strerror or exc))
     if actual != expected:
         raise LivepatchFailure('checksum mismatch for %s: the file has sha256 %s, checksum says %s; the payload '
                                'was not uploaded' % (src, actual, expected), payload=dict(path=src, sha256=actual))
     try:
-        info = read_payload(src)
+        info = read_payload(src) if data is None else parse_payload_bytes(data, source=src, sha256=actual)
     except PayloadError as exc:
         raise LivepatchFailure('src is not a usable Xen livepatch payload, so it was not uploaded: %s' % exc.msg,
                                payload=dict(path=src, sha256=actual))
-    if info['sha256'] != actual:
+    if data is None and info['sha256'] != actual:
         raise LivepatchFailure('%s changed while it was being checked (sha256 %s, then %s); not uploaded'
                                % (src, actual, info['sha256']))
     payload = dict(path=src, sha256=info['sha256'], size=info['size'], build_id=info['build_id'],

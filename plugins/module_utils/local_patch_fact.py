@@ -10,6 +10,9 @@ ledger's last outcome entry for the payload's name; ``unknown`` when the ledger 
 and ``last_run``: the run that last changed the host (outcome ``patched`` or ``rebooted``); a run
 that found the host already patched keeps the previous ``last_run``, so reruns leave the file
 unchanged. ``write_atomic`` writes it through a temporary file in the same directory and a rename.
+``record_patch_state`` reads the host and writes the file: the one writer, called by the modules
+noreboot.xen.patch_state_fact and noreboot.xen.livepatch_rollout (``local_fact``, in the same
+module execution as the transaction).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -20,7 +23,13 @@ import json
 import os
 import tempfile
 
-from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import last_by_name
+from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import last_by_name, parse_ledger
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import (
+    LEDGER_NAME,
+    collect_xen_facts,
+    read_ledger_text,
+    read_text_file,
+)
 
 FACT_PATH = '/etc/ansible/facts.d/noreboot_xen.fact'
 SCHEMA = 1
@@ -89,3 +98,25 @@ def write_atomic(path, text, mode=0o644):
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+
+
+def record_patch_state(xl, livepatch, state_dir, run_id, outcome, kind, path=FACT_PATH, check_mode=False, warn=None):
+    """Read the host (``xl info``, ``xen-livepatch list``, the ledger under ``state_dir``) and write the fact
+    file at ``path`` unless ``check_mode``; ``xl``/``livepatch``: runners (None when the tool is missing).
+
+    Returns dict(changed, fact, path, before, after); raises IOError/OSError when the file cannot be written."""
+    warn = warn or (lambda msg: None)
+    xen = collect_xen_facts(xl, livepatch, read_text_file, gather=['hypervisor', 'livepatch'], warn=warn,
+                            state_dir=state_dir, read_ledger=read_ledger_text)
+    try:
+        ledger = parse_ledger(read_ledger_text(os.path.join(state_dir, LEDGER_NAME)))
+    except (IOError, OSError) as exc:
+        warn('the rollout ledger could not be read (%s): advisories of the payloads are unknown' % exc)
+        ledger = []
+    before = read_text_file(path)
+    document = build_fact(xen, ledger, run_id, outcome, kind, previous=parse(before))
+    text = render(document)
+    changed = text != before
+    if changed and not check_mode:
+        write_atomic(path, text)
+    return dict(changed=changed, fact=document, path=path, before=before or '', after=text)

@@ -23,6 +23,16 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import hashlib
+import json
+
+from ansible_collections.noreboot.xen.plugins.module_utils.sliced_rollout import (
+    SliceError,
+    check_slice_count,
+    identify_slice,
+    slice_hosts,
+)
+
 PHASES = ('all', 'canary', 'after_canary')
 
 # What a plan artifact must hold to be taken (what noreboot.xen.fleet_plan returns).
@@ -122,6 +132,46 @@ def plan_differences(given, fresh, patched_since=()):
     return differences
 
 
+def plan_fingerprint(plan):
+    """A sha256 of what the approval approved (hosts' decisions, builds, classes, domains, payloads; waves;
+    advisories; policy): equal for the same plan in every job of a workflow, whatever each job cut of it."""
+    decisions = dict((h, [d.get(f) for f in HOST_FIELDS] + [_payloads(d)])
+                     for h, d in (plan.get('decisions') or {}).items())
+    waves = [[w.get('number'), w.get('kind'), list(w.get('hosts') or [])] for w in plan.get('waves') or []]
+    advisories = sorted([a.get('id'), a.get('manifest_sha256')] for a in plan.get('advisories') or [])
+    text = json.dumps([decisions, waves, advisories, plan.get('policy') or {}], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode('utf-8')).hexdigest()
+
+
+def hosts_to_patch(plan):
+    """``{'live': n, 'reboot': m}``: how many hosts the plan's live patch (canary, livepatch) and reboot waves have."""
+    counts = dict(live=0, reboot=0)
+    for wave in plan.get('waves') or []:
+        counts['reboot' if wave.get('kind') == 'reboot' else 'live'] += len(wave.get('hosts') or [])
+    return counts
+
+
+def restrict_to_hosts(plan, hosts):
+    """The plan cut to ``hosts`` (decisions and waves, plan order kept, waves left empty dropped); a new dict."""
+    keep = set(hosts)
+    waves = [dict(w, hosts=[h for h in w.get('hosts') or [] if h in keep]) for w in plan.get('waves') or []]
+    return dict(plan, waves=[w for w in waves if w['hosts']],
+                decisions=dict((h, d) for h, d in (plan.get('decisions') or {}).items() if h in keep))
+
+
+def restrict_to_slice(plan, own_hosts, count, phase='after_canary'):
+    """The approved plan cut to the slice of ``count`` that ``own_hosts`` is, and to ``phase``; ``slice`` says
+    which slice it is and every slice's hosts to patch in the phase (for the budget shares)."""
+    count = check_slice_count(count)
+    number = identify_slice(plan.get('decisions') or {}, own_hosts, count)
+    per_slice = [hosts_to_patch(restrict_to_phase(restrict_to_hosts(plan, slice_hosts(plan['decisions'], n, count)),
+                                                  phase))
+                 for n in range(1, count + 1)]
+    restricted = restrict_to_phase(restrict_to_hosts(plan, own_hosts), phase)
+    return dict(restricted, slice=dict(number=number, count=count, hosts_to_patch=per_slice),
+                run_hosts_to_patch=hosts_to_patch(plan), plan_fingerprint=plan_fingerprint(plan))
+
+
 def restrict_to_phase(plan, phase):
     """The plan cut to the hosts and waves of ``phase`` (see PHASES); a new dict, ``plan`` is left as is.
 
@@ -146,21 +196,55 @@ def restrict_to_phase(plan, phase):
     for decision in decisions.values():
         counts[decision.get('decision')] = counts.get(decision.get('decision'), 0) + 1
     restricted = dict(plan, waves=waves, decisions=decisions, counts=counts, phase=phase,
-                      phase_hosts_left_out=len(plan['decisions']) - len(decisions))
+                      phase_hosts_left_out=len(plan['decisions']) - len(decisions),
+                      run_hosts_to_patch=plan.get('run_hosts_to_patch') or hosts_to_patch(plan),
+                      plan_fingerprint=plan.get('plan_fingerprint') or plan_fingerprint(plan))
     return restricted
 
 
-def reuse_plan(given, fresh, phase='all'):
-    """The given plan cut to ``phase`` when the fleet still matches it; else PlanReuseError naming every difference."""
+def sliced_problem(slices, has_plan, phase):
+    """Why a sliced rollout (``slices`` > 1) cannot run with this plan and phase, else None (also None unsliced)."""
+    if slices in (None, '', 0, 1, '0', '1'):
+        return None
+    try:
+        check_slice_count(slices)
+    except SliceError as exc:
+        return '%s. Nothing was changed.' % exc
+    if not has_plan or phase != 'after_canary':
+        return ('a sliced rollout (noreboot_xen_rollout_slices=%s) runs the remaining waves of an approved plan: it needs '
+                'the plan artifact noreboot_xen_rollout_plan%s and noreboot_xen_rollout_phase after_canary%s. Fix: plan '
+                'and run the canaries unsliced (a job template with job slicing 1), then launch the sliced job template '
+                'with both; or leave noreboot_xen_rollout_slices out. Nothing was changed.'
+                % (slices, '' if has_plan else ' (not given)', '' if phase == 'after_canary' else ' (%s given)' % phase))
+    return None
+
+
+def reuse_plan(given, fresh, phase='all', slices=None):
+    """The given plan cut to ``phase`` when the fleet still matches it; else PlanReuseError naming every difference.
+
+    With ``slices`` (2 or more: this job is one slice of a sliced job), ``fresh`` is planned on this slice's
+    hosts only: the slice is identified from them, compared on them, and the plan cut to them."""
     check_plan_artifact(given)
     if phase not in PHASES:
         raise PlanReuseError('phase must be one of %s, got %r' % (', '.join(PHASES), phase))
+    problem = sliced_problem(slices, True, phase)
+    if problem:
+        raise PlanReuseError(problem)
     patched_since = canary_hosts(given) if phase == 'after_canary' else ()
-    differences = plan_differences(given, fresh, patched_since)
+    compared = given
+    if slices not in (None, '', 0, 1, '0', '1'):
+        try:
+            sliced = restrict_to_slice(given, fresh.get('decisions') or {}, slices, phase)
+        except SliceError as exc:
+            raise PlanReuseError(str(exc))
+        compared = restrict_to_hosts(given, fresh.get('decisions') or {})
+    differences = plan_differences(compared, fresh, patched_since)
     if differences:
         raise PlanReuseError(
             'the fleet no longer matches the approved plan (noreboot_xen_rollout_plan%s), so this run is refused '
             'before any host is changed: %d difference(s): %s. Fix: %s.'
             % (', run %s' % given['run_id'] if given.get('run_id') else '', len(differences), ' | '.join(differences),
                _FIX), differences)
+    if compared is not given:
+        return sliced
     return restrict_to_phase(given, phase)

@@ -117,7 +117,8 @@ class RolloutOptions(object):
     REQUIRED = ('name', 'src', 'checksum', 'run_id')
     DEFAULTS = dict(state_dir='/var/lib/noreboot-xen', payload_build_id=None, hypervisor_build_id=None, expect=None,
                     soak_seconds=0, retries=5, delay=1.0, replace=False, revert_on_failure=True, remove_src=False,
-                    advisory=None, retry_reverted=False, check_mode=False, verification=None, apply_until=None)
+                    advisory=None, retry_reverted=False, check_mode=False, verification=None, apply_until=None,
+                    content=None)
 
     def __init__(self, name, src, checksum, run_id, **optional):
         unknown = sorted(set(optional) - set(self.DEFAULTS))
@@ -145,6 +146,9 @@ class RolloutOptions(object):
         self.verification = dict(given['verification']) if given['verification'] else None
         # From when the payload must not be applied any more (the plan's apply_until; UTC ISO 8601), or None.
         self.apply_until = given['apply_until'] or None
+        # The payload's bytes sent by the controller in the module's arguments (action plugin
+        # noreboot.xen.livepatch_rollout), or None: then the staged file ``src`` is read.
+        self.content = given['content']
 
     @classmethod
     def from_params(cls, params, check_mode):
@@ -261,8 +265,18 @@ class RolloutTransaction(object):
                                       stat.S_ISDIR(info.st_mode)))
         return path
 
+    def _source(self):
+        """What the messages call the payload: the staged file, or the bytes the controller sent."""
+        return self.opts.src or 'sent by the controller'
+
     def _read_staged(self):
-        """The staged file's bytes, read through one descriptor that does not follow a symlink."""
+        """The staged file's bytes, read through one descriptor that does not follow a symlink (or the bytes
+        the controller sent, ``content``: they never were a file on the host)."""
+        if self.opts.content is not None:
+            if len(self.opts.content) > MAX_PAYLOAD_BYTES:
+                raise TransactionError('the payload sent by the controller has %d bytes, more than %d: refused'
+                                       % (len(self.opts.content), MAX_PAYLOAD_BYTES))
+            return self.opts.content
         try:
             fd = os.open(self.opts.src, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | getattr(os, 'O_NONBLOCK', 0))
         except OSError as exc:
@@ -306,7 +320,7 @@ class RolloutTransaction(object):
         actual = hashlib.sha256(data).hexdigest()
         if actual != self.opts.checksum:
             raise TransactionError('checksum mismatch for the staged payload %s: its sha256 is %s, expected %s; it was not '
-                                   'uploaded' % (self.opts.src, actual, self.opts.checksum),
+                                   'uploaded' % (self._source(), actual, self.opts.checksum),
                                    payload=dict(path=self.opts.src, sha256=actual))
         path = os.path.join(self._private_dir(), self.opts.name + '.livepatch')
         try:
@@ -399,19 +413,21 @@ class RolloutTransaction(object):
             return
         if not self.opts.check_mode:
             self.upload_src = self._private_copy()
+        # Check mode with the bytes sent by the controller: checked in memory, nothing written.
+        in_memory = self.opts.content if self.opts.check_mode and self.opts.content is not None else None
         try:
-            payload = inspect_payload(self.upload_src, self.opts.checksum)
+            payload = inspect_payload(self.upload_src or self._source(), self.opts.checksum, data=in_memory)
         except LivepatchFailure as exc:
             raise TransactionError(exc.msg, payload=exc.fields.get('payload'))
         self.result['payload'] = payload
         if self.opts.payload_build_id and payload['build_id'] != self.opts.payload_build_id:
             raise TransactionError('staged payload %s has build-id %s, the plan expects %s: it is not the payload '
                                    'the advisory names; nothing was changed'
-                                   % (self.opts.src, payload['build_id'], self.opts.payload_build_id))
+                                   % (self._source(), payload['build_id'], self.opts.payload_build_id))
         if payload['xen_depends'] != running_build_id:
             raise TransactionError('staged payload %s was built for hypervisor build-id %s but this host runs %s; '
                                    'nothing was changed (re-run the plan: the host may have been updated)'
-                                   % (self.opts.src, payload['xen_depends'], running_build_id))
+                                   % (self._source(), payload['xen_depends'], running_build_id))
 
     def _running_build_id(self):
         command = self.xl.info()

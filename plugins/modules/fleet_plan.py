@@ -174,6 +174,16 @@ options:
     choices: [all, canary, after_canary]
     default: all
     version_added: 1.1.0
+  slices:
+    description:
+      - This run is one slice of a sliced AWX job of this many slices (the job template's job slicing), taking the
+        remaining waves of the approved plan; 1 (or left out) is not sliced.
+      - Needs O(from_plan) and O(phase=after_canary). O(hosts) must then be exactly one slice of the plan's hosts as
+        AWX cuts them (sorted by name, every n-th), which tells the slice its number; anything else is refused,
+        naming the difference. The plan is compared and cut to this slice's hosts only.
+    type: int
+    default: 1
+    version_added: 1.1.0
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -346,6 +356,26 @@ phase:
   type: str
   version_added: 1.1.0
   sample: all
+plan_fingerprint:
+  description: A sha256 of the approved plan (the whole plan, not this run's cut of it), the same in every job of a workflow.
+  returned: when O(phase) is not V(all)
+  type: str
+  version_added: 1.1.0
+  sample: 3f2a9c0d...
+run_hosts_to_patch:
+  description: How many hosts the whole plan's live patch (C(live)) and reboot (C(reboot)) waves have, for the whole run's
+    failure budget.
+  returned: when O(phase) is not V(all)
+  type: dict
+  version_added: 1.1.0
+  sample: {"live": 1000, "reboot": 0}
+slice:
+  description: With O(slices), which slice this is (C(number), C(count)) and every slice's hosts to patch in the phase
+    (C(hosts_to_patch), a list of C(live)/C(reboot) counts), for the budget shares.
+  returned: when O(slices) is above 1
+  type: dict
+  version_added: 1.1.0
+  sample: {"number": 2, "count": 4, "hosts_to_patch": [{"live": 3, "reboot": 0}]}
 phase_hosts_left_out:
   description: How many hosts of the plan O(phase) left out (they belong to the other phase's job).
   returned: when O(phase) is not V(all)
@@ -411,7 +441,12 @@ from ansible_collections.noreboot.xen.plugins.module_utils.fleet_plan_builder im
     render_table,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.payload_verification import attach_verification
-from ansible_collections.noreboot.xen.plugins.module_utils.plan_reuse import PlanReuseError, reuse_plan, restrict_to_phase
+from ansible_collections.noreboot.xen.plugins.module_utils.plan_reuse import (
+    PlanReuseError,
+    restrict_to_phase,
+    reuse_plan,
+    sliced_problem,
+)
 from ansible_collections.noreboot.xen.plugins.module_utils.wave_plan import PolicyError
 
 YAML_IMPORT_ERROR = None
@@ -441,6 +476,7 @@ def get_argument_spec():
         require_payload_signature=dict(type='bool', default=False),
         from_plan=dict(type='raw'),
         phase=dict(type='str', default='all', choices=['all', 'canary', 'after_canary']),
+        slices=dict(type='int', default=1),
     )
 
 
@@ -600,7 +636,9 @@ def run_module():
     attach_verification(plan['decisions'], advisories, signatures, payload_signatures)
     try:
         if params['from_plan'] is not None:
-            plan = reuse_plan(params['from_plan'], plan, params['phase'])
+            plan = reuse_plan(params['from_plan'], plan, params['phase'], slices=params['slices'])
+        elif sliced_problem(params['slices'], False, params['phase']):
+            raise PlanReuseError(sliced_problem(params['slices'], False, params['phase']))
         else:
             plan = restrict_to_phase(plan, params['phase'])
     except PlanReuseError as exc:
@@ -614,11 +652,18 @@ def run_module():
                      % (' of run %s' % plan['run_id'] if plan.get('run_id') else ''))
     if params['phase'] != 'all':
         table.append('Phase %s: %d host(s) of the plan left to the other phase' % (params['phase'], plan['phase_hosts_left_out']))
+    if plan.get('slice'):
+        number, count = plan['slice']['number'], plan['slice']['count']
+        table.append('Slice %d of %d: this job runs its %d host(s) of the remaining waves, in plan order'
+                     % (number, count, sum(plan['slice']['hosts_to_patch'][number - 1].values())))
     result = dict(changed=False, table=table + [summary_line(r) for r in signatures] + render_table(plan), invocation=echo,
                   reused=reused)
     keys = ('counts', 'decisions', 'matrix', 'groups', 'waves', 'domains', 'policy', 'advisories', 'signatures',
             'payload_signatures', 'phase')
-    result.update((k, plan[k]) for k in keys + (('phase_hosts_left_out',) if params['phase'] != 'all' else ()))
+    result.update((k, plan[k]) for k in keys + (('phase_hosts_left_out', 'plan_fingerprint', 'run_hosts_to_patch')
+                                                if params['phase'] != 'all' else ()))
+    if plan.get('slice'):
+        result['slice'] = plan['slice']
     if params['plan_path']:
         text = plan_json(plan)
         result['plan_path'] = params['plan_path']

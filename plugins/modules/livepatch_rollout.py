@@ -13,8 +13,13 @@ module: livepatch_rollout
 short_description: Apply one Xen live patch payload to a host as a guarded transaction
 version_added: 1.0.0
 description:
-  - One host's part of a rolling live patch, in one module call, so a rollout costs a single round trip per host
-    besides staging the file.
+  - One host's part of a rolling live patch, in one module call, so a rollout costs a single round trip per host.
+  - "With O(payload_src) (a file on the controller), the action plugin opens it without following a symlink, refuses
+    a file others can write, checks its SHA-256 against O(checksum) on the controller, and sends those exact bytes
+    in the module's arguments (O(content)): no staging copy, no second round trip. The module checks the SHA-256
+    again on the host, under the lock, before anything reaches Xen."
+  - "O(local_fact) writes the host's local fact C(/etc/ansible/facts.d/noreboot_xen.fact) (as
+    M(noreboot.xen.patch_state_fact) does) in the same execution, after an outcome V(patched) or V(already_patched)."
   - Takes the host's lock (C(<state_dir>/rollout.lock)), reads the payload table and the ledger
     (C(<state_dir>/ledger.jsonl)), verifies the staged payload (SHA-256, payload build-id, built for the running
     hypervisor build-id), takes a health baseline, records an intent in the ledger, applies the payload with
@@ -48,9 +53,35 @@ description:
     before the payload is applied."
 options:
   src:
-    description: Path of the staged payload on the host.
+    description:
+      - Path of the staged payload on the host.
+      - One of O(src), O(payload_src) and O(content) is required.
     type: path
-    required: true
+  payload_src:
+    description:
+      - Path of the payload on the controller, for example the plan's C(path) of the payload (the file that
+        M(noreboot.xen.fleet_plan) verified). Read by the action plugin, never by the host.
+      - A symlink, a file that is not regular, a file owned by another user than root or the controller's user, a
+        file writable by its group or others, a file larger than 8 MiB or whose SHA-256 is not O(checksum) is
+        refused on the controller and nothing reaches the host.
+    type: path
+  content:
+    description:
+      - The payload's bytes, base64. Set by the action plugin from O(payload_src); not meant to be given by hand.
+      - Written only to the private upload copy under the lock (never to a staging file).
+    type: str
+  local_fact:
+    description:
+      - After an outcome V(patched) or V(already_patched), write the host's local fact O(fact_path) as
+        M(noreboot.xen.patch_state_fact) does (effective version, applied payloads by advisory, C(last_run)), in the
+        same module execution. A fact that cannot be written is a warning (RV(local_fact.error)), not a failure of
+        the transaction. Not in check mode (the host's state has not changed).
+    type: bool
+    default: false
+  fact_path:
+    description: Where O(local_fact) writes the fact file.
+    type: path
+    default: /etc/ansible/facts.d/noreboot_xen.fact
   checksum:
     description: SHA-256 of the payload (64 hex digits, optionally prefixed with C(sha256:)).
     type: str
@@ -165,6 +196,15 @@ EXAMPLES = r"""
     checksum: "sha256:5f0c1a4f2d7bb0b0d3c1e2f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e"
     run_id: 20261127T2300Z-ab12
     prepare_only: true
+  become: true
+
+- name: Send the controller's copy, apply it with health checks, revert on failure, record the local fact
+  noreboot.xen.livepatch_rollout:
+    name: xsa-999-4.17.5
+    payload_src: /srv/advisories/xsa-999/xsa-999-4.17.5.livepatch
+    checksum: "sha256:5f0c1a4f2d7bb0b0d3c1e2f4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e"
+    run_id: 20261127T2300Z-ab12
+    local_fact: true
   become: true
 
 - name: Apply the staged payload with health checks, revert on failure
@@ -293,9 +333,35 @@ timings:
   description: Seconds spent per step (read, verify, baseline, apply, soak, health, total).
   returned: always
   type: dict
+local_fact:
+  description: What O(local_fact) wrote (V(changed), V(path), V(fact)), or V(error) when it could not.
+  returned: when O(local_fact) is true, not in check mode, and the outcome is V(patched) or V(already_patched)
+  type: dict
+  contains:
+    changed:
+      description: The file's text changed.
+      type: bool
+      returned: always
+    path:
+      description: The fact file.
+      type: str
+      returned: always
+      sample: /etc/ansible/facts.d/noreboot_xen.fact
+    fact:
+      description: The document written (as M(noreboot.xen.patch_state_fact) returns it).
+      type: dict
+      returned: when it was written
+    error:
+      description: Why the fact could not be written (the transaction's outcome stands).
+      type: str
+      returned: when it could not be written
 """
 
+import base64
+
 from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.noreboot.xen.plugins.module_utils.local_patch_fact import FACT_PATH, record_patch_state
 
 from ansible_collections.noreboot.xen.plugins.module_utils.rollout_transaction import (
     FAILED,
@@ -315,7 +381,11 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner im
 def get_argument_spec():
     return dict(
         name=dict(type='str', required=True),
-        src=dict(type='path', required=True),
+        src=dict(type='path'),
+        payload_src=dict(type='path'),
+        content=dict(type='str', no_log=True),
+        local_fact=dict(type='bool', default=False),
+        fact_path=dict(type='path', default=FACT_PATH),
         checksum=dict(type='str', required=True),
         run_id=dict(type='str', required=True),
         payload_build_id=dict(type='str'),
@@ -337,8 +407,18 @@ def get_argument_spec():
 
 
 def main():
-    module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True)
-    params = module.params
+    module = AnsibleModule(argument_spec=get_argument_spec(), supports_check_mode=True,
+                           mutually_exclusive=[('src', 'payload_src', 'content')],
+                           required_one_of=[('src', 'payload_src', 'content')])
+    params = dict(module.params)
+    if params['payload_src'] is not None:
+        module.fail_json(msg='payload_src is read on the controller by the action plugin noreboot.xen.livepatch_rollout, '
+                             'which did not run: call the module by its name (noreboot.xen.livepatch_rollout) as a task')
+    if params['content'] is not None:
+        try:
+            params['content'] = base64.b64decode(params['content'].encode('ascii'))
+        except (ValueError, TypeError, UnicodeError) as exc:
+            module.fail_json(msg='content is not base64 (%s): it is set by the action plugin from payload_src' % exc)
     if params['retries'] < 0 or params['delay'] < 0 or params['soak_seconds'] < 0:
         module.fail_json(msg='retries, delay and soak_seconds must not be negative')
     history = []
@@ -370,7 +450,22 @@ def main():
         module.warn(warning)
     if result['outcome'] in ('reverted', 'failed', 'failed_applied'):
         module.fail_json(**result)
+    if params['local_fact'] and not module.check_mode and result['outcome'] in ('patched', 'already_patched'):
+        result['local_fact'] = local_fact(module, xl, livepatch, params, result['outcome'])
+        result['changed'] = result['changed'] or result['local_fact'].get('changed', False)
     module.exit_json(**result)
+
+
+def local_fact(module, xl, livepatch, params, outcome):
+    """Write the local fact in this execution; a failure to write it is a warning, not the transaction's."""
+    try:
+        written = record_patch_state(xl, livepatch, params['state_dir'], params['run_id'], outcome, 'livepatch',
+                                     path=params['fact_path'], check_mode=module.check_mode, warn=module.warn)
+    except (IOError, OSError) as exc:
+        msg = 'could not write the local fact %s: %s' % (params['fact_path'], exc)
+        module.warn(msg)
+        return dict(changed=False, path=params['fact_path'], error=msg)
+    return dict(changed=written['changed'], path=written['path'], fact=written['fact'])
 
 
 if __name__ == '__main__':

@@ -79,31 +79,15 @@ path:
   sample: /etc/ansible/facts.d/noreboot_xen.fact
 """
 
-import os
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.noreboot.xen.plugins.module_utils.local_patch_fact import (
-    FACT_PATH,
-    build_fact,
-    parse,
-    render,
-    write_atomic,
-)
-from ansible_collections.noreboot.xen.plugins.module_utils.rollout_ledger import parse_ledger
+from ansible_collections.noreboot.xen.plugins.module_utils.local_patch_fact import FACT_PATH, record_patch_state
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import (
     LivepatchRunner,
     XlRunner,
     module_command_function,
 )
-from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import (
-    LEDGER_NAME,
-    STATE_DIR,
-    collect_xen_facts,
-    read_ledger_text,
-    read_text_file,
-    runner_or_none,
-)
+from ansible_collections.noreboot.xen.plugins.module_utils.xen_facts_collector import STATE_DIR, runner_or_none
 
 
 def get_argument_spec():
@@ -122,24 +106,14 @@ def main():
     run = module_command_function(module)
     xl = runner_or_none(XlRunner, run, module.get_bin_path('xl'))
     livepatch = runner_or_none(LivepatchRunner, run, module.get_bin_path('xen-livepatch'))
-    xen = collect_xen_facts(xl, livepatch, read_text_file, gather=['hypervisor', 'livepatch'], warn=module.warn,
-                            state_dir=params['state_dir'], read_ledger=read_ledger_text)
     try:
-        ledger = parse_ledger(read_ledger_text(os.path.join(params['state_dir'], LEDGER_NAME)))
+        written = record_patch_state(xl, livepatch, params['state_dir'], params['run_id'], params['outcome'],
+                                     params['kind'], path=params['path'], check_mode=module.check_mode,
+                                     warn=module.warn)
     except (IOError, OSError) as exc:
-        module.warn('the rollout ledger could not be read (%s): advisories of the payloads are unknown' % exc)
-        ledger = []
-    before_text = read_text_file(params['path'])
-    document = build_fact(xen, ledger, params['run_id'], params['outcome'], params['kind'], previous=parse(before_text))
-    text = render(document)
-    changed = text != before_text
-    if changed and not module.check_mode:
-        try:
-            write_atomic(params['path'], text)
-        except (IOError, OSError) as exc:
-            module.fail_json(msg='could not write %s: %s' % (params['path'], exc), fact=document, path=params['path'])
-    module.exit_json(changed=changed, fact=document, path=params['path'],
-                     diff=dict(before=before_text or '', after=text, before_header=params['path'],
+        module.fail_json(msg='could not write %s: %s' % (params['path'], exc), path=params['path'])
+    module.exit_json(changed=written['changed'], fact=written['fact'], path=params['path'],
+                     diff=dict(before=written['before'], after=written['after'], before_header=params['path'],
                                after_header=params['path']))
 
 

@@ -84,7 +84,7 @@ def reboot_waves(plan):
 
 
 def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=None, budget_hosts=None,
-             budget_percent=None, previous=None, details=None):
+             budget_percent=None, previous=None, details=None, fixed_budget=None):
     """May the next reboot wave start? Returns the gate dict of rollout_budget.evaluate_gate
     (``proceed``, ``reason``, ``failures``, ``failed_hosts``, ``limit``, ``to_patch``).
 
@@ -107,7 +107,7 @@ def evaluate(plan, live_outcomes, reboot_outcomes, stranded=None, next_hosts=Non
             details[host] = 'guests left: %s' % '; '.join(stranded[host])
     gate = rb.evaluate_gate(live + rebooting, outcomes, canaries=canaries, budget_hosts=budget_hosts,
                             budget_percent=budget_percent, previous=previous, details=details,
-                            reboot_hosts=rebooting)
+                            reboot_hosts=rebooting, fixed_budget=fixed_budget)
     if previous and not previous.get('proceed', True):
         return gate
     # Guests not running again are said first, before a canary or budget stop: they are what the

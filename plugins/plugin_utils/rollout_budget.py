@@ -36,6 +36,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.noreboot.xen.plugins.module_utils.advisory_signature import summary_line
+from ansible_collections.noreboot.xen.plugins.module_utils.sliced_rollout import budget_shares
 
 FAILED = 'failed'
 REVERTED = 'reverted'
@@ -203,22 +204,93 @@ def _budget_checks(to_patch, reboot_hosts, budget_hosts, budget_percent):
     return checks
 
 
+def whole_run_limit(live, reboot, budget_hosts=None, budget_percent=None):
+    """``{'limit', 'source'}`` of the whole run's budget over ``live`` live patch and ``reboot`` reboot hosts to
+    patch (counts of the whole plan). One limit for both kinds: the strictest of _budget_checks' limits (a host
+    count over both kinds; a percentage of each kind), so a run cut into jobs never allows more than the whole."""
+    live, reboot = int(live), int(reboot)
+    hosts = ['l%d' % i for i in range(live)] + ['r%d' % i for i in range(reboot)]
+    checks = _budget_checks(hosts, hosts[live:], budget_hosts, budget_percent)
+    limited = [(b['limit'], (label.strip() + ': ' if label else '') + b['source'])
+               for label, _hosts, b in checks if b['limit'] is not None]
+    if not limited:
+        return dict(limit=None, source='; '.join(b['source'] for _l, _h, b in checks))
+    limit, source = min(limited, key=lambda item: item[0])
+    return dict(limit=limit, source=source)
+
+
+def run_budget(plan, budget_hosts=None, budget_percent=None, with_reboots=False, earlier=None):
+    """The failure budget of a job that runs a phase (or a slice of a phase) of an approved plan, or None for a
+    run of the whole plan in one job (the gate then computes it over its own hosts, as always).
+
+    The whole run's limit (``whole_run_limit`` over the whole plan's hosts to patch, ``run_hosts_to_patch``),
+    minus what the canary phase spent (``earlier``: the canary job's summary, for the phase after_canary; it
+    must be of the same plan), and for one slice of a sliced job (``plan['slice']``) its share of what is
+    left (module_utils/sliced_rollout.budget_shares, by each slice's remaining hosts to patch).
+
+    Returns ``{'limit', 'source', 'run_limit', 'spent', 'remaining', 'shares', 'slice'}``; ``limit`` is this
+    job's (None: no limit).
+    """
+    phase = plan.get('phase') or 'all'
+    if phase == 'all' or not isinstance(plan.get('run_hosts_to_patch'), dict):
+        return None
+    counts = plan['run_hosts_to_patch']
+    whole = whole_run_limit(counts.get('live', 0), counts.get('reboot', 0) if with_reboots else 0,
+                            budget_hosts, budget_percent)
+    spent, spent_source = 0, 'nothing spent before this job (phase %s)' % phase
+    if phase == 'after_canary':
+        if not isinstance(earlier, dict) or not earlier:
+            spent_source = ('no canary summary given (noreboot_xen_rollout_summary), the canary phase counted as '
+                            'having spent 0')
+        elif earlier.get('phase') != 'canary' or earlier.get('plan_fingerprint') != plan.get('plan_fingerprint'):
+            raise ValueError('noreboot_xen_rollout_summary must be the summary of the canary job of the same approved '
+                             'plan (phase canary, plan %s), got one of phase %s, plan %s; pass the canary job\'s artifact '
+                             'as it came, or leave it out. Nothing was changed.'
+                             % (str(plan.get('plan_fingerprint'))[:12], earlier.get('phase'),
+                                str(earlier.get('plan_fingerprint'))[:12]))
+        else:
+            spent = int(((earlier.get('budget') or {}).get('failures')) or 0)
+            spent_source = 'the canary job (run %s) spent %d' % (earlier.get('run_id'), spent)
+    remaining = None if whole['limit'] is None else max(whole['limit'] - spent, 0)
+    source = 'whole run: %s -> %s; %s -> %s left' % (
+        whole['source'], UNLIMITED if whole['limit'] is None else whole['limit'], spent_source,
+        UNLIMITED if remaining is None else remaining)
+    result = dict(limit=remaining, run_limit=whole['limit'], spent=spent, remaining=remaining, shares=None,
+                  slice=None, source=source)
+    split = plan.get('slice')
+    if split:
+        weights = [c.get('live', 0) + (c.get('reboot', 0) if with_reboots else 0) for c in split['hosts_to_patch']]
+        shares = budget_shares(remaining, weights)
+        number = split['number']
+        result.update(limit=shares[number - 1], shares=shares, slice=dict(number=number, count=split['count']),
+                      source='%s; slice %d of %d: share %s (shares %s by remaining hosts %s, largest remainder)' % (
+                          source, number, split['count'], UNLIMITED if remaining is None else shares[number - 1],
+                          '/'.join(UNLIMITED if x is None else str(x) for x in shares),
+                          '/'.join(str(w) for w in weights)))
+    return result
+
+
 def evaluate_gate(to_patch, outcomes, canaries=(), budget_hosts=None, budget_percent=None, previous=None,
-                  details=None, reboot_hosts=()):
+                  details=None, reboot_hosts=(), fixed_budget=None):
     """Decide whether the next wave may start.
 
     ``to_patch``: the hosts the plan sends a payload to; ``outcomes``: host -> outcome for the
     hosts whose wave has run (missing or None: not started); ``canaries``: the canary hosts;
     ``previous``: the last gate's result (a stop is final); ``details``: optional host -> short
     text (failed checks) used in the reason; ``reboot_hosts``: the hosts of ``to_patch`` that
-    are rebooted rather than live patched (their limits are kept apart, see _budget_checks).
+    are rebooted rather than live patched (their limits are kept apart, see _budget_checks);
+    ``fixed_budget``: this job's budget of ``run_budget`` (a phase or slice of an approved plan): one limit
+    over its hosts, instead of the one computed from the budget variables over ``to_patch``.
 
     Returns ``{'proceed', 'reason', 'failures', 'failed_hosts', 'limit', 'budget_source', 'to_patch'}``.
     """
     details = details or {}
     outcomes = outcomes or {}
     to_patch = sorted(set(to_patch or []))
-    checks = _budget_checks(to_patch, reboot_hosts, budget_hosts, budget_percent)
+    if fixed_budget:
+        checks = [('', to_patch, dict(limit=fixed_budget.get('limit'), source=fixed_budget.get('source')))]
+    else:
+        checks = _budget_checks(to_patch, reboot_hosts, budget_hosts, budget_percent)
     budget = dict(limit=checks[0][2]['limit'], source='; '.join(
         ('%s%s' % (label.strip() + ': ' if label else '', b['source'])) if len(checks) > 1 else b['source']
         for label, _hosts, b in checks))

@@ -93,7 +93,8 @@ BUDGET_FACT = 'noreboot_xen_failure_budget'
 
 def controller_state(hostvars):
     """The run's state the plan play left on localhost: ``{'plan', 'gate', 'with_reboots', 'wave_times',
-    'budget_hosts', 'budget_percent'}`` (``gate`` None before the first gate, ``with_reboots`` None when the
+    'budget_hosts', 'budget_percent', 'fixed_budget'}`` (``fixed_budget``: a phase's or slice's budget of
+    rollout_budget.run_budget, or None) (``gate`` None before the first gate, ``with_reboots`` None when the
     run has no live patch waves, as in reboot_fallback.yml). Refuses a run without a plan."""
     plan = host_var(hostvars, CONTROLLER, PLAN_FACT)
     if not isinstance(plan, dict) or 'waves' not in plan:
@@ -105,4 +106,5 @@ def controller_state(hostvars):
     return dict(plan=plan, gate=host_var(hostvars, CONTROLLER, GATE_FACT) or None,
                 with_reboots=None if with_reboots is None else str(with_reboots).lower() in ('true', '1', 'yes'),
                 wave_times=host_var(hostvars, CONTROLLER, WAVE_TIMES_FACT) or {},
-                budget_hosts=budget.get('hosts'), budget_percent=budget.get('percent'))
+                budget_hosts=budget.get('hosts'), budget_percent=budget.get('percent'),
+                fixed_budget=budget.get('fixed') or None)

@@ -82,6 +82,8 @@ def close_ssh_masters():
 
 
 STRATEGY_ENV = {}
+# --profile: the task profile callback in every run (a list, so that main sets it without a global statement).
+PROFILE = []
 
 
 def mitogen_env(lib):
@@ -97,6 +99,11 @@ def timed_run(argv, workdir, log_name):
     close_ssh_masters()
     env = rl.rollout_env(workdir)
     env.update(STRATEGY_ENV)
+    if PROFILE:
+        # tests/bench/noreboot_task_profile.py: per-task and per-play time, controller CPU (JSON beside the log).
+        env['ANSIBLE_CALLBACK_PLUGINS'] = env['ANSIBLE_CALLBACK_PLUGINS'] + os.pathsep + HERE
+        env['ANSIBLE_CALLBACKS_ENABLED'] = env['ANSIBLE_CALLBACKS_ENABLED'] + ',noreboot_task_profile'
+        env['NOREBOOT_TASK_PROFILE_PATH'] = os.path.join(workdir, log_name + '.profile.json')
     log_path = os.path.join(workdir, log_name)
     peak = [0]
     with open(log_path, 'w') as log:
@@ -158,7 +165,10 @@ def main(argv=None):
     parser.add_argument('--extra-vars', default='{}', help='JSON of extra variables for the rolling playbook')
     parser.add_argument('--strategy', choices=['linear', 'mitogen'], default='linear')
     parser.add_argument('--mitogen-lib', help='where mitogen is installed (pip install --target)')
+    parser.add_argument('--profile', action='store_true', help='per-task and per-play time and controller CPU of '
+                        'each run (tests/bench/noreboot_task_profile.py): printed at the end of its log, JSON beside it')
     args = parser.parse_args(argv)
+    PROFILE[:] = [True] if args.profile else []
     if args.strategy == 'mitogen':
         if not args.mitogen_lib or not os.path.isdir(os.path.join(args.mitogen_lib, 'ansible_mitogen')):
             parser.error('--strategy mitogen needs --mitogen-lib DIR holding ansible_mitogen (pip install --target DIR '

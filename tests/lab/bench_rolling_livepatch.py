@@ -161,7 +161,9 @@ def write_advisory(directory):
         shutil.copyfile(src, dest)
         with open(dest, 'rb') as handle:
             digest = hashlib.sha256(handle.read()).hexdigest()
-        extra = version[version.index('.', version.index('.') + 1):] + '-lp1'
+        # lab_xsa_fix's effect (lab_payloads.write_build_payloads): the build's own xen_extra plus
+        # -lp1, '.5-pre-lp1' on Debian 13's 4.20.4 (it reports 4.20.5-pre).
+        extra = labctl.lab_model.resolve_build({'version': version, 'build_id': build_id})['extra'] + '-lp1'
         expects[build_id] = extra
         entries.append('''  - xen_build_id: %s
     file: %s
@@ -179,7 +181,7 @@ id: LAB-XSA-1
 title: "lab: a flaw every lab build has, fixed by lab_xsa_fix (xen_extra gains -lp1) or by Xen 4.17.8"
 affected:
   hypervisors:
-    versions: [">=4.16.0,<4.17.8", ">=4.18.0,<4.19.0"]
+    versions: [">=4.16.0,<4.17.8", ">=4.18.0,<4.19.0", ">=4.20.0,<4.21.0"]
 livepatches:
 %sfallback:
   reboot: true

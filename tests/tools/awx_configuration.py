@@ -49,7 +49,24 @@ TEMPLATES = [
     ('reboot fallback', 'reboot_fallback', 'Fixed hypervisor and a reboot, in waves, for the hosts no live patch fits.',
      ['noreboot_xen_target', 'noreboot_xen_failure_budget_hosts', 'noreboot_xen_failure_budget_percent',
       'noreboot_xen_reboot_ok']),
+    ('rolling live patch (sliced)', 'rolling_livepatch', 'The remaining waves of an approved plan, sliced over execution '
+     'nodes on purpose (docs/awx.md, sliced mode): each slice finds its hosts in the plan artifact and takes its share of '
+     'the remaining failure budget. Live patch waves only: its reboot hosts are reported (pending_reboot), for an '
+     'unsliced reboot fallback job afterwards. Only in the sliced workflow, after the canaries.',
+     ['noreboot_xen_failure_budget_hosts', 'noreboot_xen_failure_budget_percent', 'noreboot_xen_soak_seconds']),
+    ('merge slice reports', 'merge_slice_reports', 'The sliced rollout\'s report node: merges the slices\' summary '
+     'artifacts and the canary job\'s into one summary and one HTML report. Contacts no host.',
+     ['noreboot_xen_summary_path']),
 ]
+# Job slicing of the sliced rollout template: its job_slice_count, and the opt-in the playbook checks it against.
+SLICES = 4
+# Per template: what differs from the defaults of job_templates (every other template is never sliced).
+TEMPLATE_SETTINGS = {
+    # A slice does not reboot (a failure domain's cap would hold per slice only): its reboot hosts are reported.
+    'rolling live patch (sliced)': dict(job_slice_count=SLICES,
+                                        extra_vars={'noreboot_xen_rollout_slices': SLICES, 'noreboot_xen_reboot_ok': False}),
+    'merge slice reports': dict(extra_vars={'noreboot_xen_rollout_slices': SLICES}),
+}
 # What the operator gives at launch as extra vars (the template asks for them): lists and mappings.
 LAUNCH_EXTRA_VARS = {'noreboot_xen_advisories': ['/runner/project/advisories/xsa-999/xsa-999.yml']}
 
@@ -73,6 +90,16 @@ WORKFLOW_NODES = [
     ('report', 'inventory report', {}, [], []),
     ('report_after_failure', 'inventory report', {}, [], []),
 ]
+WORKFLOW_SLICED = PREFIX + 'advisory rollout (approved, sliced)'
+# The same with the remaining waves as a sliced job (one job per slice, on several execution nodes), whose slices'
+# artifacts the merge node always merges (a stopped slice fails the sliced job: its report is wanted most then).
+# (identifier, job template or None for an approval, extra data, success, failure[, always])
+WORKFLOW_SLICED_NODES = WORKFLOW_NODES[:3] + [
+    ('approve_canaries', None, WORKFLOW_NODES[3][2], ['remaining_waves_sliced'], ['report_after_failure']),
+    ('remaining_waves_sliced', 'rolling live patch (sliced)', {'noreboot_xen_rollout_phase': 'after_canary'}, [], [],
+     ['merge_report']),
+    ('merge_report', 'merge slice reports', {}, ['report'], ['report_after_failure']),
+] + WORKFLOW_NODES[-2:]
 NOT_ASKABLE = ('list', 'dict')
 
 
@@ -135,23 +162,33 @@ def job_templates(specs):
         templates.append(dict(
             name=full, description=description, organization=ORGANIZATION, project=PROJECT, playbook=entry + '.yml',
             inventory=INVENTORY, credentials=[CREDENTIAL], execution_environment=EXECUTION_ENVIRONMENT,
-            # Never sliced: a slice would have its own failure budget (the playbooks refuse to run as one).
+            # Never sliced, but the sliced rollout: a slice would have its own failure budget (the playbooks refuse to
+            # run as one unless noreboot_xen_rollout_slices says so).
             job_slice_count=1, allow_simultaneous=False, ask_variables_on_launch=True,
             extra_vars=dict((k, v) for k, v in LAUNCH_EXTRA_VARS.items() if k in specs[entry]['options']),
             survey_enabled=True, survey_spec=survey(specs, entry, variables, full)))
+        settings = TEMPLATE_SETTINGS.get(name, {})
+        templates[-1].update((k, v) for k, v in settings.items() if k != 'extra_vars')
+        templates[-1]['extra_vars'].update(settings.get('extra_vars', {}))
     return templates
 
 
-def workflow(specs):
+def _nodes(spec):
     names = dict((name, PREFIX + name) for name, dummy, dummy2, dummy3 in TEMPLATES)
     nodes = []
-    for identifier, template, extra, success, failure in WORKFLOW_NODES:
+    for identifier, template, extra, success, failure, *always in spec:
         node = dict(identifier=identifier, success_nodes=success, failure_nodes=failure)
+        if always:
+            node['always_nodes'] = always[0]
         if template is None:
             node['approval_node'] = extra
         else:
             node.update(unified_job_template=names[template], lookup_organization=ORGANIZATION, extra_data=extra)
         nodes.append(node)
+    return nodes
+
+
+def workflow(specs):
     rolling = [t for t in TEMPLATES if t[1] == 'rolling_livepatch'][0]
     return [dict(
         name=WORKFLOW, organization=ORGANIZATION, inventory=INVENTORY,
@@ -160,7 +197,14 @@ def workflow(specs):
                     'no longer matches it. Any failure, refusal or denied approval ends in the report.',
         allow_simultaneous=False, ask_variables_on_launch=True, extra_vars=dict(LAUNCH_EXTRA_VARS),
         survey_enabled=True, survey_spec=survey(specs, 'rolling_livepatch', rolling[3], WORKFLOW),
-        simplified_workflow_nodes=nodes)]
+        simplified_workflow_nodes=_nodes(WORKFLOW_NODES)), dict(
+        name=WORKFLOW_SLICED, organization=ORGANIZATION, inventory=INVENTORY,
+        description='plan -> approval -> canary waves -> approval -> remaining waves as a sliced job (%d slices, each its '
+                    'share of the remaining failure budget) -> merge of the slices\' reports -> report. For a fleet '
+                    'that outgrows one execution node; see docs/awx.md, sliced mode.' % SLICES,
+        allow_simultaneous=False, ask_variables_on_launch=True, extra_vars=dict(LAUNCH_EXTRA_VARS),
+        survey_enabled=True, survey_spec=survey(specs, 'rolling_livepatch', rolling[3], WORKFLOW_SLICED),
+        simplified_workflow_nodes=_nodes(WORKFLOW_SLICED_NODES))]
 
 
 def wrapper(entry):
@@ -181,9 +225,11 @@ def render(specs):
             controller_projects=[dict(name=PROJECT, organization=ORGANIZATION, scm_type='git',
                                       scm_url='https://git.example.com/ops/xen-advisories.git', scm_branch='main',
                                       scm_update_on_launch=True, default_environment=EXECUTION_ENVIRONMENT)])),
-        'controller_templates.yml': _yaml('Job templates: detect, plan, rolling live patch, reboot fallback.',
+        'controller_templates.yml': _yaml('Job templates: detect, plan, rolling live patch, reboot fallback, and the '
+                                          'sliced rollout with its merge.',
                                           dict(controller_templates=job_templates(specs))),
-        'controller_workflows.yml': _yaml('The approval workflow.', dict(controller_workflows=workflow(specs))),
+        'controller_workflows.yml': _yaml('The approval workflow, and its variant with the remaining waves sliced.',
+                                          dict(controller_workflows=workflow(specs))),
     }
     for dummy, entry, dummy2, dummy3 in TEMPLATES:
         files[os.path.join('project', entry + '.yml')] = wrapper(entry)

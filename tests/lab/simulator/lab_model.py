@@ -50,7 +50,29 @@ KNOWN_BUILDS = {
         'virt_caps': 'pv hvm hap gnttab-v1 gnttab-v2',
         'boot_dmesg': 'xen-4.17.7/xl_dmesg.txt',
     },
+    # Debian 13 (trixie): upstream's stable-4.20 after RELEASE-4.20.4, which calls itself 4.20.5-pre
+    # (tests/testbed/xen-4.20-differences.md); dom0 runs Debian 13's 6.12 kernel.
+    '4.20.4': {
+        'version': '4.20.4',
+        'extra': '.5-pre',
+        'build_id': captured_build_id('4.20.4'),
+        'debian_version': '4.20.4+63-g7abfd2bce2-0+deb13u1',
+        'compiler': 'x86_64-linux-gnu-gcc (Debian 14.2.0-19) 14.2.0',
+        'compile_date': 'Tue Nov  3 20:11:50 UTC 2026',
+        'virt_caps': 'pv hvm hap gnttab-v1 gnttab-v2',
+        'boot_dmesg': 'xen-4.20.4/xl_dmesg.txt',
+        'dom0_kernel': {'release': '6.12.117+deb13-amd64',
+                        'version': '#1 SMP PREEMPT_DYNAMIC Debian 6.12.117-1 (2026-11-12)'},
+    },
 }
+
+# How the tools and the hypervisor behave, by generation (tests/testbed/xen-4.20-differences.md):
+# '4.17' as captured on Debian 12's 4.17.5 / 4.17.7, '4.20' as captured on Debian 13's 4.20.4
+# (xen-livepatch --force and its usage text, commands matched exactly, the Xen build-id checked
+# first at upload with a three-line "build-id mismatch:" log). A build's generation follows its
+# version (4.19 and later: '4.20', where --force and the early build-id check arrived), or the
+# fleet spec's ``generation``.
+GENERATIONS = ('4.17', '4.20')
 
 BUILD_DEFAULTS = {
     'compiler': 'x86_64-linux-gnu-gcc (Debian 12.2.0-14+deb12u1) 12.2.0',
@@ -153,6 +175,11 @@ def resolve_build(spec):
     base['build_id'] = build_id
     base['major'] = int(parts[0])
     base['minor'] = int(parts[1])
+    base.setdefault('generation', '4.20' if (base['major'], base['minor']) >= (4, 19) else '4.17')
+    base['generation'] = str(base['generation'])
+    if base['generation'] not in GENERATIONS:
+        raise ModelError('build %s: generation %r is not one the simulator models (%s)'
+                         % (version, base['generation'], ', '.join(GENERATIONS)))
     base.setdefault('extra', '.' + '.'.join(parts[2:]))
     base.setdefault('debian_version', '%s-1' % version)
     return base
@@ -221,7 +248,7 @@ def new_state(hostname, build, hardware, guests=None, faults=None, commandline=N
     return {
         'format': 1,
         'hostname': hostname,
-        'kernel': dict(kernel or DEFAULT_KERNEL),
+        'kernel': dict(kernel or build.get('dom0_kernel') or DEFAULT_KERNEL),
         'build': build,
         'installed_build': installed_build,
         'hardware': hardware,

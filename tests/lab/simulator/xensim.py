@@ -5,9 +5,10 @@
 
 One program, dispatched on the name it runs as (argv[0]): ``xl``, ``xen-livepatch``, or
 ``systemctl`` / ``reboot`` / ``shutdown`` / ``halt`` / ``poweroff``. Output, stream (stdout or
-stderr), write order and exit status follow the real tools of Xen 4.17
-(tools/misc/xen-livepatch.c, tools/xl/xl_info.c) and the hypervisor's checks
-(xen/common/livepatch.c); tests/lab/tests/test_simulator_contract.py replays real transcripts.
+stderr), write order and exit status follow the real tools of Xen 4.17 and, for a 4.20 build
+(``build['generation']``, lab_model.py), of Xen 4.20 (tools/misc/xen-livepatch.c,
+tools/xl/xl_info.c) and the hypervisor's checks (xen/common/livepatch.c);
+tests/lab/tests/test_simulator_contract.py replays real transcripts of both.
 
 State: one JSON file per host (``NOREBOOT_XEN_LAB_STATE``, default
 ``/var/lib/noreboot-xen-lab/state.json``, a per-host directory bind-mounted there), guarded

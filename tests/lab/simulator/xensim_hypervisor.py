@@ -31,8 +31,9 @@ REAL_TEST_PAYLOADS = {
     'xen_replace_world': {'xen_extra': 'Hello Again World!'},
     'xen_expectations': {'xen_extra': 'Hello World'},
     'xen_expectations_fail': {'apply_error': errno.EINVAL, 'apply_error_phase': 'expectations'},
-    'xen_prepost_hooks': {'xen_extra': 'Hello World', 'hooks': PREPOST_HOOKS, 'revert_error': errno.EPERM,
-                          'revert_error_phase': 'pre-revert', 'revert_error_times': 1},
+    # Its pre-revert hook returns -(pre_revert_retry--), an unsigned counter from 1: -EPERM, then 0,
+    # then 1, 2, ... once the counter has wrapped (a positive return the tool cannot name).
+    'xen_prepost_hooks': {'xen_extra': 'Hello World', 'hooks': PREPOST_HOOKS, 'pre_revert_retry': 1},
     'xen_prepost_hooks_fail': {'hooks': ['pre_apply'], 'apply_error': errno.EINVAL, 'apply_error_phase': 'pre-apply'},
     'xen_action_hooks': {'xen_extra': 'Hello World', 'hooks': ACTION_HOOKS},
     'xen_action_hooks_marker': {'xen_extra': 'Hello World', 'hooks': PREPOST_HOOKS},
@@ -45,6 +46,10 @@ REAL_TEST_PAYLOADS = {
     'xen_no_xen_buildid': {},
 }
 LAB_EFFECT_SECTION = '.noreboot.lab_effect'
+
+
+class ActionReturned(int):
+    """A positive value the action sysctl returned (not an errno: libxc passes it on, errno 0)."""
 
 
 class Hypervisor(object):
@@ -73,7 +78,15 @@ class Hypervisor(object):
         if elf.e_type != 1 or elf.e_machine != 62:
             dmesg(state, 'livepatch: %s: Unsupported ELF type or machine' % name)
             return errno.EINVAL
-        for special in ('.livepatch.depends', '.livepatch.xen_depends', '.note.gnu.build-id'):
+        early = state['build'].get('generation') == '4.20'
+        if early:
+            # 4.20 checks the running Xen's build-id first (check_xen_buildid), before anything
+            # else in the payload, and logs both build-ids on lines of their own.
+            rc = self.check_xen_buildid(name, elf)
+            if rc:
+                return rc
+        for special in (('.livepatch.depends', '.note.gnu.build-id') if early else
+                        ('.livepatch.depends', '.livepatch.xen_depends', '.note.gnu.build-id')):
             sec = elf.section(special)
             if sec is None:
                 dmesg(state, 'livepatch: %s: %s is missing' % (name, special))
@@ -93,7 +106,7 @@ class Hypervisor(object):
         try:
             own_id = elf.build_id_note('.note.gnu.build-id')
             depends = elf.build_id_note('.livepatch.depends')
-            xen_depends = elf.build_id_note('.livepatch.xen_depends')
+            xen_depends = None if early else elf.build_id_note('.livepatch.xen_depends')
         except ElfError:
             return errno.EINVAL
         for other in state['payloads']:
@@ -103,7 +116,9 @@ class Hypervisor(object):
         if metadata is not None and metadata[-1:] != b'\0':
             dmesg(state, 'livepatch: %s: Incorrect metadata format detected' % name)
             return errno.EINVAL
-        if xen_depends != state['build']['build_id']:
+        if early:
+            xen_depends = state['build']['build_id']
+        elif xen_depends != state['build']['build_id']:
             dmesg(state, 'livepatch: %s: check against hypervisor build-id failed' % name)
             return errno.EINVAL
         funcs = elf.section('.livepatch.funcs')
@@ -117,6 +132,26 @@ class Hypervisor(object):
             'effect': effect, 'reverted': False, 'safe_to_reapply': not writable,
             'file': os.path.basename(path),
         })
+        return 0
+
+    def check_xen_buildid(self, name, elf):
+        """4.20's check_xen_buildid: .livepatch.xen_depends present, readable, the running build's."""
+        state = self.state
+        if elf.section('.livepatch.xen_depends') is None:
+            dmesg(state, 'livepatch: %s: section .livepatch.xen_depends is missing' % name)
+            return errno.EINVAL
+        try:
+            xen_depends = elf.build_id_note('.livepatch.xen_depends')
+        except ElfError:
+            dmesg(state, 'livepatch: %s: failed to parse section .livepatch.xen_depends as build-id: -%d'
+                  % (name, errno.EINVAL))
+            return errno.EINVAL
+        if xen_depends != state['build']['build_id']:
+            # Debian's 4.20.4 indents the two build-ids with no-break spaces (U+00A0), as captured.
+            dmesg(state, 'livepatch: %s: build-id mismatch:' % name)
+            dmesg(state, '\u00a0 livepatch: %s' % xen_depends)
+            dmesg(state, '%s xen: %s' % ('\u00a0' * 7, state['build']['build_id']))
+            return errno.EINVAL
         return 0
 
     @staticmethod
@@ -180,14 +215,13 @@ class Hypervisor(object):
             effect = payload['effect']
             if 'pre_revert' in effect.get('hooks', ()):
                 dmesg(state, 'livepatch: %s: Calling pre-revert hook function' % name)
-                if effect.get('revert_error') and effect.get('revert_error_phase') == 'pre-revert':
-                    done = payload.get('revert_errors', 0)
-                    if done < int(effect.get('revert_error_times', 1 << 30)):
-                        payload['revert_errors'] = done + 1
-                        dmesg(state, 'livepatch: %s: pre-revert hook failed (rc=-%d), aborting!'
-                              % (name, effect['revert_error']))
-                        payload['rc'] = -effect['revert_error']
-                        return 0
+                rc = self.pre_revert_hook(payload)
+                if rc:
+                    dmesg(state, 'livepatch: %s: pre-revert hook failed (rc=%d), aborting!' % (name, rc))
+                    payload['rc'] = rc
+                    # The sysctl returns the hook's value: -errno, or a positive one the tool
+                    # reports as a failure with errno 0 (ActionReturned).
+                    return -rc if rc < 0 else ActionReturned(rc)
             return self.run_work('revert', payload)
         if op == 'apply':
             if payload['state'] != CHECKED:
@@ -221,6 +255,23 @@ class Hypervisor(object):
                 return rc
             return self.run_work('replace', payload)
         return errno.EOPNOTSUPP
+
+    @staticmethod
+    def pre_revert_hook(payload):
+        """What the payload's pre-revert hook returns this time (0: go on with the revert)."""
+        effect = payload['effect']
+        if 'pre_revert_retry' in effect:
+            # return -(pre_revert_retry--); with an unsigned int, as a C int.
+            retry = (int(effect['pre_revert_retry']) - payload.get('pre_revert_calls', 0)) & 0xffffffff
+            payload['pre_revert_calls'] = payload.get('pre_revert_calls', 0) + 1
+            value = (-retry) & 0xffffffff
+            return value - (1 << 32) if value >= 1 << 31 else value
+        if effect.get('revert_error') and effect.get('revert_error_phase') == 'pre-revert':
+            done = payload.get('revert_errors', 0)
+            if done < int(effect.get('revert_error_times', 1 << 30)):
+                payload['revert_errors'] = done + 1
+                return -int(effect['revert_error'])
+        return 0
 
     def build_id_dep(self, payload, against_hypervisor):
         state = self.state

@@ -67,7 +67,10 @@ def effective_extra(state):
         payload = find_payload(state, name)
         if payload and payload['effect'].get('xen_extra') is not None:
             extra = payload['effect']['xen_extra']
-    # XENVER_extraversion is a 16-byte buffer: at most 15 characters reach the tools.
+    if state['build'].get('generation') == '4.20':
+        # 4.20's tools read it with XENVER_extraversion2 (Xen 4.19), whole: `Hello Again World!`.
+        return extra
+    # XENVER_extraversion is a 16-byte buffer: at most 15 characters reach 4.17's tools.
     return extra[:15]
 
 

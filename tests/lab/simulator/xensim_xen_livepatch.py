@@ -1,8 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The simulated ``xen-livepatch`` (tools/misc/xen-livepatch.c of Xen 4.17): its commands,
-output and exit statuses, over the simulated hypervisor.
+"""The simulated ``xen-livepatch`` (tools/misc/xen-livepatch.c of Xen 4.17 and 4.20): its
+commands, output and exit statuses, over the simulated hypervisor.
+
+The host's build says which tool it is (``build['generation']``, lab_model.py): 4.20's takes
+``--force`` before the command, says so in its usage text, and matches commands exactly; 4.17's
+matches a command by any prefix of its name (``lis`` lists, an empty word is ``help``).
 """
 
 import errno
@@ -10,15 +14,18 @@ import os
 import time
 
 from xensim_faults import take_fault
-from xensim_hypervisor import APPLIED, CHECKED, NAME_SIZE, STATE_NAMES, Hypervisor
+from xensim_hypervisor import APPLIED, CHECKED, NAME_SIZE, STATE_NAMES, ActionReturned, Hypervisor
 from xensim_output import IO, strerror
 from xensim_power import host_power, in_lab_host, run_pending_host_actions
 from xensim_state import count_attempt, dmesg
 
 
-HELP = (
-    'xen-livepatch: live patching tool\n'
-    'Usage: xen-livepatch <command> [args] [command-flags]\n'
+HELP_HEAD = {
+    '4.17': 'Usage: xen-livepatch <command> [args] [command-flags]\n',
+    '4.20': 'Usage: xen-livepatch [--force] <command> [args] [command-flags]\n'
+            ' Use --force option to bypass some checks.\n',
+}
+HELP_BODY = (
     ' <name> An unique name of payload. Up to %d characters.\n'
     'Commands:\n'
     '  help                   display this help\n'
@@ -36,6 +43,11 @@ HELP = (
     '      --nodeps           Disable inter-module buildid dependency check.\n'
     '                         Check only against hypervisor buildid.\n'
 ) % NAME_SIZE
+
+
+def help_text(gen):
+    return 'xen-livepatch: live patching tool\n' + HELP_HEAD[gen] + HELP_BODY
+
 
 ACTIONS = {
     # name: (allow, expected, verb)
@@ -59,7 +71,7 @@ class LivepatchTool(object):
         self.hv = Hypervisor(self.state)
 
     def show_help(self):
-        IO.err(HELP)
+        IO.err(help_text(generation(self.state)))
 
     def cmd_help(self, args):
         self.show_help()
@@ -157,6 +169,12 @@ class LivepatchTool(object):
             return self.crash_host(op, payload, crash)
         rc = self.hv.action(op, payload, nodeps=nodeps)
         self.host.save()
+        if isinstance(rc, ActionReturned):
+            # The sysctl returned a positive value: libxc returns it as is, the tool takes any
+            # non-zero return for a failure and reports errno, which nothing set (exit status 0).
+            IO.out('failed\n')
+            IO.err('Error 0: %s\n' % strerror(0))
+            return 0
         if rc:
             IO.out('failed\n')
             IO.err('Error %d: %s\n' % (rc, strerror(rc)))
@@ -218,18 +236,40 @@ class LivepatchTool(object):
         return rc
 
 
+def generation(state):
+    return state['build'].get('generation', '4.17')
+
+
+def find_command(gen, cmd):
+    """(main command, action) the word ``cmd`` names: 4.20 compares whole words, 4.17 a prefix."""
+    def matches(name):
+        # 4.17: strncmp(name, cmd, strlen(cmd)), the first command in the tool's order wins.
+        return name == cmd if gen == '4.20' else name.startswith(cmd)
+
+    main = next((m for m in MAIN_ORDER if matches(m)), None)
+    act = None if main else next((a for a in ACTION_ORDER if matches(a)), None)
+    return main, act
+
+
 def xen_livepatch_main(argv, host_factory):
+    with host_factory() as host:
+        gen = generation(host.data)
+    argv = list(argv)
     if len(argv) <= 1:
-        IO.err(HELP)
+        IO.err(help_text(gen))
         return 0
-    cmd = argv[1]
-    main = next((m for m in MAIN_ORDER if m.startswith(cmd)), None)
-    act = None
-    if main is None:
-        act = next((a for a in ACTION_ORDER if a.startswith(cmd)), None)
-        if act is None:
-            IO.err("Unrecognised command '%s' -- try 'xen-livepatch help'\n" % cmd)
+    if gen == '4.20' and argv[1] == '--force':
+        # A global option before the command; alone it is a usage error. The 4.20 hypervisor
+        # takes the flag on upload and in 4.20.4 skips no check with it: nothing changes here.
+        if len(argv) <= 2:
+            IO.err(help_text(gen))
             return 1
+        argv = argv[:1] + argv[2:]
+    cmd = argv[1]
+    main, act = find_command(gen, cmd)
+    if main is None and act is None:
+        IO.err("Unrecognised command '%s' -- try 'xen-livepatch help'\n" % cmd)
+        return 1
     with host_factory() as host:
         if take_fault(host.data, 'no_handler', cmd, default_ops=None):
             host.save()

@@ -110,8 +110,11 @@ def test_plan_approve_canaries_approve_the_rest_and_a_relaunch_on_a_stale_plan(l
                     dict(artifacts, noreboot_xen_rollout_phase='after_canary'))
     assert rest_job['status'] == 'failed' and rest_job['rc'] != 0, rest_job['output'][-3000:]
     (stop,) = awx.task_messages(rest_job['events'], 'Gate - the run stops here')
+    canary_run = canary_job['artifacts']['noreboot_xen_rollout_summary']['run_id']
+    # The budget is the whole run's (issue 18): the limit over all the plan's hosts, less what the canaries job spent.
     assert stop.startswith('The run stops before wave 3: failure budget exceeded: 1 failed host(s) of 4 to patch, '
-                           'the budget allows 0 (noreboot_xen_failure_budget_hosts=0): %s (reverted' % second[0]), stop
+                           'the budget allows 0 (whole run: noreboot_xen_failure_budget_hosts=0 -> 0; the canary job '
+                           '(run %s) spent 0 -> 0 left): %s (reverted' % (canary_run, second[0])), stop
     summary = rest_job['artifacts']['noreboot_xen_rollout_summary']
     assert summary['stopped'] and summary['stop_reason'] == stop.split(': ', 1)[1]
     assert summary['hosts'][second[0]]['outcome'] == 'reverted'

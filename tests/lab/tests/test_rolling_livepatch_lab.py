@@ -142,14 +142,12 @@ def test_failure_budget_stops_the_run(lab):
     for host in REBOOT:
         assert out[host] == 'pending_reboot'
     assert set(summary['needs_reboot']) == set(REBOOT + [CRASH])
-    # Four module calls per patched host besides detection (xen_facts): livepatch_rollout prepare_only
-    # (state directory checked and the private staging directory made, under the host lock), copy,
-    # livepatch_rollout and patch_state_fact (the local fact).
+    # One module call per patched host besides detection (xen_facts): livepatch_rollout, whose action plugin
+    # sends the verified payload in its arguments and which writes the local fact in the same execution.
     canaries = [h for h, e in summary['hosts'].items() if e['wave'] == 'wave_1']
     for host in canaries:
         actions = [c['action'] for c in result['calls'][host]]
-        assert actions == ['noreboot.xen.xen_facts', 'noreboot.xen.livepatch_rollout', 'ansible.builtin.copy',
-                           'noreboot.xen.livepatch_rollout', 'noreboot.xen.patch_state_fact'], host
+        assert actions == ['noreboot.xen.xen_facts', 'noreboot.xen.livepatch_rollout'], host
     for host in later + REBOOT:
         assert [c['action'] for c in result['calls'][host]] == ['noreboot.xen.xen_facts'], host
 

@@ -72,7 +72,8 @@ def test_every_surveyed_variable_is_in_its_playbooks_argument_spec():
 
 def test_the_workflow_is_plan_approval_canaries_approval_rest_report_with_failure_paths():
     with open(os.path.join(awx_configuration.OUT, 'controller_workflows.yml')) as handle:
-        (flow,) = yaml.safe_load(handle)['controller_workflows']
+        flow = yaml.safe_load(handle)['controller_workflows'][0]
+    assert flow['name'] == awx_configuration.WORKFLOW
     nodes = dict((n['identifier'], n) for n in flow['simplified_workflow_nodes'])
     order, node = [], 'plan'
     while node:
@@ -86,7 +87,32 @@ def test_the_workflow_is_plan_approval_canaries_approval_rest_report_with_failur
         assert nodes[name]['failure_nodes'] == ['report_after_failure'], name
     with open(os.path.join(awx_configuration.OUT, 'controller_templates.yml')) as handle:
         templates = yaml.safe_load(handle)['controller_templates']
-    assert all(t['job_slice_count'] == 1 and t['ask_variables_on_launch'] for t in templates)
+    assert all(t['job_slice_count'] == 1 and t['ask_variables_on_launch'] for t in templates
+               if t['name'] != 'noreboot.xen rolling live patch (sliced)')
+
+
+def test_the_sliced_workflow_slices_only_the_remaining_waves_and_always_merges():
+    with open(os.path.join(awx_configuration.OUT, 'controller_workflows.yml')) as handle:
+        flow = yaml.safe_load(handle)['controller_workflows'][1]
+    assert flow['name'] == awx_configuration.WORKFLOW_SLICED
+    nodes = dict((n['identifier'], n) for n in flow['simplified_workflow_nodes'])
+    order, node = [], 'plan'
+    while node:
+        order.append(node)
+        node = (nodes[node].get('success_nodes') or nodes[node].get('always_nodes') or [None])[0]
+    assert order == ['plan', 'approve_plan', 'canaries', 'approve_canaries', 'remaining_waves_sliced', 'merge_report',
+                     'report']
+    # A stopped slice fails the sliced job: its slices' reports are merged whatever happened.
+    assert nodes['remaining_waves_sliced']['always_nodes'] == ['merge_report']
+    assert nodes['remaining_waves_sliced']['extra_data'] == {'noreboot_xen_rollout_phase': 'after_canary'}
+    with open(os.path.join(awx_configuration.OUT, 'controller_templates.yml')) as handle:
+        templates = dict((t['name'], t) for t in yaml.safe_load(handle)['controller_templates'])
+    sliced = templates['noreboot.xen rolling live patch (sliced)']
+    merge = templates['noreboot.xen merge slice reports']
+    # The job slicing and the opt-in the playbook checks it against are the same number, stated once.
+    assert sliced['job_slice_count'] == sliced['extra_vars']['noreboot_xen_rollout_slices'] == awx_configuration.SLICES
+    assert merge['extra_vars']['noreboot_xen_rollout_slices'] == awx_configuration.SLICES
+    assert nodes['canaries']['unified_job_template'] == 'noreboot.xen rolling live patch'
 
 
 INVENTORY = "[xen]\nxen01 ansible_host=192.0.2.1 ansible_ssh_common_args='-o ConnectTimeout=1 -o BatchMode=yes'\n"

@@ -45,3 +45,20 @@ def test_the_refusal_names_why_and_the_fix():
                               "by workflow job 42, which has the name of its own job template ('%s')" % TEMPLATE)
     assert "Fix: set the job template's job slicing to 1" in problem and problem.endswith('Nothing was changed.')
     assert awx_sliced_job_problem('noreboot.xen', job_id=41, launch_type='manual', job_template_name=TEMPLATE) is None
+
+
+def test_the_sliced_mode_is_an_opt_in_for_the_remaining_waves_of_an_approved_plan():
+    args = dict(job_id=43, launch_type='workflow', workflow_job_id=42, workflow_job_name=TEMPLATE,
+                job_template_name=TEMPLATE)
+    # Opted in, with the plan and the phase after_canary: a slice runs.
+    assert awx_sliced_job_problem('noreboot.xen', slices=4, has_plan=True, phase='after_canary', **args) is None
+    # Opted in without the plan, or for another phase: refused, sliced or not, naming what is missing.
+    no_plan = awx_sliced_job_problem('noreboot.xen', slices=4, has_plan=False, phase='after_canary', **args)
+    assert 'noreboot_xen_rollout_plan (not given)' in no_plan and no_plan.endswith('Nothing was changed.')
+    canary = awx_sliced_job_problem('noreboot.xen', job_id=41, launch_type='manual', slices=4, has_plan=True,
+                                    phase='canary')
+    assert 'noreboot_xen_rollout_phase after_canary (canary given)' in canary
+    assert 'noreboot_xen_rollout_slices' in awx_sliced_job_problem('noreboot.xen', slices='x', has_plan=True,
+                                                                   phase='after_canary')
+    # Slices 1 (or unset) is not the opt-in: the refusal of a slice stays.
+    assert awx_sliced_job_problem('noreboot.xen', slices=1, has_plan=True, phase='after_canary', **args)

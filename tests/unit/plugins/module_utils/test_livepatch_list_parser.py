@@ -51,6 +51,20 @@ TABLE_CASES = [
     pytest.param('xen-4.17.7/livepatch_list_two_applied.txt',
                  [row('xen_hello_world', 'APPLIED', 'LIVEPATCH_RULEZ'), row('xen_bye_world', 'APPLIED', '')],
                  id='4.17.7-two-applied'),
+    # Debian 13's 4.20.4: the same table.
+    pytest.param('xen-4.20.4/livepatch_list_empty.txt', [], id='4.20.4-nothing-to-list'),
+    pytest.param('xen-4.20.4/livepatch_list_applied.txt',
+                 [row('xen_hello_world', 'APPLIED', 'LIVEPATCH_RULEZ')], id='4.20.4-applied'),
+    pytest.param('xen-4.20.4/livepatch_list_two_applied.txt',
+                 [row('xen_hello_world', 'APPLIED', 'LIVEPATCH_RULEZ'), row('xen_bye_world', 'APPLIED', '')],
+                 id='4.20.4-two-applied'),
+    pytest.param('xen-4.20.4/livepatch_list_replace.txt',
+                 [row('replace', 'APPLIED', ''), row('xen_hello_world', 'CHECKED', 'LIVEPATCH_RULEZ')],
+                 id='4.20.4-after-replace'),
+    # A pre-revert hook that returned 1 (tests/testbed/xen-4.20-differences.md, 6): a negative errno.
+    pytest.param('xen-4.20.4/livepatch_list_row_error.txt',
+                 [row('xen_prepost_hooks', 'APPLIED', '', error=dict(errno=-1, text='Unknown error -1'))],
+                 id='4.20.4-row-error-negative-errno'),
     pytest.param('variants/livepatch_list_no_metadata_column.txt',
                  [row('xen_hello_world', 'APPLIED', None), row('xen_bye_world', 'CHECKED', None)],
                  id='variant-before-4.14-no-metadata'),
@@ -129,7 +143,11 @@ def test_find_tool_error_first_line_wins():
     'xen-4.17.5/livepatch_list_two_applied.txt',
     'xen-4.17.5/livepatch_list_replace.txt',
     'variants/livepatch_list_row_error.txt',
-], ids=['empty', 'applied', 'two-applied', 'replace', 'row-error'])
+    'xen-4.20.4/livepatch_list_two_applied.txt',
+    'xen-4.20.4/livepatch_list_replace.txt',
+    'xen-4.20.4/livepatch_list_row_error.txt',
+], ids=['empty', 'applied', 'two-applied', 'replace', 'row-error', '4.20.4-two-applied', '4.20.4-replace',
+        '4.20.4-row-error-negative-errno'])
 def test_format_round_trips_real_tables(name):
     text = fixture(name)
     assert format_livepatch_table(parse_livepatch_list(text)) == text

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""xl_output_parsers over real xl output of Xen 4.17.5 / 4.17.7 and hand-made variants."""
+"""xl_output_parsers over real xl output of Xen 4.17.5 / 4.17.7 / 4.20.4 and hand-made variants."""
 
 from __future__ import absolute_import, division, print_function
 
@@ -23,7 +23,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers imp
     parse_xl_info,
     parse_xl_list,
 )
-from xen_builds import XEN_4175, XEN_4177
+from xen_builds import XEN_4175, XEN_4177, XEN_4204
 
 FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'fixtures')
 
@@ -43,6 +43,11 @@ XL_INFO_CASES = [
     pytest.param('variants/xl_info_4.17.5_hello_world_applied.txt', '4', '17', 'Hello World', '4.17Hello World',
                  XEN_4175,
                  ['pv', 'hvm', 'hap', 'shadow', 'gnttab-v1', 'gnttab-v2'], id='4.17.5-applied'),
+    # Debian 13's 4.20.4 is upstream's stable-4.20 after RELEASE-4.20.4: it says 4.20.5-pre.
+    pytest.param('xen-4.20.4/xl_info.txt', '4', '20', '.5-pre', '4.20.5-pre', XEN_4204,
+                 ['pv', 'hvm', 'hap', 'gnttab-v1', 'gnttab-v2'], id='4.20.4-reports-4.20.5-pre'),
+    pytest.param('xen-4.20.4/xl_info_hello_world_applied.txt', '4', '20', 'Hello World', '4.20Hello World',
+                 XEN_4204, ['pv', 'hvm', 'hap', 'gnttab-v1', 'gnttab-v2'], id='4.20.4-applied'),
     pytest.param('variants/xl_info_colon_values.txt', '4', '17', '.3-pre', '4.17.3-pre',
                  '5d3a3c0b1c6f5b0e9a1b2c3d4e5f60718293a4b5',
                  ['pv', 'hvm', 'hvm_directio', 'pv_directio', 'hap', 'shadow', 'iommu_hap_pt_share',
@@ -98,6 +103,14 @@ def test_xl_info_n_topology_blocks_do_not_become_keys():
     assert info['xen_extra'] == '.5'
 
 
+def test_xl_info_n_420_is_xl_info_plus_the_three_blocks():
+    with_blocks = parse_xl_info(fixture('xen-4.20.4/xl_info_n.txt'))
+    blocks = dict((key, with_blocks.pop(key)) for key in ('cpu_topology', 'device topology', 'numa_info'))
+    assert with_blocks == parse_xl_info(fixture('xen-4.20.4/xl_info.txt'))
+    assert blocks['device topology'].splitlines() == ['device           node', 'No device topology data available']
+    assert blocks['numa_info'].splitlines()[0] == 'node:    memsize    memfree    distances'
+
+
 def test_xl_info_ignores_noise_before_first_key():
     info = parse_xl_info('WARNING: something odd\nhost                   : dom0\nxen_major              : 4\n')
     assert info == {'host': 'dom0', 'xen_major': '4'}
@@ -140,8 +153,9 @@ def test_commandline_last_repeat_wins_and_empty():
 
 # ---------------------------------------------------------------- xl list
 
-@pytest.mark.parametrize('name, time_s', [('xen-4.17.5/xl_list.txt', 68.9), ('xen-4.17.7/xl_list.txt', 56.8)],
-                         ids=['4.17.5-dom0-only', '4.17.7-dom0-only'])
+@pytest.mark.parametrize('name, time_s', [('xen-4.17.5/xl_list.txt', 68.9), ('xen-4.17.7/xl_list.txt', 56.8),
+                                          ('xen-4.20.4/xl_list.txt', 1250.7)],
+                         ids=['4.17.5-dom0-only', '4.17.7-dom0-only', '4.20.4-dom0-only'])
 def test_xl_list_real(name, time_s):
     assert parse_xl_list(fixture(name)) == [
         {'name': 'Domain-0', 'id': 0, 'memory_mib': 1024, 'vcpus': 2, 'state': 'r-----', 'time_s': time_s}]
@@ -186,6 +200,15 @@ def test_boot_banner(name, version, build_id):
     assert banner['version_detail'].startswith('(Debian %s' % version)
 
 
+def test_boot_banner_420_version_is_what_xen_says_and_debian_version_follows():
+    assert boot_banner(parse_xl_dmesg(fixture('xen-4.20.4/xl_dmesg.txt'))) == {
+        'version': '4.20.5-pre',
+        'version_detail': '(Debian 4.20.4+63-g7abfd2bce2-0+deb13u1) (pkg-xen-devel@lists.alioth.debian.org) '
+                          '(x86_64-linux-gnu-gcc (Debian 14.2.0-19) 14.2.0) debug=n Tue Nov  3 20:11:50 UTC 2026',
+        'build_id': XEN_4204,
+        'commandline': 'console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot'}
+
+
 def test_boot_banner_commandline_real():
     banner = boot_banner(parse_xl_dmesg(fixture('xen-4.17.7/xl_dmesg.txt')))
     assert banner['commandline'] == 'console=com1 com1=115200,8n1 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all noreboot'
@@ -211,8 +234,8 @@ def test_dmesg_real_line_count_and_blank_lines_dropped():
 
 
 @pytest.mark.parametrize('name', ['xen-4.17.5/xl_dmesg.txt', 'xen-4.17.5/xl_dmesg_livepatch_lines.txt',
-                                  'xen-4.17.7/xl_dmesg.txt'],
-                         ids=['4.17.5-boot', '4.17.5-applied-reverted-clean', '4.17.7-boot'])
+                                  'xen-4.17.7/xl_dmesg.txt', 'xen-4.20.4/xl_dmesg.txt'],
+                         ids=['4.17.5-boot', '4.17.5-applied-reverted-clean', '4.17.7-boot', '4.20.4-boot'])
 def test_no_error_lines_in_clean_logs(name):
     assert find_error_lines(parse_xl_dmesg(fixture(name))) == []
 
@@ -223,6 +246,29 @@ def test_error_lines_real_build_id_failures_4177():
         {'category': 'build_id', 'line': '(XEN) livepatch: wrongbid: check against hypervisor build-id failed'},
         {'category': 'build_id', 'line': '(XEN) livepatch: xen_hello_world: check against hypervisor build-id failed'},
         {'category': 'build_id', 'line': '(XEN) livepatch: xen_expectations: check against xen_bye_world build-id failed'},
+    ]
+
+
+def test_error_lines_real_420_log():
+    # 4.20 logs a wrong build-id as "build-id mismatch:" and both build-ids on two lines indented
+    # with U+00A0 (tests/testbed/xen-4.20-differences.md, 5): the first line is the hit, once.
+    lines = parse_xl_dmesg(fixture('xen-4.20.4/xl_dmesg_after.txt'))
+    assert [entry['message'] for entry in lines if entry['message'].startswith('\u00a0')] == [
+        '\u00a0 livepatch: 54899eef59df26aed4541ce12fc0bbb364711b14',
+        '\u00a0' * 7 + ' xen: ' + XEN_4204]
+    assert [(h['category'], h['line']) for h in find_error_lines(lines)] == [
+        ('livepatch', '(XEN) livepatch: xen_prepost_hooks_fail: pre-apply hook failed (rc=-22), aborting!'),
+        ('quiesce_timeout', '(XEN) livepatch: xen_action_hooks: Timed out on semaphore in IRQ quiesce phase 0/1'),
+        ('livepatch', '(XEN) livepatch: xen_action_hooks finished REVERT with rc=-16'),
+        ('livepatch', '(XEN) livepatch: xen_action_hooks_noapply: Calling post-apply hook function with rc=-22'),
+        ('livepatch', '(XEN) livepatch: xen_action_hooks_noapply finished APPLY with rc=-22'),
+        ('livepatch', '(XEN) livepatch: xen_action_hooks_norevert: Calling post-revert hook function with rc=-22'),
+        ('livepatch', '(XEN) livepatch: xen_action_hooks_norevert finished REVERT with rc=-22'),
+        ('build_id', '(XEN) livepatch: wrongbid: build-id mismatch:'),
+        ('expectations', '(XEN) livepatch: xen_extra_version: expectation failed: expected:deadc0debabe, '
+                         'actual:488d052eae15'),
+        ('expectations', '(XEN) livepatch: xen_expectations_fail: expectations of xen_extra_version failed (rc=-22), '
+                         'aborting!'),
     ]
 
 

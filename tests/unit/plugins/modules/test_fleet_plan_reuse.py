@@ -140,3 +140,32 @@ def test_the_given_plan_is_not_changed(approved, capsys, monkeypatch):
     before = copy.deepcopy(plan)
     run(dict(advisories=[manifest], hosts=fleet(), from_plan=plan, phase='after_canary'), capsys, monkeypatch)
     assert plan == before
+
+
+def test_each_slice_of_a_sliced_job_takes_its_hosts_of_the_remaining_waves(approved, capsys, monkeypatch):
+    manifest, plan = approved
+    hosts = fleet()
+    for name in ('xen00', 'xen01'):
+        _applied(hosts, name)
+    names = sorted(hosts)
+    seen = []
+    for number in range(1, 4):
+        own = names[number - 1::3]
+        result = run(dict(advisories=[manifest], hosts=dict((h, hosts[h]) for h in own), from_plan=plan,
+                          phase='after_canary', slices=3), capsys, monkeypatch)
+        assert not result.get('failed'), result.get('msg')
+        assert result['slice']['number'] == number and result['slice']['count'] == 3
+        assert 'Slice %d of 3: this job runs its' % number in ' '.join(result['table'])
+        # Its waves are the plan's remaining waves cut to its hosts, in plan order.
+        expected = [[h for h in w['hosts'] if h in own] for w in plan['waves'][1:]]
+        assert [w['hosts'] for w in result['waves']] == [e for e in expected if e]
+        seen.extend(result['decisions'])
+    # Together the slices have every host of the remaining phase, once.
+    assert sorted(seen) == sorted(h for h in plan['decisions'] if h not in ('xen00', 'xen01'))
+    # Hosts that are not one slice (here: the whole inventory) are refused, before any host is changed.
+    wrong = run(dict(advisories=[manifest], hosts=hosts, from_plan=plan, phase='after_canary', slices=3), capsys,
+                monkeypatch)
+    assert wrong['failed'] and 'not exactly one slice of 3' in wrong['msg']
+    # Sliced without the plan: refused.
+    bare = run(dict(advisories=[manifest], hosts=hosts, phase='after_canary', slices=3), capsys, monkeypatch)
+    assert bare['failed'] and 'noreboot_xen_rollout_plan (not given)' in bare['msg']

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import base64
 import json
 import os
 
@@ -65,7 +66,8 @@ def test_livepatch_rollout_case(case, tmp_path):
            'dmesg+retry': _fixture('xen-4.17.5/xl_dmesg.txt')
            + '(XEN) livepatch: xsa999: Timed out on semaphore in IRQ quiesce phase 0/1\n'
            + '(XEN) livepatch: xsa999 finished APPLY with rc=-16\n'
-           + '(XEN) livepatch: xsa999: Applying 1 functions\n(XEN) livepatch: xsa999 finished APPLY with rc=0\n'}
+           + '(XEN) livepatch: xsa999: Applying 1 functions\n(XEN) livepatch: xsa999 finished APPLY with rc=0\n',
+           'fact': str(tmp_path / 'facts.d' / 'noreboot_xen.fact')}
     ledger_path = state_dir / 'ledger.jsonl'
     if case.get('ledger'):
         ledger_path.write_text(''.join(json.dumps(_expand(e, env)) + '\n' for e in case['ledger']))
@@ -76,7 +78,14 @@ def test_livepatch_rollout_case(case, tmp_path):
         (state_dir / 'rollout.lock').write_text(json.dumps(lock))
 
     args = dict(src=str(src), checksum=meta['sha256'], run_id='run-2', state_dir=str(state_dir))
-    args.update(case['args'])
+    args.update(_expand(case['args'], env))
+    # send: the payload's bytes in the module's arguments, as the action plugin sends them from payload_src
+    # (no staged file on the host); content-corrupt: bytes that are not the checksum's.
+    if case.get('send'):
+        del args['src']
+        src.unlink()
+        sent = data + b'x' if case['send'] == 'content-corrupt' else data
+        args['content'] = base64.b64encode(sent).decode('ascii')
     args['_ansible_check_mode'] = bool(case.get('check_mode'))
     commands = ExpectedCommands([_expand(c, env) for c in case.get('commands') or []], BINARIES.__getitem__)
     sleeps = []
@@ -103,6 +112,12 @@ def test_livepatch_rollout_case(case, tmp_path):
     if 'ledger' in want:
         entries = [json.loads(line) for line in ledger_path.read_text().splitlines()] if ledger_path.exists() else []
         assert [[e['event'], e.get('outcome')] for e in entries] == want['ledger']
+    if 'fact' in want:
+        written = json.loads((tmp_path / 'facts.d' / 'noreboot_xen.fact').read_text()) if want['fact'] else None
+        assert (written or {}).get('last_run') == want['fact'], written
+    if case.get('send'):
+        assert not (state_dir / 'upload' / 'xsa999.livepatch').exists(), 'the private copy must be removed'
+        assert not (staging).exists() or not os.listdir(str(staging)), 'nothing is staged from content'
     if not case.get('lock'):
         assert not (state_dir / 'rollout.lock').exists(), 'the lock must be released'
     else:
@@ -111,7 +126,9 @@ def test_livepatch_rollout_case(case, tmp_path):
 
 def test_argument_spec():
     spec = rollout_module.get_argument_spec()
-    assert [k for k, v in spec.items() if v.get('required')] == ['name', 'src', 'checksum', 'run_id']
+    assert [k for k, v in spec.items() if v.get('required')] == ['name', 'checksum', 'run_id']
+    assert spec['content']['no_log'] is True
+    assert spec['local_fact']['default'] is False
     assert spec['revert_on_failure']['default'] is True
     assert spec['remove_src']['default'] is False
     assert spec['state_dir']['default'] == '/var/lib/noreboot-xen'

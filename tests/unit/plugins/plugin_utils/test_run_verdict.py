@@ -46,3 +46,39 @@ def test_reboot_fallback_verdict():
         'The reboot fallback did not succeed everywhere. r1 - refused - policy refuse')
     with pytest.raises(AnsibleFilterError, match='expected the output of noreboot.xen.reboot_fallback_summary'):
         reboot_fallback_verdict([], {})
+
+
+PLAN = dict(decisions={
+    'ok-1': dict(decision='livepatch', reason='payload p1 fits'),
+    'gone-2': dict(decision='unreachable', reason='detection: host unreachable (ssh: connect timed out)'),
+    'odd-1': dict(decision='undecided', reason='detection failed: xl info failed'),
+    'nx-1': dict(decision='not_xen', reason='no Xen'),
+})
+UNEXAMINED = ('Not examined, so not fixed and their state unknown (2 host(s) unreachable or undecided at detection): '
+              'gone-2 - unreachable - detection: host unreachable (ssh: connect timed out) | '
+              'odd-1 - undecided - detection failed: xl info failed. Fix: bring them back (or repair detection) and '
+              'run again - a rerun leaves the hosts already patched alone; or accept them in writing with '
+              'noreboot_xen_unreachable_ok=true.')
+
+
+def test_hosts_not_examined_at_detection_fail_a_rolling_run_unless_accepted():
+    # A run whose hosts were all (or partly) unreachable at detection did nothing to them: it must not end rc 0.
+    assert rollout_verdict(CLEAN, plan=PLAN) == UNEXAMINED
+    assert rollout_verdict(CLEAN, plan=PLAN, unreachable_ok=True) == ''
+    assert rollout_verdict(CLEAN, plan=dict(decisions={'ok-1': PLAN['decisions']['ok-1']})) == ''
+    everyone_gone = dict(decisions=dict(('h%d' % i, dict(decision='unreachable', reason='down')) for i in range(3)))
+    assert rollout_verdict(CLEAN, plan=everyone_gone).startswith(
+        'Not examined, so not fixed and their state unknown (3 host(s) unreachable or undecided at detection): '
+        'h0 - unreachable - down | h1 - unreachable - down | h2 - unreachable - down.')
+    summary = dict(CLEAN, stopped=True, stop_reason='canary failed: c1')
+    assert rollout_verdict(summary, plan=PLAN) == 'The rolling live patch stopped: canary failed: c1. ' + UNEXAMINED
+    with pytest.raises(AnsibleFilterError, match='plan: expected the plan of noreboot.xen.fleet_plan'):
+        rollout_verdict(CLEAN, plan=['gone-2'])
+
+
+def test_hosts_not_examined_at_detection_fail_a_reboot_fallback_run_unless_accepted():
+    summary = dict(hosts=[])
+    assert reboot_fallback_verdict(summary, {'proceed': True}, plan=PLAN) == UNEXAMINED
+    assert reboot_fallback_verdict(summary, {'proceed': True}, plan=PLAN, unreachable_ok=True) == ''
+    assert reboot_fallback_verdict(summary, {'proceed': False, 'reason': 'r'}, plan=PLAN) == (
+        'The reboot fallback stopped: r. ' + UNEXAMINED)
