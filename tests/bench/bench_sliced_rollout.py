@@ -78,7 +78,9 @@ def main(argv=None):
     parser.add_argument('--budget-hosts', type=int, default=2)
     parser.add_argument('--policy', default='{"max_per_domain": "100%"}', help='noreboot_xen_wave_policy (JSON)')
     parser.add_argument('--no-unsliced', action='store_true', help='skip (b), the remaining waves as one job')
+    parser.add_argument('--job-timeout', type=int, default=7200, help='seconds one job may take (1000 hosts: tens of minutes)')
     args = parser.parse_args(argv)
+    awx.JOB_TIMEOUT_S = args.job_timeout
     rows = []
     with tempfile.TemporaryDirectory(prefix='bench-sliced-') as workdir:
         spec = dict(spec=small_spec(args.hosts)) if args.hosts else dict(spec_path=os.path.abspath(args.spec))
