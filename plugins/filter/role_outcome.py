@@ -32,6 +32,16 @@ def finish_reboot_outcome(end):
     return role_outcome.finish_record(_end(end, 'roles/reboot_fallback/tasks/finish.yml'))
 
 
+def reboot_fallback_result(end):
+    """The role's reboot_fallback_result (main entry point): the outcome record and what the run left around it."""
+    return role_outcome.reboot_result(_end(end, 'roles/reboot_fallback/tasks/report.yml'))
+
+
+def finish_reboot_result(end):
+    """The role's reboot_fallback_result (finish entry point): the outcome record and what the run left around it."""
+    return role_outcome.finish_result(_end(end, 'roles/reboot_fallback/tasks/finish.yml'))
+
+
 def livepatch_outcome(end):
     """The host's outcome and message at the end of the live patch role."""
     return role_outcome.livepatch_record(_end(end, 'roles/livepatch/tasks/report.yml'))
@@ -42,5 +52,7 @@ class FilterModule(object):
         return {
             'reboot_fallback_outcome': reboot_fallback_outcome,
             'finish_reboot_outcome': finish_reboot_outcome,
+            'reboot_fallback_result': reboot_fallback_result,
+            'finish_reboot_result': finish_reboot_result,
             'livepatch_outcome': livepatch_outcome,
         }

@@ -21,6 +21,11 @@ The role reboot_fallback hands over what its run left, ``end``, a dict:
 Each returns ``{'outcome', 'guests', 'stranded', 'msg'}``: ``guests`` the guest entries as last
 known, ``stranded`` those not running again, in words (guest_evacuation.where).
 
+The role's ``reboot_fallback_result`` (filters reboot_fallback_result and finish_reboot_result) is
+that record with what the run left around it: ``end`` also has ``decision``, ``run_id``,
+``build_id_before`` and ``reboot`` (the result of the reboot task, ``{}`` when it did not run) for
+the main entry point, ``run_id`` for the finish entry point.
+
 The role livepatch hands over ``go`` (the plan gives the host a payload), ``outcome`` (what
 preflight recorded), ``reason`` (the plan's), ``stage`` and ``apply`` (the results of staging
 the payload and of noreboot.xen.livepatch_rollout, ``{}`` when they did not run) and
@@ -179,6 +184,38 @@ def finish_record(end):
     guests = known_guests(end)
     lost = stranded(guests, FINISH_PLACED_STATES) if end.get('failure') else []
     return dict(outcome=outcome, guests=guests, stranded=lost, msg=finish_message(end, outcome, guests))
+
+
+def reboot_done(reboot):
+    """Did the reboot task reboot the host and see it come back (check mode: would it)? Not when it
+    did not run, failed (e.g. the host did not come back in time) or could not reach the host."""
+    reboot = _mapping(reboot)
+    return bool(reboot.get('rebooted')) and not (reboot.get('failed') or reboot.get('unreachable')
+                                                 or reboot.get('skipped'))
+
+
+def reboot_result(end):
+    """The role's ``reboot_fallback_result`` (main entry point): reboot_record's outcome, guests,
+    stranded guests and message, with the plan's decision, the phase reached, whether the host
+    rebooted, the builds before and after, the fixed builds and the run id."""
+    end = _mapping(end)
+    record = reboot_record(end)
+    return dict(decision=end.get('decision'), outcome=record['outcome'], phase=end.get('phase'),
+                rebooted=reboot_done(end.get('reboot')), build_id_before=end.get('build_id_before'),
+                build_id_after=end.get('build_id_after'), fixed_build_ids=list(end.get('fixed_build_ids') or []),
+                guests=record['guests'], stranded=record['stranded'], run_id=end.get('run_id'), msg=record['msg'])
+
+
+def finish_result(end):
+    """The role's ``reboot_fallback_result`` (finish entry point): finish_record's outcome, guests,
+    stranded guests and message, with the phase reached, the run it finishes, the build running,
+    the good builds and the run id (never rebooted: the finish entry point does not reboot)."""
+    end = _mapping(end)
+    record = finish_record(end)
+    return dict(decision='finish_reboot', outcome=record['outcome'], phase=end.get('phase'), rebooted=False,
+                resumed_run_id=end.get('resumed_run_id'), build_id_after=end.get('build_id_after'),
+                fixed_build_ids=list(end.get('good_build_ids') or []), guests=record['guests'],
+                stranded=record['stranded'], run_id=end.get('run_id'), msg=record['msg'])
 
 
 def livepatch_record(end):

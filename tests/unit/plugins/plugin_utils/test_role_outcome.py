@@ -15,8 +15,10 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.filter.role_outcome import (
     finish_reboot_outcome,
+    finish_reboot_result,
     livepatch_outcome,
     reboot_fallback_outcome,
+    reboot_fallback_result,
 )
 from ansible_collections.noreboot.xen.plugins.plugin_utils import role_outcome as rfo
 from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED
@@ -163,7 +165,59 @@ def test_finish_outcome_and_message(left, outcome, stranded, msg):
     assert record['msg'] == msg
 
 
-@pytest.mark.parametrize('function', [reboot_fallback_outcome, finish_reboot_outcome, livepatch_outcome])
+# The role's reboot_fallback_result in one step (tasks/report.yml, tasks/finish.yml): the record of the
+# outcome filter and what the run left around it.
+@pytest.mark.parametrize('left', [c[1] for c in REBOOT_CASES], ids=[c[0] for c in REBOOT_CASES])
+def test_reboot_result_is_the_record_and_what_the_run_left(left):
+    left = dict(left, decision='reboot', run_id='run-7', build_id_before=OLD, reboot=dict(rebooted=True, elapsed=40))
+    result = reboot_fallback_result(left)
+    record = reboot_fallback_outcome(left)
+    assert result == dict(decision='reboot', outcome=record['outcome'], phase=left['phase'], rebooted=True,
+                          build_id_before=OLD, build_id_after=left['build_id_after'],
+                          fixed_build_ids=left['fixed_build_ids'], guests=record['guests'],
+                          stranded=record['stranded'], run_id='run-7', msg=record['msg'])
+
+
+@pytest.mark.parametrize('reboot,rebooted', [
+    (None, False),  # the reboot task did not run (a step before it failed, or the host needs no reboot)
+    ({}, False),
+    (dict(skipped=True), False),
+    (dict(rebooted=True, elapsed=40, changed=True), True),
+    (dict(rebooted=True, elapsed=0, changed=True), True),  # check mode: would reboot
+    (dict(rebooted=True, failed=True, msg='Timed out waiting for last boot time check'), False),
+    (dict(rebooted=False, failed=True, msg='Reboot command failed'), False),
+    (dict(unreachable=True, msg='ssh: no route'), False),
+], ids=['not-run', 'empty', 'skipped', 'came-back', 'check-mode', 'not-back-in-time', 'command-failed', 'unreachable'])
+def test_rebooted_only_when_the_reboot_task_saw_the_host_back(reboot, rebooted):
+    left = end(decision='reboot', run_id='run-7', build_id_before=OLD)
+    if reboot is not None:
+        left['reboot'] = reboot
+    assert reboot_fallback_result(left)['rebooted'] is rebooted
+
+
+def test_reboot_result_of_a_host_not_allowed_to_reboot():
+    left = dict(needed=True, go=False, outcome='reboot_required', reason='no payload', host='xen-07',
+                check_mode=False, phase='preflight', failure={}, recovery={}, build_id_after=None,
+                fixed_build_ids=[FIXED], guests=[], decision='reboot', run_id='run-7', build_id_before=OLD, reboot={})
+    assert reboot_fallback_result(left) == dict(
+        decision='reboot', outcome='reboot_required', phase='preflight', rebooted=False, build_id_before=OLD,
+        build_id_after=None, fixed_build_ids=[FIXED], guests=[], stranded=[], run_id='run-7',
+        msg='reboot required; noreboot_xen_reboot_ok is false, nothing was changed')
+
+
+@pytest.mark.parametrize('left', [c[1] for c in FINISH_CASES], ids=[c[0] for c in FINISH_CASES])
+def test_finish_result_is_the_record_and_what_the_run_left(left):
+    left = dict(left, run_id='run-8')
+    record = finish_reboot_outcome(left)
+    assert finish_reboot_result(left) == dict(
+        decision='finish_reboot', outcome=record['outcome'], phase=left['phase'], rebooted=False,
+        resumed_run_id=left['resumed_run_id'], build_id_after=left['build_id_after'],
+        fixed_build_ids=left['good_build_ids'], guests=record['guests'], stranded=record['stranded'], run_id='run-8',
+        msg=record['msg'])
+
+
+@pytest.mark.parametrize('function', [reboot_fallback_outcome, finish_reboot_outcome, livepatch_outcome,
+                                      reboot_fallback_result, finish_reboot_result])
 def test_not_a_mapping_is_refused_with_what_was_expected(function):
     with pytest.raises(AnsibleFilterError, match='expected what the run of the role left'):
         function(['phase', 'restore'])
