@@ -2,8 +2,8 @@
 # Copyright: noreboot.xen contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Filters that decide one host's outcome and message at the end of the roles noreboot.xen.livepatch
-and noreboot.xen.reboot_fallback, from what the role's run left (logic in
-plugins/plugin_utils/role_outcome.py).
+and noreboot.xen.reboot_fallback, from what the role's run left, and the live patch role's preflight
+(logic in plugins/plugin_utils/role_outcome.py).
 """
 
 from __future__ import absolute_import, division, print_function
@@ -11,6 +11,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
+from ansible.plugins.filter.core import to_json
 
 from ansible_collections.noreboot.xen.plugins.plugin_utils import role_outcome
 
@@ -47,6 +48,15 @@ def livepatch_outcome(end):
     return role_outcome.livepatch_record(_end(end, 'roles/livepatch/tasks/report.yml'))
 
 
+def livepatch_preflight(decision, run_id, host):
+    """The live patch role's preflight: its inputs checked, whether the host gets a payload, and the final
+    outcome and result of a host that does not."""
+    try:
+        return role_outcome.livepatch_start(decision, run_id, host, to_json)
+    except role_outcome.LivepatchInputError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
 class FilterModule(object):
     def filters(self):
         return {
@@ -55,4 +65,5 @@ class FilterModule(object):
             'reboot_fallback_result': reboot_fallback_result,
             'finish_reboot_result': finish_reboot_result,
             'livepatch_outcome': livepatch_outcome,
+            'livepatch_preflight': livepatch_preflight,
         }
