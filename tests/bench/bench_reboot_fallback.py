@@ -151,8 +151,9 @@ def report(result, hosts, profile_path, top):
         print('  %-40s %3d tasks %7.1f s' % (action, count, seconds))
     print('costliest tasks of the reboot waves play:')
     for task in sorted(waves, key=lambda t: -t['seconds'])[:top]:
-        print('  %7.1f s  x%-3d %-5d results  %s (%s)' % (task['seconds'], task['runs'], task['results'],
-                                                         task['task'][len(WAVES_PLAY) + 3:], task['action']))
+        name = task['task'][len(WAVES_PLAY) + 3:]
+        print('  %7.1f s  x%-3d %-5d results  %s (%s)' % (task['seconds'], task['runs'], task['results'], name,
+                                                         task['action']))
 
 
 if __name__ == '__main__':
