@@ -152,8 +152,8 @@ def report(result, hosts, profile_path, top):
     print('costliest tasks of the reboot waves play:')
     for task in sorted(waves, key=lambda t: -t['seconds'])[:top]:
         name = task['task'][len(WAVES_PLAY) + 3:]
-        print('  %7.1f s  x%-3d %-5d results  %s (%s)' % (task['seconds'], task['runs'], task['results'], name,
-                                                         task['action']))
+        values = (task['seconds'], task['runs'], task['results'], name, task['action'])
+        print('  %7.1f s  x%-3d %-5d results  %s (%s)' % values)
 
 
 if __name__ == '__main__':
