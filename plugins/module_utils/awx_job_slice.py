@@ -22,6 +22,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible_collections.noreboot.xen.plugins.module_utils.plan_reuse import sliced_problem
+from ansible_collections.noreboot.xen.plugins.module_utils.sliced_rollout import sliced_mode
 
 
 def _first(meta, name):
@@ -46,7 +47,7 @@ def sliced_job_problem(meta, playbook, slices=None, has_plan=False, phase=None):
     ``slices`` (noreboot_xen_rollout_slices, 2 or more) is the opt-in of the sliced mode: a slice is then not
     refused here, but the job must run the remaining waves of an approved plan (``has_plan``, ``phase``
     after_canary; plan_reuse.sliced_problem), sliced or not; which slice it is, fleet_plan finds out."""
-    if slices not in (None, '', 0, 1, '0', '1'):
+    if sliced_mode(slices):
         return sliced_problem(slices, has_plan, phase)
     if not sliced_job(meta):
         return None

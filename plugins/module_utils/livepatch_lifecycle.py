@@ -37,6 +37,8 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf
     sha256_file,
 )
 from ansible_collections.noreboot.xen.plugins.module_utils.xen_command_runner import LIVEPATCH_RC_RETRY
+
+ACTION_FAILED = re.compile(r'^\S.*\.\.\. ?failed$', re.M)
 from ansible_collections.noreboot.xen.plugins.module_utils.xl_output_parsers import (
     XlOutputError,
     info_text,
@@ -384,7 +386,10 @@ class LivepatchLifecycle(object):
         return result
 
     def _tool_failed(self, result):
-        return result.rc != 0 or mentions_no_handler(result.stdout + result.stderr)
+        # xen-livepatch prints "<Action> <name>... failed" for every failure; Xen 4.20.4 was seen to exit 0
+        # after it (a payload hook's positive return reaches the tool as no errno: "Error 0: Success").
+        return (result.rc != 0 or mentions_no_handler(result.stdout + result.stderr)
+                or bool(ACTION_FAILED.search(result.stdout)))
 
     def _explain(self, action, result, rows):
         """Say why ``action`` failed, from the tool's output and the re-parsed state."""
@@ -421,6 +426,11 @@ class LivepatchLifecycle(object):
         if 'is in the wrong state' in text:
             return ('%s: %s is in the wrong state for %s; xen-livepatch list now shows it %s'
                     % (argv, self.name, action, shown))
+        if result.rc == 0:
+            return ('%s printed "failed" and exited 0 (%s): the hypervisor refused the %s with a value the tool does '
+                    'not turn into an exit status, such as a payload hook returning a positive number; %s is now %s. '
+                    '`xl dmesg` on the host may say more'
+                    % (argv, 'Error %d: %s' % error if error else 'no error line', action, self.name, shown))
         if action == 'upload' and error and error[0] == EINVAL:
             return ('the hypervisor refused the payload at upload (Error 22: Invalid argument). The usual cause is '
                     'a build-id mismatch (.livepatch.xen_depends or .livepatch.depends) or a malformed payload; '

@@ -31,6 +31,7 @@ from ansible_collections.noreboot.xen.plugins.module_utils.sliced_rollout import
     check_slice_count,
     identify_slice,
     slice_hosts,
+    sliced_mode,
 )
 
 PHASES = ('all', 'canary', 'after_canary')
@@ -204,7 +205,7 @@ def restrict_to_phase(plan, phase):
 
 def sliced_problem(slices, has_plan, phase):
     """Why a sliced rollout (``slices`` > 1) cannot run with this plan and phase, else None (also None unsliced)."""
-    if slices in (None, '', 0, 1, '0', '1'):
+    if not sliced_mode(slices):
         return None
     try:
         check_slice_count(slices)
@@ -232,7 +233,7 @@ def reuse_plan(given, fresh, phase='all', slices=None):
         raise PlanReuseError(problem)
     patched_since = canary_hosts(given) if phase == 'after_canary' else ()
     compared = given
-    if slices not in (None, '', 0, 1, '0', '1'):
+    if sliced_mode(slices):
         try:
             sliced = restrict_to_slice(given, fresh.get('decisions') or {}, slices, phase)
         except SliceError as exc:

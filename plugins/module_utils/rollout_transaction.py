@@ -79,6 +79,8 @@ from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_lifecycle i
     normalize_checksum,
     validate_name,
 )
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import MAX_PAYLOAD_SIZE
+from ansible_collections.noreboot.xen.plugins.module_utils.private_file_read import UnsafeFile, read_private_file
 from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_list_parser import (
     LivepatchListError,
     parse_livepatch_list,
@@ -103,8 +105,9 @@ OUTCOMES = (PATCHED, ALREADY_PATCHED, REVERTED, FAILED, FAILED_APPLIED, PREVIOUS
 STAGING_NAME = 'staging'
 # The private copy Xen uploads from: <state_dir>/upload/<name>.livepatch, directory 0700, file 0600.
 UPLOAD_NAME = 'upload'
-# A staged payload larger than this is not copied (Xen payloads are kilobytes to a few MiB).
-MAX_PAYLOAD_BYTES = 64 * 1024 * 1024
+# A staged or sent payload larger than this is not copied (the payload reader's cap: Xen payloads are kilobytes
+# to a few MiB, Xen refuses uploads over 2 MiB).
+MAX_PAYLOAD_BYTES = MAX_PAYLOAD_SIZE
 
 # The names of the lock and the ledger (tests and callers that import them from here keep working).
 __all__ = ['RolloutOptions', 'RolloutTransaction', 'LockHeld', 'TransactionError', 'OUTCOMES']
@@ -278,38 +281,10 @@ class RolloutTransaction(object):
                                        % (len(self.opts.content), MAX_PAYLOAD_BYTES))
             return self.opts.content
         try:
-            fd = os.open(self.opts.src, os.O_RDONLY | O_NOFOLLOW | O_CLOEXEC | getattr(os, 'O_NONBLOCK', 0))
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise TransactionError('the staged payload %s is a symlink: refused (only a regular file staged by '
-                                       'this rollout is uploaded); nothing was changed' % self.opts.src)
-            raise TransactionError('cannot read the staged payload %s: %s; nothing was changed'
-                                   % (self.opts.src, exc.strerror or exc))
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise TransactionError('the staged payload %s is not a regular file; nothing was changed' % self.opts.src)
-            if info.st_uid not in (0, os.geteuid()) or info.st_mode & 0o022:
-                raise TransactionError('the staged payload %s is owned by uid %d with mode %04o: another user could '
-                                       'have written it; refused, nothing was changed'
-                                       % (self.opts.src, info.st_uid, stat.S_IMODE(info.st_mode)))
-            if info.st_size > MAX_PAYLOAD_BYTES:
-                raise TransactionError('the staged payload %s has %d bytes, more than %d: refused'
-                                       % (self.opts.src, info.st_size, MAX_PAYLOAD_BYTES))
-            chunks = []
-            total = 0
-            while True:
-                chunk = os.read(fd, 1 << 20)
-                if not chunk:
-                    break
-                total += len(chunk)
-                if total > MAX_PAYLOAD_BYTES:
-                    raise TransactionError('the staged payload %s grew past %d bytes: refused'
-                                           % (self.opts.src, MAX_PAYLOAD_BYTES))
-                chunks.append(chunk)
-            return b''.join(chunks)
-        finally:
-            os.close(fd)
+            return read_private_file(self.opts.src, MAX_PAYLOAD_BYTES)
+        except UnsafeFile as exc:
+            raise TransactionError('the staged payload %s %s: refused (only a regular file staged by this rollout, '
+                                   'private to root, is uploaded); nothing was changed' % (self.opts.src, exc.reason))
 
     def _private_copy(self):
         """Copy the staged file, under the lock, to a file only root can reach; Xen uploads that copy.

@@ -37,6 +37,15 @@ class SliceError(ValueError):
     """This job is not one slice of the approved plan, or the slices' summaries do not merge."""
 
 
+# What noreboot_xen_rollout_slices holds when the sliced mode is off (the variable left out, empty, 0 or 1).
+NOT_SLICED = (None, '', 0, 1, '0', '1')
+
+
+def sliced_mode(count):
+    """Whether ``count`` (noreboot_xen_rollout_slices) asks for the sliced mode; check_slice_count validates it."""
+    return count not in NOT_SLICED
+
+
 def check_slice_count(count):
     """The slice count as an int >= 2, else SliceError."""
     if isinstance(count, bool):
@@ -124,7 +133,7 @@ def sliced_reboot_problem(reboot_hosts, count, reboot_ok):
     waves only; with ``noreboot_xen_reboot_ok`` false the reboot hosts are reported (pending_reboot), and the
     reboot fallback runs unsliced afterwards."""
     hosts = sorted(reboot_hosts or [])
-    if not hosts or not reboot_ok or count in (None, '', 0, 1, '0', '1'):
+    if not hosts or not reboot_ok or not sliced_mode(count):
         return None
     return ('a sliced rollout (noreboot_xen_rollout_slices=%s) does not reboot hosts: each slice would keep a failure '
             "domain's cap (max_per_domain) within its own reboot waves only, so the %s slices at once could take up "

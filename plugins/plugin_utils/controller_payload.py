@@ -3,11 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The payload's bytes as the controller sends them to a host (action plugin noreboot.xen.livepatch_rollout).
 
-``read_verified_payload(path, checksum)`` opens the controller's copy once, without following a symlink,
-refuses a file that is not regular, one owned by another user than root or the controller's user, one its
-group or others can write, and one larger than MAX_PAYLOAD_BYTES, reads it through that one descriptor,
-hashes those bytes and compares the SHA-256 with ``checksum``: the bytes returned are the bytes verified,
-whatever happens to the path afterwards. Raises PayloadRefused naming the problem and the fix; nothing has
+``read_verified_payload(path, checksum)`` reads the controller's copy once through
+module_utils/private_file_read.py (no symlink, a regular file of root or the controller's user that its
+group and others cannot write, at most MAX_PAYLOAD_BYTES: the payload reader's own cap), hashes those
+bytes and compares the SHA-256 with ``checksum``: the bytes returned are the bytes verified, whatever
+happens to the path afterwards. Raises PayloadRefused naming the problem and the fix; nothing has
 reached any host then. Pure Python, no Ansible.
 """
 
@@ -15,15 +15,15 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import errno
 import hashlib
 import os
 import re
-import stat
 
-# The same cap as the payload reader on the host (livepatch_payload_elf.MAX_PAYLOAD_SIZE); Xen itself
-# refuses uploads over 2 MiB, and real payloads are kilobytes.
-MAX_PAYLOAD_BYTES = 8 * 1024 * 1024
+from ansible_collections.noreboot.xen.plugins.module_utils.livepatch_payload_elf import (
+    MAX_PAYLOAD_SIZE as MAX_PAYLOAD_BYTES,
+)
+from ansible_collections.noreboot.xen.plugins.module_utils.private_file_read import UnsafeFile, read_private_file
+
 SHA256 = re.compile(r'^(?:sha256:)?([0-9a-fA-F]{64})$')
 
 
@@ -50,37 +50,10 @@ def read_verified_payload(path, checksum, euid=None):
     if not path or not os.path.isabs(path):
         raise PayloadRefused('payload_src %r must be an absolute path on the controller (the plan gives one); '
                              'nothing was sent to the host' % (path,))
-    euid = os.geteuid() if euid is None else euid
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, 'O_NOFOLLOW', 0) | getattr(os, 'O_CLOEXEC', 0)
-                     | getattr(os, 'O_NONBLOCK', 0))
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise _problem(path, 'is a symlink: refused')
-        raise _problem(path, 'cannot be read (%s)' % (exc.strerror or exc))
-    try:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise _problem(path, 'is not a regular file')
-        if info.st_uid not in (0, euid):
-            raise _problem(path, 'is owned by uid %d, neither root nor this user (%d)' % (info.st_uid, euid))
-        if info.st_mode & 0o022:
-            raise _problem(path, 'is writable by its group or others (mode %04o)' % stat.S_IMODE(info.st_mode))
-        if info.st_size > MAX_PAYLOAD_BYTES:
-            raise _problem(path, 'has %d bytes, more than %d' % (info.st_size, MAX_PAYLOAD_BYTES))
-        chunks = []
-        total = 0
-        while True:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            total += len(chunk)
-            if total > MAX_PAYLOAD_BYTES:
-                raise _problem(path, 'grew past %d bytes while it was read' % MAX_PAYLOAD_BYTES)
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    data = b''.join(chunks)
+        data = read_private_file(path, MAX_PAYLOAD_BYTES, euid=euid)
+    except UnsafeFile as exc:
+        raise _problem(path, exc.reason + (': refused' if exc.kind == 'symlink' else ''))
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         raise PayloadRefused('checksum mismatch for the payload %s on the controller: its sha256 is %s, the plan says '

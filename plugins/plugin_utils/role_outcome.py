@@ -21,11 +21,19 @@ The role reboot_fallback hands over what its run left, ``end``, a dict:
 Each returns ``{'outcome', 'guests', 'stranded', 'msg'}``: ``guests`` the guest entries as last
 known, ``stranded`` those not running again, in words (guest_evacuation.where).
 
+The role's ``reboot_fallback_result`` (filters reboot_fallback_result and finish_reboot_result) is
+that record with what the run left around it: ``end`` also has ``decision``, ``run_id``,
+``build_id_before`` and ``reboot`` (the result of the reboot task, ``{}`` when it did not run) for
+the main entry point, ``run_id`` for the finish entry point.
+
 The role livepatch hands over ``go`` (the plan gives the host a payload), ``outcome`` (what
 preflight recorded), ``reason`` (the plan's), ``stage`` and ``apply`` (the results of staging
 the payload and of noreboot.xen.livepatch_rollout, ``{}`` when they did not run) and
-``failure`` (the failed task's result, ``{}`` when nothing failed); livepatch_record returns
-``{'outcome', 'msg', 'failed_checks', 'resumed', 'uploaded', 'held_by_run'}``.
+``failure`` (the failed task's result, ``{}`` when nothing failed), and for the fact ``livepatch_result``
+``decision``, ``payload`` (its name) and ``run_id``; livepatch_record returns ``{'outcome', 'msg',
+'failed_checks', 'resumed', 'uploaded', 'held_by_run', 'result'}``. The role's preflight (livepatch_start)
+checks its inputs and gives a host without a payload its final outcome; the action plugin of
+noreboot.xen.livepatch_rollout returns livepatch_facts for a transaction that did not fail.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -181,18 +189,127 @@ def finish_record(end):
     return dict(outcome=outcome, guests=guests, stranded=lost, msg=finish_message(end, outcome, guests))
 
 
+def reboot_done(reboot):
+    """Did the reboot task reboot the host and see it come back (check mode: would it)? Not when it
+    did not run, failed (e.g. the host did not come back in time) or could not reach the host."""
+    reboot = _mapping(reboot)
+    return bool(reboot.get('rebooted')) and not (reboot.get('failed') or reboot.get('unreachable')
+                                                 or reboot.get('skipped'))
+
+
+def reboot_result(end):
+    """The role's ``reboot_fallback_result`` (main entry point): reboot_record's outcome, guests,
+    stranded guests and message, with the plan's decision, the phase reached, whether the host
+    rebooted, the builds before and after, the fixed builds and the run id."""
+    end = _mapping(end)
+    record = reboot_record(end)
+    return dict(decision=end.get('decision'), outcome=record['outcome'], phase=end.get('phase'),
+                rebooted=reboot_done(end.get('reboot')), build_id_before=end.get('build_id_before'),
+                build_id_after=end.get('build_id_after'), fixed_build_ids=list(end.get('fixed_build_ids') or []),
+                guests=record['guests'], stranded=record['stranded'], run_id=end.get('run_id'), msg=record['msg'])
+
+
+def finish_result(end):
+    """The role's ``reboot_fallback_result`` (finish entry point): finish_record's outcome, guests,
+    stranded guests and message, with the phase reached, the run it finishes, the build running,
+    the good builds and the run id (never rebooted: the finish entry point does not reboot)."""
+    end = _mapping(end)
+    record = finish_record(end)
+    return dict(decision='finish_reboot', outcome=record['outcome'], phase=end.get('phase'), rebooted=False,
+                resumed_run_id=end.get('resumed_run_id'), build_id_after=end.get('build_id_after'),
+                fixed_build_ids=list(end.get('good_build_ids') or []), guests=record['guests'],
+                stranded=record['stranded'], run_id=end.get('run_id'), msg=record['msg'])
+
+
 def livepatch_record(end):
-    """The live patch role's outcome and the parts of its result that come from the transaction.
+    """The live patch role's outcome and the parts of its result that come from the transaction, and
+    (``result``) the whole result the role sets as the fact ``livepatch_result``.
 
     A host the plan gives no payload keeps the outcome preflight gave it and the plan's reason; a
     host that could not be reached while staging or applying is ``unreachable``; otherwise the
-    outcome is the transaction's (or the failed task's), ``failed`` when it has none."""
+    outcome is the transaction's (or the failed task's), ``failed`` when it has none. ``end`` may
+    also carry ``decision``, ``payload`` (the payload's name) and ``run_id`` for ``result``."""
     end = _mapping(end)
     if not end.get('go'):
-        return dict(outcome=end.get('outcome'), msg=end.get('reason') or '', failed_checks=[], resumed=False,
-                    uploaded=False, held_by_run=None)
-    final = _mapping(end.get('failure')) or _mapping(end.get('apply'))
-    unreachable = _mapping(end.get('stage')).get('unreachable') or _mapping(end.get('apply')).get('unreachable')
-    return dict(outcome=UNREACHABLE if unreachable else final.get('outcome') or FAILED, msg=final.get('msg') or '',
-                failed_checks=list(final.get('failed_checks') or []), resumed=bool(final.get('resumed')),
-                uploaded=bool(final.get('uploaded')), held_by_run=final.get('held_by_run'))
+        record = dict(outcome=end.get('outcome'), msg=end.get('reason') or '', failed_checks=[], resumed=False,
+                      uploaded=False, held_by_run=None)
+    else:
+        final = _mapping(end.get('failure')) or _mapping(end.get('apply'))
+        unreachable = _mapping(end.get('stage')).get('unreachable') or _mapping(end.get('apply')).get('unreachable')
+        record = dict(outcome=UNREACHABLE if unreachable else final.get('outcome') or FAILED,
+                      msg=final.get('msg') or '', failed_checks=list(final.get('failed_checks') or []),
+                      resumed=bool(final.get('resumed')), uploaded=bool(final.get('uploaded')),
+                      held_by_run=final.get('held_by_run'))
+    # outcome held_by_other_run: held_by_run is the run whose transaction held the host's lock (not a failure).
+    record['result'] = dict(decision=end.get('decision'), payload=end.get('payload'), msg=record['msg'],
+                            failed_checks=record['failed_checks'], resumed=record['resumed'],
+                            uploaded=record['uploaded'], run_id=end.get('run_id'), held_by_run=record['held_by_run'])
+    return record
+
+
+# The live patch role's outcome of a host the plan sends no payload to, by the plan's decision (any other
+# decision is its own outcome).
+LIVEPATCH_DECISION_OUTCOMES = dict(reboot='pending_reboot', already_patched='already_patched',
+                                   not_affected='not_affected', not_xen='not_xen', unreachable='unreachable',
+                                   undecided='undecided')
+IN_PROGRESS = 'in_progress'
+
+
+class LivepatchInputError(ValueError):
+    """The role's inputs cannot be used: the message names the problem and the fix."""
+
+
+def _payload_names(payloads):
+    return ', '.join(str(_mapping(payload).get('name') or '') for payload in payloads)
+
+
+def livepatch_payload_problem(decision, host):
+    """Why the plan's payloads for a host it gives a payload cannot be applied (None when they can): the
+    role applies exactly one payload per host per run, with a name, a controller path and a sha256."""
+    payloads = _mapping(decision).get('payloads') or []
+    if not isinstance(payloads, list):
+        payloads = [payloads]
+    payload = _mapping(payloads[0]) if payloads else {}
+    if (len(payloads) == 1 and payload.get('name') and payload.get('path')
+            and len(str(payload.get('sha256') or '')) == 64):
+        return None
+    return ('%s: the plan gives %d payload(s) (%s). This role applies exactly one payload per host per run, with a '
+            'name, a controller path and a sha256: run the rollout once per advisory, or fix the advisory manifest.'
+            % (host, len(payloads), _payload_names(payloads)))
+
+
+def livepatch_start(decision, run_id, host, to_json):
+    """The live patch role's preflight for one host: checks its inputs and decides whether it gets a payload.
+
+    Raises LivepatchInputError without a run id or without a decision (a mapping with a ``decision`` key).
+    Returns ``{'go', 'outcome', 'result'}``: ``go`` the host gets the transaction (outcome ``in_progress``);
+    a host the plan gives no payload gets its final outcome and result here (pending_reboot, not_affected,
+    ...; message: the plan's reason), and so does a host whose plan names payloads the role cannot apply
+    (``failed``, message: livepatch_payload_problem). ``to_json`` renders the inputs in the message."""
+    if not run_id or not isinstance(decision, dict) or 'decision' not in decision:
+        raise LivepatchInputError(
+            'noreboot.xen.livepatch needs livepatch_run_id (a non-empty run id) and livepatch_decision (this '
+            'host\'s entry of the fleet_plan decisions, with a "decision" key); got run id %s and decision %s.'
+            % (to_json(run_id), to_json(decision)))
+    payloads = decision.get('payloads') or []
+    first = _mapping(payloads[0]) if isinstance(payloads, list) and payloads else {}
+    end = dict(decision=decision['decision'], payload=first.get('name'), run_id=run_id,
+               reason=decision.get('reason') or '')
+    go = decision['decision'] == 'livepatch'
+    problem = livepatch_payload_problem(decision, host) if go else None
+    if problem:
+        end.update(go=True, outcome=IN_PROGRESS, failure=dict(failed=True, msg=problem))
+    else:
+        end.update(go=False, outcome=IN_PROGRESS if go else LIVEPATCH_DECISION_OUTCOMES.get(
+            decision['decision'], decision['decision']))
+    record = livepatch_record(end)
+    return dict(go=go and not problem, outcome=record['outcome'], result=record['result'])
+
+
+def livepatch_facts(result, name, run_id):
+    """The facts ``livepatch_outcome`` and ``livepatch_result`` of a host whose transaction
+    (noreboot.xen.livepatch_rollout's ``result``, applying the payload ``name`` in run ``run_id``) ended
+    without failing: what the role's report would set (the action plugin returns them)."""
+    record = livepatch_record(dict(go=True, outcome=IN_PROGRESS, apply=result, failure={}, decision='livepatch',
+                                   payload=name, run_id=run_id))
+    return dict(livepatch_outcome=record['outcome'], livepatch_result=record['result'])

@@ -53,6 +53,10 @@ def private_data_dir(root, inventory, playbook_fqcn, extravars):
         yaml.safe_dump(extravars, handle)
 
 
+# How long a job may take before the stream is given up (lab tests: minutes; the 1000-host bench sets more).
+JOB_TIMEOUT_S = 600
+
+
 def stream(private_dir, collections, ident):
     """transmit | worker | process; returns their rcs, the seconds taken and the output of process."""
     env = {'PATH': '%s:/usr/sbin:/usr/bin:/sbin:/bin' % BIN, 'HOME': os.environ.get('HOME', '/root'),
@@ -67,7 +71,7 @@ def stream(private_dir, collections, ident):
     process = subprocess.Popen([runner, 'process', private_dir, '--ident', ident], stdin=worker.stdout,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
     worker.stdout.close()
-    output = process.communicate(timeout=600)[0].decode('utf-8', 'replace')
+    output = process.communicate(timeout=JOB_TIMEOUT_S)[0].decode('utf-8', 'replace')
     rcs = (transmit.wait(timeout=60), worker.wait(timeout=60), process.returncode)
     return dict(rcs=rcs, elapsed_s=round(time.time() - started, 1), output=output)
 

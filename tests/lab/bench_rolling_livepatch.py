@@ -43,7 +43,9 @@ PAYLOAD = 'lab_xsa_fix'
 FIXED_BUILD = {'version': '4.17.8', 'build_id': '4178c0de' + '0' * 28 + '4178', 'debian_version': '4.17.8-1~lab1'}
 
 # Counts, per host, the task results that ran a module on the host: every result that is not
-# skipped, not of a controller-side action, and not delegated elsewhere.
+# skipped, not of a controller-side action, and not delegated elsewhere (module_calls.json); and every
+# task result a worker process produced for the host, skipped ones and controller-side actions included,
+# with the role of the task (task_results.json: what the controller forks per host).
 CALLBACK = '''
 from __future__ import absolute_import, division, print_function
 __metaclass__ = type
@@ -64,6 +66,7 @@ class CallbackModule(CallbackBase):
     def __init__(self):
         super(CallbackModule, self).__init__()
         self.calls = {}
+        self.tasks = {}
 
     def _record(self, result, status):
         task = result._task
@@ -75,18 +78,37 @@ class CallbackModule(CallbackBase):
         entry = self.calls.setdefault(result._host.get_name(), [])
         entry.append(dict(action=task.action, status=status, changed=bool(result._result.get('changed'))))
 
+    def _record_task(self, result, status):
+        # Every task a worker process ran for the host (a fork each, skipped ones too); meta tasks run in the
+        # strategy itself, without a worker.
+        task = result._task
+        if task.action.split('.')[-1] == 'meta':
+            return
+        role = task._role.get_name() if task._role else None
+        self.tasks.setdefault(result._host.get_name(), []).append(
+            dict(role=role, task=task.get_name(), action=task.action, status=status))
+
     def v2_runner_on_ok(self, result):
         self._record(result, 'ok')
+        self._record_task(result, 'ok')
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._record(result, 'failed')
+        self._record_task(result, 'failed')
 
     def v2_runner_on_unreachable(self, result):
         self._record(result, 'unreachable')
+        self._record_task(result, 'unreachable')
+
+    def v2_runner_on_skipped(self, result):
+        self._record_task(result, 'skipped')
 
     def v2_playbook_on_stats(self, stats):
         with open(os.environ['NOREBOOT_MODULE_CALLS_PATH'], 'w') as handle:
             json.dump(self.calls, handle, indent=1, sort_keys=True)
+        if os.environ.get('NOREBOOT_TASK_RESULTS_PATH'):
+            with open(os.environ['NOREBOOT_TASK_RESULTS_PATH'], 'w') as handle:
+                json.dump(self.tasks, handle, indent=1, sort_keys=True)
 '''
 
 
@@ -217,6 +239,7 @@ def rollout_env(workdir):
                    os.path.join(workdir, 'callbacks')),
                ANSIBLE_CALLBACKS_ENABLED='noreboot_module_calls',
                NOREBOOT_MODULE_CALLS_PATH=os.path.join(workdir, 'module_calls.json'),
+               NOREBOOT_TASK_RESULTS_PATH=os.path.join(workdir, 'task_results.json'),
                ANSIBLE_FORCE_COLOR='0', ANSIBLE_NOCOLOR='1',
                # ansible.cfg names instance 0's directory; every lab instance has its own.
                ANSIBLE_SSH_CONTROL_PATH_DIR=os.path.join(labctl.LAB_ROOT, 'cp'))

@@ -171,7 +171,8 @@ def cmd_up(args):
     failed = [h['name'] for h in hosts if not spawn_host(h, h['dir'], h['addr'])]
     if failed:
         raise LabError('could not start hosts %s' % ', '.join(failed))
-    not_ready = wait_for_ssh(hosts, args.timeout)
+    timeout = ready_timeout(args.timeout, len(hosts))
+    not_ready = wait_for_ssh(hosts, timeout)
     if not_ready:
         details = []
         for name in not_ready[:5]:
@@ -181,7 +182,7 @@ def cmd_up(args):
                     with open(path) as handle:
                         details.append('%s %s: %s' % (name, log, handle.read()[-500:]))
         raise LabError('sshd did not answer on %d host(s) within %ss: %s\n%s\nRun `labctl.py down` to clean up.'
-                       % (len(not_ready), args.timeout, ', '.join(not_ready[:10]), '\n'.join(details)))
+                       % (len(not_ready), timeout, ', '.join(not_ready[:10]), '\n'.join(details)))
     t_ready = time.time()
     make_lab_payloads(hosts)
     inventory = build_inventory(spec, hosts, key)
@@ -203,6 +204,12 @@ def cmd_up(args):
 
 
 # ----------------------------------------------------------------------------- down
+
+
+def ready_timeout(given, hosts):
+    """How long ``up`` waits for every sshd: ``given``, else 60 s, more for a big fleet on a loaded machine
+    (1000 sshd starting beside other labs took more than 60 s on 2 cores)."""
+    return given if given is not None else max(60.0, 0.3 * hosts)
 
 
 def leftovers_exist():
@@ -444,7 +451,8 @@ def main(argv=None):
     up = sub.add_parser('up', help='bring a fleet up from a spec and write its Ansible inventory')
     up.add_argument('--spec', default=os.path.join(HERE, 'fleets', 'default.yml'))
     up.add_argument('--inventory', help='where to write the inventory (default: %s/inventory.yml)' % LAB_ROOT)
-    up.add_argument('--timeout', type=float, default=60.0, help='seconds to wait for every sshd')
+    up.add_argument('--timeout', type=float, default=None,
+                    help='seconds to wait for every sshd (default: 60, or 0.3 s per host for fleets over 200 hosts)')
     up.add_argument('--replace', action='store_true', help='tear down an existing lab first')
     up.add_argument('--print-inventory', action='store_true')
     down = sub.add_parser('down', help='remove every lab namespace, process, link, mount and file')

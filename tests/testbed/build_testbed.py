@@ -14,10 +14,10 @@ What it makes (see tests/testbed/README.md for the layout):
   * per build, a booted snapshot (disk + saved VM state) that hosts.py resumes clones from.
 
 With `--generation 4.20` (or `--generation all`) it makes the same for Debian 13's Xen
-4.20.4: trixie's hypervisor and -dbg (a private apt configuration in the cache), a trixie
-dom0 with xen-utils-4.20, and payloads built from upstream's RELEASE-4.20.4 (a Xen git
-repository named by $NOREBOOT_XEN_UPSTREAM_GIT) with Debian's /boot/xen-4.20-amd64.config,
-plus payloads for that self-built hypervisor (another build-id: payloads/4.20-selfbuilt).
+4.20.4 but the payloads: trixie's hypervisor and -dbg (a private apt configuration in the
+cache), a trixie dom0 with xen-utils-4.20 and its booted snapshot. Debian's archive does not
+serve Debian 13's Xen source (testbed_lib.PAYLOAD_SOURCES), and nothing is built from other
+sources, so 4.20 hosts have no payloads.
 
 Every step leaves a `.done` marker after it succeeded; a second run skips what is done.
 """
@@ -195,67 +195,12 @@ def build_hypervisor_tree(layout: tb.Layout, logdir: Path) -> Path:
     return src
 
 
-def upstream_git() -> Path:
-    value = os.environ.get(tb.UPSTREAM_GIT_ENV, "")
-    if not value:
-        raise tb.TestbedError(
-            f"Debian 13's Xen source is not downloadable: set {tb.UPSTREAM_GIT_ENV} to a git "
-            f"repository (or its .git directory) of upstream Xen that has the tags "
-            f"{', '.join(source[0] for source in tb.UPSTREAM_SOURCES.values())}")
-    return Path(value)
-
-
-def build_upstream_tree(layout: tb.Layout, build: tb.XenBuild, logdir: Path) -> Path:
-    """Upstream Xen at the generation's release tag (checked against its pinned commit),
-    its hypervisor built with Debian's shipped /boot config: the objects and headers the
-    test payloads are compiled against."""
-    tag, commit = tb.UPSTREAM_SOURCES[build.series]
-    root = layout.source(build.series)
-    src = root / "xen-src"
-    if is_done(root):
-        return src
-    log = logdir / f"hypervisor-source-build-{build.series}.log"
-    git = ["git", f"--git-dir={upstream_git()}"]
-    found = tb.run([*git, "rev-parse", f"{tag}^{{commit}}"], capture=True,
-                   check=False).stdout.strip()
-    if found != commit:
-        raise tb.TestbedError(f"{upstream_git()}: {tag} is {found or 'missing'}, expected {commit}")
-    fresh_dir(root)
-    src.mkdir()
-    tb.log(f"{build.series}: upstream Xen {tag} ({commit[:12]}) from {upstream_git()}")
-    archive = root / "xen.tar"
-    tb.run([*git, "archive", "--format=tar", f"--output={archive}", commit], logfile=log)
-    tb.run(["tar", "-xf", str(archive), "-C", str(src)], logfile=log)
-    archive.unlink()
-    epoch = tb.run([*git, "log", "-1", "--format=%ct", commit], capture=True).stdout.strip()
-    env = upstream_env(epoch)
-    args = xen_make_args(src)
-    if not layout.xen_config(build).exists():
-        raise tb.TestbedError(f"no {layout.xen_config(build)} (Debian's package ships it)")
-    shutil.copyfile(layout.xen_config(build), src / "xen" / ".config")
-    tb.log(f"building the {tag} hypervisor with Debian's config (about 2-4 min)")
-    tb.run(["make", "-C", "xen", "olddefconfig", *args], cwd=src, env=env, logfile=log)
-    jobs = str(os.cpu_count() or 2)
-    tb.run(["make", f"-j{jobs}", "-C", "xen", *args], cwd=src, env=env, logfile=log)
-    shutil.copyfile(src / "xen" / "xen-syms", root / "xen-syms.selfbuilt")
-    (root / "epoch").write_text(epoch + "\n")
-    mark_done(root, {"tag": tag, "commit": commit})
-    return src
-
-
-def upstream_env(epoch: str) -> dict[str, str]:
-    return {"SOURCE_DATE_EPOCH": epoch, "LC_ALL": "C", "WGET": "/bin/false",
-            "GIT": "/bin/false"}
-
-
-def build_payloads(layout: tb.Layout, build: tb.XenBuild, src: Path, logdir: Path,
-                   syms_file: Path | None = None, out: Path | None = None,
-                   build_id: str | None = None) -> None:
-    """Builds xen/test/livepatch against `build`'s xen-syms (or syms_file, whose build-id
-    is build_id, into out) and checks every payload's .livepatch.xen_depends."""
-    out = out or layout.payloads(build)
-    syms_file = syms_file or layout.xen_syms(build)
-    build_id = build_id or build.build_id
+def build_payloads(layout: tb.Layout, build: tb.XenBuild, src: Path, logdir: Path) -> None:
+    """Builds xen/test/livepatch against `build`'s xen-syms and checks every payload's
+    .livepatch.xen_depends."""
+    out = layout.payloads(build)
+    syms_file = layout.xen_syms(build)
+    build_id = build.build_id
     if is_done(out):
         return
     log = logdir / f"payloads-{out.name}.log"
@@ -268,10 +213,7 @@ def build_payloads(layout: tb.Layout, build: tb.XenBuild, src: Path, logdir: Pat
     syms = src / "xen" / "xen-syms"
     shutil.copyfile(syms_file, syms)
     os.utime(syms)
-    if build.series in tb.UPSTREAM_SOURCES:
-        env = upstream_env((src.parent / "epoch").read_text().strip())
-    else:
-        env = source_date_env(src)
+    env = source_date_env(src)
     tb.run(["make", "-C", "xen", "tests", *xen_make_args(src)], cwd=src, env=env, logfile=log)
     fresh_dir(out)
     manifest = {}
@@ -294,10 +236,7 @@ def build_payloads(layout: tb.Layout, build: tb.XenBuild, src: Path, logdir: Pat
                 entry["xen_depends"] = depends
             manifest[name] = entry
     (out / "manifest.json").write_text(json.dumps(
-        {"xen_version": build.version,
-         # Payloads for the self-built hypervisor fit no Debian package.
-         "debian_version": build.debian_version if build_id == build.build_id else None,
-         "build_id": build_id, "payloads": manifest}, indent=2, sort_keys=True) + "\n")
+        {"xen_version": build.version, "debian_version": build.debian_version, "build_id": build_id, "payloads": manifest}, indent=2, sort_keys=True) + "\n")
     mark_done(out, {"build_id": build_id})
     tb.log(f"{out.name}: {len(manifest)} payloads, xen_depends checked = {build_id}")
 
@@ -308,21 +247,13 @@ def hypervisors_and_payloads(layout: tb.Layout, logdir: Path,
         fetch_hypervisor(layout, build, logdir)
     for series in sorted({b.series for b in builds.values()}):
         of_series = [b for b in builds.values() if b.series == series]
+        if series not in tb.PAYLOAD_SOURCES:
+            tb.log(f"{series}: no payloads (Debian's archive does not serve this generation's Xen source)")
+            continue
         wanted = [layout.payloads(b) for b in of_series]
-        if series in tb.UPSTREAM_SOURCES:
-            wanted.append(layout.selfbuilt_payloads(series))
         if all(is_done(p) for p in wanted):
             continue
-        if series in tb.UPSTREAM_SOURCES:
-            src = build_upstream_tree(layout, of_series[0], logdir)
-            # The "other build" of this generation: the hypervisor built from source.
-            selfbuilt = src.parent / "xen-syms.selfbuilt"
-            with tempfile.TemporaryDirectory(dir=layout.root) as tmp:
-                own_id = tb.gnu_build_id_of_section(selfbuilt, ".note.gnu.build-id", Path(tmp))
-            build_payloads(layout, of_series[0], src, logdir, syms_file=selfbuilt,
-                           out=layout.selfbuilt_payloads(series), build_id=own_id)
-        else:
-            src = build_hypervisor_tree(layout, logdir)
+        src = build_hypervisor_tree(layout, logdir)
         for build in of_series:
             build_payloads(layout, build, src, logdir)
 
@@ -510,7 +441,8 @@ def main() -> int:
     for version, info in boots.items():
         tb.log(f"  {version}: build_id {info['build_id']}, first boot {info['boot_seconds']} s")
     for build in builds.values():
-        tb.log(f"  payloads {build.version}: {layout.payloads(build)}")
+        if build.series in tb.PAYLOAD_SOURCES:
+            tb.log(f"  payloads {build.version}: {layout.payloads(build)}")
     return 0
 
 
@@ -518,10 +450,9 @@ def all_step_dirs(layout: tb.Layout, builds: dict[str, tb.XenBuild] | None = Non
     builds = tb.BUILDS if builds is None else builds
     dirs = []
     for build in builds.values():
-        dirs += [layout.source(build.series), layout.dom0(build.suite), layout.xen(build),
-                 layout.payloads(build), layout.golden(build)]
-        if build.series in tb.UPSTREAM_SOURCES:
-            dirs.append(layout.selfbuilt_payloads(build.series))
+        dirs += [layout.dom0(build.suite), layout.xen(build), layout.golden(build)]
+        if build.series in tb.PAYLOAD_SOURCES:
+            dirs += [layout.source(build.series), layout.payloads(build)]
     return list(dict.fromkeys(dirs))
 
 

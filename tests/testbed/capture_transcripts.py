@@ -42,12 +42,13 @@ import hosts as testbed_hosts  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 OUT_ROOT = REPO / "tests" / "fixtures" / "transcripts"
-# Where each set of payloads goes on a host. "4.20-selfbuilt": the payloads of the 4.20
-# hypervisor built from upstream source (another build-id than Debian's 4.20.4).
-PAYLOAD_DIRS = {"4.17.5": "/root/p4175", "4.17.7": "/root/p4177", "4.20.4": "/root/p4204",
-                "4.20-selfbuilt": "/root/p420s"}
+# Where each set of payloads goes on a host. The recorded xen-4.20.4 transcripts were captured with
+# /root/p4204 and /root/p420s (payloads built from upstream Xen's RELEASE-4.20.4 for Debian's build and
+# for one built from that source); the testbed builds no 4.20 payloads (testbed_lib.PAYLOAD_SOURCES), so
+# 4.20 cannot be captured again here.
+PAYLOAD_DIRS = {"4.17.5": "/root/p4175", "4.17.7": "/root/p4177"}
 # The payload set of "another build" each host is offered (wrong build-id).
-OTHER_PAYLOADS = {"4.17.5": "4.17.7", "4.17.7": "4.17.5", "4.20.4": "4.20-selfbuilt"}
+OTHER_PAYLOADS = {"4.17.5": "4.17.7", "4.17.7": "4.17.5"}
 LIVEPATCH = "xen-livepatch"
 
 
@@ -355,9 +356,18 @@ def write_transcript(build: tb.XenBuild, name: str, description: str, steps: lis
 # ------------------------------------------------------------------ main
 
 def local_payloads(layout: tb.Layout, payload_set: str) -> Path:
-    if payload_set in tb.ALL_BUILDS:
-        return layout.payloads(tb.ALL_BUILDS[payload_set])
-    return layout.selfbuilt_payloads(payload_set.split("-")[0])
+    return layout.payloads(tb.ALL_BUILDS[payload_set])
+
+
+def capturable(versions: list[str]) -> None:
+    """Refuses a build the testbed has no payloads for (its transcripts need them)."""
+    for version in versions:
+        build = tb.ALL_BUILDS.get(version)
+        if build is None or version not in PAYLOAD_DIRS:
+            raise tb.TestbedError(
+                f"{version}: cannot be captured: the testbed has payloads for {', '.join(PAYLOAD_DIRS)} only "
+                f"(Debian's archive does not serve Xen {build.series if build else version}'s source; "
+                "see testbed_lib.PAYLOAD_SOURCES)")
 
 
 def copy_payloads(host: Host, layout: tb.Layout) -> None:
@@ -444,13 +454,14 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", action="append", default=[], metavar="SCENARIO")
     parser.add_argument("--versions", default="4.17.5,4.17.7",
-                        help="builds to capture, comma-separated (4.20.4: Debian 13's)")
+                        help="builds to capture, comma-separated")
     parser.add_argument("--with-nop", action="store_true",
                         help="finally crash a 4.17.5 host with xen_nop and record it")
     args = parser.parse_args()
     tb.require_root_and_apt()
     layout = tb.Layout()
     versions = [v for v in args.versions.split(",") if v]
+    capturable(versions)
     run_dir = layout.root / "run" / "capture"
     if run_dir.exists():
         testbed_hosts.down(run_dir)

@@ -5,13 +5,10 @@
 
     python -m pytest tests/testbed/run_420_checks.py -q      # after build_testbed.py --generation 4.20
 
-The file name keeps it out of `pytest tests/testbed` (make testbed-test) until 4.20 is
-wired into the default testbed. One 4.20.4 host from its booted snapshot:
-
-* noreboot.xen.xen_facts reports the running 4.20.4 build (version, build-id, payloads);
-* tests/testbed/playbooks/livepatch_module_four_ways.yml, the 4.17.5 run's playbook, with the
-  host's own payloads and the payloads of the 4.20 hypervisor built from source (another
-  build-id) as the refused ones.
+The file name keeps it out of `pytest tests/testbed` (make testbed-test): 4.20 is not in the
+default testbed. One 4.20.4 host from its booted snapshot: noreboot.xen.xen_facts reports the
+running 4.20.4 build (version, build-id). Nothing is live patched: the testbed has no 4.20
+payloads (Debian's archive does not serve Debian 13's Xen source; testbed_lib.PAYLOAD_SOURCES).
 """
 
 import json
@@ -34,7 +31,7 @@ BUILD = tb.ALL_BUILDS["4.20.4"]
 @pytest.fixture(scope="module")
 def host_420(tmp_path_factory):
     layout = tb.Layout()
-    for needed in (layout.payloads(BUILD), layout.selfbuilt_payloads("4.20"), layout.golden(BUILD)):
+    for needed in (layout.golden(BUILD),):
         if not (needed / ".done").is_file():
             pytest.fail(f"{needed} is not built: run python3 tests/testbed/build_testbed.py --generation 4.20")
     work = tmp_path_factory.mktemp("xen420")
@@ -49,7 +46,7 @@ def host_420(tmp_path_factory):
             f"ansible_ssh_private_key_file={host['identity_file']} ansible_python_interpreter=/usr/bin/python3 "
             "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null "
             "-o LogLevel=ERROR'\n")
-        yield dict(work=work, host=host, inventory=inventory, payloads=layout.root / "payloads")
+        yield dict(work=work, host=host, inventory=inventory)
     finally:
         subprocess.run([sys.executable, str(HERE / "hosts.py"), "down", "--run-dir", str(run_dir)], check=False)
 
@@ -74,12 +71,3 @@ def test_xen_facts_on_real_420(host_420):
     (host_420["work"] / "xen_facts.json").write_text(json.dumps(facts, indent=2, sort_keys=True))
     assert facts["hypervisor"]["version"] == BUILD.xen_version == "4.20.5-pre"
     assert facts["hypervisor"]["build_id"] == BUILD.build_id
-
-
-def test_livepatch_module_four_ways_on_real_420(host_420):
-    extra = {"testbed_payloads_dir": str(host_420["payloads"]), "testbed_own_payloads": "4.20.4",
-             "testbed_other_payloads": "4.20-selfbuilt", "testbed_plain_extra": ".5-pre"}
-    rc, log = ansible(host_420, [str(REPO / ".venv" / "bin" / "ansible-playbook"),
-                                 str(HERE / "playbooks" / "livepatch_module_four_ways.yml"), "-e", json.dumps(extra)],
-                      "four_ways.log")
-    assert rc == 0, log[-6000:]

@@ -163,7 +163,6 @@ def test_generation_420_is_opt_in_and_leaves_the_417_cache_keys_alone(tmp_path):
     assert layout.payloads(new) == tmp_path / "payloads" / "4.20.4"
     assert layout.golden(new).name == f"{new.debian_version}-{tb.image_key('trixie')}"
     assert layout.ssh_key("trixie").parent != layout.ssh_key().parent
-    assert layout.source("4.20") != layout.source()
     packages = tb.dom0_packages("trixie")
     assert "xen-utils-4.20" in packages and "xen-utils-4.17" not in packages
     assert len(packages) == len(tb.DOM0_PACKAGES)
@@ -186,20 +185,23 @@ def test_trixie_is_read_through_a_private_apt_configuration(tmp_path):
     assert all(str(tmp_path) in v for v in values if not v.endswith("/nonexistent"))
 
 
-def test_upstream_source_for_420_must_be_named(monkeypatch):
+def test_420_gets_no_payloads_and_no_source_step(tmp_path):
     import build_testbed
 
-    monkeypatch.delenv(tb.UPSTREAM_GIT_ENV, raising=False)
-    with pytest.raises(tb.TestbedError, match=f"set {tb.UPSTREAM_GIT_ENV} .* RELEASE-4.20.4"):
-        build_testbed.upstream_git()
+    layout = tb.Layout(tmp_path)
+    assert set(tb.PAYLOAD_SOURCES) == {"4.17"}  # Debian's archive serves no 4.20 source
+    steps = build_testbed.all_step_dirs(layout, tb.BUILDS_420)
+    assert layout.payloads(tb.ALL_BUILDS["4.20.4"]) not in steps
+    assert not [step for step in steps if step.parent == tmp_path / "source"]
+    assert layout.payloads(tb.ALL_BUILDS["4.17.5"]) in build_testbed.all_step_dirs(layout)
 
 
-def test_capture_offers_420_its_own_generations_other_build():
+def test_capture_knows_420s_scenarios_but_refuses_a_build_without_payloads():
     names_417 = [name for name, _d, _s in capture.scenarios("4.17")]
     names_420 = [name for name, _d, _s in capture.scenarios("4.20")]
     assert "force" not in names_417 and {"force", "force-no-xen-buildid"} <= set(names_420)
     assert names_417[-1] == names_420[-1] == "xl-dmesg-after"
-    assert capture.OTHER_PAYLOADS["4.20.4"] == "4.20-selfbuilt"
     layout = tb.Layout(Path("/c"))
-    assert capture.local_payloads(layout, "4.20-selfbuilt") == Path("/c/payloads/4.20-selfbuilt")
     assert capture.local_payloads(layout, "4.17.7") == Path("/c/payloads/4.17.7")
+    with pytest.raises(tb.TestbedError, match="4.20.4: cannot be captured: the testbed has payloads for 4.17.5, 4.17.7"):
+        capture.capturable(["4.17.5", "4.20.4"])

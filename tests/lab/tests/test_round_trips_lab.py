@@ -12,7 +12,8 @@ it (the copy action's stat, a module an action plugin runs), not the tasks a cal
 
 The whole run is counted, detection included: at most 3 module executions per live-patched host
 (main 5a3ebc8 ran 6: xen_facts, the state-directory check, copy's stat and copy, the transaction,
-patch_state_fact; 11 SSH round trips; this test failed there with modules 6). Needs root; lab instance NOREBOOT_XEN_LAB_INSTANCE (7 by
+patch_state_fact; 11 SSH round trips; this test failed there with modules 6). It also counts the
+tasks of the role noreboot.xen.livepatch the controller forks a worker for, per host (MAX_ROLE_TASKS). Needs root; lab instance NOREBOOT_XEN_LAB_INSTANCE (7 by
 default, tests/lab/tests/conftest.py).
 """
 
@@ -42,6 +43,12 @@ groups:
 '''
 MAX_MODULE_EXECUTIONS = 3
 MAX_ROUND_TRIPS = 3
+# Tasks of the role noreboot.xen.livepatch a worker process runs for a live-patched host (a fork each on the
+# controller): the argument spec, the preflight (checks and decision: one set_fact), the transaction and the
+# report. Counted by the test callback (bench_rolling_livepatch.CALLBACK, task_results.json). Commit d8ef287
+# ran 6 (two asserts and a set_fact where the preflight is one task) and this test failed there with 6 <= 4.
+MAX_ROLE_TASKS = 4
+ROLE = 'noreboot.xen.livepatch'
 
 EXEC = re.compile(r'^<([^>]+)> SSH: EXEC (\S+)(.*)$')
 # The host's Python started on a pipelined module (stdin) or on an AnsiballZ file.
@@ -105,3 +112,10 @@ def test_live_patched_host_costs_at_most_three_module_executions(tmp_path):
         for host, entry in sorted(counts.items()):
             assert entry['modules'] <= MAX_MODULE_EXECUTIONS, (host, entry)
             assert entry['round_trips'] <= MAX_ROUND_TRIPS, (host, entry)
+        with open(os.path.join(workdir, 'task_results.json')) as handle:
+            task_results = json.load(handle)
+        role_tasks = dict((host, [t['task'] for t in task_results.get(host, []) if t['role'] == ROLE])
+                          for host in hosts)
+        print(json.dumps(role_tasks, indent=1, sort_keys=True))
+        for host, tasks in sorted(role_tasks.items()):
+            assert 0 < len(tasks) <= MAX_ROLE_TASKS, (host, tasks)

@@ -476,6 +476,30 @@ def test_staged_symlink_is_refused(staged, tmp_path):
     assert not [argv for argv in host.ran if argv[0] == LP and argv[1] in ('upload', 'apply')]
 
 
+@pytest.mark.parametrize('mode', [0o660, 0o606])
+def test_staged_file_others_could_write_is_refused(staged, mode):
+    host = FakeHost()
+    os.chmod(staged['src'], mode)
+    with pytest.raises(rt.TransactionError) as info:
+        transaction(host, staged).run()
+    assert 'writable by its group or others (mode %04o)' % mode in info.value.msg
+    assert 'nothing was changed' in info.value.msg
+    assert not [argv for argv in host.ran if argv[0] == LP and argv[1] in ('upload', 'apply')]
+
+
+def test_staged_file_over_8_mib_is_refused_as_documented(staged):
+    # The module's documentation and the controller say 8 MiB (the payload reader's cap); the host side
+    # had its own 64 MiB cap and hashed such a file.
+    cap = 8 * 1024 * 1024
+    host = FakeHost()
+    with open(staged['src'], 'ab') as handle:
+        handle.truncate(cap + 1)
+    with pytest.raises(rt.TransactionError) as info:
+        transaction(host, staged).run()
+    assert 'has %d bytes, more than %d' % (cap + 1, cap) in info.value.msg
+    assert not [argv for argv in host.ran if argv[0] == LP and argv[1] in ('upload', 'apply')]
+
+
 def test_state_dir_others_can_write_is_refused(staged):
     host = FakeHost()
     os.chmod(staged['state_dir'], 0o777)

@@ -68,6 +68,14 @@ def test_a_slice_count_below_2_or_not_a_number_is_refused(count):
         sr.check_slice_count(count)
 
 
+@pytest.mark.parametrize('count,sliced', [(None, False), ('', False), (0, False), (1, False), ('0', False),
+                                          ('1', False), (2, True), ('4', True), ('four', True), (-2, True)])
+def test_the_sliced_mode_is_on_for_any_value_but_off_ones(count, sliced):
+    # A value that is neither off nor a valid count turns the mode on, so check_slice_count refuses it by name.
+    assert sr.sliced_mode(count) is sliced
+    assert (pr.sliced_problem(count, True, 'after_canary') is not None) == (sliced and count not in (2, '4'))
+
+
 # -- the budget shares --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize('total,weights,shares', [

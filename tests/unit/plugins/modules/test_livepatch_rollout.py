@@ -13,11 +13,13 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import base64
+import errno
 import json
 import os
 
 import pytest
 
+from ansible_collections.noreboot.xen.plugins.module_utils import local_patch_fact
 from ansible_collections.noreboot.xen.plugins.modules import livepatch_rollout as rollout_module
 
 from module_case_harness import ExpectedCommands, assert_subset, load_cases, run_module
@@ -55,7 +57,7 @@ def _expand(value, env):
 
 
 @pytest.mark.parametrize('case', CASES, ids=[c['id'] for c in CASES])
-def test_livepatch_rollout_case(case, tmp_path):
+def test_livepatch_rollout_case(case, tmp_path, monkeypatch):
     data, meta = forge.forge_payload_bytes(xen_build_id=XEN_4175)
     state_dir = tmp_path / 'state'
     staging = state_dir / 'staging' / 'run-2'
@@ -87,6 +89,17 @@ def test_livepatch_rollout_case(case, tmp_path):
         sent = data + b'x' if case['send'] == 'content-corrupt' else data
         args['content'] = base64.b64encode(sent).decode('ascii')
     args['_ansible_check_mode'] = bool(case.get('check_mode'))
+    if case.get('fact_disk_full'):  # the fact's file system is full when the fact is flushed (the ledger's is not)
+        real_write_atomic = local_patch_fact.write_atomic
+
+        def no_space(fd):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def write_on_full_disk(*a, **kw):
+            with monkeypatch.context() as during:
+                during.setattr(os, 'fsync', no_space)
+                return real_write_atomic(*a, **kw)
+        monkeypatch.setattr(local_patch_fact, 'write_atomic', write_on_full_disk)
     commands = ExpectedCommands([_expand(c, env) for c in case.get('commands') or []], BINARIES.__getitem__)
     sleeps = []
 
@@ -115,6 +128,8 @@ def test_livepatch_rollout_case(case, tmp_path):
     if 'fact' in want:
         written = json.loads((tmp_path / 'facts.d' / 'noreboot_xen.fact').read_text()) if want['fact'] else None
         assert (written or {}).get('last_run') == want['fact'], written
+    if case.get('fact_disk_full'):
+        assert not os.path.exists(env['fact']) and os.listdir(os.path.dirname(env['fact'])) == [], 'no partial fact'
     if case.get('send'):
         assert not (state_dir / 'upload' / 'xsa999.livepatch').exists(), 'the private copy must be removed'
         assert not (staging).exists() or not os.listdir(str(staging)), 'nothing is staged from content'

@@ -3,11 +3,15 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """role_outcome: each outcome of the reboot fallback role's two entry points and of the live patch
 role, with its message, from what a run of the role left (the dict roles/reboot_fallback/tasks/report.yml,
-roles/reboot_fallback/tasks/finish.yml and roles/livepatch/tasks/report.yml hand over)."""
+roles/reboot_fallback/tasks/finish.yml and roles/livepatch/tasks/report.yml hand over); the live patch
+role's preflight (filter livepatch_preflight: the checks of its two former asserts, with their messages)
+and the facts the action plugin of livepatch_rollout returns."""
 
 from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
+
+import json
 
 import pytest
 
@@ -15,8 +19,11 @@ from ansible.errors import AnsibleFilterError
 
 from ansible_collections.noreboot.xen.plugins.filter.role_outcome import (
     finish_reboot_outcome,
+    finish_reboot_result,
     livepatch_outcome,
+    livepatch_preflight,
     reboot_fallback_outcome,
+    reboot_fallback_result,
 )
 from ansible_collections.noreboot.xen.plugins.plugin_utils import role_outcome as rfo
 from xen_builds import XEN_4175 as OLD, XEN_4177 as FIXED
@@ -163,7 +170,59 @@ def test_finish_outcome_and_message(left, outcome, stranded, msg):
     assert record['msg'] == msg
 
 
-@pytest.mark.parametrize('function', [reboot_fallback_outcome, finish_reboot_outcome, livepatch_outcome])
+# The role's reboot_fallback_result in one step (tasks/report.yml, tasks/finish.yml): the record of the
+# outcome filter and what the run left around it.
+@pytest.mark.parametrize('left', [c[1] for c in REBOOT_CASES], ids=[c[0] for c in REBOOT_CASES])
+def test_reboot_result_is_the_record_and_what_the_run_left(left):
+    left = dict(left, decision='reboot', run_id='run-7', build_id_before=OLD, reboot=dict(rebooted=True, elapsed=40))
+    result = reboot_fallback_result(left)
+    record = reboot_fallback_outcome(left)
+    assert result == dict(decision='reboot', outcome=record['outcome'], phase=left['phase'], rebooted=True,
+                          build_id_before=OLD, build_id_after=left['build_id_after'],
+                          fixed_build_ids=left['fixed_build_ids'], guests=record['guests'],
+                          stranded=record['stranded'], run_id='run-7', msg=record['msg'])
+
+
+@pytest.mark.parametrize('reboot,rebooted', [
+    (None, False),  # the reboot task did not run (a step before it failed, or the host needs no reboot)
+    ({}, False),
+    (dict(skipped=True), False),
+    (dict(rebooted=True, elapsed=40, changed=True), True),
+    (dict(rebooted=True, elapsed=0, changed=True), True),  # check mode: would reboot
+    (dict(rebooted=True, failed=True, msg='Timed out waiting for last boot time check'), False),
+    (dict(rebooted=False, failed=True, msg='Reboot command failed'), False),
+    (dict(unreachable=True, msg='ssh: no route'), False),
+], ids=['not-run', 'empty', 'skipped', 'came-back', 'check-mode', 'not-back-in-time', 'command-failed', 'unreachable'])
+def test_rebooted_only_when_the_reboot_task_saw_the_host_back(reboot, rebooted):
+    left = end(decision='reboot', run_id='run-7', build_id_before=OLD)
+    if reboot is not None:
+        left['reboot'] = reboot
+    assert reboot_fallback_result(left)['rebooted'] is rebooted
+
+
+def test_reboot_result_of_a_host_not_allowed_to_reboot():
+    left = dict(needed=True, go=False, outcome='reboot_required', reason='no payload', host='xen-07',
+                check_mode=False, phase='preflight', failure={}, recovery={}, build_id_after=None,
+                fixed_build_ids=[FIXED], guests=[], decision='reboot', run_id='run-7', build_id_before=OLD, reboot={})
+    assert reboot_fallback_result(left) == dict(
+        decision='reboot', outcome='reboot_required', phase='preflight', rebooted=False, build_id_before=OLD,
+        build_id_after=None, fixed_build_ids=[FIXED], guests=[], stranded=[], run_id='run-7',
+        msg='reboot required; noreboot_xen_reboot_ok is false, nothing was changed')
+
+
+@pytest.mark.parametrize('left', [c[1] for c in FINISH_CASES], ids=[c[0] for c in FINISH_CASES])
+def test_finish_result_is_the_record_and_what_the_run_left(left):
+    left = dict(left, run_id='run-8')
+    record = finish_reboot_outcome(left)
+    assert finish_reboot_result(left) == dict(
+        decision='finish_reboot', outcome=record['outcome'], phase=left['phase'], rebooted=False,
+        resumed_run_id=left['resumed_run_id'], build_id_after=left['build_id_after'],
+        fixed_build_ids=left['good_build_ids'], guests=record['guests'], stranded=record['stranded'], run_id='run-8',
+        msg=record['msg'])
+
+
+@pytest.mark.parametrize('function', [reboot_fallback_outcome, finish_reboot_outcome, livepatch_outcome,
+                                      reboot_fallback_result, finish_reboot_result])
 def test_not_a_mapping_is_refused_with_what_was_expected(function):
     with pytest.raises(AnsibleFilterError, match='expected what the run of the role left'):
         function(['phase', 'restore'])
@@ -211,4 +270,113 @@ LIVEPATCH_CASES = [
 
 @pytest.mark.parametrize('left,record', [c[1:] for c in LIVEPATCH_CASES], ids=[c[0] for c in LIVEPATCH_CASES])
 def test_livepatch_outcome_and_message(left, record):
-    assert livepatch_outcome(left) == record
+    got = livepatch_outcome(left)
+    result = got.pop('result')
+    assert got == record
+    assert result == dict(decision=None, payload=None, msg=record['msg'], failed_checks=record['failed_checks'],
+                          resumed=record['resumed'], uploaded=record['uploaded'], run_id=None,
+                          held_by_run=record['held_by_run'])
+
+
+def test_livepatch_result_names_the_decision_the_payload_and_the_run():
+    left = lp_end(apply=dict(unreachable=True, msg='ssh: reset'), decision='livepatch', payload='lab_xsa_fix',
+                  run_id='r1')
+    assert livepatch_outcome(left)['result'] == dict(
+        decision='livepatch', payload='lab_xsa_fix', msg='ssh: reset', failed_checks=[], resumed=False,
+        uploaded=False, run_id='r1', held_by_run=None)
+
+
+SHA = 'ab' * 32
+PAYLOAD = dict(name='lab_xsa_fix', path='/srv/adv/lab_xsa_fix.livepatch', sha256=SHA)
+
+
+def decision(kind='livepatch', payloads=(PAYLOAD,), **changes):
+    base = dict(decision=kind, reason='payload lab_xsa_fix for build %s' % OLD, payloads=list(payloads))
+    base.update(changes)
+    return base
+
+
+def preflight_result(decision_name, msg, payload='lab_xsa_fix'):
+    return dict(decision=decision_name, payload=payload, msg=msg, failed_checks=[], resumed=False, uploaded=False,
+                run_id='r1', held_by_run=None)
+
+
+INPUTS_PROBLEM = ('noreboot.xen.livepatch needs livepatch_run_id (a non-empty run id) and livepatch_decision (this '
+                  'host\'s entry of the fleet_plan decisions, with a "decision" key); got run id %s and decision %s.')
+
+# id, decision, run id, what the message says they were
+BAD_INPUTS = [
+    ('no-run-id', decision(), '', '""', None),
+    ('decision-not-a-mapping', ['livepatch'], 'r1', '"r1"', '["livepatch"]'),
+    ('no-decision', None, 'r1', '"r1"', 'null'),
+    ('decision-without-its-key', dict(reason='x'), 'r1', '"r1"', '{"reason": "x"}'),
+]
+
+
+@pytest.mark.parametrize('given,run_id,run_json,decision_json', [c[1:] for c in BAD_INPUTS],
+                         ids=[c[0] for c in BAD_INPUTS])
+def test_preflight_refuses_inputs_it_cannot_use_naming_them_and_the_fix(given, run_id, run_json, decision_json):
+    with pytest.raises(AnsibleFilterError) as caught:
+        livepatch_preflight(given, run_id, 'xen-07')
+    if decision_json is None:
+        decision_json = json.dumps(given)
+    assert str(caught.value) == INPUTS_PROBLEM % (run_json, decision_json)
+
+
+def test_preflight_gives_a_host_with_one_payload_the_transaction():
+    assert livepatch_preflight(decision(), 'r1', 'xen-07') == dict(
+        go=True, outcome='in_progress', result=preflight_result('livepatch', 'payload lab_xsa_fix for build %s' % OLD))
+
+
+@pytest.mark.parametrize('kind,outcome', [
+    ('reboot', 'pending_reboot'), ('already_patched', 'already_patched'), ('not_affected', 'not_affected'),
+    ('not_xen', 'not_xen'), ('unreachable', 'unreachable'), ('undecided', 'undecided'),
+    ('something_new', 'something_new')])
+def test_preflight_gives_a_host_without_a_payload_its_final_outcome_and_the_plans_reason(kind, outcome):
+    # The payload check is only for the hosts that get one: a reboot host's payloads are not looked at.
+    got = livepatch_preflight(decision(kind, payloads=[PAYLOAD, PAYLOAD], reason='why not'), 'r1', 'xen-07')
+    assert got == dict(go=False, outcome=outcome, result=preflight_result(kind, 'why not'))
+
+
+def test_preflight_of_a_host_without_payloads_or_reason():
+    got = livepatch_preflight(dict(decision='not_xen'), 'r1', 'xen-07')
+    assert got == dict(go=False, outcome='not_xen', result=preflight_result('not_xen', '', payload=None))
+
+
+PAYLOAD_PROBLEM = ('xen-07: the plan gives %s payload(s) (%s). This role applies exactly one payload per host per '
+                   'run, with a name, a controller path and a sha256: run the rollout once per advisory, or fix the '
+                   'advisory manifest.')
+OTHER = dict(PAYLOAD, name='other_fix')
+# id, payloads, the message's count and names, the result's payload
+BAD_PAYLOADS = [
+    ('none', [], '0', '', None),
+    ('two', [PAYLOAD, OTHER], '2', 'lab_xsa_fix, other_fix', 'lab_xsa_fix'),
+    ('no-name', [dict(PAYLOAD, name='')], '1', '', ''),
+    ('no-path', [dict(PAYLOAD, path=None)], '1', 'lab_xsa_fix', 'lab_xsa_fix'),
+    ('no-sha256', [dict((k, v) for k, v in PAYLOAD.items() if k != 'sha256')], '1', 'lab_xsa_fix', 'lab_xsa_fix'),
+    ('short-sha256', [dict(PAYLOAD, sha256=SHA[:-1])], '1', 'lab_xsa_fix', 'lab_xsa_fix'),
+]
+
+
+@pytest.mark.parametrize('payloads,count,names,payload', [c[1:] for c in BAD_PAYLOADS], ids=[c[0] for c in BAD_PAYLOADS])
+def test_preflight_fails_a_host_whose_plan_does_not_give_exactly_one_usable_payload(payloads, count, names, payload):
+    # As the role's rescued stage assert did: the host's outcome is failed, nothing touches it, the run goes on.
+    got = livepatch_preflight(decision(payloads=payloads), 'r1', 'xen-07')
+    assert got == dict(go=False, outcome='failed',
+                       result=preflight_result('livepatch', PAYLOAD_PROBLEM % (count, names), payload=payload))
+
+
+def test_preflight_without_payloads_key():
+    got = livepatch_preflight(dict(decision='livepatch'), 'r1', 'xen-07')
+    assert (got['go'], got['outcome'], got['result']['msg']) == (False, 'failed', PAYLOAD_PROBLEM % ('0', ''))
+
+
+def test_facts_of_a_transaction_that_did_not_fail_are_the_reports():
+    apply = dict(changed=True, outcome='held_by_other_run', msg='held', held_by_run='r0', failed_checks=[])
+    facts = rfo.livepatch_facts(apply, 'lab_xsa_fix', 'r1')
+    report = livepatch_outcome(dict(go=True, outcome='in_progress', apply=apply, failure={}, decision='livepatch',
+                                    payload='lab_xsa_fix', run_id='r1'))
+    assert facts == dict(livepatch_outcome='held_by_other_run', livepatch_result=report['result'])
+    assert facts['livepatch_result'] == dict(decision='livepatch', payload='lab_xsa_fix', msg='held',
+                                             failed_checks=[], resumed=False, uploaded=False, run_id='r1',
+                                             held_by_run='r0')
