@@ -32,8 +32,7 @@ the payload and of noreboot.xen.livepatch_rollout, ``{}`` when they did not run)
 ``failure`` (the failed task's result, ``{}`` when nothing failed), and for the fact ``livepatch_result``
 ``decision``, ``payload`` (its name) and ``run_id``; livepatch_record returns ``{'outcome', 'msg',
 'failed_checks', 'resumed', 'uploaded', 'held_by_run', 'result'}``. The role's preflight (livepatch_start)
-checks its inputs and gives a host without a payload its final outcome; the action plugin of
-noreboot.xen.livepatch_rollout returns livepatch_facts for a transaction that did not fail.
+checks its inputs and gives a host without a payload its final outcome.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -304,12 +303,3 @@ def livepatch_start(decision, run_id, host, to_json):
             decision['decision'], decision['decision']))
     record = livepatch_record(end)
     return dict(go=go and not problem, outcome=record['outcome'], result=record['result'])
-
-
-def livepatch_facts(result, name, run_id):
-    """The facts ``livepatch_outcome`` and ``livepatch_result`` of a host whose transaction
-    (noreboot.xen.livepatch_rollout's ``result``, applying the payload ``name`` in run ``run_id``) ended
-    without failing: what the role's report would set (the action plugin returns them)."""
-    record = livepatch_record(dict(go=True, outcome=IN_PROGRESS, apply=result, failure={}, decision='livepatch',
-                                   payload=name, run_id=run_id))
-    return dict(livepatch_outcome=record['outcome'], livepatch_result=record['result'])

@@ -369,14 +369,3 @@ def test_preflight_fails_a_host_whose_plan_does_not_give_exactly_one_usable_payl
 def test_preflight_without_payloads_key():
     got = livepatch_preflight(dict(decision='livepatch'), 'r1', 'xen-07')
     assert (got['go'], got['outcome'], got['result']['msg']) == (False, 'failed', PAYLOAD_PROBLEM % ('0', ''))
-
-
-def test_facts_of_a_transaction_that_did_not_fail_are_the_reports():
-    apply = dict(changed=True, outcome='held_by_other_run', msg='held', held_by_run='r0', failed_checks=[])
-    facts = rfo.livepatch_facts(apply, 'lab_xsa_fix', 'r1')
-    report = livepatch_outcome(dict(go=True, outcome='in_progress', apply=apply, failure={}, decision='livepatch',
-                                    payload='lab_xsa_fix', run_id='r1'))
-    assert facts == dict(livepatch_outcome='held_by_other_run', livepatch_result=report['result'])
-    assert facts['livepatch_result'] == dict(decision='livepatch', payload='lab_xsa_fix', msg='held',
-                                             failed_checks=[], resumed=False, uploaded=False, run_id='r1',
-                                             held_by_run='r0')
