@@ -16,14 +16,21 @@ import xml.etree.ElementTree as ET
 def main(argv):
     with tempfile.TemporaryDirectory(prefix='noreboot-pytest-') as tmp:
         report = os.path.join(tmp, 'junit.xml')
-        rc = subprocess.call([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-rs',
+        rc = subprocess.call([sys.executable, '-m', 'pytest', '-p', 'no:cacheprovider', '-rfEs',
                               '--junitxml', report] + argv)
         if not os.path.exists(report):
             return rc or 1
         suites = ET.parse(report).getroot()
         cases = list(suites.iter('testcase'))
         skipped = [c for c in cases if c.find('skipped') is not None]
+        failed = [c for c in cases if c.find('failure') is not None or c.find('error') is not None]
     if rc != 0:
+        # Last lines of the output, so that a log shown by its tail (CI) still names what failed.
+        for case in failed:
+            problem = case.find('failure') if case.find('failure') is not None else case.find('error')
+            message = (problem.get('message') or '')[:300].replace('\n', ' ')
+            print('pytest_no_skips: FAILED %s::%s: %s' % (case.get('classname'), case.get('name'), message),
+                  file=sys.stderr)
         return rc
     if not cases:
         print('pytest_no_skips: no test ran', file=sys.stderr)
