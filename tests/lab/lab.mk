@@ -40,7 +40,7 @@ lab-test: lab-need-root setup
 # if every lab test passes with it). Not part of make test. MITOGEN_LIB and its install rule: the top Makefile.
 lab-test-mitogen: lab-need-root setup $(MITOGEN_LIB)/.installed
 	ANSIBLE_STRATEGY_PLUGINS=$(MITOGEN_LIB)/ansible_mitogen/plugins/strategy ANSIBLE_STRATEGY=mitogen_linear \
-	  ANSIBLE_HOST_KEY_CHECKING=False PYTHONPATH=$(MITOGEN_LIB) \
+	  ANSIBLE_HOST_KEY_CHECKING=False PYTHONPATH=$(PYTHONPATH):$(MITOGEN_LIB) \
 	  $(PYTEST_STRICT) -q --durations=25 $(LAB_DIR)/tests --ignore=$(LAB_DIR)/tests/test_rolling_livepatch_real_xen.py
 
 lab-bench: lab-need-root setup
