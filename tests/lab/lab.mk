@@ -33,15 +33,15 @@ lab-status:
 	$(LAB_PYTHON) $(LAB_DIR)/labctl.py status
 
 # The rolling live patch's real-Xen test lives beside its lab twin but runs in testbed-test.
+LAB_TESTS_RUN := $(PYTEST_STRICT) -q --durations=25 $(LAB_DIR)/tests --ignore=$(LAB_DIR)/tests/test_rolling_livepatch_real_xen.py
 lab-test: lab-need-root setup
-	$(PYTEST_STRICT) -q --durations=25 $(LAB_DIR)/tests --ignore=$(LAB_DIR)/tests/test_rolling_livepatch_real_xen.py
+	$(LAB_TESTS_RUN)
 
 # The same tests with Mitogen for Ansible's mitogen_linear strategy (issue 15: an accelerator is documented only
 # if every lab test passes with it). Not part of make test. MITOGEN_LIB and its install rule: the top Makefile.
 lab-test-mitogen: lab-need-root setup $(MITOGEN_LIB)/.installed
 	ANSIBLE_STRATEGY_PLUGINS=$(MITOGEN_LIB)/ansible_mitogen/plugins/strategy ANSIBLE_STRATEGY=mitogen_linear \
-	  ANSIBLE_HOST_KEY_CHECKING=False PYTHONPATH=$(PYTHONPATH):$(MITOGEN_LIB) \
-	  $(PYTEST_STRICT) -q --durations=25 $(LAB_DIR)/tests --ignore=$(LAB_DIR)/tests/test_rolling_livepatch_real_xen.py
+	  ANSIBLE_HOST_KEY_CHECKING=False PYTHONPATH=$(PYTHONPATH):$(MITOGEN_LIB) $(LAB_TESTS_RUN)
 
 lab-bench: lab-need-root setup
 	$(LAB_PYTHON) $(LAB_DIR)/bench_fleet_scale.py --spec $(LAB_DIR)/fleets/scale200.yml --ansible

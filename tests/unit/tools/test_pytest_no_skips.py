@@ -14,7 +14,7 @@ def run(tmp_path, body):
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, env=env, check=False)
 
 
-def test_a_failure_is_named_on_the_last_line_after_the_durations(tmp_path):
+def test_a_failure_is_named_on_the_last_line(tmp_path):
     proc = run(tmp_path, 'def test_passes():\n    pass\n\n\ndef test_breaks():\n    assert 1 == 2, "one is not two"\n')
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
