@@ -38,10 +38,9 @@ lab-test: lab-need-root setup
 	$(LAB_TESTS_RUN)
 
 # The same tests with Mitogen for Ansible's mitogen_linear strategy (issue 15: an accelerator is documented only
-# if every lab test passes with it). Not part of make test. MITOGEN_LIB and its install rule: the top Makefile.
+# if every lab test passes with it). Not part of make test. MITOGEN_LIB, MITOGEN_ENV and the install rule: the top Makefile.
 lab-test-mitogen: lab-need-root setup $(MITOGEN_LIB)/.installed
-	ANSIBLE_STRATEGY_PLUGINS=$(MITOGEN_LIB)/ansible_mitogen/plugins/strategy ANSIBLE_STRATEGY=mitogen_linear \
-	  ANSIBLE_HOST_KEY_CHECKING=False PYTHONPATH=$(PYTHONPATH):$(MITOGEN_LIB) $(LAB_TESTS_RUN)
+	$(MITOGEN_ENV) $(LAB_TESTS_RUN)
 
 lab-bench: lab-need-root setup
 	$(LAB_PYTHON) $(LAB_DIR)/bench_fleet_scale.py --spec $(LAB_DIR)/fleets/scale200.yml --ansible

@@ -54,6 +54,8 @@ CRASH = 'b5-001-001'      # guest crash after apply
 FLAKY = 'c18-9-001'     # unreachable after apply
 BUSY = ('a5-001-001', 'a5-001-002')  # EBUSY twice, then fine
 REBOOT = ['e7-%03d' % i for i in range(1, 11)] + ['nolp-001', 'nolp-002']
+# make lab-test-mitogen runs these tests with Mitogen for Ansible's strategy.
+MITOGEN = os.environ.get('ANSIBLE_STRATEGY') == 'mitogen_linear'
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason='the lab needs root: run it as root')
 
@@ -204,6 +206,14 @@ def test_killed_mid_wave_then_rerun_converges(lab):
             assert len(applied(host)) == 1, host
     # Every host the killed run had already patched is already_patched now: not applied again.
     for host in partly - set([FLAKY]):
+        if out[host] == 'patched' and MITOGEN:
+            # With Mitogen the transaction runs in Mitogen's interpreter on the host, which exits when the
+            # killed controller's connection goes: it can be cut after the apply, before its outcome is
+            # written. The rerun then finishes that transaction: resumed, no second upload (and, above, the
+            # payload applied once).
+            last = [e for e in rl.ledger(host) if e.get('event') == 'outcome'][-1]
+            assert (last.get('resumed'), last.get('uploaded')) == (True, False), (host, last)
+            continue
         assert out[host] in ('already_patched', 'held'), (host, out[host])
     for host in BUSY:
         assert applied(host), 'EBUSY twice must be cured by the retry'
